@@ -1,0 +1,117 @@
+"""Small layers the official PyTorch networks rely on, written for Keras 3.
+
+Everything here is registered under the ``keras_asym`` package so that ``.keras``
+files round-trip without ``custom_objects``. No ``tensorflow-addons``: it is
+end-of-life and does not import beside Keras 3.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+PACKAGE = "keras_asym"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ReflectionPadding2D(keras.layers.Layer):
+    """``torch.nn.ReflectionPad2d`` for NHWC tensors (edge pixel not repeated).
+
+    Args:
+        padding: int. Rows/columns added on every side.
+    """
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, inputs):
+        p = self.padding
+        return ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
+        return (b, grow(h), grow(w), c)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InstanceNormalization(keras.layers.Layer):
+    """Instance norm without affine parameters, as ``nn.InstanceNorm2d(affine=False)``.
+
+    Statistics are taken per sample and channel over H and W with the biased
+    variance, like PyTorch. They are computed in float32 even under a mixed
+    precision policy, since float16 variances of 512x512 maps lose precision.
+    Equivalent to ``keras.layers.GroupNormalization(groups=-1, center=False,
+    scale=False)`` but lowers to plain mean/variance ops that TFLite and its
+    GPU delegate handle.
+
+    Args:
+        epsilon: float. Added to the variance. Defaults to 1e-5 (PyTorch).
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)
+        centered = x - mean
+        variance = ops.mean(ops.square(centered), axis=(1, 2), keepdims=True)
+        out = centered * ops.rsqrt(variance + self.epsilon)
+        return ops.cast(out, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ConcatenateStyle(keras.layers.Layer):
+    """Tiles a (batch, k) style vector over a feature map and appends it as channels.
+
+    The official generator receives the style already tiled to the bottleneck
+    size; tiling inside the model lets callers pass the plain 3-vector at any
+    input size.
+    """
+
+    def call(self, features, style):
+        style = ops.cast(style, features.dtype)
+        shape = ops.shape(features)
+        tiled = ops.broadcast_to(
+            style[:, None, None, :], (shape[0], shape[1], shape[2], ops.shape(style)[-1])
+        )
+        return ops.concatenate([features, tiled], axis=-1)
+
+    def compute_output_shape(self, features_shape, style_shape):
+        b, h, w, c = features_shape
+        return (b, h, w, c + style_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResizeLike(keras.layers.Layer):
+    """Bilinear resize of ``inputs`` to the spatial size of ``reference``.
+
+    Half-pixel centres, no antialiasing: the same sampling as PyTorch's
+    ``interpolate(mode="bilinear", align_corners=False)`` when upsampling.
+    """
+
+    def call(self, inputs, reference):
+        shape = ops.shape(reference)
+        return ops.image.resize(
+            inputs, (shape[1], shape[2]), interpolation="bilinear", antialias=False
+        )
+
+    def compute_output_shape(self, inputs_shape, reference_shape):
+        return (inputs_shape[0], reference_shape[1], reference_shape[2], inputs_shape[3])
+
+
+def normal_init(seed: int | None = None) -> keras.initializers.Initializer:
+    """N(0, 0.02): the official ``init_type='normal'`` for conv and linear weights."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02, seed=seed)

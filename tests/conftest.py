@@ -1,0 +1,65 @@
+"""Shared test fixtures: the official parity fixture and small batches."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+# Two logical CPUs, so tf.distribute tests can run MirroredStrategy with 2
+# replicas; this must happen before TensorFlow initialises its devices.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KERAS_ASYM_SHARED", ROOT.parent / "shared"))
+OFFICIAL = SHARED / "fixtures" / "official_small"
+
+
+class OfficialFixture:
+    """``official_small``: weights rebuilt from the manifest's NumPy scheme, NHWC arrays."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.manifest = json.loads((root / "manifest.json").read_text())
+        self.config = self.manifest["config"]
+        self._arrays = np.load(root / "forward.npz")
+
+    def state_dict(self, network: str) -> dict[str, np.ndarray]:
+        spec = self.manifest["networks"][network]
+        rng = np.random.default_rng(spec["seed"])
+        out = {}
+        for name, shape, std in spec["params"]:
+            value = (rng.standard_normal(shape) * std).astype(np.float32)
+            if network == "LPIPS_alex" and name.startswith("lin"):
+                value = np.abs(value)
+            out[name] = value
+        return out
+
+    def nhwc(self, key: str) -> np.ndarray:
+        value = self._arrays[key]
+        return value.transpose(0, 2, 3, 1) if value.ndim == 4 else value
+
+    def batch(self) -> dict:
+        """The fixture's inputs as a keras_asym batch."""
+        style = self._arrays["style"][None].astype(np.float32)
+        parts = {"nose": "mask", "eyes": "maske", "lips": "maskl"}
+        return {
+            "photo": self.nhwc("real_A"),
+            "drawing": self.nhwc("real_B"),
+            "style": style,
+            "photo_masks": {p: self.nhwc(f"A_{s}") for p, s in parts.items()},
+            "drawing_masks": {p: self.nhwc(f"B_{s}") for p, s in parts.items()},
+        }
+
+
+@pytest.fixture(scope="session")
+def official() -> OfficialFixture:
+    if not (OFFICIAL / "manifest.json").exists():
+        pytest.skip(f"official parity fixture not found at {OFFICIAL} (set KERAS_ASYM_SHARED)")
+    return OfficialFixture(OFFICIAL)

@@ -1,0 +1,121 @@
+"""Layers and networks: PyTorch semantics on small hand-checked cases, shapes, serialization."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from keras_asym.hed import HED
+from keras_asym.layers import ConcatenateStyle, InstanceNormalization, ReflectionPadding2D
+from keras_asym.lpips import LPIPS
+from keras_asym.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+
+rng = np.random.default_rng(0)
+
+
+def test_reflection_padding_matches_numpy_reflect():
+    x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)
+    out = np.asarray(ReflectionPadding2D(2)(x))
+    expected = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(out, expected)
+    assert out[0, 0, 2, 0] == x[0, 2, 0, 0]  # edge row is not repeated (torch ReflectionPad2d)
+
+
+def test_instance_norm_is_per_sample_per_channel_biased_variance():
+    x = rng.standard_normal((2, 6, 7, 3)).astype(np.float32) * 3 + 1
+    out = np.asarray(InstanceNormalization()(x))
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5), atol=1e-5)
+    group_norm = keras.layers.GroupNormalization(groups=-1, center=False, scale=False, epsilon=1e-5)
+    np.testing.assert_allclose(out, np.asarray(group_norm(x)), atol=1e-5)
+
+
+def _torch_conv_transpose(x, w, b, stride=2, padding=1, output_padding=1):
+    """Reference ConvTranspose2d in NHWC; w in PyTorch layout (in, out, k, k)."""
+    n, h, wd, cin = x.shape
+    k = w.shape[2]
+    full = np.zeros((n, (h - 1) * stride + k, (wd - 1) * stride + k, w.shape[1]), np.float64)
+    for i in range(h):
+        for j in range(wd):
+            full[:, i * stride : i * stride + k, j * stride : j * stride + k, :] += np.einsum("nc,cokl->nklo", x[:, i, j, :], w)
+    out_h = (h - 1) * stride - 2 * padding + k + output_padding
+    out_w = (wd - 1) * stride - 2 * padding + k + output_padding
+    full = np.pad(full, ((0, 0), (0, output_padding), (0, output_padding), (0, 0)))
+    return full[:, padding : padding + out_h, padding : padding + out_w, :] + b
+
+
+def test_upsampling_matches_pytorch_conv_transpose_with_output_padding():
+    g = PhotoGenerator(ngf=2, n_blocks=0, input_channels=1, output_channels=1)
+    layer = g.get_layer("up1_deconv")
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    layer.set_weights([w.transpose(2, 3, 1, 0), b])
+    x = rng.standard_normal((1, 5, 6, 8)).astype(np.float32)
+    crop = g.get_layer("up1_crop")
+    out = np.asarray(crop(layer(x)))
+    np.testing.assert_allclose(out, _torch_conv_transpose(x, w, b), atol=1e-5)
+    assert out.shape == (1, 10, 12, 4)
+
+
+def test_concatenate_style_tiles_the_vector():
+    features = np.zeros((2, 3, 4, 5), np.float32)
+    style = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+    out = np.asarray(ConcatenateStyle()(features, style))
+    assert out.shape == (2, 3, 4, 8)
+    np.testing.assert_array_equal(out[1, 2, 3, 5:], [4, 5, 6])
+
+
+def test_style_generator_any_multiple_of_four_and_style_matters():
+    g = StyleGenerator(ngf=4, n_blocks=2, model0_res=1)
+    photo = rng.uniform(-1, 1, (2, 36, 52, 3)).astype(np.float32)
+    out1 = np.asarray(g({"photo": photo, "style": np.tile([[1.0, 0, 0]], (2, 1))}))
+    out2 = np.asarray(g({"photo": photo, "style": np.tile([[0, 0, 1.0]], (2, 1))}))
+    assert out1.shape == (2, 36, 52, 1)
+    assert np.all(np.abs(out1) <= 1)
+    assert np.max(np.abs(out1 - out2)) > 1e-4
+    with pytest.raises(ValueError, match="multiples of 4"):
+        StyleGenerator(ngf=4, n_blocks=1, height=30, width=32)
+
+
+def test_weight_init_is_normal_002_with_zero_bias():
+    g = StyleGenerator(ngf=16, n_blocks=2)
+    kernel, bias = g.get_layer("block1_conv1").get_weights()
+    assert abs(kernel.std() - 0.02) < 0.003 and abs(kernel.mean()) < 0.002
+    assert not bias.any()
+
+
+def test_discriminator_shapes():
+    d = PatchDiscriminator(input_channels=2, ndf=4)
+    assert d(np.zeros((1, 128, 128, 2), np.float32)).shape == (1, 14, 14, 1)
+    da = StyleDiscriminator(image_size=256, ndf=4)
+    patch, logits = da(np.zeros((2, 256, 256, 1), np.float32))
+    assert patch.shape == (2, 30, 30, 1) and logits.shape == (2, 3)
+    assert da.get_layer("cls_out_conv").kernel.shape[:2] == (8, 8)
+    assert StyleDiscriminator(image_size=512, ndf=4).get_layer("cls_out_conv").kernel.shape[:2] == (16, 16)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        StyleDiscriminator(image_size=200)
+
+
+@pytest.mark.parametrize(
+    "factory, inputs",
+    [
+        (lambda: StyleGenerator(ngf=4, n_blocks=2, model0_res=1), {"photo": np.ones((1, 32, 32, 3), np.float32) * 0.3, "style": np.array([[0.2, 0.5, 0.3]], np.float32)}),
+        (lambda: PhotoGenerator(ngf=4, n_blocks=1), np.ones((1, 32, 32, 1), np.float32) * 0.1),
+        (lambda: StyleDiscriminator(image_size=64, ndf=4), rng.uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)),
+        (lambda: PatchDiscriminator(input_channels=3, ndf=4), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)),
+        (lambda: HED(), rng.uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)),
+        (lambda: LPIPS(), [rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)]),
+    ],
+)
+def test_keras_file_round_trip(tmp_path, factory, inputs):
+    model = factory()
+    expected = keras.tree.map_structure(np.asarray, model(inputs))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert type(restored) is type(model)
+    got = keras.tree.map_structure(np.asarray, restored(inputs))
+    for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(got)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
