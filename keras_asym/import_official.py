@@ -1,0 +1,74 @@
+"""Import the official PyTorch checkpoints (no torch needed) as Keras models.
+
+    python -m keras_asym.import_official --checkpoint_dir checkpoints/pretrained --output models/official
+
+Reads ``<epoch>_net_G_A.pth`` (required) and, when present, ``G_B``, ``D_A``,
+``D_B``, ``D_A_l/le/ll``, ``network-bsds500.pytorch`` (HED) and ``alex.pth``
+(LPIPS heads; pass ``--alexnet`` for the trunk). Writes ``generator.keras``,
+``photo_generator.keras``, the discriminators, ``hed.keras``, ``lpips.keras``
+and ``config.json`` into ``--output``. Files are unpickled by a restricted
+reader: a checkpoint that names anything but tensors is refused.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+_CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None, "Folder of official .pth files.", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Folder for the .keras files and config.json.", required=True)
+_NGF = flags.DEFINE_integer("ngf", 64, "Generator width (official 64).")
+_NDF = flags.DEFINE_integer("ndf", 64, "Discriminator width (official 64).")
+_N_BLOCKS = flags.DEFINE_integer("n_blocks", 9, "ResNet blocks per generator (official 9).")
+_MODEL0_RES = flags.DEFINE_integer("model0_res", 0, "Blocks before the style vector is inserted (official 0).")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 512, "Training size of D_A's class head (official 512).")
+_EPOCH = flags.DEFINE_string("epoch", "latest", "Checkpoint prefix: <epoch>_net_G_A.pth.")
+_HED = flags.DEFINE_string("hed", None, "HED weights (default: <checkpoint_dir>/network-bsds500.pytorch).")
+_LPIPS = flags.DEFINE_string("lpips", None, "LPIPS v0.1 alex heads (default: <checkpoint_dir>/alex.pth).")
+_ALEXNET = flags.DEFINE_string("alexnet", None, "AlexNet trunk for LPIPS: torchvision alexnet .pth or LPIPS .weights.h5.")
+
+
+def main(argv):
+    del argv
+    from keras_asym.convert.checkpoints import import_official, parameter_count, save_models
+    from keras_asym.convert.official import OfficialWeightsError
+    from keras_asym.convert.torch_pickle import CheckpointFormatError, UnsafeCheckpointError
+    from keras_asym.networks import STYLE_NAMES
+
+    config = {
+        "ngf": _NGF.value,
+        "ndf": _NDF.value,
+        "n_blocks": _N_BLOCKS.value,
+        "model0_res": _MODEL0_RES.value,
+        "image_size": _IMAGE_SIZE.value,
+        "style_names": list(STYLE_NAMES),
+        "input_range": [-1.0, 1.0],
+    }
+    try:
+        models, sources = import_official(
+            _CHECKPOINT_DIR.value,
+            ngf=_NGF.value,
+            ndf=_NDF.value,
+            n_blocks=_N_BLOCKS.value,
+            model0_res=_MODEL0_RES.value,
+            image_size=_IMAGE_SIZE.value,
+            epoch=_EPOCH.value,
+            hed_path=_HED.value,
+            lpips_path=_LPIPS.value,
+            alexnet_path=_ALEXNET.value,
+        )
+    except (FileNotFoundError, OfficialWeightsError, CheckpointFormatError, UnsafeCheckpointError) as err:
+        print(f"import_official: error: {err}", file=sys.stderr)
+        return 1
+    config["sources"] = sources
+    written = save_models(models, _OUTPUT.value, config)
+    print(f"{'network':<24}{'parameters':>12}  source")
+    for name, model in models.items():
+        print(f"{name:<24}{parameter_count(model):>12,}  {sources[name]}")
+    print(f"wrote {len(written)} files to {_OUTPUT.value}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
