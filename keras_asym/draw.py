@@ -1,0 +1,184 @@
+"""Turn photos into portrait drawings in the paper's three styles (or any mixture).
+
+    python -m keras_asym.draw --model models/official --input photos/ --output drawings/
+    python -m keras_asym.draw --model generator.keras --input me.jpg --output out --style 0.2,0.5,0.3 --paste_back
+
+``--model``: a ``.keras`` or ``.tflite`` generator, or a folder with
+``generator.keras`` (from ``import_official`` or ``train``). By default each
+face is detected, aligned to the official 512x512 template and drawn
+(``--paste_back`` warps the drawing back into the photo); ``--noalign`` draws
+the image as given, resized so its sides are multiples of 4. Outputs:
+``<stem>_style1.png`` ... or ``<stem>_mix-0.20-0.50-0.30.png``, the drawn input
+``<stem>_input.png`` and an ``index.html`` gallery.
+
+Unreadable files, non-images, absurdly large images and photos without a face
+are skipped with one line each; the rest are drawn. Exit status: 0 if every
+input was drawn, 1 if any was skipped, 2 for a bad model or bad arguments.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+from absl import app, flags
+
+_MODEL = flags.DEFINE_string("model", None, ".keras/.tflite generator, or a folder with generator.keras.", required=True)
+_INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
+_STYLES = flags.DEFINE_string("styles", "all", "'all' (the three one-hot styles) or a subset such as '1,3'.")
+_STYLE = flags.DEFINE_string("style", None, "One style mixture 'a,b,c' (non-negative, normalised); overrides --styles.")
+_ALIGN = flags.DEFINE_boolean("align", True, "Detect and align the face to the official template (--noalign: draw as given).")
+_PASTE_BACK = flags.DEFINE_boolean("paste_back", False, "With --align, warp the drawing back into the original photo.")
+_SIZE = flags.DEFINE_integer("size", 512, "Aligned size; with --noalign, the longest side is limited to this.")
+_BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).")
+_THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.")
+
+
+def styles_from_flags(styles: str, style: str | None) -> list[np.ndarray]:
+    from keras_asym.drawing import parse_style
+
+    if style:
+        return [parse_style(style)]
+    if styles == "all":
+        return [np.eye(3, dtype=np.float32)[k] for k in range(3)]
+    return [parse_style(s) for s in styles.split(",")]
+
+
+def fit_to_multiple_of_four(rgb: np.ndarray, longest: int) -> np.ndarray:
+    """Downscale so the longest side is at most ``longest``, then round sides down to multiples of 4."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, longest / max(height, width))
+    new_h, new_w = max(4, int(height * scale) // 4 * 4), max(4, int(width * scale) // 4 * 4)
+    if (new_h, new_w) == (height, width):
+        return rgb
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
+
+
+class Progress:
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+        self.enabled = total > 1 and sys.stderr.isatty()
+
+    def step(self, name: str) -> None:
+        self.done += 1
+        if self.enabled:
+            filled = int(30 * self.done / self.total)
+            rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {rate:.2f} img/s {name[:30]:<30}")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
+    from keras_asym.imageio import write_bytes_atomic
+
+    cells = []
+    for stem, input_name, drawings in rows:
+        images = "".join(
+            f'<td><img src="{html.escape(name)}" width="256"><br>{html.escape(label)}</td>' for label, name in drawings
+        )
+        cells.append(f'<tr><td><img src="{html.escape(input_name)}" width="256"><br>{html.escape(stem)}</td>{images}</tr>')
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>keras-asym drawings</title></head><body>"
+        "<h1>keras-asym drawings</h1><table>" + "".join(cells) + "</table></body></html>"
+    )
+    write_bytes_atomic(output / "index.html", page.encode())
+
+
+def main(argv):
+    del argv
+    from keras_asym.drawing import Drawer, style_suffix
+    from keras_asym.face.alignment import align, paste_back
+    from keras_asym.face.detector import NoFaceError
+    from keras_asym.imageio import ImageReadError, list_images, read_rgb, write_image_atomic
+
+    try:
+        styles = styles_from_flags(_STYLES.value, _STYLE.value)
+        if _SIZE.value % 4 or _SIZE.value < 16:
+            raise ValueError(f"--size must be a multiple of 4 and >= 16, got {_SIZE.value}.")
+        files = list_images(_INPUT.value)
+        drawer = Drawer(_MODEL.value, batch_size=_BATCH.value, threads=_THREADS.value)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        print(f"draw: error: {err}", file=sys.stderr)
+        return 2
+    if not files:
+        print(f"draw: error: {_INPUT.value}: no images (by suffix) in this folder.", file=sys.stderr)
+        return 2
+    output = Path(_OUTPUT.value)
+    output.mkdir(parents=True, exist_ok=True)
+    landmarker = None
+    if _ALIGN.value:
+        from keras_asym.face.detector import FaceLandmarker
+
+        landmarker = FaceLandmarker(threads=_THREADS.value)
+
+    stems_seen: dict[str, int] = defaultdict(int)
+    groups: dict[tuple, list] = defaultdict(list)
+    rows, failures, drawn = [], [], 0
+    progress = Progress(len(files))
+
+    def flush(shape):
+        nonlocal drawn
+        items = groups.pop(shape, [])
+        if not items:
+            return
+        photos = np.stack([item["photo"] for item in items])
+        outputs = {style_suffix(s): drawer.draw(photos, s) for s in styles}
+        for k, item in enumerate(items):
+            entries = []
+            write_image_atomic(output / f"{item['stem']}_input.png", item["photo"])
+            for label, drawings in outputs.items():
+                image = drawings[k]
+                if item["matrix"] is not None and _PASTE_BACK.value:
+                    image = paste_back(item["original"], image, item["matrix"], feather=2)
+                name = f"{item['stem']}_{label}.png"
+                write_image_atomic(output / name, image)
+                entries.append((label, name))
+            rows.append((item["stem"], f"{item['stem']}_input.png", entries))
+            drawn += 1
+
+    try:
+        for path in files:
+            try:
+                rgb = read_rgb(path)
+                if landmarker is not None:
+                    face = landmarker.largest(rgb, where=str(path))
+                    photo, matrix = align(rgb, face.points, _SIZE.value)
+                else:
+                    photo, matrix = fit_to_multiple_of_four(rgb, _SIZE.value), None
+            except (ImageReadError, NoFaceError) as err:
+                failures.append(str(err))
+                print(f"skipped: {err}", file=sys.stderr)
+                progress.step(path.name)
+                continue
+            stems_seen[path.stem] += 1
+            stem = path.stem if stems_seen[path.stem] == 1 else f"{path.stem}_{path.suffix.lstrip('.').lower()}"
+            groups[photo.shape].append({"stem": stem, "photo": photo, "matrix": matrix, "original": rgb})
+            if len(groups[photo.shape]) >= _BATCH.value:
+                flush(photo.shape)
+            progress.step(path.name)
+        for shape in list(groups):
+            flush(shape)
+    finally:
+        if landmarker is not None:
+            landmarker.close()
+    write_gallery(output, rows)
+    print(f"drew {drawn} of {len(files)} images in {len(styles)} style(s) into {output} (index.html)")
+    if failures:
+        print(f"skipped {len(failures)}:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

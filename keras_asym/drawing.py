@@ -1,0 +1,161 @@
+"""Photos to drawings with a trained or imported style generator (Keras or TFLite).
+
+``Drawer`` hides the model format: ``draw(photos, style)`` takes a batch of
+uint8 RGB images of one size and returns uint8 grayscale drawings. Keras
+models run through one ``tf.function`` per input shape (batches are padded to
+a fixed size so a folder never re-traces); TFLite models through the LiteRT
+interpreter, resized once per input shape.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from keras_asym.networks import STYLE_NAMES
+
+ONE_HOT_STYLES = {name: np.eye(3, dtype=np.float32)[k] for k, name in enumerate(STYLE_NAMES)}
+
+
+def parse_style(text: str) -> np.ndarray:
+    """``"0.2,0.5,0.3"`` -> a normalised non-negative 3-vector; ``"1"``/``"2"``/``"3"`` -> one-hot."""
+    text = text.strip()
+    if text in ("1", "2", "3"):
+        return np.eye(3, dtype=np.float32)[int(text) - 1]
+    try:
+        values = np.array([float(v) for v in text.split(",")], np.float64)
+    except ValueError as err:
+        raise ValueError(f"style {text!r}: expected 3 comma-separated numbers or 1/2/3.") from err
+    if values.shape != (3,):
+        raise ValueError(f"style {text!r}: expected 3 weights, got {values.size}.")
+    if np.any(values < 0) or not np.all(np.isfinite(values)):
+        raise ValueError(f"style {text!r}: weights must be finite and non-negative.")
+    if values.sum() <= 0:
+        raise ValueError(f"style {text!r}: weights sum to 0.")
+    return (values / values.sum()).astype(np.float32)
+
+
+def style_suffix(style: np.ndarray) -> str:
+    """``style1``..``style3`` for one-hot vectors, else ``mix-0.20-0.50-0.30``."""
+    for k in range(3):
+        if np.allclose(style, np.eye(3)[k]):
+            return STYLE_NAMES[k]
+    return "mix-" + "-".join(f"{v:.2f}" for v in style)
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """A ``.keras``/``.tflite`` file, or an ``import_official``/``train`` folder holding ``generator.keras``."""
+    path = Path(model)
+    if path.is_dir():
+        candidate = path / "generator.keras"
+        if not candidate.is_file():
+            raise FileNotFoundError(f"{path}: folder has no generator.keras.")
+        return candidate
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file.")
+    if path.suffix not in (".keras", ".tflite"):
+        raise ValueError(f"{path}: expected a .keras or .tflite generator, or a folder with generator.keras.")
+    return path
+
+
+class KerasBackend:
+    def __init__(self, path: Path, batch_size: int):
+        import keras
+        import tensorflow as tf
+
+        self.model = keras.saving.load_model(path, compile=False)
+        inputs = self.model.input
+        if not (isinstance(inputs, dict) and set(inputs) == {"photo", "style"}):
+            raise ValueError(f"{path}: not a style generator (inputs must be 'photo' and 'style').")
+        self.batch_size = batch_size
+        self._fn = tf.function(lambda photo, style: self.model({"photo": photo, "style": style}, training=False))
+
+    def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
+        n = len(photos)
+        pad = (-n) % self.batch_size
+        if pad:
+            photos = np.concatenate([photos, np.repeat(photos[-1:], pad, axis=0)])
+        styles = np.repeat(style[None], len(photos), axis=0)
+        outs = [
+            np.asarray(self._fn(photos[i : i + self.batch_size], styles[i : i + self.batch_size]))
+            for i in range(0, len(photos), self.batch_size)
+        ]
+        return np.concatenate(outs)[:n]
+
+
+class TFLiteBackend:
+    """A TFLite generator with a photo input (N,H,W,3) and a style input (N,3), float or quantized."""
+
+    def __init__(self, path: Path, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        inputs = self.interpreter.get_input_details()
+        self.photo = next((d for d in inputs if len(d["shape"]) == 4), None)
+        self.style = next((d for d in inputs if len(d["shape"]) == 2), None)
+        if self.photo is None:
+            raise ValueError(f"{path}: no image input found.")
+        self.output = self.interpreter.get_output_details()[0]
+        self.path = path
+        self._shape = None
+
+    @staticmethod
+    def _quantize(value: np.ndarray, detail) -> np.ndarray:
+        dtype = detail["dtype"]
+        if dtype == np.float32:
+            return value.astype(np.float32)
+        scale, zero = detail["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(value / scale + zero), info.min, info.max).astype(dtype)
+
+    def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
+        outs = []
+        for photo in photos:
+            shape = (1,) + photo.shape
+            if self._shape != shape:
+                fixed = tuple(self.photo["shape"][1:3])
+                if fixed != photo.shape[:2]:
+                    self.interpreter.resize_tensor_input(self.photo["index"], shape)
+                self.interpreter.allocate_tensors()
+                self.output = self.interpreter.get_output_details()[0]
+                self._shape = shape
+            self.interpreter.set_tensor(self.photo["index"], self._quantize(photo[None], self.photo))
+            if self.style is not None:
+                self.interpreter.set_tensor(self.style["index"], self._quantize(style[None], self.style))
+            self.interpreter.invoke()
+            out = self.interpreter.get_tensor(self.output["index"])
+            if self.output["dtype"] != np.float32:
+                scale, zero = self.output["quantization"]
+                out = (out.astype(np.float32) - zero) * scale
+            outs.append(out[0])
+        return np.stack(outs)
+
+
+class Drawer:
+    """Draws batches of same-sized uint8 RGB photos in a given style.
+
+    Args:
+        model: ``.keras`` or ``.tflite`` generator, or a folder with ``generator.keras``.
+        batch_size: Keras batch size (TFLite runs one image at a time).
+        threads: TFLite interpreter threads.
+    """
+
+    def __init__(self, model: str | Path, batch_size: int = 4, threads: int = 2):
+        self.path = resolve_model_path(model)
+        if self.path.suffix == ".tflite":
+            self.backend = TFLiteBackend(self.path, threads)
+        else:
+            self.backend = KerasBackend(self.path, batch_size)
+        sidecar = self.path.with_suffix(".json")
+        self.metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
+    def draw(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
+        """(N,H,W,3) uint8 RGB -> (N,H,W) uint8 drawings; H and W multiples of 4."""
+        photos = np.asarray(photos)
+        if photos.ndim != 4 or photos.shape[-1] != 3 or photos.shape[1] % 4 or photos.shape[2] % 4:
+            raise ValueError(f"photos must be (N, H, W, 3) with H, W multiples of 4, got {photos.shape}.")
+        x = photos.astype(np.float32) / 127.5 - 1.0
+        y = self.backend(x, np.asarray(style, np.float32))
+        return np.clip((y[..., 0] + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)

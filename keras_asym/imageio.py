@@ -1,0 +1,94 @@
+"""Reading user images robustly and writing outputs atomically.
+
+Every reader error is an ``ImageReadError`` naming the file and the reason,
+so batch jobs can skip the file and go on.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+MAX_PIXELS = 80_000_000  # ~ 9000 x 9000: larger files are treated as decompression bombs
+
+
+class ImageReadError(ValueError):
+    """An input file is not a usable image."""
+
+
+def list_images(path: str | Path) -> list[Path]:
+    """The image files of a folder (sorted, by suffix), or ``[path]`` for a file."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if path.is_file():
+        return [path]
+    raise FileNotFoundError(f"{path}: no such file or folder.")
+
+
+def read_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """HxWx3 uint8 RGB, EXIF orientation applied, alpha composited on white, 16-bit scaled."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageReadError(f"{path}: {width}x{height} exceeds the {max_pixels:,}-pixel limit (decompression bomb guard).")
+            image = ImageOps.exif_transpose(image)
+            image.load()
+            return _to_rgb8(image, path)
+    except ImageReadError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
+        raise ImageReadError(f"{path}: not a readable image ({err}).") from err
+
+
+def _to_rgb8(image: Image.Image, path: Path) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
+        gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if array.max() <= 1.0 else 1.0
+        gray = np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    rgb = np.asarray(image.convert("RGB"))
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
+        raise ImageReadError(f"{path}: unsupported image layout {rgb.shape}.")
+    return rgb
+
+
+def write_image_atomic(path: str | Path, image: np.ndarray) -> None:
+    """PNG/JPEG by suffix; written to a temporary file, then renamed (no half-written files)."""
+    path = Path(path)
+    data = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(path.suffix or ".png", data)
+    if not ok:
+        raise OSError(f"{path}: could not encode image.")
+    write_bytes_atomic(path, encoded.tobytes())
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
