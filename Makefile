@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench clean
+.PHONY: install assets test demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# MediaPipe face models, pinned by sha256, into ~/.cache/keras_asym (or $$KERAS_ASYM_CACHE).
+assets: $(STAMP)
+	$(PY) -m keras_asym.face.assets
+
+test: $(STAMP) assets
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -1,0 +1,120 @@
+"""The `draw` command: styles, alignment, bad inputs, model formats, atomic outputs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_asym.drawing import Drawer, parse_style, style_suffix
+from keras_asym.imageio import ImageReadError, read_rgb
+from keras_asym.networks import StyleGenerator
+from tests.conftest import SHARED
+
+RAW = SHARED / "data" / "raw_photos"
+
+
+@pytest.fixture(scope="module")
+def generator_file(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("model") / "generator.keras"
+    StyleGenerator(ngf=4, n_blocks=1).save(path)
+    return path
+
+
+def _draw(*args):
+    return subprocess.run([sys.executable, "-m", "keras_asym.draw", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_parse_style_and_names():
+    np.testing.assert_allclose(parse_style("0.2,0.5,0.3"), [0.2, 0.5, 0.3])
+    np.testing.assert_allclose(parse_style("1,1,2"), [0.25, 0.25, 0.5])
+    np.testing.assert_array_equal(parse_style("2"), [0, 1, 0])
+    for bad, message in (("0,0,0", "sum to 0"), ("1,2", "expected 3"), ("-1,1,1", "non-negative"), ("a,b,c", "comma")):
+        with pytest.raises(ValueError, match=message):
+            parse_style(bad)
+    assert style_suffix(np.float32([0, 0, 1])) == "style3"
+    assert style_suffix(np.float32([0.2, 0.5, 0.3])) == "mix-0.20-0.50-0.30"
+
+
+def test_read_rgb_handles_modes_orientation_and_bombs(tmp_path):
+    rgba = np.zeros((8, 6, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:4, :, 3] = 255
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    out = read_rgb(tmp_path / "a.png")
+    assert out.shape == (8, 6, 3) and tuple(out[0, 0]) == (255, 0, 0) and tuple(out[7, 0]) == (255, 255, 255)
+    Image.fromarray(np.full((5, 7), 65535, np.uint16)).save(tmp_path / "g16.png")
+    assert read_rgb(tmp_path / "g16.png").max() == 255
+    rotated = Image.fromarray(np.zeros((10, 20, 3), np.uint8))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    rotated.save(tmp_path / "r.jpg", exif=exif)
+    assert read_rgb(tmp_path / "r.jpg").shape == (20, 10, 3)
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(tmp_path / "b.webp")
+    assert read_rgb(tmp_path / "b.webp").shape == (10, 10, 3)
+    with pytest.raises(ImageReadError, match="decompression bomb"):
+        read_rgb(tmp_path / "a.png", max_pixels=40)
+    (tmp_path / "t.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    with pytest.raises(ImageReadError, match="t.png: not a readable image"):
+        read_rgb(tmp_path / "t.png")
+
+
+def test_noalign_non_square_mix_style_and_gallery(tmp_path, generator_file):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (70, 103, 3), dtype=np.uint8)).save(inputs / "wide.png")
+    out = tmp_path / "out"
+    result = _draw("--model", generator_file, "--input", inputs, "--output", out, "--noalign", "--style", "1,2,1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    drawing = cv2.imread(str(out / "wide_mix-0.25-0.50-0.25.png"), cv2.IMREAD_UNCHANGED)
+    assert drawing.shape == (68, 100)
+    assert "wide_mix-0.25-0.50-0.25.png" in (out / "index.html").read_text()
+    assert not list(out.glob("*.partial"))
+
+
+def test_bad_arguments_exit_2(tmp_path, generator_file):
+    result = _draw("--model", generator_file, "--input", tmp_path, "--output", tmp_path / "o", "--style", "0,0,0")
+    assert result.returncode == 2 and "sum to 0" in result.stderr
+    result = _draw("--model", tmp_path / "nope.keras", "--input", tmp_path, "--output", tmp_path / "o")
+    assert result.returncode == 2 and "nope.keras" in result.stderr
+
+
+@pytest.mark.skipif(not RAW.is_dir(), reason=f"raw photos not found under {RAW}")
+def test_aligned_folder_skips_bad_files_and_reports(tmp_path, generator_file):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(RAW / "woman-23_cropped.png", inputs / "face.png")
+    (inputs / "broken.jpg").write_text("not an image")
+    Image.fromarray(np.full((120, 120, 3), 200, np.uint8)).save(inputs / "wall.png")
+    out = tmp_path / "out"
+    result = _draw("--model", generator_file.parent, "--input", inputs, "--output", out, "--paste_back")
+    assert result.returncode == 1
+    assert "broken.jpg: not a readable image" in result.stderr and "wall.png: no face found" in result.stderr
+    assert "drew 1 of 3 images in 3 style(s)" in result.stdout
+    for k in (1, 2, 3):
+        pasted = cv2.imread(str(out / f"face_style{k}.png"))
+        assert pasted.shape == cv2.imread(str(inputs / "face.png")).shape
+    assert cv2.imread(str(out / "face_input.png")).shape == (512, 512, 3)
+
+
+def test_keras_and_tflite_models_draw_the_same(tmp_path, generator_file):
+    import tensorflow as tf
+
+    generator = keras.saving.load_model(generator_file)
+    fixed = StyleGenerator(ngf=4, n_blocks=1, height=64, width=64)
+    fixed.set_weights(generator.get_weights())
+    tflite = tmp_path / "generator.tflite"
+    tflite.write_bytes(tf.lite.TFLiteConverter.from_keras_model(fixed).convert())
+    photos = np.random.default_rng(2).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    style = parse_style("0.2,0.5,0.3")
+    from_keras = Drawer(generator_file, batch_size=2).draw(photos, style)
+    from_tflite = Drawer(tflite).draw(photos, style)
+    assert from_keras.shape == (3, 64, 64)
+    assert np.abs(from_keras.astype(int) - from_tflite.astype(int)).max() <= 1

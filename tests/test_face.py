@@ -1,0 +1,148 @@
+"""Face alignment against the official template and the authors' 5 points."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_asym.face import alignment
+from keras_asym.face.assets import ASSETS, AssetError, asset_path
+from tests.conftest import SHARED
+
+DATA = SHARED / "data"
+needs_data = pytest.mark.skipif(not (DATA / "aligned_photos").is_dir(), reason=f"real photos not found under {DATA}")
+
+
+def test_similarity_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0, 500, (5, 2))
+    angle, scale, shift = 0.4, 1.7, np.array([30.0, -12.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    target = source @ rotation.T + shift
+    matrix = alignment.similarity_matrix(source, target)
+    np.testing.assert_allclose(matrix[:, :2], rotation, atol=1e-9)
+    np.testing.assert_allclose(alignment.transform_points(matrix, source), target, atol=1e-8)
+    np.testing.assert_allclose(alignment.transform_points(alignment.invert(matrix), target), source, atol=1e-8)
+
+
+def test_template_is_the_official_one():
+    t = alignment.template(512)
+    # MATLAB (1-based) (180 - 240) / 560 * 512 + 256 = 201.14..., minus 1 for 0-based pixels.
+    assert t[0, 0] == pytest.approx((180 - 240) / 560 * 512 + 256 - 1)
+    assert t[3, 1] == pytest.approx((365.6 - 240) / 560 * 512 + 256 - 1)
+    np.testing.assert_allclose(alignment.template(256), (t + 0.5) / 2 - 0.5)
+
+
+def test_align_then_paste_back_restores_the_frame():
+    rng = np.random.default_rng(1)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8), (0, 0), 3)
+    points = alignment.template(512)[:, :] * 0.5 + np.array([90.0, 40.0])
+    aligned, matrix = alignment.align(frame, points, 512)
+    restored = alignment.paste_back(np.zeros_like(frame), aligned, matrix)
+    inside = cv2.warpAffine(np.ones((512, 512), np.uint8), alignment.invert(matrix), (400, 300)) > 0
+    inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert inside.sum() > 10000
+    assert np.abs(restored.astype(int) - frame.astype(int))[inside].mean() < 3.0
+
+
+def _face_region(size=512, margin=40):
+    hull = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(alignment.template(size).astype(np.int32)), 1)
+    return cv2.dilate(hull, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)).astype(bool)
+
+
+@needs_data
+def test_reproduces_the_official_matlab_alignment():
+    folder = DATA / "alignment_example"
+    photo = cv2.imread(str(folder / "photo.jpg"))
+    official = cv2.imread(str(folder / "official_aligned_512.png")).astype(np.float64)
+    points = np.loadtxt(folder / "landmarks5.txt") - 1.0  # MATLAB 1-based -> 0-based
+    aligned, _ = alignment.align(photo, points, 512)
+    region = _face_region()
+    mse = np.mean((aligned.astype(np.float64) - official)[region] ** 2)
+    assert 10 * np.log10(255**2 / mse) >= 30.0
+
+
+def test_asset_cache_checks_hashes(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_ASYM_CACHE", str(tmp_path))
+    with pytest.raises(AssetError, match="not in"):
+        asset_path("face_landmark.tflite", download=False)
+    (tmp_path / "mediapipe").mkdir()
+    (tmp_path / "mediapipe" / "face_landmark.tflite").write_bytes(b"tampered")
+    with pytest.raises(AssetError, match="not in"):
+        asset_path("face_landmark.tflite", download=False)
+    from keras_asym.face import assets
+
+    with pytest.raises(AssetError, match="does not match the pinned"):
+        assets._store("face_landmark.tflite", b"tampered", "test")
+    assert set(ASSETS) == {"face_detection_short_range.tflite", "face_landmark.tflite", "selfie_segmentation.tflite"}
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    from keras_asym.face.detector import FaceLandmarker
+
+    try:
+        asset_path("face_landmark.tflite", download=False)
+        asset_path("face_detection_short_range.tflite", download=False)
+    except AssetError as err:
+        pytest.skip(f"MediaPipe assets not installed (make assets): {err}")
+    with FaceLandmarker() as fl:
+        yield fl
+
+
+def _authors_points():
+    for image in sorted((DATA / "aligned_photos" / "images").glob("*.png")):
+        points = np.loadtxt(DATA / "aligned_photos" / "landmarks5" / f"{image.stem}.txt")
+        yield image, points
+
+
+@needs_data
+def test_detected_points_match_the_authors(landmarker):
+    errors = []
+    for image, reference in _authors_points():
+        rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
+        face = landmarker.largest(rgb, where=str(image))
+        errors.append(np.linalg.norm(face.points - reference, axis=1) / np.linalg.norm(reference[1] - reference[0]))
+    errors = np.array(errors)
+    assert len(errors) == 29
+    assert errors.mean() <= 0.04
+    assert errors.mean(axis=1).max() <= 0.08
+
+
+@needs_data
+def test_realignment_of_randomly_warped_photos(landmarker):
+    rng = np.random.default_rng(0)
+    errors = []
+    for image, reference in list(_authors_points())[::3]:
+        rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
+        angle, scale = rng.uniform(-30, 30), rng.uniform(0.5, 2.0)
+        canvas = int(512 * max(1.5, scale * 1.6))
+        warp = cv2.getRotationMatrix2D((256, 256), angle, scale)
+        warp[:, 2] += (canvas - 512) / 2 + rng.uniform(-0.1, 0.1, 2) * canvas
+        warped = cv2.warpAffine(rgb, warp, (canvas, canvas), borderValue=(255, 255, 255))
+        face = landmarker.largest(warped, where=str(image))
+        _, matrix = alignment.align(warped, face.points, 512)
+        back = alignment.transform_points(matrix, alignment.transform_points(warp, reference))
+        expected = alignment.transform_points(alignment.similarity_matrix(reference, alignment.template()), reference)
+        errors.append(np.linalg.norm(back - expected, axis=1) / np.linalg.norm(expected[1] - expected[0]))
+    errors = np.array(errors)
+    assert errors.mean() <= 0.04 and errors.mean(axis=1).max() <= 0.08
+
+
+@needs_data
+def test_detected_points_on_the_alignment_example(landmarker):
+    folder = DATA / "alignment_example"
+    rgb = cv2.cvtColor(cv2.imread(str(folder / "photo.jpg")), cv2.COLOR_BGR2RGB)
+    given = np.loadtxt(folder / "landmarks5.txt") - 1.0
+    face = landmarker.largest(rgb)
+    error = np.linalg.norm(face.points - given, axis=1).mean() / np.linalg.norm(given[1] - given[0])
+    assert error <= 0.04
+
+
+def test_no_face_is_a_clear_error(landmarker):
+    from keras_asym.face.detector import NoFaceError
+
+    with pytest.raises(NoFaceError, match="blank.png: no face"):
+        landmarker.largest(np.full((200, 200, 3), 200, np.uint8), where="blank.png")
