@@ -33,6 +33,21 @@ from keras_asym.layers import (
 STYLE_NAMES = ("style1", "style2", "style3")
 
 
+class _ConfiguredModel(keras.Model):
+    """Functional model whose config is its constructor arguments (``CONFIG_KEYS``)."""
+
+    CONFIG_KEYS: tuple[str, ...] = ()
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update({key: getattr(self, key) for key in self.CONFIG_KEYS})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 def _conv(filters: int, kernel: int, stride: int = 1, name: str | None = None, use_bias=True):
     return keras.layers.Conv2D(
         filters,
@@ -102,7 +117,7 @@ def _check_size(height: int | None, width: int | None, multiple: int, what: str)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class StyleGenerator(keras.Model):
+class StyleGenerator(_ConfiguredModel):
     """G: photo to line drawing, conditioned on a 3-dim style vector.
 
     Stem (reflect-pad 3, conv7), two stride-2 downsamplings, ``model0_res``
@@ -127,6 +142,8 @@ class StyleGenerator(keras.Model):
     Reference: Yi et al., "Unpaired Portrait Drawing Generation via Asymmetric
     Cycle Mapping", CVPR 2020.
     """
+
+    CONFIG_KEYS = ("ngf", "n_blocks", "model0_res", "style_dim", "input_channels", "output_channels", "height", "width")
 
     def __init__(
         self,
@@ -165,27 +182,10 @@ class StyleGenerator(keras.Model):
         self.style_dim, self.input_channels, self.output_channels = style_dim, input_channels, output_channels
         self.height, self.width = height, width
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "ngf": self.ngf,
-            "n_blocks": self.n_blocks,
-            "model0_res": self.model0_res,
-            "style_dim": self.style_dim,
-            "input_channels": self.input_channels,
-            "output_channels": self.output_channels,
-            "height": self.height,
-            "width": self.width,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class PhotoGenerator(keras.Model):
+class PhotoGenerator(_ConfiguredModel):
     """F: drawing to photo, the plain CycleGAN ResNet generator.
 
     Args:
@@ -195,6 +195,8 @@ class PhotoGenerator(keras.Model):
         output_channels: int. Defaults to 3 (RGB photo).
         height, width: optional fixed input size (multiples of 4).
     """
+
+    CONFIG_KEYS = ("ngf", "n_blocks", "input_channels", "output_channels", "height", "width")
 
     def __init__(
         self,
@@ -224,21 +226,6 @@ class PhotoGenerator(keras.Model):
         self.input_channels, self.output_channels = input_channels, output_channels
         self.height, self.width = height, width
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "ngf": self.ngf,
-            "n_blocks": self.n_blocks,
-            "input_channels": self.input_channels,
-            "output_channels": self.output_channels,
-            "height": self.height,
-            "width": self.width,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _down_block(x, filters: int, stride: int, norm: bool, name: str):
@@ -265,7 +252,7 @@ def _patch_head(x, ndf: int, n_layers: int, dtype_out="float32"):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class PatchDiscriminator(keras.Model):
+class PatchDiscriminator(_ConfiguredModel):
     """70x70 PatchGAN (``n_layers=3``) with instance norm: D_B and the local D's.
 
     The local discriminators take 2 channels: the drawing whitened outside the
@@ -277,6 +264,8 @@ class PatchDiscriminator(keras.Model):
         n_layers: int. Defaults to 3.
     """
 
+    CONFIG_KEYS = ("input_channels", "ndf", "n_layers")
+
     def __init__(self, input_channels: int = 3, ndf: int = 64, n_layers: int = 3, name="patch_discriminator", **kwargs):
         # === Functional Model ===
         image = keras.Input((None, None, input_channels), name="image")
@@ -286,22 +275,10 @@ class PatchDiscriminator(keras.Model):
         # === Config ===
         self.input_channels, self.ndf, self.n_layers = input_channels, ndf, n_layers
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "input_channels": self.input_channels,
-            "ndf": self.ndf,
-            "n_layers": self.n_layers,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class StyleDiscriminator(keras.Model):
+class StyleDiscriminator(_ConfiguredModel):
     """D_A: PatchGAN on drawings plus a 3-way style classification head.
 
     The trunk (``n_layers`` stride-2 layers) feeds the PatchGAN head and the
@@ -322,6 +299,8 @@ class StyleDiscriminator(keras.Model):
 
     Outputs ``[patch_logits (B, h, w, 1), style_logits (B, n_classes)]``.
     """
+
+    CONFIG_KEYS = ("image_size", "input_channels", "ndf", "n_layers", "n_classes")
 
     def __init__(
         self,
@@ -352,17 +331,3 @@ class StyleDiscriminator(keras.Model):
         self.image_size, self.input_channels = image_size, input_channels
         self.ndf, self.n_layers, self.n_classes = ndf, n_layers, n_classes
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "image_size": self.image_size,
-            "input_channels": self.input_channels,
-            "ndf": self.ndf,
-            "n_layers": self.n_layers,
-            "n_classes": self.n_classes,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
