@@ -48,8 +48,9 @@ class HedLpipsDistance(keras.layers.Layer):
         self.lpips = lpips or LPIPS()
         self.hed.trainable = False
         self.lpips.trainable = False
-        self.hed.build((None, None, None, 3))
-        self.lpips.build((None, None, None, 3))
+        for net in (self.hed, self.lpips):
+            if not net.built:
+                net.build((None, None, None, 3))
 
     def call(self, reconstructions, target):
         count = len(reconstructions)

@@ -112,3 +112,20 @@ def test_epoch_schedule_sets_progress_and_learning_rate():
     np.testing.assert_allclose([p for p, _ in seen], [0.0, 0.25, 0.5, 0.75])
     np.testing.assert_allclose([lr for _, lr in seen], [1e-3, 1e-3, 1e-3 * 2 / 3, 1e-3 / 3], rtol=1e-6)
     assert float(model.d_optimizer.learning_rate.numpy()) == pytest.approx(1e-3 / 3, rel=1e-6)
+
+
+def test_whole_model_round_trips_through_a_keras_file(tmp_path):
+    model = _small(cycle_distance="hed_lpips", pool_size=5, parts=("lips", "nose"))
+    model.progress.assign(0.4)
+    path = tmp_path / "gan.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, compile=False)
+    assert type(restored.cycle_distance).__name__ == "HedLpipsDistance"
+    assert restored.parts == ("nose", "lips") and restored.pool_size == 5
+    assert float(restored.progress.numpy()) == pytest.approx(0.4)
+    batch = _batch(1)
+    inputs = {"photo": batch["photo"], "style": batch["style"]}
+    np.testing.assert_allclose(np.asarray(restored(inputs)), np.asarray(model(inputs)), atol=1e-6)
+    hed_before = [w.numpy() for w in model.cycle_distance.hed.weights]
+    for a, b in zip(hed_before, restored.cycle_distance.hed.weights):
+        np.testing.assert_array_equal(a, b.numpy())
