@@ -146,3 +146,49 @@ def test_no_face_is_a_clear_error(landmarker):
 
     with pytest.raises(NoFaceError, match="blank.png: no face"):
         landmarker.largest(np.full((200, 200, 3), 200, np.uint8), where="blank.png")
+
+
+def test_part_masks_match_the_official_boxes(landmarker, official):
+    from keras_asym.face.masks import part_masks
+
+    keys = {"eyes": "maske", "nose": "mask", "lips": "maskl"}
+    for side, image_key, margin in (("A", "real_A", 0), ("B", "real_B", 5)):
+        image = ((official.nhwc(image_key)[0] + 1) * 127.5).astype(np.uint8)
+        rgb = np.ascontiguousarray(np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image)
+        masks = part_masks(landmarker.largest(rgb).points, (512, 512), margin)
+        for part, key in keys.items():
+            ours, theirs = masks[part] > 0, official.nhwc(f"{side}_{key}")[0, :, :, 0] > 0
+            iou = np.logical_and(ours, theirs).sum() / np.logical_or(ours, theirs).sum()
+            assert iou >= 0.6, (side, part, iou)
+    with pytest.raises(ValueError, match="degenerate"):
+        part_masks(np.zeros((5, 2)), (64, 64))
+
+
+@needs_data
+def test_landmarks_and_align_clis(tmp_path, landmarker):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(DATA / "raw_photos" / "woman-23_cropped.png", inputs / "w.png")
+    (inputs / "bad.jpg").write_text("nope")
+    run = lambda *a: subprocess.run([sys.executable, "-m", *a], capture_output=True, text=True, timeout=300)  # noqa: E731
+    result = run("keras_asym.face.landmarks", "--input", str(inputs), "--output", str(tmp_path / "p.json"))
+    assert result.returncode == 1
+    points = json.loads((tmp_path / "p.json").read_text())
+    assert points["images"]["bad.jpg"]["faces"] is None and "not a readable image" in points["images"]["bad.jpg"]["error"]
+    face = points["images"]["w.png"]["faces"][0]
+    expected = landmarker.largest(cv2.cvtColor(cv2.imread(str(inputs / "w.png")), cv2.COLOR_BGR2RGB)).points
+    np.testing.assert_allclose(face["points"], expected, atol=0.05)
+    result = run("keras_asym.face.align", "--input", str(inputs), "--output", str(tmp_path / "out"), "--size", "256")
+    assert result.returncode == 1 and "bad.jpg" in result.stderr
+    assert cv2.imread(str(tmp_path / "out" / "w.png")).shape == (256, 256, 3)
+    transforms = json.loads((tmp_path / "out" / "transforms.json").read_text())
+    record = transforms["w.png"]
+    np.testing.assert_allclose(
+        alignment.transform_points(np.array(record["matrix"]), record["points_source"]), record["points_aligned"], atol=0.02
+    )
+    np.testing.assert_allclose(np.array(record["points_aligned"])[:2], alignment.template(256)[:2], atol=256 * 0.04)

@@ -1,0 +1,70 @@
+"""Align faces to the official 512x512 template (white fill), as the official MATLAB step does.
+
+    python -m keras_asym.face.align --input photos/ --output aligned/ [--size 512] [--all_faces]
+
+Writes ``<stem>.png`` per image (``<stem>_face<k>.png`` with ``--all_faces``)
+and ``transforms.json`` with each 2x3 matrix (input pixels -> aligned
+pixels) and the 5 points in both frames. Images
+without a face or unreadable ones are reported and skipped; exit status 0 only
+if every image was aligned.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+_INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
+_SIZE = flags.DEFINE_integer("size", 512, "Output side (the official template is 512).")
+_ALL_FACES = flags.DEFINE_boolean("all_faces", False, "Align every face, not only the largest.")
+_MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.")
+
+
+def main(argv):
+    del argv
+    from keras_asym.face.alignment import align, transform_points
+    from keras_asym.face.detector import FaceLandmarker
+    from keras_asym.imageio import ImageReadError, list_images, read_rgb, write_bytes_atomic, write_image_atomic
+
+    try:
+        files = list_images(_INPUT.value)
+    except FileNotFoundError as err:
+        print(f"align: error: {err}", file=sys.stderr)
+        return 2
+    output = Path(_OUTPUT.value)
+    transforms, failures = {}, []
+    with FaceLandmarker(min_score=_MIN_SCORE.value) as landmarker:
+        for path in files:
+            try:
+                rgb = read_rgb(path)
+                faces = landmarker.detect(rgb)
+            except ImageReadError as err:
+                failures.append(str(err))
+                continue
+            if not faces:
+                failures.append(f"{path}: no face found.")
+                continue
+            for k, face in enumerate(faces if _ALL_FACES.value else faces[:1]):
+                name = f"{path.stem}_face{k}.png" if _ALL_FACES.value else f"{path.stem}.png"
+                aligned, matrix = align(rgb, face.points, _SIZE.value)
+                write_image_atomic(output / name, aligned)
+                transforms[name] = {
+                    "source": str(path),
+                    "matrix": matrix.round(6).tolist(),
+                    "points_source": face.points.round(2).tolist(),
+                    "points_aligned": transform_points(matrix, face.points).round(2).tolist(),
+                    "score": round(face.score, 4),
+                }
+    write_bytes_atomic(output / "transforms.json", json.dumps(transforms, indent=2).encode())
+    for line in failures:
+        print(f"skipped: {line}", file=sys.stderr)
+    print(f"aligned {len(transforms)} face(s) from {len(files) - len(failures)} of {len(files)} images into {output}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    app.run(main)

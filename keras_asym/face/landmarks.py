@@ -1,0 +1,61 @@
+"""Print the 5 alignment points of every face in images, as JSON.
+
+    python -m keras_asym.face.landmarks --input photos/ --output points.json [--all_faces]
+
+Per image: ``{"faces": [{"points": [[x, y] x 5], "score": s, "box": [x, y, w, h]}]}``
+with points in the input frame, ordered image-left eye, image-right eye, nose
+tip, mouth-left, mouth-right; or ``{"faces": null, "error": reason}`` when the
+file is unreadable or has no face. Exit status 0 if every image had a face.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from absl import app, flags
+
+_INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "JSON file to write.", required=True)
+_ALL_FACES = flags.DEFINE_boolean("all_faces", False, "Report every face (largest first), not only the largest.")
+_MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.")
+
+
+def main(argv):
+    del argv
+    from keras_asym.face.alignment import POINT_NAMES
+    from keras_asym.face.detector import FaceLandmarker
+    from keras_asym.imageio import ImageReadError, list_images, read_rgb, write_bytes_atomic
+
+    try:
+        files = list_images(_INPUT.value)
+    except FileNotFoundError as err:
+        print(f"landmarks: error: {err}", file=sys.stderr)
+        return 2
+    results, failed = {"point_order": list(POINT_NAMES), "images": {}}, 0
+    with FaceLandmarker(min_score=_MIN_SCORE.value) as landmarker:
+        for path in files:
+            try:
+                faces = landmarker.detect(read_rgb(path))
+            except ImageReadError as err:
+                results["images"][path.name] = {"faces": None, "error": str(err)}
+                failed += 1
+                continue
+            if not faces:
+                results["images"][path.name] = {"faces": None, "error": f"{path}: no face found."}
+                failed += 1
+                continue
+            faces = faces if _ALL_FACES.value else faces[:1]
+            results["images"][path.name] = {
+                "faces": [
+                    {"points": face.points.round(2).tolist(), "score": round(face.score, 4), "box": [round(v, 1) for v in face.box]}
+                    for face in faces
+                ]
+            }
+    write_bytes_atomic(_OUTPUT.value, json.dumps(results, indent=2).encode())
+    print(f"{len(files) - failed} of {len(files)} images with a face; wrote {_OUTPUT.value}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    app.run(main)
