@@ -1,0 +1,181 @@
+"""The training input pipeline: unpaired photos and drawings with part masks and style vectors.
+
+Reads the layout ``prepare`` writes (and the procedural generator):
+
+    DATASET/A/<stem>.png              aligned photos (RGB)
+    DATASET/B/<stem>.png              aligned drawings (read as grayscale)
+    DATASET/{A,B}_{eyes,nose,lips}/<stem>.png   part masks (0 / 255)
+    DATASET/B_feat/<stem>.npy         3-dim soft style vector per drawing
+
+Each epoch visits every photo once, in a seeded random order, and pairs it
+with a random drawing (official ``unaligned_mask_stylecls``; ``serial=True``
+pairs photo i with drawing i mod |B|). As the official ``resize_and_crop``
+preprocessing: resize to ``load_size``, random ``image_size`` crop, random
+horizontal flip, with the *same* parameters for an image and its masks
+(masks resized with nearest neighbour). Images go to [-1, 1], masks to {0, 1}.
+A file that fails to decode is dropped (``ignore_errors``, logged) instead of
+ending the epoch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+PARTS = ("eyes", "nose", "lips")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class DatasetLayoutError(ValueError):
+    """The dataset folder does not have the expected layout."""
+
+
+def _stems(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DatasetLayoutError(f"{folder}: missing folder.")
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def _mask_path(root: Path, side: str, part: str, stem: str) -> Path:
+    return root / f"{side}_{part}" / f"{stem}.png"
+
+
+def scan(root: str | Path, parts=PARTS) -> dict:
+    """File lists of a dataset; items lacking a mask or a style feature are left out and reported."""
+    root = Path(root)
+    photos, drawings = _stems(root / "A"), _stems(root / "B")
+    skipped = []
+    photo_items = []
+    for stem, path in photos.items():
+        masks = [_mask_path(root, "A", part, stem) for part in parts]
+        missing = [str(m) for m in masks if not m.is_file()]
+        if missing:
+            skipped.append(f"{path}: missing mask {missing[0]}")
+            continue
+        photo_items.append((str(path), [str(m) for m in masks]))
+    drawing_items, styles = [], []
+    for stem, path in drawings.items():
+        masks = [_mask_path(root, "B", part, stem) for part in parts]
+        feature = root / "B_feat" / f"{stem}.npy"
+        missing = [str(m) for m in masks if not m.is_file()] + ([] if feature.is_file() else [str(feature)])
+        if missing:
+            skipped.append(f"{path}: missing {missing[0]}")
+            continue
+        try:
+            style = np.load(feature).astype(np.float32).reshape(-1)
+        except (OSError, ValueError) as err:
+            skipped.append(f"{feature}: unreadable style feature ({err})")
+            continue
+        if style.shape != (3,) or not np.all(np.isfinite(style)) or style.sum() <= 0:
+            skipped.append(f"{feature}: style feature must be 3 finite non-negative numbers, got {style.tolist()}")
+            continue
+        drawing_items.append((str(path), [str(m) for m in masks]))
+        styles.append(style / style.sum())
+    if not photo_items or not drawing_items:
+        raise DatasetLayoutError(
+            f"{root}: no usable {'photos' if not photo_items else 'drawings'} ({len(skipped)} items skipped: {skipped[:3]})."
+        )
+    return {"photos": photo_items, "drawings": drawing_items, "styles": np.stack(styles), "skipped": skipped}
+
+
+def _decode(path, channels: int):
+    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def _augment(image, masks, seed, load_size: int, image_size: int, flip: bool):
+    """Resize to load_size, crop image_size at a seeded random offset, maybe flip; masks follow."""
+    image = tf.image.resize(tf.cast(image, tf.float32), (load_size, load_size), method="bilinear", antialias=True)
+    masks = tf.image.resize(tf.cast(masks, tf.float32), (load_size, load_size), method="nearest")
+    stacked = tf.concat([image, masks], axis=-1)
+    offset = tf.random.stateless_uniform([2], seed, 0, load_size - image_size + 1, dtype=tf.int32)
+    stacked = stacked[offset[0] : offset[0] + image_size, offset[1] : offset[1] + image_size]
+    if flip:
+        coin = tf.random.stateless_uniform([], seed + 1) < 0.5
+        stacked = tf.cond(coin, lambda: tf.reverse(stacked, axis=[1]), lambda: stacked)
+    channels = image.shape[-1]
+    return stacked[..., :channels], stacked[..., channels:]
+
+
+def make_dataset(
+    root: str | Path,
+    image_size: int = 512,
+    load_size: int | None = None,
+    batch_size: int = 1,
+    parts=PARTS,
+    serial: bool = False,
+    flip: bool = True,
+    one_hot: bool = False,
+    seed: int = 0,
+    deterministic: bool = False,
+    input_context: tf.distribute.InputContext | None = None,
+    scanned: dict | None = None,
+) -> tf.data.Dataset:
+    """One epoch of batches ``{"photo", "drawing", "style", "photo_masks", "drawing_masks"}``.
+
+    Args:
+        load_size: resize before cropping; defaults to ``image_size * 572 / 512``
+            (official 572 for 512).
+        batch_size: per-replica batch size; incomplete batches are dropped
+            (the pools and XLA want static shapes).
+        one_hot: replace soft style vectors by their argmax one-hot.
+        seed: seeds the photo order, the drawing choice and the augmentation;
+            every epoch draws new ones, reproducibly.
+        deterministic: keep element order fixed despite parallel decoding.
+        input_context: from ``strategy.distribute_datasets_from_function``;
+            photos are sharded across input pipelines.
+    """
+    load_size = load_size or int(round(image_size * 572 / 512))
+    if load_size < image_size:
+        raise ValueError(f"load_size {load_size} is smaller than image_size {image_size}.")
+    info = scanned or scan(root, parts)
+    photo_paths = tf.constant([p for p, _ in info["photos"]])
+    photo_masks = tf.constant([m for _, m in info["photos"]])
+    drawing_paths = tf.constant([p for p, _ in info["drawings"]])
+    drawing_masks = tf.constant([m for _, m in info["drawings"]])
+    styles = info["styles"]
+    if one_hot:
+        styles = np.eye(3, dtype=np.float32)[styles.argmax(axis=1)]
+    styles = tf.constant(styles, tf.float32)
+    n_photos, n_drawings = len(info["photos"]), len(info["drawings"])
+
+    indices = tf.data.Dataset.range(n_photos)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        indices = indices.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    shard = input_context.input_pipeline_id if input_context is not None else 0
+    if not serial:
+        indices = indices.shuffle(n_photos, seed=seed, reshuffle_each_iteration=True)
+    # One random number per element, different in every epoch, reproducible from the seed.
+    draws = tf.data.Dataset.random(seed=seed + 7919 * shard, rerandomize_each_iteration=True)
+
+    def load(index, draw):
+        index = tf.cast(index, tf.int32)
+        element_seed = tf.stack([tf.cast(draw % 2147483647, tf.int32), index])
+        if serial:
+            drawing_index = index % n_drawings
+        else:
+            drawing_index = tf.random.stateless_uniform([], element_seed, 0, n_drawings, dtype=tf.int32)
+        photo = _decode(photo_paths[index], 3)
+        p_masks = tf.concat([_decode(photo_masks[index][k], 1) for k in range(len(parts))], axis=-1)
+        drawing = _decode(drawing_paths[drawing_index], 1)
+        d_masks = tf.concat([_decode(drawing_masks[drawing_index][k], 1) for k in range(len(parts))], axis=-1)
+        photo, p_masks = _augment(photo, p_masks, element_seed + 11, load_size, image_size, flip)
+        drawing, d_masks = _augment(drawing, d_masks, element_seed + 23, load_size, image_size, flip)
+        to_unit = lambda m: tf.cast(m > 127.5, tf.float32)  # noqa: E731
+        return {
+            "photo": photo / 127.5 - 1.0,
+            "drawing": drawing / 127.5 - 1.0,
+            "style": styles[drawing_index],
+            "photo_masks": {part: to_unit(p_masks[..., k : k + 1]) for k, part in enumerate(parts)},
+            "drawing_masks": {part: to_unit(d_masks[..., k : k + 1]) for k, part in enumerate(parts)},
+        }
+
+    dataset = tf.data.Dataset.zip(indices, draws).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    dataset = dataset.ignore_errors(log_warning=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
