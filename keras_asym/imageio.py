@@ -6,6 +6,7 @@ so batch jobs can skip the file and go on.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -79,6 +80,12 @@ def write_image_atomic(path: str | Path, image: np.ndarray) -> None:
     if not ok:
         raise OSError(f"{path}: could not encode image.")
     write_bytes_atomic(path, encoded.tobytes())
+
+
+def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

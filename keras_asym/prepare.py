@@ -1,0 +1,210 @@
+"""Build a training dataset from raw photos and drawings in one command.
+
+    python -m keras_asym.prepare --photos PHOTOS --drawings DRAWINGS --output DATASET
+        [--size 512] [--style_model style.keras] [--drawing_landmarks points.json]
+        [--whiten_background] [--force]
+
+Photos: detect the largest face, align it to the official template, write
+``A/<stem>.png`` and ``A_{eyes,nose,lips}/<stem>.png``. Drawings: the same
+into ``B/`` (grayscale) and ``B_*``; faces in line drawings are often missed,
+so a drawing without a detected face uses its entry in ``--drawing_landmarks``
+(the JSON ``keras_asym.face.landmarks`` writes, points in the drawing's
+frame) or, failing that, a centred square crop; the manifest says which.
+Style features ``B_feat/<stem>.npy``: the softmax of ``--style_model`` (see
+``keras_asym.style``), else one-hot from ``style1/ style2/ style3/``
+subfolders of ``DRAWINGS`` (stems then get the folder as prefix).
+
+``DATASET/manifest.json`` records every file's status (``ok`` or ``error``
+with the reason), the method, and the source's size and mtime: re-running
+skips files already done with an unchanged source, ``--force`` redoes them.
+Bad files are reported and skipped. Exit status 0 if every file was
+prepared, 1 if some were skipped, 2 if the run could not start.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from absl import app, flags
+
+_PHOTOS = flags.DEFINE_string("photos", None, "Folder of face photos.", required=True)
+_DRAWINGS = flags.DEFINE_string("drawings", None, "Folder of drawings (optionally in style1/ style2/ style3/).", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to create or update.", required=True)
+_SIZE = flags.DEFINE_integer("size", 512, "Aligned size.")
+_STYLE_MODEL = flags.DEFINE_string("style_model", None, "Style classifier .keras (keras_asym.style) for B_feat.")
+_DRAWING_LANDMARKS = flags.DEFINE_string("drawing_landmarks", None, "Points JSON (keras_asym.face.landmarks) for drawings.")
+_WHITEN = flags.DEFINE_boolean("whiten_background", False, "Whiten photo backgrounds with the selfie segmentation model.")
+_FORCE = flags.DEFINE_boolean("force", False, "Redo files the manifest lists as done.")
+
+STYLE_FOLDERS = ("style1", "style2", "style3")
+
+
+def _signature(path: Path) -> dict:
+    stat = path.stat()
+    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _drawing_sources(folder: Path) -> list[tuple[Path, str, int | None]]:
+    """(path, output stem, style label or None)."""
+    from keras_asym.imageio import list_images
+
+    if all((folder / name).is_dir() for name in STYLE_FOLDERS):
+        return [(p, f"{name}_{p.stem}", k) for k, name in enumerate(STYLE_FOLDERS) for p in list_images(folder / name)]
+    return [(p, p.stem, None) for p in list_images(folder)]
+
+
+class Preparer:
+    """Writes one dataset; each ``photo``/``drawing`` call handles one source file."""
+
+    def __init__(self, output: Path, size: int, landmarker, whitener=None, style_model=None, drawing_points=None):
+        from keras_asym.data.pipeline import PARTS
+
+        self.output, self.size = output, size
+        self.landmarker, self.whitener, self.style_model = landmarker, whitener, style_model
+        self.drawing_points = drawing_points or {}
+        for side in ("A", "B"):
+            for sub in (side,) + tuple(f"{side}_{p}" for p in PARTS):
+                (output / sub).mkdir(parents=True, exist_ok=True)
+        (output / "B_feat").mkdir(parents=True, exist_ok=True)
+
+    def _write(self, side: str, stem: str, image: np.ndarray, points: np.ndarray) -> None:
+        from keras_asym.face.masks import part_masks
+        from keras_asym.imageio import write_image_atomic
+
+        for part, mask in part_masks(points, image.shape[:2]).items():
+            write_image_atomic(self.output / f"{side}_{part}" / f"{stem}.png", mask * 255)
+        write_image_atomic(self.output / side / f"{stem}.png", image)
+
+    def photo(self, path: Path) -> dict:
+        from keras_asym.face.alignment import align, transform_points
+        from keras_asym.imageio import read_rgb
+
+        rgb = read_rgb(path)
+        face = self.landmarker.largest(rgb, where=str(path))
+        aligned, matrix = align(rgb, face.points, self.size)
+        if self.whitener is not None:
+            aligned = self.whitener(aligned)
+        self._write("A", path.stem, aligned, transform_points(matrix, face.points))
+        return {"method": "detected", "score": round(face.score, 4)}
+
+    def drawing(self, path: Path, stem: str, label: int | None) -> dict:
+        from keras_asym.face.alignment import align, template, transform_points
+        from keras_asym.face.detector import NoFaceError
+        from keras_asym.imageio import read_rgb, write_npy_atomic
+
+        if self.style_model is None and label is None:
+            raise ValueError(f"{path}: no style known; give --style_model or sort drawings into style1/ style2/ style3/.")
+        rgb = read_rgb(path)
+        try:
+            points, method = self.landmarker.largest(rgb, where=str(path)).points, "detected"
+        except NoFaceError:
+            given = self.drawing_points.get(path.name)
+            points, method = (np.asarray(given, np.float64), "landmarks_file") if given is not None else (None, "centred_crop")
+        if points is not None:
+            aligned, matrix = align(rgb, points, self.size)
+            aligned_points = transform_points(matrix, points)
+        else:
+            side = min(rgb.shape[:2])
+            top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+            aligned = cv2.resize(rgb[top : top + side, left : left + side], (self.size, self.size), interpolation=cv2.INTER_AREA)
+            aligned_points = template(self.size)
+        gray = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
+        self._write("B", stem, gray, aligned_points)
+        if self.style_model is not None:
+            from keras_asym.style import load_drawing
+
+            style = np.asarray(self.style_model(load_drawing(path)[None]))[0].astype(np.float32)
+            source = "classifier"
+        else:
+            style, source = np.eye(3, dtype=np.float32)[label], f"folder {STYLE_FOLDERS[label]}"
+        write_npy_atomic(self.output / "B_feat" / f"{stem}.npy", style)
+        return {"method": method, "style": style.round(4).tolist(), "style_source": source}
+
+
+def _outputs_exist(output: Path, side: str, stem: str) -> bool:
+    from keras_asym.data.pipeline import PARTS
+
+    paths = [output / side / f"{stem}.png"] + [output / f"{side}_{p}" / f"{stem}.png" for p in PARTS]
+    if side == "B":
+        paths.append(output / "B_feat" / f"{stem}.npy")
+    return all(p.is_file() for p in paths)
+
+
+def _load_points(path: str | None) -> dict:
+    if not path:
+        return {}
+    data = json.loads(Path(path).read_text())
+    return {name: entry["faces"][0]["points"] for name, entry in data.get("images", {}).items() if entry.get("faces")}
+
+
+def main(argv):
+    del argv
+    import keras
+
+    from keras_asym.face.detector import FaceLandmarker, NoFaceError
+    from keras_asym.imageio import ImageReadError, list_images, write_bytes_atomic
+
+    output = Path(_OUTPUT.value)
+    try:
+        photos = list_images(_PHOTOS.value)
+        drawings = _drawing_sources(Path(_DRAWINGS.value))
+        drawing_points = _load_points(_DRAWING_LANDMARKS.value)
+        style_model = keras.saving.load_model(_STYLE_MODEL.value) if _STYLE_MODEL.value else None
+        output.mkdir(parents=True, exist_ok=True)
+        probe = output / ".write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except (FileNotFoundError, ValueError, OSError) as err:
+        print(f"prepare: error: {err}", file=sys.stderr)
+        return 2
+    manifest_path = output / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest.setdefault("photos", {})
+    manifest.setdefault("drawings", {})
+    manifest["size"] = _SIZE.value
+
+    whitener = None
+    if _WHITEN.value:
+        from keras_asym.face.segmentation import BackgroundWhitener
+
+        whitener = BackgroundWhitener()
+    counts = {"done": 0, "skipped_unchanged": 0, "errors": 0}
+    jobs = [("photos", "A", p, p.stem, None) for p in photos] + [("drawings", "B", p, s, k) for p, s, k in drawings]
+    with FaceLandmarker() as landmarker:
+        preparer = Preparer(output, _SIZE.value, landmarker, whitener, style_model, drawing_points)
+        for group, side, path, stem, label in jobs:
+            entries = manifest[group]
+            previous = entries.get(stem, {})
+            signature = _signature(path)
+            if (
+                not _FORCE.value
+                and previous.get("status") == "ok"
+                and previous.get("source_signature") == signature
+                and _outputs_exist(output, side, stem)
+            ):
+                counts["skipped_unchanged"] += 1
+                continue
+            try:
+                detail = preparer.photo(path) if side == "A" else preparer.drawing(path, stem, label)
+                entries[stem] = {"status": "ok", "source": str(path), "source_signature": signature, **detail}
+                counts["done"] += 1
+            except (ImageReadError, NoFaceError, ValueError) as err:
+                entries[stem] = {"status": "error", "source": str(path), "reason": str(err)}
+                counts["errors"] += 1
+                print(f"skipped: {err}", file=sys.stderr)
+            write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
+    write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
+    methods = {}
+    for entry in manifest["drawings"].values():
+        if entry.get("status") == "ok":
+            methods[entry["method"]] = methods.get(entry["method"], 0) + 1
+    print(json.dumps({**counts, "drawing_alignment": methods, "manifest": str(manifest_path)}))
+    return 1 if counts["errors"] else 0
+
+
+if __name__ == "__main__":
+    app.run(main)
