@@ -38,6 +38,7 @@ _PASTE_BACK = flags.DEFINE_boolean("paste_back", False, "With --align, warp the 
 _SIZE = flags.DEFINE_integer("size", 512, "Aligned size; with --noalign, the longest side is limited to this.")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.")
+_LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
 
 
 def styles_from_flags(styles: str, style: str | None) -> list[np.ndarray]:
@@ -118,7 +119,11 @@ def main(argv):
     if _ALIGN.value:
         from keras_asym.face.detector import FaceLandmarker
 
-        landmarker = FaceLandmarker(threads=_THREADS.value)
+        try:
+            landmarker = FaceLandmarker(threads=_THREADS.value, task_path=_LANDMARKER_TASK.value)
+        except (FileNotFoundError, RuntimeError) as err:
+            print(f"draw: error: {err}", file=sys.stderr)
+            return 2
 
     stems_seen: dict[str, int] = defaultdict(int)
     groups: dict[tuple, list] = defaultdict(list)

@@ -39,6 +39,7 @@ _STYLE_MODEL = flags.DEFINE_string("style_model", None, "Style classifier .keras
 _DRAWING_LANDMARKS = flags.DEFINE_string("drawing_landmarks", None, "Points JSON (keras_asym.face.landmarks) for drawings.")
 _WHITEN = flags.DEFINE_boolean("whiten_background", False, "Whiten photo backgrounds with the selfie segmentation model.")
 _FORCE = flags.DEFINE_boolean("force", False, "Redo files the manifest lists as done.")
+_LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
 
 STYLE_FOLDERS = ("style1", "style2", "style3")
 
@@ -174,7 +175,12 @@ def main(argv):
         whitener = BackgroundWhitener()
     counts = {"done": 0, "skipped_unchanged": 0, "errors": 0}
     jobs = [("photos", "A", p, p.stem, None) for p in photos] + [("drawings", "B", p, s, k) for p, s, k in drawings]
-    with FaceLandmarker() as landmarker:
+    try:
+        landmarker = FaceLandmarker(task_path=_LANDMARKER_TASK.value)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"prepare: error: {err}", file=sys.stderr)
+        return 2
+    with landmarker:
         preparer = Preparer(output, _SIZE.value, landmarker, whitener, style_model, drawing_points)
         for group, side, path, stem, label in jobs:
             entries = manifest[group]

@@ -192,3 +192,10 @@ def test_landmarks_and_align_clis(tmp_path, landmarker):
         alignment.transform_points(np.array(record["matrix"]), record["points_source"]), record["points_aligned"], atol=0.02
     )
     np.testing.assert_allclose(np.array(record["points_aligned"])[:2], alignment.template(256)[:2], atol=256 * 0.04)
+
+
+def test_missing_landmarker_task_is_a_clear_error(tmp_path):
+    from keras_asym.face.detector import FaceLandmarker
+
+    with pytest.raises(FileNotFoundError, match="face_landmarker.task"):
+        FaceLandmarker(task_path=str(tmp_path / "face_landmarker.task"))

@@ -55,6 +55,7 @@ def test_batches_have_the_model_layout(dataset_root):
     assert set(batch["photo_masks"]) == set(PARTS) and batch["drawing_masks"]["lips"].shape == (2, 64, 64, 1)
     assert set(np.unique(batch["photo_masks"]["nose"])) <= {0.0, 1.0}
     np.testing.assert_allclose(batch["style"].sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(batch["style_label"], batch["style"].argmax(axis=1))
 
 
 def test_image_and_masks_share_the_crop_and_flip(dataset_root):

@@ -114,7 +114,7 @@ def make_dataset(
     input_context: tf.distribute.InputContext | None = None,
     scanned: dict | None = None,
 ) -> tf.data.Dataset:
-    """One epoch of batches ``{"photo", "drawing", "style", "photo_masks", "drawing_masks"}``.
+    """One epoch of batches ``{"photo", "drawing", "style", "style_label", "photo_masks", "drawing_masks"}``.
 
     Args:
         load_size: resize before cropping; defaults to ``image_size * 572 / 512``
@@ -169,6 +169,7 @@ def make_dataset(
             "photo": photo / 127.5 - 1.0,
             "drawing": drawing / 127.5 - 1.0,
             "style": styles[drawing_index],
+            "style_label": tf.argmax(styles[drawing_index], output_type=tf.int32),
             "photo_masks": {part: to_unit(p_masks[..., k : k + 1]) for k, part in enumerate(parts)},
             "drawing_masks": {part: to_unit(d_masks[..., k : k + 1]) for k, part in enumerate(parts)},
         }

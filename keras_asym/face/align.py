@@ -22,6 +22,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
 _SIZE = flags.DEFINE_integer("size", 512, "Output side (the official template is 512).")
 _ALL_FACES = flags.DEFINE_boolean("all_faces", False, "Align every face, not only the largest.")
 _MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.")
+_LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
 
 
 def main(argv):
@@ -37,7 +38,12 @@ def main(argv):
         return 2
     output = Path(_OUTPUT.value)
     transforms, failures = {}, []
-    with FaceLandmarker(min_score=_MIN_SCORE.value) as landmarker:
+    try:
+        landmarker = FaceLandmarker(min_score=_MIN_SCORE.value, task_path=_LANDMARKER_TASK.value)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"align: error: {err}", file=sys.stderr)
+        return 2
+    with landmarker:
         for path in files:
             try:
                 rgb = read_rgb(path)

@@ -11,6 +11,7 @@ nose tip and the mouth corners, in the official order (image-left eye first).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -88,10 +89,25 @@ class FaceLandmarker:
         threads: interpreter threads.
         refine: run the mesh a second time on a crop centred on the first
             mesh (more accurate, twice the mesh cost).
+        task_path: the official ``face_landmarker.task``; when given, the
+            Tasks ``FaceLandmarker`` finds faces and meshes instead (it
+            reports no detection score: ``score`` is then 1.0).
     """
 
-    def __init__(self, min_score: float = 0.5, threads: int = 2, refine: bool = True):
+    def __init__(self, min_score: float = 0.5, threads: int = 2, refine: bool = True, task_path: str | None = None):
         from mediapipe.tasks.python import BaseOptions, vision
+
+        self._task = None
+        if task_path is not None:
+            if not Path(task_path).is_file():
+                raise FileNotFoundError(f"{task_path}: no such face_landmarker.task file.")
+            self._task = vision.FaceLandmarker.create_from_options(
+                vision.FaceLandmarkerOptions(
+                    base_options=BaseOptions(model_asset_path=str(task_path)),
+                    num_faces=8,
+                    min_face_detection_confidence=min_score,
+                )
+            )
 
         options = vision.FaceDetectorOptions(
             base_options=BaseOptions(model_asset_path=str(asset_path("face_detection_short_range.tflite"))),
@@ -105,9 +121,11 @@ class FaceLandmarker:
         self.refine = refine
 
     def close(self) -> None:
-        if self._detector is not None:
-            self._detector.close()
-            self._detector = None
+        for name in ("_detector", "_task"):
+            handle = getattr(self, name)
+            if handle is not None:
+                handle.close()
+                setattr(self, name, None)
 
     def __enter__(self):
         return self
@@ -134,6 +152,8 @@ class FaceLandmarker:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}.")
         rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
+        if self._task is not None:
+            return self._detect_with_task(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), width, height)
         result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
         faces = []
         for detection in result.detections:
@@ -156,6 +176,15 @@ class FaceLandmarker:
                     mesh=mesh,
                 )
             )
+        return sorted(faces, key=lambda f: f.area, reverse=True)
+
+    def _detect_with_task(self, image, width: int, height: int) -> list[Face]:
+        faces = []
+        for landmarks in self._task.detect(image).face_landmarks:
+            mesh = np.array([[p.x * width, p.y * height, p.z * width] for p in landmarks[:468]], np.float64)
+            lo, hi = mesh[:, :2].min(0), mesh[:, :2].max(0)
+            box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+            faces.append(Face(box=box, score=1.0, points=points_from_mesh(mesh), mesh=mesh))
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
     def largest(self, rgb: np.ndarray, where: str = "image") -> Face:

@@ -19,6 +19,7 @@ _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images
 _OUTPUT = flags.DEFINE_string("output", None, "JSON file to write.", required=True)
 _ALL_FACES = flags.DEFINE_boolean("all_faces", False, "Report every face (largest first), not only the largest.")
 _MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.")
+_LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
 
 
 def main(argv):
@@ -33,7 +34,12 @@ def main(argv):
         print(f"landmarks: error: {err}", file=sys.stderr)
         return 2
     results, failed = {"point_order": list(POINT_NAMES), "images": {}}, 0
-    with FaceLandmarker(min_score=_MIN_SCORE.value) as landmarker:
+    try:
+        landmarker = FaceLandmarker(min_score=_MIN_SCORE.value, task_path=_LANDMARKER_TASK.value)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"landmarks: error: {err}", file=sys.stderr)
+        return 2
+    with landmarker:
         for path in files:
             try:
                 faces = landmarker.detect(read_rgb(path))
