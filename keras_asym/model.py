@@ -90,6 +90,8 @@ class AsymmetricCycleGAN(keras.Model):
             keeps its full weight.
         weighted_style_loss: official ``style_loss_with_weight``; otherwise the
             argmax label is used.
+        style_control: official ``style_control``; when off, G is given a zero
+            style vector (an unconditioned generator), the style losses stay.
         pool_size: history pool size (50).
         seed: seed of the pools' random swaps.
     """
@@ -109,6 +111,7 @@ class AsymmetricCycleGAN(keras.Model):
         truncation_levels: float = losses.TRUNCATION_LEVELS,
         use_truncation: bool = True,
         weighted_style_loss: bool = True,
+        style_control: bool = True,
         pool_size: int = 50,
         seed: int = 0,
         name: str = "asymmetric_cycle_gan",
@@ -132,6 +135,7 @@ class AsymmetricCycleGAN(keras.Model):
         self.truncation_levels = float(truncation_levels)
         self.use_truncation = bool(use_truncation)
         self.weighted_style_loss = bool(weighted_style_loss)
+        self.style_control = bool(style_control)
         self.pool_size = int(pool_size)
         self.seed = int(seed)
 
@@ -193,6 +197,8 @@ class AsymmetricCycleGAN(keras.Model):
         this is exact).
         """
         photo, drawing, style = batch["photo"], batch["drawing"], batch["style"]
+        if not self.style_control:
+            style = ops.zeros_like(style)
         fake_drawing = self.generator({"photo": photo, "style": style}, training=training)
         f_inputs = [fake_drawing, ops.cast(drawing, fake_drawing.dtype)]
         if self.use_truncation:
@@ -308,8 +314,8 @@ class AsymmetricCycleGAN(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def call(self, inputs, training=False):
-        """Inference: G on ``{"photo", "style"}``."""
-        return self.generator(inputs, training=training)
+        """Inference: G on ``{"photo", "style"}`` (other keys of a training batch are ignored)."""
+        return self.generator({"photo": inputs["photo"], "style": inputs["style"]}, training=training)
 
     # === Config ===
     def get_config(self):
@@ -330,6 +336,7 @@ class AsymmetricCycleGAN(keras.Model):
             "truncation_levels": self.truncation_levels,
             "use_truncation": self.use_truncation,
             "weighted_style_loss": self.weighted_style_loss,
+            "style_control": self.style_control,
             "pool_size": self.pool_size,
             "seed": self.seed,
         }

@@ -159,9 +159,12 @@ def make_dataset(
         else:
             drawing_index = tf.random.stateless_uniform([], element_seed, 0, n_drawings, dtype=tf.int32)
         photo = _decode(photo_paths[index], 3)
-        p_masks = tf.concat([_decode(photo_masks[index][k], 1) for k in range(len(parts))], axis=-1)
         drawing = _decode(drawing_paths[drawing_index], 1)
-        d_masks = tf.concat([_decode(drawing_masks[drawing_index][k], 1) for k in range(len(parts))], axis=-1)
+        if parts:
+            p_masks = tf.concat([_decode(photo_masks[index][k], 1) for k in range(len(parts))], axis=-1)
+            d_masks = tf.concat([_decode(drawing_masks[drawing_index][k], 1) for k in range(len(parts))], axis=-1)
+        else:  # no local discriminators: a placeholder channel keeps the augmentation code uniform
+            p_masks, d_masks = tf.zeros_like(photo[..., :1]), tf.zeros_like(drawing)
         photo, p_masks = _augment(photo, p_masks, element_seed + 11, load_size, image_size, flip)
         drawing, d_masks = _augment(drawing, d_masks, element_seed + 23, load_size, image_size, flip)
         to_unit = lambda m: tf.cast(m > 127.5, tf.float32)  # noqa: E731

@@ -1,0 +1,334 @@
+"""Training a model with ``fit``: strategies, precision, run folders and callbacks.
+
+A run folder holds everything a run needs to be resumed or inspected:
+
+    RUN/config.json                 the resolved options
+    RUN/backup/                     mid-epoch backup (weights + optimizer state + epoch), two generations
+    RUN/checkpoints/epoch-NNNN.weights.h5 (+ .json)   end-of-epoch checkpoints, the last few kept
+    RUN/generators/generator-epoch-NNNN.keras         the style generator every N epochs
+    RUN/logs/                       TensorBoard: every loss term, learning rate, progress, image grids
+
+Every file is written to a temporary name and renamed, so a killed run never
+leaves a half-written checkpoint; an unreadable backup falls back to the
+previous generation with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_asym.model import PARTS, AsymmetricCycleGAN, build_model
+from keras_asym.schedules import EpochSchedule
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+PRECISIONS = ("off", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a run; the ``train`` CLI fills it from flags."""
+
+    dataset: str = ""
+    output: str = "runs/default"
+    image_size: int = 512
+    load_size: int = 572
+    batch_size: int = 1
+    ngf: int = 64
+    ndf: int = 64
+    n_blocks: int = 9
+    model0_res: int = 0
+    lambda_cycle: float = 5.0
+    lambda_drawing_cycle: float = 5.0
+    lambda_truncation: float = 5.0
+    lambda_local: float = 0.5
+    truncation_levels: float = 31.875
+    use_truncation: bool = True
+    weighted_style_loss: bool = True
+    style_control: bool = True
+    one_hot_style: bool = False
+    parts: tuple = PARTS
+    cycle_distance: str = "edges"
+    hed_weights: str = ""
+    lpips_weights: str = ""
+    pool_size: int = 50
+    niter: int = 100
+    niter_decay: int = 100
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    seed: int = 0
+    strategy: str = "default"
+    mixed_precision: str = "off"
+    jit_compile: bool = True
+    backup_every: int = 100
+    keep_checkpoints: int = 3
+    export_every: int = 10
+    image_every: int = 1
+    steps_per_epoch: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return self.niter + self.niter_decay
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"Unknown strategy {name!r}; expected one of {STRATEGIES}.")
+
+
+def set_precision(policy: str) -> None:
+    if policy not in PRECISIONS:
+        raise ValueError(f"Unknown mixed precision {policy!r}; expected one of {PRECISIONS}.")
+    keras.mixed_precision.set_global_policy("float32" if policy == "off" else policy)
+
+
+def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
+    if config.mixed_precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def create_model(config: TrainConfig) -> AsymmetricCycleGAN:
+    """Builds and compiles the model in the current strategy scope (optimizers built there too)."""
+    model = build_model(
+        image_size=config.image_size,
+        ngf=config.ngf,
+        ndf=config.ndf,
+        n_blocks=config.n_blocks,
+        model0_res=config.model0_res,
+        parts=tuple(config.parts),
+        cycle_distance=config.cycle_distance,
+        lambda_cycle=config.lambda_cycle,
+        lambda_drawing_cycle=config.lambda_drawing_cycle,
+        lambda_truncation=config.lambda_truncation,
+        lambda_local=config.lambda_local,
+        truncation_levels=config.truncation_levels,
+        use_truncation=config.use_truncation,
+        weighted_style_loss=config.weighted_style_loss,
+        style_control=config.style_control,
+        pool_size=config.pool_size,
+        seed=config.seed,
+    )
+    if config.cycle_distance == "hed_lpips":
+        load_perceptual_weights(model, config.hed_weights, config.lpips_weights)
+    model.compile(g_optimizer=_optimizer(config), d_optimizer=_optimizer(config), jit_compile=config.jit_compile)
+    return model
+
+
+def load_perceptual_weights(model: AsymmetricCycleGAN, hed: str, lpips: str) -> None:
+    """HED and LPIPS weights from ``import_official`` outputs (``hed.keras``, ``lpips.keras``).
+
+    Without them ``hed_lpips`` would compare random features: refuse.
+    """
+    if not hed or not lpips:
+        raise ValueError("cycle_distance=hed_lpips needs --hed_weights and --lpips_weights (hed.keras / lpips.keras from import_official).")
+    for path, net in ((hed, model.cycle_distance.hed), (lpips, model.cycle_distance.lpips)):
+        source = keras.saving.load_model(path, compile=False)
+        net.set_weights(source.get_weights())
+
+
+def prepare_output(config: TrainConfig, resume: bool) -> Path:
+    """Creates the run folder and checks, before any training, that it can be written."""
+    run = Path(config.output)
+    config_path = run / "config.json"
+    if config_path.is_file() and not resume:
+        raise FileExistsError(f"{run}: a run already exists here; pass --resume to continue it or choose another --output.")
+    try:
+        for sub in ("backup", "checkpoints", "generators", "logs"):
+            (run / sub).mkdir(parents=True, exist_ok=True)
+        probe = run / ".write_probe"
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 1024)
+        probe.unlink()
+    except OSError as err:
+        raise OSError(f"{run}: cannot write the run folder ({err.strerror or err}).") from err
+    free = shutil.disk_usage(run).free
+    needed = _estimated_checkpoint_bytes(config) * 4
+    if free < needed:
+        raise OSError(f"{run}: only {free / 1e9:.2f} GB free, checkpoints need about {needed / 1e9:.2f} GB.")
+    if resume and config_path.is_file():
+        saved = json.loads(config_path.read_text())
+        for key in ("image_size", "ngf", "ndf", "n_blocks", "model0_res", "cycle_distance", "use_truncation"):
+            if saved.get(key) != getattr(config, key):
+                raise ValueError(f"{run}: --resume with {key}={getattr(config, key)!r}, but the run was started with {saved.get(key)!r}.")
+    write_json_atomic(config_path, asdict(config))
+    return run
+
+
+def _estimated_checkpoint_bytes(config: TrainConfig) -> int:
+    g = (config.ngf / 64) ** 2 * 11.4e6
+    d = (config.ndf / 64) ** 2 * 2.8e6 * (2 + len(config.parts))
+    return int((2 * g + d) * 4 * 3)  # weights + two Adam moments, float32
+
+
+def write_json_atomic(path: Path, data) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(tmp, path)
+
+
+def _save_weights_atomic(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial.weights.h5")
+    model.save_weights(tmp, overwrite=True)
+    os.replace(tmp, path)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose files are written atomically and kept in two generations.
+
+    The latest weights (with both optimizers' state, hence the step count) and
+    the epoch are saved every ``save_freq`` batches; on restart an unreadable
+    latest generation falls back to the previous one with a warning. As in
+    Keras, the interrupted epoch restarts from its first batch with the
+    backed-up weights; progress and schedules follow the epoch, so they are
+    exactly those of the interrupted epoch.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch"):
+        super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True, delete_checkpoint=False)
+
+    def _save_model(self):
+        backup = Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        weights, meta = Path(self._weights_path), Path(self._training_metadata_path)
+        if weights.exists() and meta.exists():
+            os.replace(weights, self._prev_weights_path)
+            os.replace(meta, self._prev_training_metadata_path)
+        _save_weights_atomic(self.model, weights)
+        write_json_atomic(meta, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._load_model()
+        except Exception as err:  # noqa: BLE001 - h5py raises several types for damaged files
+            previous = Path(self._prev_weights_path)
+            if not previous.exists():
+                raise
+            warnings.warn(f"{self._weights_path} is unreadable ({err}); restoring the previous backup {previous}.", stacklevel=1)
+            os.replace(previous, self._weights_path)
+            if Path(self._prev_training_metadata_path).exists():
+                os.replace(self._prev_training_metadata_path, self._training_metadata_path)
+            self._load_model()
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """End-of-epoch checkpoints of every network and optimizer, and periodic generator exports."""
+
+    def __init__(self, run: Path, keep: int = 3, export_every: int = 10):
+        super().__init__()
+        self.run, self.keep, self.export_every = Path(run), keep, export_every
+
+    def on_epoch_end(self, epoch, logs=None):
+        folder = self.run / "checkpoints"
+        path = folder / f"epoch-{epoch + 1:04d}.weights.h5"
+        _save_weights_atomic(self.model, path)
+        meta = {
+            "epoch": epoch + 1,
+            "progress": float(self.model.progress.numpy()),
+            "iterations": int(keras.ops.convert_to_numpy(self.model.g_optimizer.iterations)),
+            "logs": {k: float(v) for k, v in (logs or {}).items()},
+        }
+        write_json_atomic(path.with_suffix("").with_suffix(".json"), meta)
+        for old in sorted(folder.glob("epoch-*.weights.h5"))[: -self.keep]:
+            old.unlink(missing_ok=True)
+            old.with_suffix("").with_suffix(".json").unlink(missing_ok=True)
+        if self.export_every and (epoch + 1) % self.export_every == 0:
+            export = self.run / "generators" / f"generator-epoch-{epoch + 1:04d}.keras"
+            tmp = export.with_name(f".{export.stem}.partial.keras")
+            self.model.generator.save(tmp)
+            os.replace(tmp, export)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops at the first non-finite loss term, before any backup of the broken state.
+
+    Place it first in the callback list: it raises from ``on_train_batch_end``,
+    so the backup callbacks after it never save the NaN weights.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = sorted(name for name, value in (logs or {}).items() if not np.isfinite(float(value)))
+        if bad:
+            raise NonFiniteLossError(
+                f"loss term(s) {', '.join(bad)} became non-finite at epoch {getattr(self, 'epoch', '?')}, batch {batch}; "
+                "training stopped, the last good backup and checkpoints are kept."
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+
+class ImageGrids(keras.callbacks.Callback):
+    """TensorBoard image grids on a fixed batch: photo, the three styles, reconstructions, edges, parts."""
+
+    def __init__(self, log_dir: Path, batch: dict, every: int = 1):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
+        self.batch, self.every = batch, every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.every or (epoch + 1) % self.every:
+            return
+        to_unit = lambda x: (tf.cast(x, tf.float32) + 1.0) / 2.0  # noqa: E731
+        rgb = lambda x: tf.image.grayscale_to_rgb(x) if x.shape[-1] == 1 else x  # noqa: E731
+        batch = self.batch
+        _, images = self.model.compute_losses(batch)
+        styles = [
+            self.model.generator({"photo": batch["photo"], "style": tf.one_hot(tf.fill([tf.shape(batch["photo"])[0]], k), 3)})
+            for k in range(3)
+        ]
+        columns = [batch["photo"]] + styles + [images["fake_drawing"], images["reconstructed_photo"]]
+        if "reconstructed_photo_truncated" in images:
+            columns.append(images["reconstructed_photo_truncated"])
+        columns += [images["photo_edges"], images["reconstructed_photo_edges"], batch["drawing"], images["fake_photo"]]
+        grid = tf.concat([rgb(to_unit(c)) for c in columns], axis=2)
+        with self.writer.as_default():
+            tf.summary.image("photo | style1 | style2 | style3 | G(x,s) | F(G) | F(trunc G) | edges x | edges F(G) | y | F(y)", grid, step=epoch, max_outputs=4)
+            for part in self.model.parts:
+                crop = tf.concat([batch["photo_masks"][part] * to_unit(images["fake_drawing"]), batch["drawing_masks"][part] * to_unit(batch["drawing"])], axis=2)
+                tf.summary.image(f"local/{part}: G(x) | y", rgb(crop), step=epoch, max_outputs=2)
+        self.writer.flush()
+
+
+class ScalarExtras(keras.callbacks.Callback):
+    """Learning rate and training progress into the epoch logs (TensorBoard picks them up)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.g_optimizer.learning_rate))
+            logs["progress"] = float(self.model.progress.numpy())
+
+
+def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None) -> list:
+    callbacks = [
+        StopOnNonFiniteLoss(),
+        EpochSchedule(config.learning_rate, config.niter, config.niter_decay),
+        AtomicBackupAndRestore(run / "backup", save_freq=config.backup_every or "epoch"),
+        EpochCheckpoint(run, keep=config.keep_checkpoints, export_every=config.export_every),
+        ScalarExtras(),
+        keras.callbacks.TensorBoard(log_dir=str(run / "logs"), update_freq="epoch", write_graph=False),
+    ]
+    if sample_batch is not None and config.image_every:
+        callbacks.append(ImageGrids(run / "logs", sample_batch, config.image_every))
+    return callbacks
+

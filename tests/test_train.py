@@ -1,0 +1,175 @@
+"""The `train` command: a real run, resume after kill -9, NaN stop, output checks, replicas."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_asym import training
+from keras_asym.model import build_model
+from tests.test_pipeline import _write_dataset
+
+SMALL = ["--image_size=64", "--load_size=72", "--ngf=4", "--ndf=4", "--n_blocks=1", "--pool_size=4", "--nojit_compile", "--verbose=0"]
+
+
+def _train(*args, wait=True):
+    cmd = [sys.executable, "-m", "keras_asym.train", *map(str, args)]
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return _write_dataset(tmp_path / "data", n_photos=4, n_drawings=3)
+
+
+def test_a_run_writes_checkpoints_exports_and_logs(tmp_path, dataset):
+    run = tmp_path / "run"
+    result = _train("--dataset", dataset, "--output", run, "--niter=1", "--niter_decay=1", "--export_every=1", *SMALL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["finished"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["ngf"] == 4 and sorted(config["parts"]) == ["eyes", "lips", "nose"]
+    metas = [json.loads(p.read_text()) for p in sorted((run / "checkpoints").glob("epoch-*.json"))]
+    assert [m["epoch"] for m in metas] == [1, 2] and [m["progress"] for m in metas] == [0.0, 0.5]
+    assert [m["iterations"] for m in metas] == [4, 8]
+    assert all(np.isfinite(m["logs"]["generator"]) for m in metas)
+    assert (run / "generators" / "generator-epoch-0002.keras").is_file()
+    generator = keras.saving.load_model(run / "generators" / "generator.keras")
+    assert generator({"photo": np.zeros((1, 64, 64, 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]}).shape == (1, 64, 64, 1)
+    events = list((run / "logs").rglob("events.out.tfevents.*"))
+    assert any("images" in str(e) for e in events) and any("train" in str(e) for e in events)
+    assert not list(run.rglob("*.partial*"))
+    again = _train("--dataset", dataset, "--output", run, *SMALL)
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def test_resume_after_kill_continues_the_schedule(tmp_path, dataset):
+    run = tmp_path / "run"
+    args = ["--dataset", dataset, "--output", run, "--niter=2", "--niter_decay=2", "--backup_every=1", "--steps_per_epoch=4", *SMALL]
+    process = _train(*args, wait=False)
+    meta = run / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if meta.is_file():
+            try:
+                state = json.loads(meta.read_text())
+            except ValueError:
+                state = {}
+            if state.get("epoch", 0) >= 1 and state.get("batch", 0) >= 1:
+                break
+        time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read()[-3000:]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    state = json.loads(meta.read_text())
+    finished_before = sorted(int(p.stem[6:10]) for p in (run / "checkpoints").glob("epoch-*.json"))
+    assert state["epoch"] >= 1 and finished_before and max(finished_before) == state["epoch"]
+
+    result = _train("--output", run, "--resume", "--verbose=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metas = {int(p.stem[6:10]): json.loads(p.read_text()) for p in (run / "checkpoints").glob("epoch-*.json")}
+    assert max(metas) == 4
+    for epoch, meta_data in metas.items():
+        assert meta_data["progress"] == pytest.approx((epoch - 1) / 4)
+    iterations = [metas[e]["iterations"] for e in sorted(metas)]
+    assert iterations == sorted(iterations) and iterations[-1] >= 16
+    assert json.loads((run / "final.json").read_text())["epochs"] == 4
+
+
+def test_unwritable_or_full_output_fails_before_training(tmp_path, dataset, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _train("--dataset", dataset, "--output", blocker / "run", *SMALL)
+    assert result.returncode == 2 and "cannot write the run folder" in result.stderr
+    config = training.TrainConfig(dataset=str(dataset), output=str(tmp_path / "full"))
+    monkeypatch.setattr(training.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})())
+    with pytest.raises(OSError, match="GB free"):
+        training.prepare_output(config, resume=False)
+
+
+def test_non_finite_loss_stops_before_backing_up(tmp_path):
+    model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    batch = {
+        "photo": np.full((1, 64, 64, 3), np.nan, np.float32),
+        "drawing": np.zeros((1, 64, 64, 1), np.float32),
+        "style": np.eye(3, dtype=np.float32)[:1],
+        "photo_masks": {p: np.ones((1, 64, 64, 1), np.float32) for p in model.parts},
+        "drawing_masks": {p: np.ones((1, 64, 64, 1), np.float32) for p in model.parts},
+    }
+    backup = tmp_path / "backup"
+    callbacks = [training.StopOnNonFiniteLoss(), training.AtomicBackupAndRestore(backup, save_freq=1)]
+    with pytest.raises(training.NonFiniteLossError, match="gan_drawing"):
+        model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, callbacks=callbacks, verbose=0)
+    assert not (backup / "latest.weights.h5").exists()
+
+
+def test_unreadable_backup_falls_back_to_the_previous_one(tmp_path):
+    model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
+    model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3))
+    backup = training.AtomicBackupAndRestore(tmp_path / "backup", save_freq=1)
+    backup.set_model(model)
+    backup._current_epoch = 3
+    backup._save_model()
+    good = [w.numpy().copy() for w in model.generator.weights]
+    backup._current_epoch = 4
+    backup._save_model()
+    (tmp_path / "backup" / "latest.weights.h5").write_bytes(b"garbage")
+    for w in model.generator.weights:
+        w.assign(np.zeros(w.shape, w.dtype))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backup.on_train_begin()
+    assert any("restoring the previous backup" in str(w.message) for w in caught)
+    assert model._initial_epoch == 3
+    for a, b in zip(good, model.generator.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def _batch(n=2):
+    rng = np.random.default_rng(0)
+    return {
+        "photo": rng.uniform(-1, 1, (n, 64, 64, 3)).astype(np.float32),
+        "drawing": rng.uniform(-1, 1, (n, 64, 64, 1)).astype(np.float32),
+        "style": rng.dirichlet([1, 1, 1], n).astype(np.float32),
+        "photo_masks": {p: (rng.uniform(size=(n, 64, 64, 1)) > 0.7).astype(np.float32) for p in ("eyes", "nose", "lips")},
+        "drawing_masks": {p: (rng.uniform(size=(n, 64, 64, 1)) > 0.7).astype(np.float32) for p in ("eyes", "nose", "lips")},
+    }
+
+
+def test_two_replicas_match_one_device_on_the_global_batch():
+    """Gradients summed over 2 replicas of batch 1 equal the single-device gradient of batch 2.
+
+    SGD makes the update proportional to the gradient. (Adam would normalise
+    the float noise of biases that feed an instance norm, whose true gradient
+    is zero, into +-lr steps that differ between any two summation orders.)
+    """
+
+    def trained(strategy):
+        keras.utils.set_random_seed(5)
+        with strategy.scope():
+            model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
+            model.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+        before = [np.asarray(w) for w in model.trainable_weights]
+        model.fit(tf.data.Dataset.from_tensors(_batch()), epochs=1, verbose=0)
+        return before, [np.asarray(w) for w in model.trainable_weights]
+
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    start, single = trained(tf.distribute.OneDeviceStrategy(cpus[0]))
+    start_m, mirrored = trained(tf.distribute.MirroredStrategy(cpus))
+    assert all(np.array_equal(a, b) for a, b in zip(start, start_m))
+    largest_update = max(float(np.max(np.abs(a - b))) for a, b in zip(single, start))
+    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored))
+    assert largest_update > 0.01 and worst < 1e-5 * max(1.0, largest_update)
