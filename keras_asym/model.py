@@ -305,13 +305,28 @@ class AsymmetricCycleGAN(keras.Model):
 
         for name, value in {**g_losses, **d_losses}.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self._logs()
+
+    def _logs(self) -> dict:
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages per-replica logs across workers along axis 0, which scalars lack.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Skipped: every network is built in ``__init__``.
+
+        Keras' version averages a first batch across replicas to build the
+        model symbolically; with a nested batch (the mask dicts) under
+        ``MultiWorkerMirroredStrategy`` that reduction fails.
+        """
 
     def test_step(self, data):
         all_losses, _ = self.compute_losses(data)
         for name, value in all_losses.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self._logs()
 
     def call(self, inputs, training=False):
         """Inference: G on ``{"photo", "style"}`` (other keys of a training batch are ignored)."""

@@ -124,17 +124,15 @@ def run(config: TrainConfig, resume: bool = False, verbose: int = 1) -> dict:
     if config.batch_size % replicas:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas.")
 
-    def dataset_fn(input_context=None):
-        per_replica = input_context.get_per_replica_batch_size(config.batch_size) if input_context else config.batch_size
+    def dataset_fn():
         return make_dataset(
             config.dataset,
             image_size=config.image_size,
             load_size=config.load_size,
-            batch_size=per_replica,
+            batch_size=config.batch_size,
             parts=tuple(config.parts),
             one_hot=config.one_hot_style,
             seed=config.seed,
-            input_context=input_context,
             scanned=info,
         )
 
@@ -145,10 +143,8 @@ def run(config: TrainConfig, resume: bool = False, verbose: int = 1) -> dict:
     # makes the length unknown), and an endless stream lets a dropped file simply
     # be replaced by the next photo.
     steps = config.steps_per_epoch or max(1, len(info["photos"]) // config.batch_size)
-    if replicas > 1:
-        dataset = strategy.distribute_datasets_from_function(lambda context: dataset_fn(context).repeat())
-    else:
-        dataset = dataset_fn().repeat()
+    # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
+    dataset = dataset_fn().repeat()
     sample = next(iter(dataset_fn())) if replicas == 1 else None
     callbacks = training.make_callbacks(config, run_dir, sample)
     history = model.fit(

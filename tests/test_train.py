@@ -173,3 +173,28 @@ def test_two_replicas_match_one_device_on_the_global_batch():
     largest_update = max(float(np.max(np.abs(a - b))) for a, b in zip(single, start))
     worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored))
     assert largest_update > 0.01 and worst < 1e-5 * max(1.0, largest_update)
+
+
+def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
+    import socket
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        cmd = [sys.executable, "-m", "keras_asym.train", f"--dataset={dataset}", f"--output={tmp_path / f'worker{index}'}",
+               "--strategy=multi_worker", "--niter=1", "--niter_decay=0", "--steps_per_epoch=2", "--batch_size=2",
+               "--image_every=0", "--export_every=0", *SMALL]
+        processes.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], results[0][1][-3000:]
+    generators = [keras.saving.load_model(tmp_path / f"worker{i}" / "generators" / "generator.keras") for i in range(2)]
+    for a, b in zip(generators[0].get_weights(), generators[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    metas = [json.loads((tmp_path / f"worker{i}" / "checkpoints" / "epoch-0001.json").read_text()) for i in range(2)]
+    assert [m["iterations"] for m in metas] == [2, 2]
