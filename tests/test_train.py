@@ -198,3 +198,19 @@ def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
         np.testing.assert_array_equal(a, b)
     metas = [json.loads((tmp_path / f"worker{i}" / "checkpoints" / "epoch-0001.json").read_text()) for i in range(2)]
     assert [m["iterations"] for m in metas] == [2, 2]
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_finite_losses(policy):
+    config = training.TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=2, mixed_precision=policy, jit_compile=False)
+    training.set_precision(policy)
+    try:
+        model = training.create_model(config)
+        history = model.fit(tf.data.Dataset.from_tensors(_batch()).repeat(2), epochs=1, verbose=0)
+        assert model.generator.get_layer("stem_conv").compute_dtype == policy.split("_")[1]
+        assert model.generator.output.dtype == "float32"
+        if policy == "mixed_float16":
+            assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert all(np.isfinite(v[-1]) for v in history.history.values())
+    finally:
+        training.set_precision("off")
