@@ -53,7 +53,7 @@ def measure(size: int, batch: int, replicas: int) -> dict:
         model.compile(
             g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
             d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-            jit_compile=_JIT.value,
+            jit_compile=_JIT.value and (replicas == 1 or bool(gpus)),  # XLA cannot span logical CPUs
         )
     rng = np.random.default_rng(0)
     data = {

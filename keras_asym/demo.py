@@ -1,7 +1,7 @@
 """End-to-end smoke demo: build the full objective, train a few steps, draw in three styles.
 
 Until the procedural dataset and the trained default model land, this runs
-the whole pipeline on one built-in synthetic portrait (or the first photo of
+the whole pipeline on one built-in procedural portrait (or the first photo of
 ``$KERAS_ASYM_SHARED/data/raw_photos`` when present) with a small, *untrained*
 model: the drawings show that every part runs, not what the method draws.
 
@@ -25,42 +25,23 @@ _STEPS = flags.DEFINE_integer("steps", 3, "Training steps to run on the sample."
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
-def synthetic_portrait(size: int, seed: int = 0) -> tuple[np.ndarray, dict]:
-    """A simple drawn face (uint8 RGB) and its eyes/nose/lips masks, for offline runs."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    image = np.full((size, size, 3), (225, 230, 235), np.uint8)
-    c, s = size // 2, size / 256.0
-    skin = tuple(int(v) for v in rng.integers((150, 110, 90), (235, 200, 175)))
-    cv2.ellipse(image, (c, int(c - 60 * s)), (int(80 * s), int(70 * s)), 0, 180, 360, (40, 30, 25), -1)
-    cv2.ellipse(image, (c, c), (int(70 * s), int(92 * s)), 0, 0, 360, skin, -1)
-    masks = {p: np.zeros((size, size), np.uint8) for p in ("eyes", "nose", "lips")}
-    for dx in (-28, 28):
-        centre = (int(c + dx * s), int(c - 15 * s))
-        cv2.ellipse(image, centre, (int(13 * s), int(6 * s)), 0, 0, 360, (250, 250, 250), -1)
-        cv2.circle(image, centre, max(1, int(4 * s)), (40, 30, 30), -1)
-        cv2.ellipse(masks["eyes"], centre, (int(20 * s), int(12 * s)), 0, 0, 360, 1, -1)
-    nose = np.array([[c, c - 5 * s], [c - 9 * s, c + 22 * s], [c + 9 * s, c + 22 * s]], np.int32)
-    cv2.polylines(image, [nose], True, (120, 80, 70), max(1, int(2 * s)))
-    cv2.fillPoly(masks["nose"], [nose], 1)
-    cv2.ellipse(image, (c, int(c + 45 * s)), (int(22 * s), int(8 * s)), 0, 0, 360, (170, 70, 80), -1)
-    cv2.ellipse(masks["lips"], (c, int(c + 45 * s)), (int(28 * s), int(13 * s)), 0, 0, 360, 1, -1)
-    return image, masks
-
-
 def _load_sample(size: int, seed: int) -> tuple[np.ndarray, dict, str]:
+    """The first raw photo of the shared data if present, else a procedural portrait; with part masks."""
     import cv2
 
+    from keras_asym.data.procedural import render_photo, sample_face
+    from keras_asym.face.masks import part_masks
+
+    photo, points = render_photo(sample_face(np.random.default_rng(seed)), size)
+    masks = part_masks(points, (size, size))
     shared = Path(os.environ.get("KERAS_ASYM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     folder = shared / "data" / "raw_photos"
     photos = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if folder.is_dir() else []
-    image, masks = synthetic_portrait(size, seed)
     if photos:
         bgr = cv2.imread(str(photos[0]), cv2.IMREAD_COLOR)
         if bgr is not None:
             return cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_AREA), masks, str(photos[0])
-    return image, masks, "built-in synthetic portrait"
+    return photo, masks, "built-in procedural portrait"
 
 
 def _atomic_png(path: Path, image: np.ndarray) -> None:
@@ -87,8 +68,10 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     photo_u8, masks, source = _load_sample(size, _SEED.value)
     photo = photo_u8.astype(np.float32)[None] / 127.5 - 1.0
-    drawing_u8, _ = synthetic_portrait(size, _SEED.value + 1)
-    drawing = (drawing_u8.mean(axis=-1, keepdims=True).astype(np.float32)[None] / 127.5 - 1.0)
+    from keras_asym.data.procedural import render_drawing, sample_face
+
+    drawing_u8, _ = render_drawing(sample_face(np.random.default_rng(_SEED.value + 1)), size, 2)
+    drawing = drawing_u8.astype(np.float32)[None, :, :, None] / 127.5 - 1.0
     part_masks = {p: m.astype(np.float32)[None, :, :, None] for p, m in masks.items()}
     batch = {
         "photo": photo,

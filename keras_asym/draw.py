@@ -117,12 +117,10 @@ def main(argv):
     output.mkdir(parents=True, exist_ok=True)
     landmarker = None
     if _ALIGN.value:
-        from keras_asym.face.detector import FaceLandmarker
+        from keras_asym.face.detector import open_landmarker
 
-        try:
-            landmarker = FaceLandmarker(threads=_THREADS.value, task_path=_LANDMARKER_TASK.value)
-        except (FileNotFoundError, RuntimeError) as err:
-            print(f"draw: error: {err}", file=sys.stderr)
+        landmarker = open_landmarker("draw", task_path=_LANDMARKER_TASK.value, threads=_THREADS.value)
+        if landmarker is None:
             return 2
 
     stems_seen: dict[str, int] = defaultdict(int)

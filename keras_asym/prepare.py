@@ -146,7 +146,7 @@ def main(argv):
     del argv
     import keras
 
-    from keras_asym.face.detector import FaceLandmarker, NoFaceError
+    from keras_asym.face.detector import NoFaceError, open_landmarker
     from keras_asym.imageio import ImageReadError, list_images, write_bytes_atomic
 
     output = Path(_OUTPUT.value)
@@ -175,10 +175,8 @@ def main(argv):
         whitener = BackgroundWhitener()
     counts = {"done": 0, "skipped_unchanged": 0, "errors": 0}
     jobs = [("photos", "A", p, p.stem, None) for p in photos] + [("drawings", "B", p, s, k) for p, s, k in drawings]
-    try:
-        landmarker = FaceLandmarker(task_path=_LANDMARKER_TASK.value)
-    except (FileNotFoundError, RuntimeError) as err:
-        print(f"prepare: error: {err}", file=sys.stderr)
+    landmarker = open_landmarker("prepare", task_path=_LANDMARKER_TASK.value)
+    if landmarker is None:
         return 2
     with landmarker:
         preparer = Preparer(output, _SIZE.value, landmarker, whitener, style_model, drawing_points)

@@ -109,6 +109,7 @@ def config_from_flags() -> TrainConfig:
 def run(config: TrainConfig, resume: bool = False, verbose: int = 1) -> dict:
     """Trains per ``config``; returns the final epoch's logs."""
     import keras
+    import tensorflow as tf
 
     from keras_asym import training
     from keras_asym.data.pipeline import make_dataset, scan
@@ -121,6 +122,10 @@ def run(config: TrainConfig, resume: bool = False, verbose: int = 1) -> dict:
     for line in info["skipped"]:
         print(f"skipped: {line}", file=sys.stderr)
     replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and config.jit_compile and not tf.config.list_physical_devices("GPU"):
+        # XLA cannot address variables mirrored on other (logical) CPU devices.
+        print("train: XLA disabled for several replicas on CPU devices.", file=sys.stderr)
+        config = dataclasses.replace(config, jit_compile=False)
     if config.batch_size % replicas:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas.")
 

@@ -28,33 +28,25 @@ _LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_l
 def main(argv):
     del argv
     from keras_asym.face.alignment import align, transform_points
-    from keras_asym.face.detector import FaceLandmarker
-    from keras_asym.imageio import ImageReadError, list_images, read_rgb, write_bytes_atomic, write_image_atomic
+    from keras_asym.face.detector import faces_in_files, open_landmarker
+    from keras_asym.imageio import list_images, write_bytes_atomic, write_image_atomic
 
     try:
         files = list_images(_INPUT.value)
     except FileNotFoundError as err:
         print(f"align: error: {err}", file=sys.stderr)
         return 2
+    landmarker = open_landmarker("align", _MIN_SCORE.value, _LANDMARKER_TASK.value)
+    if landmarker is None:
+        return 2
     output = Path(_OUTPUT.value)
     transforms, failures = {}, []
-    try:
-        landmarker = FaceLandmarker(min_score=_MIN_SCORE.value, task_path=_LANDMARKER_TASK.value)
-    except (FileNotFoundError, RuntimeError) as err:
-        print(f"align: error: {err}", file=sys.stderr)
-        return 2
     with landmarker:
-        for path in files:
-            try:
-                rgb = read_rgb(path)
-                faces = landmarker.detect(rgb)
-            except ImageReadError as err:
-                failures.append(str(err))
+        for path, rgb, faces, error in faces_in_files(files, landmarker, _ALL_FACES.value):
+            if error:
+                failures.append(error)
                 continue
-            if not faces:
-                failures.append(f"{path}: no face found.")
-                continue
-            for k, face in enumerate(faces if _ALL_FACES.value else faces[:1]):
+            for k, face in enumerate(faces):
                 name = f"{path.stem}_face{k}.png" if _ALL_FACES.value else f"{path.stem}.png"
                 aligned, matrix = align(rgb, face.points, _SIZE.value)
                 write_image_atomic(output / name, aligned)

@@ -192,3 +192,35 @@ class FaceLandmarker:
         if not faces:
             raise NoFaceError(f"{where}: no face found.")
         return faces[0]
+
+
+def faces_in_files(files, landmarker: FaceLandmarker, all_faces: bool = False):
+    """Yields ``(path, rgb, faces, error)`` per file: the largest face (or all), or why there is none.
+
+    ``error`` is a one-line reason naming the file (unreadable, or no face);
+    ``faces`` is then empty and ``rgb`` may be ``None``.
+    """
+    from keras_asym.imageio import ImageReadError, read_rgb
+
+    for path in files:
+        try:
+            rgb = read_rgb(path)
+        except ImageReadError as err:
+            yield path, None, [], str(err)
+            continue
+        faces = landmarker.detect(rgb)
+        if not faces:
+            yield path, rgb, [], f"{path}: no face found."
+            continue
+        yield path, rgb, faces if all_faces else faces[:1], None
+
+
+def open_landmarker(program: str, min_score: float = 0.5, task_path: str | None = None, threads: int = 2) -> FaceLandmarker | None:
+    """A landmarker for a CLI, or ``None`` after printing why it could not start."""
+    import sys
+
+    try:
+        return FaceLandmarker(min_score=min_score, threads=threads, task_path=task_path)
+    except (FileNotFoundError, RuntimeError) as err:
+        print(f"{program}: error: {err}", file=sys.stderr)
+        return None

@@ -25,33 +25,24 @@ _LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_l
 def main(argv):
     del argv
     from keras_asym.face.alignment import POINT_NAMES
-    from keras_asym.face.detector import FaceLandmarker
-    from keras_asym.imageio import ImageReadError, list_images, read_rgb, write_bytes_atomic
+    from keras_asym.face.detector import faces_in_files, open_landmarker
+    from keras_asym.imageio import list_images, write_bytes_atomic
 
     try:
         files = list_images(_INPUT.value)
     except FileNotFoundError as err:
         print(f"landmarks: error: {err}", file=sys.stderr)
         return 2
-    results, failed = {"point_order": list(POINT_NAMES), "images": {}}, 0
-    try:
-        landmarker = FaceLandmarker(min_score=_MIN_SCORE.value, task_path=_LANDMARKER_TASK.value)
-    except (FileNotFoundError, RuntimeError) as err:
-        print(f"landmarks: error: {err}", file=sys.stderr)
+    landmarker = open_landmarker("landmarks", _MIN_SCORE.value, _LANDMARKER_TASK.value)
+    if landmarker is None:
         return 2
+    results, failed = {"point_order": list(POINT_NAMES), "images": {}}, 0
     with landmarker:
-        for path in files:
-            try:
-                faces = landmarker.detect(read_rgb(path))
-            except ImageReadError as err:
-                results["images"][path.name] = {"faces": None, "error": str(err)}
+        for path, _, faces, error in faces_in_files(files, landmarker, _ALL_FACES.value):
+            if error:
+                results["images"][path.name] = {"faces": None, "error": error}
                 failed += 1
                 continue
-            if not faces:
-                results["images"][path.name] = {"faces": None, "error": f"{path}: no face found."}
-                failed += 1
-                continue
-            faces = faces if _ALL_FACES.value else faces[:1]
             results["images"][path.name] = {
                 "faces": [
                     {"points": face.points.round(2).tolist(), "score": round(face.score, 4), "box": [round(v, 1) for v in face.box]}
