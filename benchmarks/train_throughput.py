@@ -41,9 +41,9 @@ def measure(size: int, batch: int, replicas: int) -> dict:
             tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * replicas
         )
     import keras
-    import numpy as np
 
-    from keras_asym.model import PARTS, build_model
+    from keras_asym.data.synthetic import random_batch
+    from keras_asym.model import build_model
 
     devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")][:replicas]
     strategy = tf.distribute.OneDeviceStrategy(devices[0]) if replicas == 1 else tf.distribute.MirroredStrategy(devices)
@@ -55,14 +55,7 @@ def measure(size: int, batch: int, replicas: int) -> dict:
             d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
             jit_compile=_JIT.value and (replicas == 1 or bool(gpus)),  # XLA cannot span logical CPUs
         )
-    rng = np.random.default_rng(0)
-    data = {
-        "photo": rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32),
-        "drawing": rng.uniform(-1, 1, (batch, size, size, 1)).astype(np.float32),
-        "style": np.tile(np.float32([[0.7, 0.2, 0.1]]), (batch, 1)),
-        "photo_masks": {p: (rng.uniform(size=(batch, size, size, 1)) > 0.9).astype(np.float32) for p in PARTS},
-        "drawing_masks": {p: (rng.uniform(size=(batch, size, size, 1)) > 0.9).astype(np.float32) for p in PARTS},
-    }
+    data = random_batch(batch, size)
     dataset = tf.data.Dataset.from_tensors(data).repeat()
     start = time.perf_counter()
     model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
