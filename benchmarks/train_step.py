@@ -89,8 +89,8 @@ def main(argv):
         "runs": rows,
     }
     print(f"\nFull training step, {_SIZE.value}x{_SIZE.value}, batch {_BATCH.value}, {_THREADS.value} threads")
-    print(f"| implementation | s/step (median) | first step s | speed-up vs official |")
-    print(f"|---|---|---|---|")
+    print("| implementation | s/step (median) | first step s | speed-up vs official |")
+    print("|---|---|---|---|")
     print(f"| official PyTorch 2.13 (measured on this machine type) | {OFFICIAL_SECONDS[0]:.0f}-{OFFICIAL_SECONDS[1]:.0f} | - | 1.00x |")
     for row in rows:
         speed = f"{sum(OFFICIAL_SECONDS) / 2 / row['step_s_median']:.2f}x" if _SIZE.value == 512 and _BATCH.value == 1 else "n/a (official figure is 512, batch 1)"

@@ -98,7 +98,7 @@ def main(argv):
                 rows.append(json.loads(line[len("RESULT ") :]))
                 row = rows[-1]
                 print(f"size {size} batch {batch} replicas {replicas}: {row['s_per_step']:.2f} s/step", flush=True)
-    print(f"\n| size | batch | replicas | device | s/step | steps/s | images/s | first step s |\n|---|---|---|---|---|---|---|---|")
+    print("\n| size | batch | replicas | device | s/step | steps/s | images/s | first step s |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['batch']} | {r['replicas']} | {r['device']} | {r['s_per_step']:.2f} | {r['steps_per_s']:.3f} | {r['images_per_s']:.3f} | {r['first_step_s']:.0f} |")
     print(f"| 512 | 1 | 1 | official PyTorch, CPU | {OFFICIAL_S_PER_STEP_512:.0f} (44-46, HED+LPIPS) | | | |")
