@@ -17,7 +17,7 @@ install: $(STAMP)
 
 # MediaPipe face models, pinned by sha256, into ~/.cache/keras_asym (or $$KERAS_ASYM_CACHE).
 assets: $(STAMP)
-	$(PY) -m keras_asym.face.assets
+	$(PY) -m edge_demo.assets
 
 test: $(STAMP) assets
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

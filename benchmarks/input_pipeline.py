@@ -29,7 +29,7 @@ _OUTPUT = flags.DEFINE_string("output", "benchmarks/results/input_pipeline.json"
 def build_layout(root: Path, shared: Path) -> str:
     import cv2
 
-    from keras_asym.face.alignment import template
+    from edge_demo.alignment import template
     from keras_asym.face.masks import part_masks
 
     for sub in ("A", "B", "B_feat") + tuple(f"{s}_{p}" for s in "AB" for p in ("eyes", "nose", "lips")):

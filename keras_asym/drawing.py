@@ -86,51 +86,15 @@ class KerasBackend:
 
 
 class TFLiteBackend:
-    """A TFLite generator with a photo input (N,H,W,3) and a style input (N,3), float or quantized."""
+    """A TFLite generator (float or quantized) through ``edge_demo.generator``, one image at a time."""
 
     def __init__(self, path: Path, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
+        from edge_demo.generator import TFLiteGenerator
 
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        inputs = self.interpreter.get_input_details()
-        self.photo = next((d for d in inputs if len(d["shape"]) == 4), None)
-        self.style = next((d for d in inputs if len(d["shape"]) == 2), None)
-        if self.photo is None:
-            raise ValueError(f"{path}: no image input found.")
-        self.output = self.interpreter.get_output_details()[0]
-        self.path = path
-        self._shape = None
-
-    @staticmethod
-    def _quantize(value: np.ndarray, detail) -> np.ndarray:
-        dtype = detail["dtype"]
-        if dtype == np.float32:
-            return value.astype(np.float32)
-        scale, zero = detail["quantization"]
-        info = np.iinfo(dtype)
-        return np.clip(np.round(value / scale + zero), info.min, info.max).astype(dtype)
+        self.generator = TFLiteGenerator(path, threads=threads)
 
     def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
-        outs = []
-        for photo in photos:
-            shape = (1,) + photo.shape
-            if self._shape != shape:
-                fixed = tuple(self.photo["shape"][1:3])
-                if fixed != photo.shape[:2]:
-                    self.interpreter.resize_tensor_input(self.photo["index"], shape)
-                self.interpreter.allocate_tensors()
-                self.output = self.interpreter.get_output_details()[0]
-                self._shape = shape
-            self.interpreter.set_tensor(self.photo["index"], self._quantize(photo[None], self.photo))
-            if self.style is not None:
-                self.interpreter.set_tensor(self.style["index"], self._quantize(style[None], self.style))
-            self.interpreter.invoke()
-            out = self.interpreter.get_tensor(self.output["index"])
-            if self.output["dtype"] != np.float32:
-                scale, zero = self.output["quantization"]
-                out = (out.astype(np.float32) - zero) * scale
-            outs.append(out[0])
-        return np.stack(outs)
+        return np.stack([self.generator.run(photo, style) for photo in photos])
 
 
 class Drawer:

@@ -81,7 +81,7 @@ class Preparer:
         write_image_atomic(self.output / side / f"{stem}.png", image)
 
     def photo(self, path: Path) -> dict:
-        from keras_asym.face.alignment import align, transform_points
+        from edge_demo.alignment import align, transform_points
         from keras_asym.imageio import read_rgb
 
         rgb = read_rgb(path)
@@ -93,7 +93,7 @@ class Preparer:
         return {"method": "detected", "score": round(face.score, 4)}
 
     def drawing(self, path: Path, stem: str, label: int | None) -> dict:
-        from keras_asym.face.alignment import align, template, transform_points
+        from edge_demo.alignment import align, template, transform_points
         from keras_asym.face.detector import NoFaceError
         from keras_asym.imageio import read_rgb, write_npy_atomic
 

@@ -12,7 +12,7 @@ import pytest
 
 from keras_asym.data.pipeline import make_dataset, scan
 from keras_asym.data.procedural import render_drawing, render_photo, sample_face, write_dataset
-from keras_asym.face.alignment import template
+from edge_demo.alignment import template
 
 
 def test_same_seed_same_faces_and_images():

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from keras_asym.face.alignment import template
+from edge_demo.alignment import template
 from keras_asym.face.masks import part_masks
 
 STYLES = (1, 2, 3)

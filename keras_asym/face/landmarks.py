@@ -24,7 +24,7 @@ _LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_l
 
 def main(argv):
     del argv
-    from keras_asym.face.alignment import POINT_NAMES
+    from edge_demo.alignment import POINT_NAMES
     from keras_asym.face.detector import faces_in_files, open_landmarker
     from keras_asym.imageio import list_images, write_bytes_atomic
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from keras_asym.face.assets import asset_path
-from keras_asym.face.detector import make_interpreter
+from edge_demo.assets import asset_path
+from edge_demo.faces import make_interpreter
 
 SEGMENTATION_SIZE = 256
 

@@ -1,0 +1,10 @@
+"""keras-asym on the edge: live portrait drawing from a camera with a TFLite generator.
+
+TensorFlow-free by design (LiteRT, MediaPipe, OpenCV, NumPy): it installs on
+a Raspberry Pi with ``pip install ./edge_demo``. The same face detection,
+alignment and TFLite runner serve the ``keras_asym`` library.
+
+    python -m edge_demo --model drawing_int8.tflite --source 0
+"""
+
+__version__ = "0.1.0"

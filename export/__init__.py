@@ -1,0 +1,11 @@
+"""Deployable generators: SavedModel and TFLite (fp32, fp16, dynamic, int8, qat) with metadata.
+
+``python -m export --model generator.keras --output exported`` writes every
+variant; ``python -m export.benchmark`` measures them. The pieces:
+
+- ``savedmodel``: serving signatures (photo + style, and one per fixed style);
+- ``tflite``: conversion of each variant, calibration data, per-op int8 error;
+- ``metadata``: TFLite metadata (MediaPipe schema) and the JSON sidecar;
+- ``analyzer``: the GPU-delegate compatibility report;
+- ``qat``: quantization-aware fine-tuning in ``tf_keras`` (own process).
+"""

@@ -1,0 +1,204 @@
+"""The whole export of one generator: SavedModel, every TFLite variant, metadata, checks.
+
+Each ``.tflite`` gets its JSON sidecar (also packed inside), a GPU-delegate
+report, and a quality line against the Keras model on the calibration
+photos; ``export.json`` in the output folder records everything.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from export import analyzer, metadata, savedmodel, tflite
+
+VERSION = "0.1.0"
+FLOAT_VARIANTS = ("fp32", "fp16", "dynamic")
+PARITY_TOLERANCE = 1e-4
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512"`` -> (512, 512); ``"512x384"`` -> (height 512, width 384); sides multiples of 4."""
+    parts = text.lower().split("x")
+    try:
+        sides = [int(p) for p in parts]
+    except ValueError as err:
+        raise ValueError(f"size {text!r}: expected N or HxW.") from err
+    if len(sides) == 1:
+        sides *= 2
+    if len(sides) != 2 or min(sides) < 16 or any(s % 4 for s in sides):
+        raise ValueError(f"size {text!r}: sides must be multiples of 4 and at least 16.")
+    return sides[0], sides[1]
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 2.0) -> float:
+    """PSNR of two arrays with values in [-1, 1] (peak-to-peak 2)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
+
+
+def sidecar(variant: str, height: int, width: int, source: str, io: dict, extra: dict | None = None) -> dict:
+    """The export record of one variant (packed into the model and written beside it)."""
+    record = {
+        "format": "keras-asym-generator",
+        "name": f"keras-asym portrait drawing generator ({variant})",
+        "version": VERSION,
+        "description": (
+            "Photo to line drawing in three styles (Yi et al., CVPR 2020, asymmetric cycle mapping). "
+            "Input: a face aligned to the official 5-point template."
+        ),
+        "variant": variant,
+        "size": [height, width],
+        "styles": ["style1", "style2", "style3"],
+        "inputs": {
+            "photo": {"shape": [1, height, width, 3], "color": "RGB", "range": [-1.0, 1.0], "from_pixels": "pixel / 127.5 - 1", **io.get("photo", {})},
+            "style": {"shape": [1, 3], "meaning": "weights of style1..style3, summing to 1", **io.get("style", {})},
+        },
+        "outputs": {"drawing": {"shape": [1, height, width, 1], "range": [-1.0, 1.0], "to_pixels": "(value + 1) * 127.5", **io.get("drawing", {})}},
+        "alignment": "official 5-point similarity template (edge_demo.alignment.template), scaled to the input size",
+        "source_model": source,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    record.update(extra or {})
+    return record
+
+
+def io_record(model: bytes) -> dict:
+    """dtype and quantization of the photo/style/drawing tensors of a flatbuffer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model)
+    record = {}
+    details = [("photo" if len(d["shape"]) == 4 else "style", d) for d in interpreter.get_input_details()]
+    details.append(("drawing", interpreter.get_output_details()[0]))
+    for name, detail in details:
+        entry = {"dtype": np.dtype(detail["dtype"]).name}
+        if detail["dtype"] != np.float32:
+            scale, zero = detail["quantization"]
+            entry["quantization"] = {"scale": float(scale), "zero_point": int(zero)}
+        record[name] = entry
+    return record
+
+
+def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarray]) -> dict:
+    """PSNR and max abs difference of a TFLite model's drawings against the Keras drawings."""
+    from edge_demo.generator import TFLiteGenerator
+
+    generator = TFLiteGenerator(model_path, threads=2)
+    styles = np.eye(3, dtype=np.float32)
+    outputs = [generator.run(p.astype(np.float32) / 127.5 - 1.0, styles[i % 3]) for i, p in enumerate(photos)]
+    diffs = [np.abs(o - r) for o, r in zip(outputs, reference)]
+    return {
+        "psnr_db": float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)])),
+        "max_abs_diff": float(max(d.max() for d in diffs)),
+        "images": len(photos),
+    }
+
+
+def keras_reference(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
+    styles = np.eye(3, dtype=np.float32)
+    return [
+        np.asarray(generator({"photo": (p.astype(np.float32) / 127.5 - 1.0)[None], "style": styles[i % 3][None]}, training=False))[0]
+        for i, p in enumerate(photos)
+    ]
+
+
+def write_variant(output: Path, name: str, variant: str, model: bytes, height: int, width: int, source: str, extra: dict | None = None) -> tuple[Path, dict]:
+    """Writes ``<name>_<variant>.tflite`` (with metadata), its JSON sidecar and GPU report."""
+    from keras_asym.imageio import write_bytes_atomic
+
+    record = sidecar(variant, height, width, source, io_record(model), extra)
+    report = analyzer.gpu_report(model)
+    record["gpu_delegate"] = {"compatible": report["compatible"], "incompatible_ops": report["incompatible_ops"]}
+    path = output / f"{name}_{variant}.tflite"
+    write_bytes_atomic(path, metadata.add_metadata(model, record))
+    write_bytes_atomic(path.with_suffix(".json"), json.dumps(record, indent=2).encode())
+    write_bytes_atomic(output / f"{name}_{variant}.gpu_report.txt", report["report"].encode())
+    return path, record
+
+
+def export_generator(
+    model: str | Path,
+    output: str | Path,
+    size: tuple[int, int] = (512, 512),
+    variants: tuple[str, ...] = tflite.VARIANTS,
+    calibration_dir: str | Path | None = None,
+    calibration_count: int = 32,
+    io_type: str = "uint8",
+    float_ops: tuple[str, ...] = (),
+    per_op_report: bool = True,
+    name: str = "drawing",
+    qat_options: dict | None = None,
+    log=print,
+) -> dict:
+    """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
+
+    Raises ``ValueError`` for a bad model or options and ``RuntimeError`` when
+    the fp32 model does not reproduce Keras within ``PARITY_TOLERANCE``.
+    """
+    from keras_asym.imageio import write_bytes_atomic
+
+    height, width = size
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    unknown = set(variants) - set(tflite.VARIANTS) - {"qat"}
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}; expected {tflite.VARIANTS + ('qat',)}.")
+    generator = savedmodel.load_generator(model)
+    summary = {"model": str(model), "size": [height, width], "variants": {}, "version": VERSION}
+
+    started = time.perf_counter()
+    savedmodel.save_savedmodel(generator, output / "savedmodel", height, width)
+    summary["savedmodel"] = {"path": "savedmodel", "signatures": ["serving_default", "style1", "style2", "style3"], "seconds": round(time.perf_counter() - started, 1)}
+    log(f"SavedModel: {output / 'savedmodel'} ({summary['savedmodel']['seconds']} s)")
+
+    photos, source = tflite.calibration_photos(calibration_dir, height, width, calibration_count)
+    summary["calibration"] = source
+    check_photos = photos[: min(6, len(photos))]
+    reference = keras_reference(generator, check_photos)
+    with tempfile.TemporaryDirectory() as tmp:
+        static = Path(tmp) / "static"
+        savedmodel.save_savedmodel(generator, static, height, width, batch=1)
+        for variant in variants:
+            started = time.perf_counter()
+            extra = {}
+            if variant == "qat":
+                from export import qat
+
+                model_bytes, extra = qat.run_qat(model, output, height, width, photos, io_type, **(qat_options or {}), log=log)
+            else:
+                ops = float_ops if variant == "int8" else ()
+                model_bytes = tflite.convert(static, variant, photos, io_type, ops)
+                if variant == "int8":
+                    extra = {"calibration": source, "float_ops": list(ops)}
+            path, record = write_variant(output, name, variant, model_bytes, height, width, str(model), extra)
+            entry = {
+                "file": path.name,
+                "bytes": path.stat().st_size,
+                "seconds": round(time.perf_counter() - started, 1),
+                "gpu_delegate": record["gpu_delegate"],
+                "io": {k: v["dtype"] for k, v in io_record(model_bytes).items()},
+                "quality_vs_keras": quality(path, reference, check_photos),
+            }
+            summary["variants"][variant] = entry
+            log(f"{variant}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB, GPU-compatible {record['gpu_delegate']['compatible']})")
+        if "int8" in variants and per_op_report:
+            rows = tflite.per_op_error(static, photos[: min(8, len(photos))])
+            write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())
+            summary["int8_worst_ops"] = rows[:5]
+    write_bytes_atomic(output / "export.json", json.dumps(summary, indent=2).encode())
+    fp32 = summary["variants"].get("fp32")
+    if fp32 and fp32["quality_vs_keras"]["max_abs_diff"] > PARITY_TOLERANCE:
+        raise RuntimeError(f"fp32 TFLite differs from Keras by {fp32['quality_vs_keras']['max_abs_diff']:.2e} (> {PARITY_TOLERANCE}); see {output / 'export.json'}.")
+    return summary
+
+
+def clean_partial(output: Path) -> None:
+    """Removes leftover temporary SavedModel folders of an interrupted export."""
+    for leftover in output.glob(".savedmodel.*"):
+        shutil.rmtree(leftover, ignore_errors=True)

@@ -1,0 +1,178 @@
+"""SavedModel -> TFLite variants, calibration data and per-op int8 error.
+
+Variants:
+
+- ``fp32``: float model, the parity reference;
+- ``fp16``: float16 weights, float compute (half the file, GPU-delegate native);
+- ``dynamic``: int8 weights, float activations (dynamic range quantization);
+- ``int8``: full integer, uint8 (default) or int8 photo/style/drawing tensors,
+  calibrated on aligned photos; ops named in ``float_ops`` stay float.
+
+Calibration samples are fed as dicts keyed by signature input name: the
+converter orders the inputs differently from Keras (style first), and a
+positional mix-up feeds the photo to the style input and fails with a
+MIRROR_PAD prepare error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+VARIANTS = ("fp32", "fp16", "dynamic", "int8")
+IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
+
+
+def fit_to_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Centre crop to the target aspect ratio, then resize (area filter when shrinking)."""
+    h, w = rgb.shape[:2]
+    if h * width > w * height:
+        crop = round(w * height / width)
+        top = (h - crop) // 2
+        rgb = rgb[top : top + crop]
+    elif h * width < w * height:
+        crop = round(h * width / height)
+        left = (w - crop) // 2
+        rgb = rgb[:, left : left + crop]
+    shrink = rgb.shape[0] > height
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def calibration_photos(directory: str | Path | None, height: int, width: int, count: int = 32, seed: int = 0) -> tuple[list[np.ndarray], str]:
+    """Up to ``count`` uint8 RGB photos from ``directory`` (aligned faces), else procedural portraits.
+
+    Returns the photos and a one-line description of where they came from.
+    Unreadable files are skipped; a directory without a single readable image
+    is an error naming it.
+    """
+    if directory is not None:
+        from keras_asym.imageio import ImageReadError, list_images, read_rgb
+
+        files = list_images(directory)
+        rng = np.random.default_rng(seed)
+        rng.shuffle(files)
+        photos = []
+        for path in files:
+            if len(photos) == count:
+                break
+            try:
+                photos.append(fit_to_size(read_rgb(path), height, width))
+            except ImageReadError:
+                continue
+        if not photos:
+            raise ValueError(f"{directory}: no readable images for calibration.")
+        return photos, f"{len(photos)} photos from {directory}"
+    from keras_asym.data.procedural import render_photo, sample_face
+
+    rng = np.random.default_rng(seed)
+    side = max(height, width)
+    photos = [fit_to_size(render_photo(sample_face(rng), side)[0], height, width) for _ in range(count)]
+    return photos, f"{count} procedural portraits (seed {seed})"
+
+
+def representative_dataset(photos: list[np.ndarray]) -> Callable[[], Iterator[dict]]:
+    """Calibration samples keyed by input name; styles cycle through the three one-hots."""
+    styles = np.eye(3, dtype=np.float32)
+
+    def samples():
+        for i, photo in enumerate(photos):
+            yield {
+                "photo": (photo.astype(np.float32) / 127.5 - 1.0)[None],
+                "style": styles[i % 3][None],
+            }
+
+    return samples
+
+
+def make_converter(saved_model_dir: str | Path, variant: str, photos: list[np.ndarray] | None = None, io_type: str = "uint8") -> tf.lite.TFLiteConverter:
+    """A converter configured for ``variant`` (``photos`` are needed for int8)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=["serving_default"])
+    converter.experimental_enable_resource_variables = False
+    if variant == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant == "int8":
+        if not photos:
+            raise ValueError("int8 conversion needs calibration photos.")
+        if io_type not in IO_TYPES:
+            raise ValueError(f"io_type must be one of {sorted(IO_TYPES)}, got {io_type!r}.")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset(photos)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = IO_TYPES[io_type]
+        converter.inference_output_type = IO_TYPES[io_type]
+    return converter
+
+
+def convert(saved_model_dir: str | Path, variant: str, photos: list[np.ndarray] | None = None, io_type: str = "uint8", float_ops: tuple[str, ...] = ()) -> bytes:
+    """The TFLite flatbuffer of one variant.
+
+    ``float_ops`` (int8 only): TFLite op names (e.g. ``("RSQRT",)``) kept in
+    float through the quantization debugger's selective quantization; the
+    photo/style/drawing tensors then stay float32.
+    """
+    converter = make_converter(saved_model_dir, variant, photos, io_type)
+    if variant != "int8" or not float_ops:
+        return converter.convert()
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=representative_dataset(photos),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
+    )
+    return debugger.get_nondebug_quantized_model()
+
+
+def _positional(photos: list[np.ndarray], calibrated_model: bytes) -> Callable[[], Iterator[list]]:
+    """The debugger feeds inputs by position: order the samples like the calibrated model's inputs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    names = ["photo" if len(d["shape"]) == 4 else "style" for d in Interpreter(model_content=calibrated_model).get_input_details()]
+    samples = representative_dataset(photos)
+    return lambda: ([sample[name] for name in names] for sample in samples())
+
+
+def per_op_error(saved_model_dir: str | Path, photos: list[np.ndarray]) -> list[dict]:
+    """Per-op int8 error from the quantization debugger, worst first.
+
+    ``rmse_over_scale`` is the float-vs-quantized RMSE of each op's output in
+    units of its quantization step: ~0.3 is plain rounding noise, values well
+    above 1 mark ops that int8 represents badly.
+    """
+    import csv
+    import io
+
+    converter = make_converter(saved_model_dir, "int8", photos, "int8")
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32
+    order: list = []
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=lambda: order[0]())
+    order.append(_positional(photos, debugger.calibrated_model))
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    rows = []
+    for row in csv.DictReader(io.StringIO(dump.getvalue())):
+        scale = float(row["scale"])
+        rmse = float(np.sqrt(float(row["mean_squared_error"])))
+        rows.append(
+            {
+                "op": row["op_name"],
+                "tensor": row["tensor_name"],
+                "scale": scale,
+                "rmse": rmse,
+                "rmse_over_scale": rmse / scale if scale else float("nan"),
+                "max_abs_error": float(row["max_abs_error"]),
+            }
+        )
+    return sorted(rows, key=lambda r: -np.nan_to_num(r["rmse_over_scale"], nan=-1.0))
