@@ -81,6 +81,14 @@ def _roi_matrix(center, size: float, angle: float) -> np.ndarray:
     return np.array([[cos, sin, half - cos * cx - sin * cy], [-sin, cos, half + sin * cx - cos * cy]], np.float64)
 
 
+def roi_from_mesh(mesh: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(centre, side, angle) of the mesh ROI around a previous mesh: how the mesh tracks a face."""
+    xy = mesh[:, :2]
+    angle = float(np.arctan2(*(xy[263] - xy[33])[::-1]))
+    lo, hi = xy.min(0), xy.max(0)
+    return (lo + hi) / 2.0, float(ROI_SCALE * max(hi - lo)), angle
+
+
 class FaceLandmarker:
     """Finds faces and their alignment points in RGB uint8 images.
 
@@ -133,7 +141,8 @@ class FaceLandmarker:
     def __exit__(self, *exc):
         self.close()
 
-    def _run_mesh(self, rgb: np.ndarray, center, size: float, angle: float) -> tuple[np.ndarray, float]:
+    def mesh_in_roi(self, rgb: np.ndarray, center, size: float, angle: float) -> tuple[np.ndarray, float]:
+        """The 468-point mesh (image pixels) in a rotated square ROI, and the model's face-presence score."""
         matrix = _roi_matrix(center, size, angle)
         crop = cv2.warpAffine(rgb, matrix, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         self._mesh.set_tensor(self._mesh_input, (crop.astype(np.float32) / 255.0)[None])
@@ -143,6 +152,19 @@ class FaceLandmarker:
         inverse = cv2.invertAffineTransform(matrix)
         xy = points[:, :2] @ inverse[:, :2].T + inverse[:, 2]
         return np.concatenate([xy, points[:, 2:] * size / MESH_SIZE], axis=1), flag
+
+    def detections(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], np.ndarray, float]]:
+        """BlazeFace alone: (box x, y, w, h; 6 keypoints in pixels; score) per face."""
+        import mediapipe as mp
+
+        height, width = rgb.shape[:2]
+        result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        found = []
+        for detection in result.detections:
+            box = detection.bounding_box
+            keypoints = np.array([[k.x * width, k.y * height] for k in detection.keypoints], np.float64)
+            found.append(((float(box.origin_x), float(box.origin_y), float(box.width), float(box.height)), keypoints, float(detection.categories[0].score)))
+        return found
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """All faces, largest first. ``rgb`` is HxWx3 uint8."""
@@ -154,28 +176,15 @@ class FaceLandmarker:
         height, width = rgb.shape[:2]
         if self._task is not None:
             return self._detect_with_task(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), width, height)
-        result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
         faces = []
-        for detection in result.detections:
-            box = detection.bounding_box
-            keypoints = np.array([[k.x * width, k.y * height] for k in detection.keypoints], np.float64)
+        for box, keypoints, score in self.detections(rgb):
             eye_a, eye_b = keypoints[0], keypoints[1]
             angle = np.arctan2(eye_b[1] - eye_a[1], eye_b[0] - eye_a[0])
-            center = (box.origin_x + box.width / 2.0, box.origin_y + box.height / 2.0)
-            mesh, _ = self._run_mesh(rgb, center, ROI_SCALE * max(box.width, box.height), angle)
+            center = (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
+            mesh, _ = self.mesh_in_roi(rgb, center, ROI_SCALE * max(box[2], box[3]), angle)
             if self.refine:
-                xy = mesh[:, :2]
-                angle = np.arctan2(*(xy[263] - xy[33])[::-1])
-                lo, hi = xy.min(0), xy.max(0)
-                mesh, _ = self._run_mesh(rgb, (lo + hi) / 2.0, ROI_SCALE * max(hi - lo), angle)
-            faces.append(
-                Face(
-                    box=(float(box.origin_x), float(box.origin_y), float(box.width), float(box.height)),
-                    score=float(detection.categories[0].score),
-                    points=points_from_mesh(mesh),
-                    mesh=mesh,
-                )
-            )
+                mesh, _ = self.mesh_in_roi(rgb, *roi_from_mesh(mesh))
+            faces.append(Face(box=box, score=score, points=points_from_mesh(mesh), mesh=mesh))
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
     def _detect_with_task(self, image, width: int, height: int) -> list[Face]:

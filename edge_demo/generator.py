@@ -3,8 +3,8 @@
 Works for every exported variant (float, float16 weights, dynamic, full
 integer with uint8/int8 tensors): pixel conversion and (de)quantization are
 folded into 256-entry lookup tables built once, and inputs are written
-straight into the interpreter's own buffers, so the per-frame path allocates
-nothing but the output copy.
+into buffers allocated once, so the per-frame path allocates nothing but
+the output copy.
 
 Delegates: ``xnnpack`` (the interpreter's default CPU delegate), ``gpu``
 (LiteRT GPU delegate library, must be loadable), ``auto`` (GPU when it
@@ -14,6 +14,7 @@ kernels, for debugging).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import zipfile
@@ -24,6 +25,24 @@ import numpy as np
 DELEGATES = ("auto", "xnnpack", "gpu", "none")
 GPU_DELEGATE_LIBRARIES = ("libtensorflowlite_gpu_delegate.so", "libLiteRtGpuAccelerator.so")
 log = logging.getLogger("edge_demo")
+
+
+def parse_style(text: str) -> np.ndarray:
+    """``"0.2,0.5,0.3"`` -> a normalised non-negative 3-vector; ``"1"``/``"2"``/``"3"`` -> one-hot."""
+    text = text.strip()
+    if text in ("1", "2", "3"):
+        return np.eye(3, dtype=np.float32)[int(text) - 1]
+    try:
+        values = np.array([float(v) for v in text.split(",")], np.float64)
+    except ValueError as err:
+        raise ValueError(f"style {text!r}: expected 3 comma-separated numbers or 1/2/3.") from err
+    if values.shape != (3,):
+        raise ValueError(f"style {text!r}: expected 3 weights, got {values.size}.")
+    if np.any(values < 0) or not np.all(np.isfinite(values)):
+        raise ValueError(f"style {text!r}: weights must be finite and non-negative.")
+    if values.sum() <= 0:
+        raise ValueError(f"style {text!r}: weights sum to 0.")
+    return (values / values.sum()).astype(np.float32)
 
 
 def read_sidecar(path: str | Path) -> dict:
@@ -46,6 +65,7 @@ def _make_interpreter(path: Path, threads: int, delegate: str):
         errors = []
         for library in GPU_DELEGATE_LIBRARIES:
             try:
+                ctypes.CDLL(library)  # probe first: a failed load_delegate leaves an object that errors at exit
                 gpu = litert.load_delegate(library)
                 return litert.Interpreter(model_path=str(path), experimental_delegates=[gpu], num_threads=threads), "gpu"
             except (ValueError, OSError, RuntimeError) as err:
@@ -103,6 +123,9 @@ class TFLiteGenerator:
         self.height, self.width = size
         self._shape = size
         self._pixel_lut = self._input_table(self._photo)
+        # Written here, then copied in: with XNNPACK, writes through the
+        # interpreter's tensor view are not seen by quantized graphs.
+        self._photo_buffer = np.empty((1, *size, 3), self._photo["dtype"])
         self._drawing_lut = self._output_table(self._output)
 
     @staticmethod
@@ -133,7 +156,8 @@ class TFLiteGenerator:
     def draw(self, rgb: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (H, W) uint8 drawing (resizes float models to other sizes)."""
         self._allocate(rgb.shape[:2])
-        np.take(self._pixel_lut, rgb, out=self.interpreter.tensor(self._photo["index"])()[0])
+        np.take(self._pixel_lut, rgb, out=self._photo_buffer[0])
+        self.interpreter.set_tensor(self._photo["index"], self._photo_buffer)
         self._set_style(style)
         self.interpreter.invoke()
         out = self.interpreter.tensor(self._output["index"])()[0, ..., 0]

@@ -1,0 +1,58 @@
+"""A full-size style generator with realistic weights, for export/quantization benchmarks.
+
+No trained weights can be downloaded here, and a randomly initialised
+generator is a poor proxy for quantization error (its activations are
+noise). This fits the paper's G (ngf 64, 9 blocks) with L1 to paired
+procedural drawings for a few minutes on CPU (``--steps``), then caches it:
+
+    python benchmarks/reference_generator.py --output benchmarks/results/reference_generator.keras
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from absl import app, flags
+
+_OUTPUT = flags.DEFINE_string("output", "benchmarks/results/reference_generator.keras", "Where to write the generator.")
+_STEPS = flags.DEFINE_integer("steps", 300, "Training steps.")
+_SIZE = flags.DEFINE_integer("size", 128, "Training resolution.")
+_BATCH = flags.DEFINE_integer("batch_size", 4, "Batch size.")
+_NGF = flags.DEFINE_integer("ngf", 64, "Generator width (64 = paper).")
+_BLOCKS = flags.DEFINE_integer("n_blocks", 9, "ResNet blocks (9 = paper).")
+
+
+def fit_reference(output: str | Path, steps: int = 300, size: int = 128, batch_size: int = 4, ngf: int = 64, n_blocks: int = 9, examples: int = 240, seed: int = 0) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_asym.data.procedural import paired_examples
+    from keras_asym.networks import StyleGenerator
+
+    keras.utils.set_random_seed(seed)
+    photos, styles, drawings = paired_examples(examples, size, seed)
+    x = photos.astype(np.float32) / 127.5 - 1.0
+    y = drawings[..., None].astype(np.float32) / 127.5 - 1.0
+    dataset = tf.data.Dataset.from_tensor_slices(({"photo": x, "style": styles}, y)).shuffle(examples, seed=seed).repeat().batch(batch_size)
+    generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks)
+    generator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="mae", jit_compile=True)
+    started = time.perf_counter()
+    history = generator.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=2)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    generator.save(output)
+    return {"loss": float(history.history["loss"][-1]), "seconds": time.perf_counter() - started, "path": str(output)}
+
+
+def main(argv):
+    del argv
+    result = fit_reference(_OUTPUT.value, _STEPS.value, _SIZE.value, _BATCH.value, _NGF.value, _BLOCKS.value)
+    print(f"reference generator: {result['path']} (final L1 {result['loss']:.4f}, {result['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))

@@ -1,0 +1,174 @@
+"""Export: SavedModel signatures, every TFLite variant, metadata, GPU report, parity, QAT."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edge_demo.generator import TFLiteGenerator
+from export import exporter, metadata, tflite
+from keras_asym.networks import StyleGenerator
+
+HEIGHT, WIDTH = 48, 64
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    keras.utils.set_random_seed(3)
+    generator = StyleGenerator(ngf=8, n_blocks=2)
+    path = root / "generator.keras"
+    generator.save(path)
+    summary = exporter.export_generator(path, root / "out", size=(HEIGHT, WIDTH), calibration_count=8, log=lambda *a: None)
+    return generator, root / "out", summary
+
+
+def _photos(count=3, seed=1):
+    photos, _ = tflite.calibration_photos(None, HEIGHT, WIDTH, count, seed=seed)
+    return photos
+
+
+def test_every_variant_is_written_with_metadata_and_reports(exported):
+    _, out, summary = exported
+    assert set(summary["variants"]) == set(tflite.VARIANTS)
+    for variant in tflite.VARIANTS:
+        model = (out / f"drawing_{variant}.tflite").read_bytes()
+        info = metadata.read_metadata(model)
+        assert info["version"] == exporter.VERSION and variant in info["name"]
+        assert info["styles"] == ["style1", "style2", "style3"]
+        assert info["inputs"]["photo"]["normalization"] == {"mean": [127.5], "std": [127.5]}
+        assert info["keras_asym"] == json.loads((out / f"drawing_{variant}.json").read_text())
+        assert info["keras_asym"]["size"] == [HEIGHT, WIDTH]
+        report = (out / f"drawing_{variant}.gpu_report.txt").read_text()
+        assert "GPU" in report and "Subgraph#0" in report
+    for variant in ("fp32", "fp16", "dynamic"):
+        assert summary["variants"][variant]["gpu_delegate"] == {"compatible": True, "incompatible_ops": []}
+    assert summary["variants"]["int8"]["io"] == {"photo": "uint8", "style": "uint8", "drawing": "uint8"}
+
+
+def test_fp32_tflite_matches_keras_and_quantized_variants_stay_close(exported):
+    generator, out, _ = exported
+    photos = _photos()
+    styles = np.eye(3, dtype=np.float32)
+    psnrs = {}
+    for variant in tflite.VARIANTS:
+        runner = TFLiteGenerator(out / f"drawing_{variant}.tflite")
+        values = []
+        for i, photo in enumerate(photos):
+            x = photo.astype(np.float32) / 127.5 - 1
+            ref = np.asarray(generator({"photo": x[None], "style": styles[i][None]}))[0]
+            got = runner.run(x, styles[i])
+            if variant == "fp32":
+                assert np.abs(got - ref).max() <= 1e-4
+            values.append(exporter.psnr(got, ref))
+        psnrs[variant] = np.mean(values)
+    assert psnrs["fp16"] > 55 and psnrs["dynamic"] > 30 and psnrs["int8"] > 20, psnrs
+
+
+def test_uint8_draw_path_equals_float_path(exported):
+    _, out, _ = exported
+    photo = _photos(1, seed=5)[0]
+    for variant in ("fp32", "int8"):
+        runner = TFLiteGenerator(out / f"drawing_{variant}.tflite")
+        x = photo.astype(np.float64) / 127.5 - 1
+        quantization = runner.metadata["inputs"]["photo"].get("quantization")
+        if quantization:  # feed the float path exactly the levels the pixel table picks
+            scale, zero = quantization["scale"], quantization["zero_point"]
+            x = (np.clip(np.round(x / scale + zero), 0, 255) - zero) * scale
+        fast = runner.draw(photo, np.eye(3)[1])
+        slow = runner.run(x, np.eye(3)[1])[..., 0]
+        expected = np.clip((slow + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        assert fast.dtype == np.uint8 and fast.shape == (HEIGHT, WIDTH)
+        assert np.abs(fast.astype(int) - expected).max() <= 1
+
+
+def test_savedmodel_signatures(exported):
+    generator, out, _ = exported
+    loaded = tf.saved_model.load(str(out / "savedmodel"))
+    assert set(loaded.signatures) == {"serving_default", "style1", "style2", "style3"}
+    photo = (_photos(2)[0][None].astype(np.float32) / 127.5 - 1).repeat(2, axis=0)
+    style = np.tile(np.float32([[0, 0, 1]]), (2, 1))
+    full = loaded.signatures["serving_default"](photo=tf.constant(photo), style=tf.constant(style))["drawing"].numpy()
+    fixed = loaded.signatures["style3"](photo=tf.constant(photo))["drawing"].numpy()
+    ref = np.asarray(generator({"photo": photo, "style": style}))
+    np.testing.assert_allclose(full, ref, atol=1e-5)
+    np.testing.assert_allclose(fixed, ref, atol=1e-5)
+
+
+def test_per_op_report_names_instance_norm_ops(exported):
+    _, out, summary = exported
+    rows = json.loads((out / "drawing_int8.per_op.json").read_text())
+    ops = {row["op"] for row in rows}
+    assert {"CONV_2D", "MIRROR_PAD", "RSQRT", "MEAN"} <= ops
+    assert all(np.isfinite(row["rmse"]) for row in rows)
+    assert summary["int8_worst_ops"][0]["rmse_over_scale"] >= rows[-1]["rmse_over_scale"]
+
+
+def test_float_ops_keep_norms_in_float(exported, tmp_path):
+    generator, out, _ = exported
+    photos = _photos(4)
+    model = tflite.convert(out / "savedmodel", "int8", photos, float_ops=("RSQRT",))
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model)
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    ops = {(d["op_name"], d["outputs"][0]) for d in interpreter._get_ops_details()}  # noqa: SLF001
+    rsqrt_out = [interpreter._get_tensor_details(o, 0)["dtype"] for name, o in ops if name == "RSQRT"]  # noqa: SLF001
+    assert rsqrt_out and all(dtype == np.float32 for dtype in rsqrt_out)
+
+
+def test_size_parsing():
+    assert exporter.parse_size("256") == (256, 256)
+    assert exporter.parse_size("512x384") == (512, 384)
+    for bad in ("abc", "250", "8", "512x384x3"):
+        with pytest.raises(ValueError):
+            exporter.parse_size(bad)
+
+
+def test_cli_rejects_bad_model(tmp_path):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"not a zip")
+    result = subprocess.run(
+        [sys.executable, "-m", "export", "--model", str(bad), "--output", str(tmp_path / "o"), "--size", "32"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "broken.keras" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_representative_samples_are_keyed_by_signature_name():
+    photos = _photos(4)
+    samples = list(tflite.representative_dataset(photos)())
+    assert all(set(s) == {"photo", "style"} for s in samples)
+    assert samples[0]["photo"].shape == (1, HEIGHT, WIDTH, 3) and samples[1]["style"].tolist() == [[0, 1, 0]]
+
+
+def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path):
+    if importlib.util.find_spec("tensorflow_model_optimization") is None:  # not imported: it breaks Keras 3
+        pytest.skip("tensorflow-model-optimization is not installed (make install adds it)")
+    generator, out, _ = exported
+    path = tmp_path / "g.keras"
+    generator.save(path)
+    photos = _photos(4)
+    model, record = exporter_qat(path, tmp_path, photos)
+    assert record["qat"]["steps"] == 3 and np.isfinite(record["qat"]["loss_last"])
+    tmp_model = tmp_path / "qat.tflite"
+    tmp_model.write_bytes(model)
+    runner = TFLiteGenerator(tmp_model)
+    assert runner.interpreter.get_input_details()[0]["dtype"] == np.uint8
+    x = photos[0].astype(np.float32) / 127.5 - 1
+    ref = np.asarray(generator({"photo": x[None], "style": np.eye(3, dtype=np.float32)[:1]}))[0]
+    assert exporter.psnr(runner.run(x, np.eye(3)[0]), ref) > 18
+
+
+def exporter_qat(path, work, photos):
+    from export import qat
+
+    return qat.run_qat(path, work, HEIGHT, WIDTH, photos, steps=3, batch_size=2, train_size=32, log=lambda *a: None)
