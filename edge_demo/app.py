@@ -73,7 +73,8 @@ class Stats:
             "model_size": [generator.height, generator.width],
             "delegate": generator.delegate,
             "tensorflow_loaded": sys.modules.get("tensorflow") is not None,
-            "rss_mb": {"start": round(self.rss[0], 1), "end": round(self.rss[-1], 1), "max": round(max(self.rss), 1)} if self.rss else {},
+            "rss_mb": {"start": round(self.rss[0][1], 1), "end": round(self.rss[-1][1], 1), "max": round(max(r for _, r in self.rss), 1)} if self.rss else {},
+            "rss_mb_by_frame": [[frame, round(mb, 1)] for frame, mb in self.rss],
         }
 
 
@@ -232,7 +233,7 @@ class DrawingDemo:
                 if image is None:
                     break
                 if self.stats.frames % 50 == 1:
-                    self.stats.rss.append(rss_mb())
+                    self.stats.rss.append((self.stats.frames, rss_mb()))
                 self._write(image)
                 if not self.headless:
                     cv2.imshow(window, image)
@@ -250,7 +251,7 @@ class DrawingDemo:
         return summary
 
     def close(self) -> None:
-        self.stats.rss.append(rss_mb())
+        self.stats.rss.append((self.stats.frames, rss_mb()))
         self.source.close()
         self.landmarker.close()
         if self._writer is not None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 import tensorflow_model_optimization as tfmot
+import tf_keras
 
 QUANTIZED_LAYERS = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Add")
 

@@ -96,8 +96,8 @@ def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]
 
 def main(argv):
     del argv
-    from keras_asym.drawing import Drawer, style_suffix
     from edge_demo.alignment import align, paste_back
+    from keras_asym.drawing import Drawer, style_suffix
     from keras_asym.face.detector import NoFaceError
     from keras_asym.imageio import ImageReadError, list_images, read_rgb, write_image_atomic
 

@@ -236,14 +236,17 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         folder = self.run / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"epoch-{epoch + 1:04d}.weights.h5"
         _save_weights_atomic(self.model, path)
+        optimizer = getattr(self.model, "g_optimizer", None) or self.model.optimizer
         meta = {
             "epoch": epoch + 1,
-            "progress": float(self.model.progress.numpy()),
-            "iterations": int(keras.ops.convert_to_numpy(self.model.g_optimizer.iterations)),
+            "iterations": int(keras.ops.convert_to_numpy(optimizer.iterations)),
             "logs": {k: float(v) for k, v in (logs or {}).items()},
         }
+        if hasattr(self.model, "progress"):
+            meta["progress"] = float(self.model.progress.numpy())
         write_json_atomic(path.with_suffix("").with_suffix(".json"), meta)
         for old in sorted(folder.glob("epoch-*.weights.h5"))[: -self.keep]:
             old.unlink(missing_ok=True)

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_demo.alignment import template
 from keras_asym.data.pipeline import make_dataset, scan
 from keras_asym.data.procedural import render_drawing, render_photo, sample_face, write_dataset
-from edge_demo.alignment import template
 
 
 def test_same_seed_same_faces_and_images():

@@ -1,0 +1,187 @@
+"""Benchmark every exported variant: size, peak memory, latency (1 and 2 threads), drawing quality.
+
+    python -m export.benchmark --model benchmarks/results/reference_generator.keras --size 512
+    python -m export.benchmark --export_dir exported            # reuse an export
+
+Quality is measured against the float Keras generator on aligned photos
+(``$KERAS_ASYM_SHARED/data/aligned_photos/images`` when present, else
+procedural portraits): PSNR and SSIM of the uint8 drawings, and edge-F1 of the
+drawings binarised at 128 (lines within 1.5 px count as matched). Latency is
+the generator alone through LiteRT with XNNPACK, after warm-up, median of
+``--runs``; each variant runs in its own child process (no TensorFlow there),
+whose peak RSS is the memory figure. Writes ``export_benchmark.{md,json,png}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+_MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", "benchmarks/results/export", "Folder with (or for) the exported variants.")
+_SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
+_VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "dynamic", "int8", "qat"], "Variants to export/measure (missing files are exported).")
+_THREADS = flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
+_RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reported).")
+_PHOTOS = flags.DEFINE_integer("photos", 8, "Photos for the quality columns.")
+_QAT_STEPS = flags.DEFINE_integer("qat_steps", 100, "QAT fine-tuning steps when the qat variant must be exported.")
+_OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table, JSON and plot go.")
+_CHILD = flags.DEFINE_string("child", None, "Internal: time this .tflite in this process and print JSON.")
+
+TORCH_FP32_512_S = 2.10  # official PyTorch G, fp32, 2 threads, measured on this machine (torch 2.13)
+CPU_PEAK_GFLOPS = 185.0  # measured fp32 sgemm peak of this 2-core machine (AVX2/FMA)
+
+
+def time_model(path: str, threads: int, runs: int) -> dict:
+    """Median latency of one generator invocation (after 2 warm-ups) and this process's peak RSS."""
+    from edge_demo.generator import TFLiteGenerator
+
+    generator = TFLiteGenerator(path, threads=threads)
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (generator.height, generator.width, 3), dtype=np.uint8)
+    style = np.eye(3, dtype=np.float32)[0]
+    for _ in range(2):
+        generator.draw(photo, style)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        generator.draw(photo, style)
+        times.append(time.perf_counter() - started)
+    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _child_timing(path: Path, threads: int, runs: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    result = subprocess.run(
+        [sys.executable, "-m", "export.benchmark", f"--child={path}", f"--threads={threads}", f"--runs={runs}"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    line = next((line for line in result.stdout.splitlines() if line.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"timing {path} failed:\n{result.stderr[-2000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def benchmark_photos(height: int, width: int, count: int) -> tuple[list[np.ndarray], str]:
+    from export.tflite import calibration_photos
+
+    shared = Path(os.environ.get("KERAS_ASYM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    folder = shared / "data" / "aligned_photos" / "images"
+    return calibration_photos(folder if folder.is_dir() else None, height, width, count, seed=1)
+
+
+def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray]) -> dict:
+    from edge_demo.generator import TFLiteGenerator
+    from keras_asym import metrics
+
+    styles = np.eye(3, dtype=np.float32)
+    references = []
+    for i, photo in enumerate(photos):
+        x = (photo.astype(np.float32) / 127.5 - 1.0)[None]
+        y = np.asarray(generator({"photo": x, "style": styles[i % 3][None]}, training=False))[0, ..., 0]
+        references.append(np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8))
+    rows = {}
+    for variant, path in variants.items():
+        runner = TFLiteGenerator(path, threads=2)
+        drawings = [runner.draw(photo, styles[i % 3]) for i, photo in enumerate(photos)]
+        rows[variant] = {
+            "psnr_db": float(np.mean([metrics.psnr(d, r) for d, r in zip(drawings, references)])),
+            "ssim": float(np.mean([metrics.ssim(d, r) for d, r in zip(drawings, references)])),
+            "edge_f1": float(np.mean([metrics.edge_f1(d, r) for d, r in zip(drawings, references)])),
+        }
+    return rows
+
+
+def write_plot(path: Path, rows: dict, size: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for variant, row in rows.items():
+        ax.scatter(row["latency_2t_s"], row["psnr_db"], s=40 + row["mb"] * 3)
+        ax.annotate(f"{variant} ({row['mb']:.1f} MB)", (row["latency_2t_s"], row["psnr_db"]), textcoords="offset points", xytext=(5, 5))
+    ax.axvline(TORCH_FP32_512_S, color="gray", linestyle="--", label=f"PyTorch fp32 ({TORCH_FP32_512_S} s)")
+    ax.set_xlabel("latency, 2 threads (s)")
+    ax.set_ylabel("PSNR vs float Keras (dB)")
+    ax.set_title(f"Generator variants at {size}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv):
+    del argv
+    if _CHILD.value:
+        print("RESULT " + json.dumps(time_model(_CHILD.value, int(_THREADS.value[0]), _RUNS.value)))
+        return 0
+    from export import exporter, savedmodel
+    from keras_asym.metrics import conv_gflops
+
+    height, width = exporter.parse_size(_SIZE.value)
+    export_dir = Path(_EXPORT_DIR.value)
+    summary_path = export_dir / "export.json"
+    model = _MODEL.value or (json.loads(summary_path.read_text())["model"] if summary_path.is_file() else None)
+    if model is None:
+        print("export.benchmark: error: give --model, or an --export_dir holding an export.", file=sys.stderr)
+        return 2
+    missing = [v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()]
+    if missing:
+        print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} ...")
+        exporter.export_generator(model, export_dir, (height, width), tuple(missing), per_op_report=False, qat_options={"steps": _QAT_STEPS.value})
+    generator = savedmodel.load_generator(model)
+    gflops = conv_gflops(generator, height, width)
+    variants = {v: export_dir / f"drawing_{v}.tflite" for v in _VARIANTS.value}
+    photos, photo_source = benchmark_photos(height, width, _PHOTOS.value)
+    quality = quality_rows(generator, variants, photos)
+    rows = {}
+    for variant, path in variants.items():
+        row = {"mb": path.stat().st_size / 1e6, **quality[variant]}
+        for threads in (int(t) for t in _THREADS.value):
+            timing = _child_timing(path, threads, _RUNS.value)
+            row[f"latency_{threads}t_s"] = timing["median_s"]
+            row["peak_rss_mb"] = max(row.get("peak_rss_mb", 0.0), timing["peak_rss_mb"])
+        rows[variant] = row
+        print(f"{variant}: {row}", flush=True)
+
+    square_512 = (height, width) == (512, 512)
+    lines = [
+        f"Generator variants at {height}x{width} ({gflops:.1f} GFLOP/frame), quality on {photo_source}; "
+        f"latency = LiteRT + XNNPACK, median of {_RUNS.value}, this 2-core CPU.",
+        "",
+        "| variant | MB | peak RSS MB | " + " | ".join(f"{t} thr s" for t in _THREADS.value) + " | PSNR dB | SSIM | edge-F1 |" + (" vs PyTorch fp32 |" if square_512 else ""),
+        "|---|---|---|" + "---|" * len(_THREADS.value) + "---|---|---|" + ("---|" if square_512 else ""),
+    ]
+    for variant, row in rows.items():
+        timings = " | ".join(f"{row[f'latency_{t}t_s']:.3f}" for t in _THREADS.value)
+        speedup = f" {TORCH_FP32_512_S / row['latency_2t_s']:.2f}x |" if square_512 and "latency_2t_s" in row else ""
+        psnr = "inf" if not np.isfinite(row["psnr_db"]) else f"{row['psnr_db']:.1f}"
+        lines.append(f"| {variant} | {row['mb']:.1f} | {row['peak_rss_mb']:.0f} | {timings} | {psnr} | {row['ssim']:.4f} | {row['edge_f1']:.4f} |{speedup}")
+    floor = gflops / CPU_PEAK_GFLOPS
+    lines += ["", f"fp32 floor: {gflops:.1f} GFLOP / {CPU_PEAK_GFLOPS:.0f} GFLOP/s measured sgemm peak = {floor:.2f} s per frame."]
+    if square_512:
+        lines.append(f"PyTorch fp32 figure: {TORCH_FP32_512_S} s (official G, 2 threads, torch 2.13, measured earlier on this machine; torch is not installed in this run).")
+    table = "\n".join(lines)
+    print(table)
+    output = Path(_OUTPUT.value)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "export_benchmark.md").write_text(table + "\n")
+    record = {"size": [height, width], "gflops": gflops, "photos": photo_source, "rows": rows, "torch_fp32_s": TORCH_FP32_512_S, "fp32_floor_s": floor, "model": str(model)}
+    (output / "export_benchmark.json").write_text(json.dumps(record, indent=2))
+    if "latency_2t_s" in next(iter(rows.values())):
+        write_plot(output / "export_benchmark.png", rows, f"{height}x{width}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

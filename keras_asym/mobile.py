@@ -1,0 +1,92 @@
+"""A small style-conditioned generator for real-time drawing on phones and single-board computers.
+
+Same interface as the paper's G (``{"photo", "style"}`` -> drawing in [-1, 1])
+at about 1/100 of its cost: three stride-2 3x3 convolutions down to 1/8
+resolution, the style vector tiled and fused there by a 1x1 convolution (as
+the paper inserts it at the bottleneck), MobileNetV2 inverted-residual blocks
+(1x1 expand, 3x3 depthwise, 1x1 project), and bilinear-resize + 3x3
+convolution upsampling with U-Net skip additions from the encoder, then a
+3x3 tanh head.
+
+Every op is int8- and GPU-delegate-friendly: zero "same" padding, batch norm
+(folded into the convolutions by the TFLite converter), ReLU, ADD,
+RESIZE_BILINEAR, CONCATENATION. No instance norm, whose rsqrt quantizes
+poorly, and no reflection padding.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_asym.layers import PACKAGE, ConcatenateStyle
+from keras_asym.networks import _check_size, _ConfiguredModel
+
+
+def _scaled(channels: int, alpha: float) -> int:
+    return max(8, int(round(channels * alpha / 8)) * 8)
+
+
+def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str):
+    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _inverted_residual(x, channels: int, expansion: int, name: str):
+    y = _conv_bn_relu(x, channels * expansion, 1, 1, f"{name}_expand")
+    y = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(y)
+    y = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(y)
+    y = keras.layers.ReLU(name=f"{name}_dw_relu")(y)
+    y = keras.layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_project_conv")(y)
+    y = keras.layers.BatchNormalization(name=f"{name}_project_bn")(y)
+    return keras.layers.Add(name=f"{name}_add")([x, y])
+
+
+def _up(x, skip, filters: int, name: str):
+    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+    x = _conv_bn_relu(x, filters, 3, 1, name)
+    return x if skip is None else keras.layers.Add(name=f"{name}_skip")([x, skip])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MobileStyleGenerator(_ConfiguredModel):
+    """Student generator for distillation from the paper's G (``keras_asym.distill``).
+
+    Args:
+        alpha: float. Width multiplier (channels 16/32/64 x alpha, multiples of 8). Defaults to 1.0.
+        n_blocks: int. Inverted-residual blocks at 1/8 resolution. Defaults to 6.
+        expansion: int. Inverted-residual expansion factor. Defaults to 4.
+        style_dim: int. Defaults to 3.
+        height, width: optional fixed input size (multiples of 8).
+
+    Example:
+        >>> g = MobileStyleGenerator(alpha=0.5)
+        >>> g({"photo": np.zeros((1, 64, 64, 3)), "style": [[1.0, 0.0, 0.0]]}).shape
+        TensorShape([1, 64, 64, 1])
+    """
+
+    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "style_dim", "height", "width")
+
+    def __init__(self, alpha: float = 1.0, n_blocks: int = 6, expansion: int = 4, style_dim: int = 3,
+                 height: int | None = None, width: int | None = None, name: str = "mobile_style_generator", **kwargs):
+        _check_size(height, width, 8, "MobileStyleGenerator")
+        c1, c2, c3 = (_scaled(c, alpha) for c in (16, 32, 64))
+        # === Functional Model ===
+        photo = keras.Input((height, width, 3), name="photo")
+        style = keras.Input((style_dim,), name="style")
+        e1 = _conv_bn_relu(photo, c1, 3, 2, "down1")
+        e2 = _conv_bn_relu(e1, c2, 3, 2, "down2")
+        x = _conv_bn_relu(e2, c3, 3, 2, "down3")
+        x = ConcatenateStyle(name="style_concat")(x, style)
+        x = _conv_bn_relu(x, c3, 1, 1, "style")
+        for i in range(n_blocks):
+            x = _inverted_residual(x, c3, expansion, f"block{i + 1}")
+        x = _up(x, e2, c2, "up1")
+        x = _up(x, e1, c1, "up2")
+        x = _up(x, None, max(8, c1 // 2), "up3")
+        x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
+        drawing = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
+        super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
+        # === Config ===
+        self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
+        self.height, self.width = height, width
