@@ -89,3 +89,28 @@ def conv_gflops(model, height: int, width: int) -> float:
             h, w = (layer.input if transposed else layer.output).shape[1:3]
             total += 2.0 * h * w * np.prod(layer.kernel.shape)
     return total / 1e9
+
+
+def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussian fits of two feature sets (Heusel et al. 2017)."""
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # tr sqrt(A B) from the eigenvalues of sqrt(A) B sqrt(A), which is symmetric PSD.
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sum(np.sqrt(np.clip(middle, 0, None))))
+
+
+def kid(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Unbiased MMD^2 with the cubic polynomial kernel (Binkowski et al. 2018)."""
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    d = a.shape[1]
+
+    def kernel(x, y):
+        return (x @ y.T / d + 1.0) ** 3
+
+    m, n = len(a), len(b)
+    k_aa, k_bb, k_ab = kernel(a, a), kernel(b, b), kernel(a, b)
+    return float((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1)) - 2 * k_ab.mean())
