@@ -21,7 +21,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from keras_asym.training import PRECISIONS, STRATEGIES, TrainConfig
+from keras_asym.training import PRECISIONS, STRATEGIES, TrainConfig, run_training
 
 _D = TrainConfig()
 FLAGS = flags.FLAGS
@@ -106,68 +106,6 @@ def config_from_flags() -> TrainConfig:
     )
 
 
-def run(config: TrainConfig, resume: bool = False, verbose: int = 1) -> dict:
-    """Trains per ``config``; returns the final epoch's logs."""
-    import keras
-    import tensorflow as tf
-
-    from keras_asym import training
-    from keras_asym.data.pipeline import make_dataset, scan
-
-    training.set_precision(config.mixed_precision)
-    keras.utils.set_random_seed(config.seed)
-    strategy = training.make_strategy(config.strategy)
-    run_dir = training.prepare_output(config, resume)
-    info = scan(config.dataset, tuple(config.parts))
-    for line in info["skipped"]:
-        print(f"skipped: {line}", file=sys.stderr)
-    replicas = strategy.num_replicas_in_sync
-    if replicas > 1 and config.jit_compile and not tf.config.list_physical_devices("GPU"):
-        # XLA cannot address variables mirrored on other (logical) CPU devices.
-        print("train: XLA disabled for several replicas on CPU devices.", file=sys.stderr)
-        config = dataclasses.replace(config, jit_compile=False)
-    if config.batch_size % replicas:
-        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas.")
-
-    def dataset_fn():
-        return make_dataset(
-            config.dataset,
-            image_size=config.image_size,
-            load_size=config.load_size,
-            batch_size=config.batch_size,
-            parts=tuple(config.parts),
-            one_hot=config.one_hot_style,
-            seed=config.seed,
-            scanned=info,
-        )
-
-    with strategy.scope():
-        model = training.create_model(config)
-    # An endless stream with a fixed number of steps per epoch: Keras 3 runs one
-    # step too many per epoch on datasets of unknown length (skipping bad files
-    # makes the length unknown), and an endless stream lets a dropped file simply
-    # be replaced by the next photo.
-    steps = config.steps_per_epoch or max(1, len(info["photos"]) // config.batch_size)
-    # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
-    dataset = dataset_fn().repeat()
-    sample = next(iter(dataset_fn())) if replicas == 1 else None
-    callbacks = training.make_callbacks(config, run_dir, sample)
-    history = model.fit(
-        dataset,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    final = run_dir / "generators" / "generator.keras"
-    tmp = final.with_name(".generator.partial.keras")
-    model.generator.save(tmp)
-    tmp.replace(final)
-    logs = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
-    training.write_json_atomic(run_dir / "final.json", {"epochs": config.epochs, "logs": logs, "generator": str(final)})
-    return logs
-
-
 def main(argv):
     del argv
     from keras_asym.data.pipeline import DatasetLayoutError
@@ -187,7 +125,7 @@ def main(argv):
         print("train: error: --dataset is required.", file=sys.stderr)
         return 2
     try:
-        logs = run(config, resume=FLAGS.resume, verbose=FLAGS.verbose)
+        logs = run_training(config, resume=FLAGS.resume, verbose=FLAGS.verbose)
     except NonFiniteLossError as err:
         print(f"train: stopped: {err}", file=sys.stderr)
         return 1

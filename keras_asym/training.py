@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
@@ -281,6 +283,23 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self.epoch = epoch
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after ``seconds`` of wall time (checked after every batch); for demos and benchmarks."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.stopped_early = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() - self._start > self.seconds:
+            self.model.stop_training = True
+            self.stopped_early = True
+
+
 class ImageGrids(keras.callbacks.Callback):
     """TensorBoard image grids on a fixed batch: photo, the three styles, reconstructions, edges, parts."""
 
@@ -335,3 +354,60 @@ def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None) ->
         callbacks.append(ImageGrids(run / "logs", sample_batch, config.image_every))
     return callbacks
 
+
+def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, extra_callbacks: list | None = None) -> dict:
+    """Trains per ``config`` with ``fit`` (the ``train`` CLI); returns the final epoch's logs."""
+    from keras_asym.data.pipeline import make_dataset, scan
+
+    set_precision(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy)
+    run_dir = prepare_output(config, resume)
+    info = scan(config.dataset, tuple(config.parts))
+    for line in info["skipped"]:
+        print(f"skipped: {line}", file=sys.stderr)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and config.jit_compile and not tf.config.list_physical_devices("GPU"):
+        # XLA cannot address variables mirrored on other (logical) CPU devices.
+        print("train: XLA disabled for several replicas on CPU devices.", file=sys.stderr)
+        config = replace(config, jit_compile=False)
+    if config.batch_size % replicas:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas.")
+
+    def dataset_fn():
+        return make_dataset(
+            config.dataset,
+            image_size=config.image_size,
+            load_size=config.load_size,
+            batch_size=config.batch_size,
+            parts=tuple(config.parts),
+            one_hot=config.one_hot_style,
+            seed=config.seed,
+            scanned=info,
+        )
+
+    with strategy.scope():
+        model = create_model(config)
+    # An endless stream with a fixed number of steps per epoch: Keras 3 runs one
+    # step too many per epoch on datasets of unknown length (skipping bad files
+    # makes the length unknown), and an endless stream lets a dropped file simply
+    # be replaced by the next photo.
+    steps = config.steps_per_epoch or max(1, len(info["photos"]) // config.batch_size)
+    # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
+    dataset = dataset_fn().repeat()
+    sample = next(iter(dataset_fn())) if replicas == 1 else None
+    callbacks = make_callbacks(config, run_dir, sample) + list(extra_callbacks or [])
+    history = model.fit(
+        dataset,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    final = run_dir / "generators" / "generator.keras"
+    tmp = final.with_name(".generator.partial.keras")
+    model.generator.save(tmp)
+    tmp.replace(final)
+    logs = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    write_json_atomic(run_dir / "final.json", {"epochs": config.epochs, "logs": logs, "generator": str(final)})
+    return logs

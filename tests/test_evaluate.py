@@ -13,7 +13,7 @@ import pytest
 from keras_asym import metrics
 from keras_asym.data.pipeline import make_dataset
 from keras_asym.data.procedural import write_dataset
-from keras_asym.evaluate import draw, paired_metrics, load_test_pairs, to_uint8
+from keras_asym.evaluation import draw, load_test_pairs, paired_metrics, to_uint8
 from keras_asym.model import build_model
 
 

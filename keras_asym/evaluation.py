@@ -1,0 +1,220 @@
+"""Scoring a trained generator: paired drawing metrics, style accuracy, hidden information, FID/KID.
+
+The ``evaluate`` CLI documents each measurement; these functions are what it
+(and ``demo`` and the benchmarks) call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def load_run(run_dir: Path):
+    """(G, F, config) of a train run, with the weights of its latest end-of-epoch checkpoint."""
+    from keras_asym.training import TrainConfig, create_model
+
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: not a train run folder.")
+    stored = json.loads(config_path.read_text())
+    fields = TrainConfig.__dataclass_fields__
+    config = TrainConfig(**{k: (tuple(v) if k == "parts" else v) for k, v in stored.items() if k in fields})
+    checkpoints = sorted((run_dir / "checkpoints").glob("epoch-*.weights.h5"))
+    if not checkpoints:
+        raise FileNotFoundError(f"{run_dir / 'checkpoints'}: no checkpoint to evaluate.")
+    model = create_model(config)
+    model.load_weights(checkpoints[-1])
+    return model.generator, model.photo_generator, config
+
+
+def load_test_pairs(dataset: Path, size: int, limit: int = 0) -> tuple[np.ndarray, dict[int, np.ndarray], list[str]]:
+    """Test photos (N,H,W,3) uint8 and, per style, their known drawings (N,H,W) uint8."""
+    import cv2
+
+    from keras_asym.imageio import list_images, read_rgb
+
+    photos_dir = dataset / "test" / "A"
+    if not photos_dir.is_dir():
+        raise FileNotFoundError(f"{photos_dir}: missing; evaluation needs a dataset with paired test drawings.")
+    files = list_images(photos_dir)[: limit or None]
+    if not files:
+        raise FileNotFoundError(f"{photos_dir}: no photos.")
+
+    def load(path, gray=False):
+        image = read_rgb(path)
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if gray else image
+
+    photos = np.stack([load(p) for p in files])
+    drawings = {}
+    for k in (1, 2, 3):
+        folder = dataset / "test" / f"B_style{k}"
+        if folder.is_dir():
+            drawings[k] = np.stack([load(folder / p.name, gray=True) for p in files])
+    return photos, drawings, [p.stem for p in files]
+
+
+def draw(generator, photos: np.ndarray, style: np.ndarray, batch: int = 4) -> np.ndarray:
+    """G's drawings in [-1, 1], (N,H,W,1)."""
+    out = []
+    for i in range(0, len(photos), batch):
+        x = photos[i : i + batch].astype(np.float32) / 127.5 - 1.0
+        out.append(np.asarray(generator({"photo": x, "style": np.repeat(style[None], len(x), 0)}, training=False)))
+    return np.concatenate(out)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.clip((np.asarray(images) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
+    from keras_asym import metrics
+
+    results, outputs = {}, {}
+    for k in (1, 2, 3):
+        out = to_uint8(draw(generator, photos, np.eye(3, dtype=np.float32)[k - 1]))[..., 0]
+        outputs[k] = out
+        if k not in drawings:
+            continue
+        ref = drawings[k]
+        results[f"style{k}"] = {
+            "ssim": float(np.mean([metrics.ssim(o, r) for o, r in zip(out, ref)])),
+            "edge_f1": float(np.mean([metrics.edge_f1(o, r) for o, r in zip(out, ref)])),
+            "chamfer_px": float(np.mean([metrics.chamfer(o, r) for o, r in zip(out, ref)])),
+        }
+    return results, outputs
+
+
+def hidden_information(generator, photo_generator, photos: np.ndarray, levels: float = 31.875) -> dict:
+    """Reconstruction from G(x) vs from its 6-bit truncation, and the truncation's amplitude."""
+    from keras_asym.losses import truncate
+
+    errors, errors_t, amplitude = [], [], []
+    styles = np.eye(3, dtype=np.float32)
+    for i, photo in enumerate(photos):
+        x = photo[None].astype(np.float32) / 127.5 - 1.0
+        y = np.asarray(generator({"photo": x, "style": styles[i % 3][None]}, training=False))
+        y_t = np.asarray(truncate(y, levels))
+        rec = np.asarray(photo_generator(y, training=False))
+        rec_t = np.asarray(photo_generator(y_t, training=False))
+        errors.append(np.abs(rec - x).mean())
+        errors_t.append(np.abs(rec_t - x).mean())
+        amplitude.append(np.abs(y - y_t).mean())
+    rec, rec_t = float(np.mean(errors)), float(np.mean(errors_t))
+    return {
+        "reconstruction_l1": rec,
+        "truncated_reconstruction_l1": rec_t,
+        "gap": rec_t - rec,
+        "ratio": rec_t / max(rec, 1e-12),
+        "truncation_amplitude_gray_levels": float(np.mean(amplitude) * 127.5),
+    }
+
+
+def style_accuracy(classifier_path: str, outputs: dict) -> dict:
+    import cv2
+    import keras
+
+    from keras_asym.style import INPUT_SIZE
+
+    classifier = keras.saving.load_model(classifier_path)
+    result = {}
+    for k, drawings in outputs.items():
+        batch = np.stack([np.repeat(cv2.resize(d, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)[:, :, None], 3, 2) for d in drawings]).astype(np.float32)
+        predicted = np.argmax(np.asarray(classifier(batch)), axis=-1)
+        result[f"style{k}"] = float(np.mean(predicted == k - 1))
+    return result
+
+
+def inception_scores(weights: str, outputs: dict, real_dir: Path) -> dict:
+    """FID and KID per style of G's drawings against real drawings (InceptionV3 pool features)."""
+    import cv2
+    import keras
+
+    from keras_asym import metrics
+    from keras_asym.imageio import list_images, read_rgb
+
+    net = keras.applications.InceptionV3(include_top=False, weights=weights, pooling="avg", input_shape=(299, 299, 3))
+
+    def features(images):
+        batch = np.stack([cv2.resize(img if img.ndim == 3 else np.repeat(img[:, :, None], 3, 2), (299, 299), interpolation=cv2.INTER_AREA) for img in images])
+        return np.asarray(net.predict(keras.applications.inception_v3.preprocess_input(batch.astype(np.float32)), verbose=0, batch_size=8))
+
+    result = {}
+    for k, drawings in outputs.items():
+        folder = real_dir / f"style{k}"
+        real = [read_rgb(p) for p in list_images(folder)] if folder.is_dir() else []
+        if len(real) < 2:
+            result[f"style{k}"] = {"skipped": f"{folder}: fewer than 2 real drawings"}
+            continue
+        fake_f, real_f = features(list(drawings)), features(real)
+        result[f"style{k}"] = {"fid": metrics.fid(fake_f, real_f), "kid": metrics.kid(fake_f, real_f), "real": len(real), "generated": len(drawings)}
+    return result
+
+
+def write_samples(path: Path, photos: np.ndarray, outputs: dict, drawings: dict, count: int = 4) -> None:
+    """A grid: photo, then G's drawing and the known drawing per style, one row per photo."""
+    import cv2
+
+    from keras_asym.imageio import write_image_atomic
+
+    rows = []
+    for i in range(min(count, len(photos))):
+        cells = [photos[i]]
+        for k in (1, 2, 3):
+            cells.append(cv2.cvtColor(outputs[k][i], cv2.COLOR_GRAY2RGB))
+            if k in drawings:
+                cells.append(cv2.cvtColor(drawings[k][i], cv2.COLOR_GRAY2RGB))
+        rows.append(np.concatenate(cells, axis=1))
+    write_image_atomic(path, np.concatenate(rows, axis=0))
+
+
+def evaluate(run: str | None, generator_path: str | None, dataset: str, output: str, size: int = 0, style_classifier: str | None = None,
+             real_drawings: str | None = None, inception_weights: str | None = None, limit: int = 0) -> dict:
+    import keras
+
+    import keras_asym  # noqa: F401  (registration)
+
+    photo_generator, config = None, None
+    if run:
+        generator, photo_generator, config = load_run(Path(run))
+    elif generator_path:
+        generator = keras.saving.load_model(generator_path, compile=False)
+    else:
+        raise ValueError("give --run or --generator.")
+    size = size or (config.image_size if config else 256)
+    photos, drawings, stems = load_test_pairs(Path(dataset), size, limit)
+    report = {"run": run, "generator": generator_path, "dataset": dataset, "size": size, "test_photos": len(photos)}
+    report["paired"], outputs = paired_metrics(generator, photos, drawings)
+    if photo_generator is not None:
+        levels = config.truncation_levels if config else 31.875
+        report["hidden_information"] = hidden_information(generator, photo_generator, photos, levels)
+    else:
+        report["hidden_information"] = {"skipped": "needs --run (F comes from the run's checkpoint)"}
+    report["style_accuracy"] = style_accuracy(style_classifier, outputs) if style_classifier else {"skipped": "no --style_classifier"}
+    if real_drawings and inception_weights:
+        report["fid_kid"] = inception_scores(inception_weights, outputs, Path(real_drawings))
+    else:
+        report["fid_kid"] = {"skipped": "needs --real_drawings and --inception_weights (ImageNet InceptionV3 weights cannot be downloaded here)"}
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    write_samples(out / "samples.png", photos, outputs, drawings)
+    (out / "evaluation.json").write_text(json.dumps(report, indent=2))
+    (out / "evaluation.md").write_text(markdown(report))
+    return report
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Evaluation: {report['run'] or report['generator']}", "", f"{report['test_photos']} test photos of {report['dataset']} at {report['size']} px.", ""]
+    if report["paired"]:
+        lines += ["| style | SSIM | edge-F1 | Chamfer px |", "|---|---|---|---|"]
+        lines += [f"| {k} | {v['ssim']:.3f} | {v['edge_f1']:.3f} | {v['chamfer_px']:.2f} |" for k, v in report["paired"].items()]
+    hidden = report["hidden_information"]
+    if "skipped" not in hidden:
+        lines += ["", "Hidden information: |F(G(x)) - x| = {reconstruction_l1:.4f}, |F(trunc(G(x))) - x| = {truncated_reconstruction_l1:.4f} "
+                  "(ratio {ratio:.2f}); mean |G(x) - trunc(G(x))| = {truncation_amplitude_gray_levels:.2f} gray levels.".format(**hidden)]
+    for key in ("style_accuracy", "fid_kid"):
+        lines += ["", f"{key}: {json.dumps(report[key])}"]
+    return "\n".join(lines) + "\n"
