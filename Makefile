@@ -10,7 +10,10 @@ PYTEST_ARGS ?=
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,qat]"
+	# tensorflow-model-optimization declares numpy<2 but runs on numpy 2 (tested by
+	# tests/test_export.py); installed without its pins so it cannot downgrade numpy.
+	$(PY) -m pip install --quiet --no-deps "tensorflow-model-optimization==0.7.3"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,11 +25,14 @@ assets: $(STAMP)
 test: $(STAMP) assets
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
-demo: $(STAMP)
+demo: $(STAMP) assets
 	$(PY) -m keras_asym.demo --output demo_out
 
-bench: $(STAMP)
-	$(PY) benchmarks/train_step.py
+# The export and edge benchmarks (about an hour on 2 cores): reference generator, every variant, edge FPS.
+bench: $(STAMP) assets
+	test -f benchmarks/results/reference_generator.keras || $(PY) benchmarks/reference_generator.py
+	$(PY) -m export.benchmark --model benchmarks/results/reference_generator.keras --size 512 --export_dir benchmarks/results/export_512
+	$(PY) benchmarks/edge_fps.py --export_dirs benchmarks/results/export_256
 
 clean:
 	rm -rf demo_out .pytest_cache

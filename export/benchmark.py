@@ -28,7 +28,7 @@ from absl import app, flags
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "benchmarks/results/export", "Folder with (or for) the exported variants.")
 _SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
-_VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "dynamic", "int8", "qat"], "Variants to export/measure (missing files are exported).")
+_VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm", "qat"], "Variants to export/measure (missing files are exported).")
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
 _RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reported).")
 _PHOTOS = flags.DEFINE_integer("photos", 8, "Photos for the quality columns.")
@@ -70,12 +70,31 @@ def _child_timing(path: Path, threads: int, runs: int) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def benchmark_photos(height: int, width: int, count: int) -> tuple[list[np.ndarray], str]:
-    from export.tflite import calibration_photos
+def photo_split(count: int, work: Path) -> tuple[Path | None, Path | None]:
+    """(quality photos, calibration photos) folders: the shared aligned photos split in two, so
+    quantized models are never scored on the photos they were calibrated on; (None, None) without them."""
+    from keras_asym.imageio import list_images
 
     shared = Path(os.environ.get("KERAS_ASYM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     folder = shared / "data" / "aligned_photos" / "images"
-    return calibration_photos(folder if folder.is_dir() else None, height, width, count, seed=1)
+    files = list_images(folder) if folder.is_dir() else []
+    if len(files) < count + 4:
+        return None, None
+    order = np.random.default_rng(1).permutation(len(files))
+    split = {"quality": [files[i] for i in order[:count]], "calibration": [files[i] for i in order[count:]]}
+    for name, chosen in split.items():
+        (work / name).mkdir(parents=True, exist_ok=True)
+        for path in chosen:
+            link = work / name / path.name
+            if not link.exists():
+                link.symlink_to(path.resolve())
+    return work / "quality", work / "calibration"
+
+
+def benchmark_photos(folder: Path | None, height: int, width: int, count: int) -> tuple[list[np.ndarray], str]:
+    from export.tflite import calibration_photos
+
+    return calibration_photos(folder, height, width, count, seed=1)
 
 
 def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray]) -> dict:
@@ -135,14 +154,16 @@ def main(argv):
     if model is None:
         print("export.benchmark: error: give --model, or an --export_dir holding an export.", file=sys.stderr)
         return 2
+    quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path(_OUTPUT.value) / "photo_split")
     missing = [v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()]
     if missing:
-        print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} ...")
-        exporter.export_generator(model, export_dir, (height, width), tuple(missing), per_op_report=False, qat_options={"steps": _QAT_STEPS.value})
+        print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} (calibration: {calibration_dir or 'procedural'}) ...")
+        exporter.export_generator(model, export_dir, (height, width), tuple(missing), calibration_dir=calibration_dir,
+                                  per_op_report=False, qat_options={"steps": _QAT_STEPS.value})
     generator = savedmodel.load_generator(model)
     gflops = conv_gflops(generator, height, width)
     variants = {v: export_dir / f"drawing_{v}.tflite" for v in _VARIANTS.value}
-    photos, photo_source = benchmark_photos(height, width, _PHOTOS.value)
+    photos, photo_source = benchmark_photos(quality_dir, height, width, _PHOTOS.value)
     quality = quality_rows(generator, variants, photos)
     rows = {}
     for variant, path in variants.items():

@@ -18,7 +18,6 @@ import numpy as np
 from export import analyzer, metadata, savedmodel, tflite
 
 VERSION = "0.1.0"
-FLOAT_VARIANTS = ("fp32", "fp16", "dynamic")
 PARITY_TOLERANCE = 1e-4
 
 
@@ -174,7 +173,9 @@ def export_generator(
             else:
                 ops = float_ops if variant == "int8" else ()
                 model_bytes = tflite.convert(static, variant, photos, io_type, ops)
-                if variant == "int8":
+                if variant == "int8_float_norm":
+                    ops = tflite.NORM_OPS
+                if variant.startswith("int8"):
                     extra = {"calibration": source, "float_ops": list(ops)}
             path, record = write_variant(output, name, variant, model_bytes, height, width, str(model), extra)
             entry = {

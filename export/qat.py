@@ -84,10 +84,12 @@ def run_qat(
         (work / "options.json").write_text(json.dumps(options))
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "export.qat_worker", str(work)], env=env, capture_output=True, text=True)
+        log_path = output / "qat.log"
+        with open(log_path, "w") as log_file:
+            result = subprocess.run([sys.executable, "-m", "export.qat_worker", str(work)], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=False)
         if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-            raise RuntimeError(f"QAT worker failed (exit {result.returncode}):\n{tail}")
+            tail = "\n".join(log_path.read_text().strip().splitlines()[-15:])
+            raise RuntimeError(f"QAT worker failed (exit {result.returncode}), log {log_path}:\n{tail}")
         record = json.loads((work / "record.json").read_text())
         record["seconds"] = round(time.perf_counter() - started, 1)
         log(f"qat: {steps} steps at {options['train_size']}px, distillation L1 {record['loss_first']:.4f} -> {record['loss_last']:.4f}")

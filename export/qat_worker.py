@@ -126,7 +126,10 @@ def main(work: Path) -> None:
     )
     student.compile(optimizer=tf_keras.optimizers.Adam(options["learning_rate"]), loss="mae")
     first = float(student.evaluate({"photo": x, "style": styles}, targets, batch_size=options["batch_size"], verbose=0))
-    student.fit(dataset, steps_per_epoch=options["steps"], epochs=1, verbose=2)
+    progress = tf_keras.callbacks.LambdaCallback(
+        on_batch_end=lambda batch, logs: print(f"qat step {batch + 1}/{options['steps']}: L1 {logs['loss']:.4f}", flush=True) if (batch + 1) % 10 == 0 else None
+    )
+    student.fit(dataset, steps_per_epoch=options["steps"], epochs=1, verbose=0, callbacks=[progress])
     last = float(student.evaluate({"photo": x, "style": styles}, targets, batch_size=options["batch_size"], verbose=0))
 
     height, width = options["height"], options["width"]

@@ -77,7 +77,7 @@ def teacher_drawings(teacher, photos: np.ndarray, seed: int, batch: int = 4) -> 
     styles = np.concatenate([np.eye(3, dtype=np.float32)[None].repeat(len(photos), 0), rng.dirichlet([1, 1, 1], (len(photos), 1)).astype(np.float32)], axis=1)
     index = np.repeat(np.arange(len(photos)), 4)
     styles = styles.reshape(-1, 3)
-    run = tf.function(lambda p, s: teacher({"photo": p, "style": s}, training=False))
+    run = tf.function(lambda p, s: teacher({"photo": p, "style": s}, training=False), jit_compile=True)
     drawings = []
     for i in range(0, len(index), batch):
         x = photos[index[i : i + batch]].astype(np.float32) / 127.5 - 1.0

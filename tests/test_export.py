@@ -51,6 +51,8 @@ def test_every_variant_is_written_with_metadata_and_reports(exported):
     for variant in ("fp32", "fp16", "dynamic"):
         assert summary["variants"][variant]["gpu_delegate"] == {"compatible": True, "incompatible_ops": []}
     assert summary["variants"]["int8"]["io"] == {"photo": "uint8", "style": "uint8", "drawing": "uint8"}
+    assert summary["variants"]["int8_float_norm"]["io"] == {"photo": "float32", "style": "float32", "drawing": "float32"}
+    assert json.loads((out / "drawing_int8_float_norm.json").read_text())["float_ops"] == list(tflite.NORM_OPS)
 
 
 def test_fp32_tflite_matches_keras_and_quantized_variants_stay_close(exported):

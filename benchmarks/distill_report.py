@@ -1,0 +1,103 @@
+"""Teacher vs distilled student: size, GFLOP, latency (fp32 and int8 TFLite) and quality against the teacher.
+
+    python benchmarks/distill_report.py --teacher benchmarks/results/reference_generator.keras \
+        --student runs/student/generators/generator.keras --size 256
+
+Quality: SSIM and edge-F1 of the student's drawing against the teacher's, per style, on held-out photos
+that neither saw in distillation: fresh procedural portraits (another seed) and the shared aligned photos
+of the benchmark's quality split. Latency: generator alone, LiteRT + XNNPACK, 2 threads, median of 20,
+each model in its own process. Writes ``distill_report.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+_TEACHER = flags.DEFINE_string("teacher", "benchmarks/results/reference_generator.keras", "Teacher .keras.")
+_STUDENT = flags.DEFINE_string("student", "runs/student/generators/generator.keras", "Student .keras.")
+_SIZE = flags.DEFINE_integer("size", 256, "Resolution.")
+_REAL = flags.DEFINE_string("real_photos", "benchmarks/results/bench_256/photo_split/quality", "Held-out aligned photos.")
+_PROCEDURAL = flags.DEFINE_integer("procedural", 24, "Held-out procedural portraits.")
+_EXPORTS = flags.DEFINE_string("exports", "benchmarks/results/distill_exports", "Where the TFLite files go.")
+_OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table goes.")
+
+
+def latency(path: Path, threads: int = 2, runs: int = 20) -> float:
+    result = subprocess.run([sys.executable, "-m", "export.benchmark", f"--child={path}", f"--threads={threads}", f"--runs={runs}"],
+                            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])["median_s"]
+
+
+def main(argv):
+    del argv
+    from edge_demo.generator import TFLiteGenerator
+    from export import exporter, savedmodel, tflite
+    from keras_asym import metrics
+    from keras_asym.data.procedural import render_photo, sample_face
+
+    size = _SIZE.value
+    rng = np.random.default_rng(4242)
+    sets = {"procedural": [render_photo(sample_face(rng), size)[0] for _ in range(_PROCEDURAL.value)]}
+    if Path(_REAL.value).is_dir():
+        sets["aligned_photos"] = tflite.calibration_photos(_REAL.value, size, size, 64)[0]
+    models = {"teacher": savedmodel.load_generator(_TEACHER.value), "student": savedmodel.load_generator(_STUDENT.value)}
+    styles = np.eye(3, dtype=np.float32)
+    exports = Path(_EXPORTS.value)
+    rows = {}
+    for name, path in (("teacher", _TEACHER.value), ("student", _STUDENT.value)):
+        out = exports / name
+        if not (out / "drawing_int8.tflite").is_file():
+            calibration = Path(_REAL.value).parent / "calibration"
+            exporter.export_generator(path, out, (size, size), ("fp32", "int8"), calibration_dir=calibration if calibration.is_dir() else None,
+                                      per_op_report=False, log=lambda *a: None)
+        rows[name] = {
+            "params_M": models[name].count_params() / 1e6,
+            "gflops": metrics.conv_gflops(models[name], size, size),
+            "fp32_MB": (out / "drawing_fp32.tflite").stat().st_size / 1e6,
+            "int8_MB": (out / "drawing_int8.tflite").stat().st_size / 1e6,
+            "fp32_ms": 1e3 * latency(out / "drawing_fp32.tflite"),
+            "int8_ms": 1e3 * latency(out / "drawing_int8.tflite"),
+        }
+        rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
+        print(name, rows[name], flush=True)
+    quality = {}
+    int8_student = TFLiteGenerator(exports / "student" / "drawing_int8.tflite")
+    for set_name, photos in sets.items():
+        for k in range(3):
+            scores = {"fp32": ([], []), "int8": ([], [])}
+            for photo in photos:
+                x = (photo.astype(np.float32) / 127.5 - 1.0)[None]
+                teacher = np.clip((np.asarray(models["teacher"]({"photo": x, "style": styles[k][None]}))[0, ..., 0] + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+                student = np.clip((np.asarray(models["student"]({"photo": x, "style": styles[k][None]}))[0, ..., 0] + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+                for variant, drawing in (("fp32", student), ("int8", int8_student.draw(photo, styles[k]))):
+                    scores[variant][0].append(metrics.ssim(drawing, teacher))
+                    scores[variant][1].append(metrics.edge_f1(drawing, teacher))
+            for variant, (ssim, f1) in scores.items():
+                quality[f"{set_name}/style{k + 1}/{variant}"] = {"ssim": float(np.mean(ssim)), "edge_f1": float(np.mean(f1)), "photos": len(photos)}
+    lines = [f"Teacher (paper's G) vs distilled student at {size}x{size}; latency = LiteRT + XNNPACK, 2 threads, median of 20, this 2-core CPU.", "",
+             "| model | params (M) | GFLOP/frame | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 FPS |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['params_M']:.2f} | {r['gflops']:.2f} | {r['fp32_MB']:.1f} | {r['int8_MB']:.2f} | {r['fp32_ms']:.1f} | {r['int8_ms']:.1f} | {r['int8_fps']:.1f} |")
+    lines += ["", "Student vs teacher drawings on held-out photos (SSIM / edge-F1):", "", "| photos | style | student fp32 | student int8 |", "|---|---|---|---|"]
+    for set_name in sets:
+        for k in range(3):
+            a, b = quality[f"{set_name}/style{k + 1}/fp32"], quality[f"{set_name}/style{k + 1}/int8"]
+            lines.append(f"| {set_name} ({a['photos']}) | style{k + 1} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |")
+    table = "\n".join(lines)
+    print(table)
+    output = Path(_OUTPUT.value)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "distill_report.md").write_text(table + "\n")
+    (output / "distill_report.json").write_text(json.dumps({"models": rows, "quality": quality}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
