@@ -33,6 +33,7 @@ _NAME = flags.DEFINE_string("name", "drawing", "File name prefix.")
 _QAT_STEPS = flags.DEFINE_integer("qat_steps", 300, "qat: fine-tuning steps.")
 _QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 2, "qat: batch size.")
 _QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-5, "qat: Adam learning rate.")
+_QAT_SIZE = flags.DEFINE_integer("qat_train_size", 256, "qat: fine-tuning resolution (at most --size; conversion is at --size).")
 
 
 def main(argv):
@@ -50,7 +51,7 @@ def main(argv):
             float_ops=tuple(_FLOAT_OPS.value),
             per_op_report=_PER_OP.value,
             name=_NAME.value,
-            qat_options={"steps": _QAT_STEPS.value, "batch_size": _QAT_BATCH.value, "learning_rate": _QAT_LR.value},
+            qat_options={"steps": _QAT_STEPS.value, "batch_size": _QAT_BATCH.value, "learning_rate": _QAT_LR.value, "train_size": _QAT_SIZE.value},
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"export: error: {err}", file=sys.stderr)

@@ -28,7 +28,7 @@ from absl import app, flags
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "benchmarks/results/export", "Folder with (or for) the exported variants.")
 _SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
-_VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm", "qat"], "Variants to export/measure (missing files are exported).")
+_VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm", "qat", "qat_float_norm"], "Variants to export/measure (missing files are exported).")
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
 _RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reported).")
 _PHOTOS = flags.DEFINE_integer("photos", 8, "Photos for the quality columns.")
@@ -155,7 +155,7 @@ def main(argv):
         print("export.benchmark: error: give --model, or an --export_dir holding an export.", file=sys.stderr)
         return 2
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path(_OUTPUT.value) / "photo_split")
-    missing = [v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()]
+    missing = sorted({"qat" if v.startswith("qat") else v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()})
     if missing:
         print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} (calibration: {calibration_dir or 'procedural'}) ...")
         exporter.export_generator(model, export_dir, (height, width), tuple(missing), calibration_dir=calibration_dir,

@@ -165,29 +165,26 @@ def export_generator(
         savedmodel.save_savedmodel(generator, static, height, width, batch=1)
         for variant in variants:
             started = time.perf_counter()
-            extra = {}
             if variant == "qat":
                 from export import qat
 
-                model_bytes, extra = qat.run_qat(model, output, height, width, photos, io_type, **(qat_options or {}), log=log)
+                models, extra = qat.run_qat(model, output, height, width, photos, io_type, **(qat_options or {}), log=log)
             else:
-                ops = float_ops if variant == "int8" else ()
-                model_bytes = tflite.convert(static, variant, photos, io_type, ops)
-                if variant == "int8_float_norm":
-                    ops = tflite.NORM_OPS
-                if variant.startswith("int8"):
-                    extra = {"calibration": source, "float_ops": list(ops)}
-            path, record = write_variant(output, name, variant, model_bytes, height, width, str(model), extra)
-            entry = {
-                "file": path.name,
-                "bytes": path.stat().st_size,
-                "seconds": round(time.perf_counter() - started, 1),
-                "gpu_delegate": record["gpu_delegate"],
-                "io": {k: v["dtype"] for k, v in io_record(model_bytes).items()},
-                "quality_vs_keras": quality(path, reference, check_photos),
-            }
-            summary["variants"][variant] = entry
-            log(f"{variant}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB, GPU-compatible {record['gpu_delegate']['compatible']})")
+                ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()
+                models = {variant: tflite.convert(static, variant, photos, io_type, ops)}
+                extra = {"calibration": source, "float_ops": list(ops)} if variant.startswith("int8") else {}
+            for label, model_bytes in models.items():
+                path, record = write_variant(output, name, label, model_bytes, height, width, str(model), extra)
+                entry = {
+                    "file": path.name,
+                    "bytes": path.stat().st_size,
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "gpu_delegate": record["gpu_delegate"],
+                    "io": {k: v["dtype"] for k, v in io_record(model_bytes).items()},
+                    "quality_vs_keras": quality(path, reference, check_photos),
+                }
+                summary["variants"][label] = entry
+                log(f"{label}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB, GPU-compatible {record['gpu_delegate']['compatible']})")
         if "int8" in variants and per_op_report:
             rows = tflite.per_op_error(static, photos[: min(8, len(photos))])
             write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())

@@ -66,8 +66,12 @@ def run_qat(
     learning_rate: float = 1e-5,
     train_size: int = 256,
     log=print,
-) -> tuple[bytes, dict]:
-    """Fine-tunes with fake quantization in a ``tf_keras`` child process; returns (flatbuffer, record)."""
+) -> tuple[dict[str, bytes], dict]:
+    """Fine-tunes with fake quantization in a ``tf_keras`` child process.
+
+    Returns ``({"qat": full-integer flatbuffer, "qat_float_norm": flatbuffer with
+    the un-annotated ops (instance norm) in float}, record)``.
+    """
     from export.savedmodel import load_generator
 
     generator = load_generator(model_path)
@@ -93,4 +97,5 @@ def run_qat(
         record = json.loads((work / "record.json").read_text())
         record["seconds"] = round(time.perf_counter() - started, 1)
         log(f"qat: {steps} steps at {options['train_size']}px, distillation L1 {record['loss_first']:.4f} -> {record['loss_last']:.4f}")
-        return (work / "model.tflite").read_bytes(), {"qat": {**options, **record}}
+        models = {"qat": (work / "model.tflite").read_bytes(), "qat_float_norm": (work / "model_float_norm.tflite").read_bytes()}
+        return models, {"qat": {**options, **record}}

@@ -139,9 +139,8 @@ def main(work: Path) -> None:
         "style": tf_keras.Input((3,), batch_size=1, name="style"),
     }
     # From the Keras model, not a SavedModel: tfmot's quantized Conv2DTranspose
-    # captures a transposed kernel that SavedModel export cannot serialise.
-    converter = tf.lite.TFLiteConverter.from_keras_model(tf_keras.Model(fixed, student(fixed)))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # captures a kernel that SavedModel export cannot serialise.
+    deployable = tf_keras.Model(fixed, student(fixed))
     full = [tf.image.resize(p[None].astype(np.float32), (height, width), method="area").numpy()[0] for p in photos]
 
     def representative():
@@ -151,14 +150,22 @@ def main(work: Path) -> None:
             sample = {"photo": (p / 127.5 - 1.0)[None].astype(np.float32), "style": np.eye(3, dtype=np.float32)[i % 3][None]}
             yield [sample[name] for name in sorted(sample)]
 
+    # Full integer: the ops without fake quantization (instance norm, padding)
+    # are calibrated on the photos, like post-training int8.
+    converter = tf.lite.TFLiteConverter.from_keras_model(deployable)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     io_type = {"uint8": tf.uint8, "int8": tf.int8}[options["io_type"]]
     converter.inference_input_type = io_type
     converter.inference_output_type = io_type
     (work / "model.tflite").write_bytes(converter.convert())
+    # Float norms: without calibration data the ops that carry no fake
+    # quantization stay float; the convolutions use the learned int8 ranges.
+    converter = tf.lite.TFLiteConverter.from_keras_model(deployable)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    (work / "model_float_norm.tflite").write_bytes(converter.convert())
     (work / "record.json").write_text(json.dumps({"loss_first": first, "loss_last": last, "quantized_layers": list(QUANTIZED_LAYERS)}))
-
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))

@@ -159,15 +159,16 @@ def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path):
     path = tmp_path / "g.keras"
     generator.save(path)
     photos = _photos(4)
-    model, record = exporter_qat(path, tmp_path, photos)
+    models, record = exporter_qat(path, tmp_path, photos)
     assert record["qat"]["steps"] == 3 and np.isfinite(record["qat"]["loss_last"])
-    tmp_model = tmp_path / "qat.tflite"
-    tmp_model.write_bytes(model)
-    runner = TFLiteGenerator(tmp_model)
-    assert runner.interpreter.get_input_details()[0]["dtype"] == np.uint8
     x = photos[0].astype(np.float32) / 127.5 - 1
     ref = np.asarray(generator({"photo": x[None], "style": np.eye(3, dtype=np.float32)[:1]}))[0]
-    assert exporter.psnr(runner.run(x, np.eye(3)[0]), ref) > 18
+    for label, io_dtype in (("qat", np.uint8), ("qat_float_norm", np.float32)):
+        tmp_model = tmp_path / f"{label}.tflite"
+        tmp_model.write_bytes(models[label])
+        runner = TFLiteGenerator(tmp_model)
+        assert runner.interpreter.get_input_details()[0]["dtype"] == io_dtype
+        assert exporter.psnr(runner.run(x, np.eye(3)[0]), ref) > 18
 
 
 def exporter_qat(path, work, photos):
