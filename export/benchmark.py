@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -55,7 +54,15 @@ def time_model(path: str, threads: int, runs: int) -> dict:
         started = time.perf_counter()
         generator.draw(photo, style)
         times.append(time.perf_counter() - started)
-    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that across ``exec`` from the parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _child_timing(path: Path, threads: int, runs: int) -> dict:
