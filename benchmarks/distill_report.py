@@ -12,8 +12,6 @@ each model in its own process. Writes ``distill_report.{md,json}``.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +26,12 @@ _EXPORTS = flags.DEFINE_string("exports", "benchmarks/results/distill_exports", 
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table goes.")
 
 
-def latency(path: Path, threads: int = 2, runs: int = 20) -> float:
-    result = subprocess.run([sys.executable, "-m", "export.benchmark", f"--child={path}", f"--threads={threads}", f"--runs={runs}"],
-                            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
-    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])["median_s"]
-
-
 def main(argv):
     del argv
     from edge_demo.generator import TFLiteGenerator
-    from export import exporter, savedmodel, tflite
+    from export import exporter, tflite
+    from export.benchmark import child_timing
+    from keras_asym.drawing import load_generator
     from keras_asym import metrics
     from keras_asym.data.procedural import render_photo, sample_face
 
@@ -47,7 +40,7 @@ def main(argv):
     sets = {"procedural": [render_photo(sample_face(rng), size)[0] for _ in range(_PROCEDURAL.value)]}
     if Path(_REAL.value).is_dir():
         sets["aligned_photos"] = tflite.calibration_photos(_REAL.value, size, size, 64)[0]
-    models = {"teacher": savedmodel.load_generator(_TEACHER.value), "student": savedmodel.load_generator(_STUDENT.value)}
+    models = {"teacher": load_generator(_TEACHER.value), "student": load_generator(_STUDENT.value)}
     styles = np.eye(3, dtype=np.float32)
     exports = Path(_EXPORTS.value)
     rows = {}
@@ -62,8 +55,8 @@ def main(argv):
             "gflops": metrics.conv_gflops(models[name], size, size),
             "fp32_MB": (out / "drawing_fp32.tflite").stat().st_size / 1e6,
             "int8_MB": (out / "drawing_int8.tflite").stat().st_size / 1e6,
-            "fp32_ms": 1e3 * latency(out / "drawing_fp32.tflite"),
-            "int8_ms": 1e3 * latency(out / "drawing_int8.tflite"),
+            "fp32_ms": 1e3 * child_timing(out / "drawing_fp32.tflite", 2, 20)["median_s"],
+            "int8_ms": 1e3 * child_timing(out / "drawing_int8.tflite", 2, 20)["median_s"],
         }
         rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
         print(name, rows[name], flush=True)

@@ -14,7 +14,6 @@ Writes ``edge_fps.{md,json}`` (or ``edge_soak.*``).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -36,8 +35,9 @@ def clip_faces():
 
     from keras_asym.imageio import list_images, read_rgb
 
-    shared = Path(os.environ.get("KERAS_ASYM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-    folder = shared / "data" / "aligned_photos" / "images"
+    from keras_asym.data.shared import shared_dir
+
+    folder = shared_dir() / "data" / "aligned_photos" / "images"
     if folder.is_dir():
         return [read_rgb(p) for p in list_images(folder)[:6]], str(folder)
     from keras_asym.data.procedural import render_photo, sample_face

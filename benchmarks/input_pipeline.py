@@ -63,8 +63,9 @@ def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_asym.data.pipeline import make_dataset
+    from keras_asym.data.shared import shared_dir
 
-    shared = Path(os.environ.get("KERAS_ASYM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    shared = shared_dir()
     with tempfile.TemporaryDirectory() as tmp:
         source = build_layout(Path(tmp), shared)
         dataset = make_dataset(tmp, image_size=_SIZE.value, batch_size=_BATCH.value).repeat()

@@ -153,17 +153,17 @@ class DrawingDemo:
             self.source.close()
             raise
         self.tracker = FaceTracker(self.landmarker, model_template(self.generator.height, self.generator.width), detect_every, smoothing)
-        self.style = np.asarray(style, np.float32)
+        self._set_style(np.asarray(style, np.float32))
         self.headless, self.output, self.stats_path = headless, output, stats_path
         self.max_frames, self.snapshot_dir, self.overlay_text = max_frames, Path(snapshot_dir), overlay_text
         self.stats = Stats()
         self._writer = None
 
-    def _style_name(self) -> str:
-        for k in range(3):
-            if np.allclose(self.style, np.eye(3)[k]):
-                return f"style{k + 1}"
-        return "mix " + ",".join(f"{v:.2f}" for v in self.style)
+    def _set_style(self, style: np.ndarray) -> None:
+        """The style and its overlay label, worked out once per change rather than per frame."""
+        self.style = style
+        one_hot = [k for k in range(3) if np.allclose(style, np.eye(3)[k])]
+        self.style_name = f"style{one_hot[0] + 1}" if one_hot else "mix " + ",".join(f"{v:.2f}" for v in style)
 
     def _write(self, image: np.ndarray) -> None:
         if not self.output:
@@ -208,7 +208,7 @@ class DrawingDemo:
         if self.overlay_text:
             elapsed = time.perf_counter() - self.stats.started
             infer = seconds["infer"][-1] * 1e3 if seconds["infer"] else 0.0
-            overlay(image, self.stats.frames / max(elapsed, 1e-6), infer, self._style_name(), self.generator.delegate, matrix is not None)
+            overlay(image, self.stats.frames / max(elapsed, 1e-6), infer, self.style_name, self.generator.delegate, matrix is not None)
         seconds["composite"].append(time.perf_counter() - t3)
         return image
 
@@ -216,7 +216,7 @@ class DrawingDemo:
         if key in (ord("q"), 27):
             return False
         if key in (ord("1"), ord("2"), ord("3")):
-            self.style = np.eye(3, dtype=np.float32)[key - ord("1")]
+            self._set_style(np.eye(3, dtype=np.float32)[key - ord("1")])
         elif key == ord("s"):
             self.snapshot_dir.mkdir(parents=True, exist_ok=True)
             path = self.snapshot_dir / f"snapshot_{time.strftime('%Y%m%d_%H%M%S')}_{self.stats.frames:06d}.png"

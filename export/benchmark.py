@@ -65,7 +65,7 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def _child_timing(path: Path, threads: int, runs: int) -> dict:
+def child_timing(path: Path, threads: int, runs: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     result = subprocess.run(
         [sys.executable, "-m", "export.benchmark", f"--child={path}", f"--threads={threads}", f"--runs={runs}"],
@@ -82,8 +82,9 @@ def photo_split(count: int, work: Path) -> tuple[Path | None, Path | None]:
     quantized models are never scored on the photos they were calibrated on; (None, None) without them."""
     from keras_asym.imageio import list_images
 
-    shared = Path(os.environ.get("KERAS_ASYM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-    folder = shared / "data" / "aligned_photos" / "images"
+    from keras_asym.data.shared import shared_dir
+
+    folder = shared_dir() / "data" / "aligned_photos" / "images"
     files = list_images(folder) if folder.is_dir() else []
     if len(files) < count + 4:
         return None, None
@@ -151,7 +152,8 @@ def main(argv):
     if _CHILD.value:
         print("RESULT " + json.dumps(time_model(_CHILD.value, int(_THREADS.value[0]), _RUNS.value)))
         return 0
-    from export import exporter, savedmodel
+    from export import exporter
+    from keras_asym.drawing import load_generator
     from keras_asym.metrics import conv_gflops
 
     height, width = exporter.parse_size(_SIZE.value)
@@ -167,7 +169,7 @@ def main(argv):
         print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} (calibration: {calibration_dir or 'procedural'}) ...")
         exporter.export_generator(model, export_dir, (height, width), tuple(missing), calibration_dir=calibration_dir,
                                   per_op_report=False, qat_options={"steps": _QAT_STEPS.value})
-    generator = savedmodel.load_generator(model)
+    generator = load_generator(model)
     gflops = conv_gflops(generator, height, width)
     variants = {v: export_dir / f"drawing_{v}.tflite" for v in _VARIANTS.value}
     photos, photo_source = benchmark_photos(quality_dir, height, width, _PHOTOS.value)
@@ -176,7 +178,7 @@ def main(argv):
     for variant, path in variants.items():
         row = {"mb": path.stat().st_size / 1e6, **quality[variant]}
         for threads in (int(t) for t in _THREADS.value):
-            timing = _child_timing(path, threads, _RUNS.value)
+            timing = child_timing(path, threads, _RUNS.value)
             row[f"latency_{threads}t_s"] = timing["median_s"]
             row["peak_rss_mb"] = max(row.get("peak_rss_mb", 0.0), timing["peak_rss_mb"])
         rows[variant] = row

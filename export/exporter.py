@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from export import analyzer, metadata, savedmodel, tflite
+from keras_asym.drawing import load_generator
+from keras_asym.metrics import psnr
 
 VERSION = "0.1.0"
 # fp32 TFLite vs Keras, max abs difference on [-1, 1] drawings. Small generators agree to < 1e-5 (tested
@@ -35,12 +37,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(sides) != 2 or min(sides) < 16 or any(s % 4 for s in sides):
         raise ValueError(f"size {text!r}: sides must be multiples of 4 and at least 16.")
     return sides[0], sides[1]
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 2.0) -> float:
-    """PSNR of two arrays with values in [-1, 1] (peak-to-peak 2)."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak**2 / mse)
 
 
 def sidecar(variant: str, height: int, width: int, source: str, io: dict, extra: dict | None = None) -> dict:
@@ -95,7 +91,7 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
     outputs = [generator.run(p.astype(np.float32) / 127.5 - 1.0, styles[i % 3]) for i, p in enumerate(photos)]
     diffs = [np.abs(o - r) for o, r in zip(outputs, reference)]
     return {
-        "psnr_db": float(np.mean([psnr(o, r) for o, r in zip(outputs, reference)])),
+        "psnr_db": float(np.mean([psnr(o, r, peak=2.0) for o, r in zip(outputs, reference)])),
         "max_abs_diff": float(max(d.max() for d in diffs)),
         "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
         "images": len(photos),
@@ -110,18 +106,19 @@ def keras_reference(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
     ]
 
 
-def write_variant(output: Path, name: str, variant: str, model: bytes, height: int, width: int, source: str, extra: dict | None = None) -> tuple[Path, dict]:
-    """Writes ``<name>_<variant>.tflite`` (with metadata), its JSON sidecar and GPU report."""
+def write_variant(output: Path, name: str, variant: str, model: bytes, height: int, width: int, source: str, extra: dict | None = None) -> tuple[Path, dict, dict]:
+    """Writes ``<name>_<variant>.tflite`` (with metadata), its JSON sidecar and GPU report; returns (path, sidecar, I/O record)."""
     from keras_asym.imageio import write_bytes_atomic
 
-    record = sidecar(variant, height, width, source, io_record(model), extra)
+    io = io_record(model)
+    record = sidecar(variant, height, width, source, io, extra)
     report = analyzer.gpu_report(model)
     record["gpu_delegate"] = {"compatible": report["compatible"], "incompatible_ops": report["incompatible_ops"]}
     path = output / f"{name}_{variant}.tflite"
     write_bytes_atomic(path, metadata.add_metadata(model, record))
     write_bytes_atomic(path.with_suffix(".json"), json.dumps(record, indent=2).encode())
     write_bytes_atomic(output / f"{name}_{variant}.gpu_report.txt", report["report"].encode())
-    return path, record
+    return path, record, io
 
 
 def export_generator(
@@ -151,7 +148,7 @@ def export_generator(
     unknown = set(variants) - set(tflite.VARIANTS) - {"qat"}
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected {tflite.VARIANTS + ('qat',)}.")
-    generator = savedmodel.load_generator(model)
+    generator = load_generator(model)
     summary = {"model": str(model), "size": [height, width], "variants": {}, "version": VERSION}
 
     started = time.perf_counter()
@@ -177,13 +174,13 @@ def export_generator(
                 models = {variant: tflite.convert(static, variant, photos, io_type, ops)}
                 extra = {"calibration": source, "float_ops": list(ops)} if variant.startswith("int8") else {}
             for label, model_bytes in models.items():
-                path, record = write_variant(output, name, label, model_bytes, height, width, str(model), extra)
+                path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra)
                 entry = {
                     "file": path.name,
                     "bytes": path.stat().st_size,
                     "seconds": round(time.perf_counter() - started, 1),
                     "gpu_delegate": record["gpu_delegate"],
-                    "io": {k: v["dtype"] for k, v in io_record(model_bytes).items()},
+                    "io": {k: v["dtype"] for k, v in io.items()},
                     "quality_vs_keras": quality(path, reference, check_photos),
                 }
                 summary["variants"][label] = entry

@@ -16,31 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-STYLE_COUNT = 3
-
-
-def check_generator(generator: keras.Model, where: str) -> None:
-    """Raises ``ValueError`` naming ``where`` unless ``generator`` maps {photo, style} to one image."""
-    inputs = generator.input
-    if not (isinstance(inputs, dict) and set(inputs) == {"photo", "style"}):
-        raise ValueError(f"{where}: not a style generator (inputs must be 'photo' and 'style').")
-    if generator.input["style"].shape[-1] != STYLE_COUNT:
-        raise ValueError(f"{where}: style input has {generator.input['style'].shape[-1]} entries, expected {STYLE_COUNT}.")
-
-
-def load_generator(path: str | Path) -> keras.Model:
-    """A style generator from a ``.keras`` file, with a clear error for anything else."""
-    import keras_asym  # noqa: F401  (registers the custom layers)
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such generator file.")
-    try:
-        generator = keras.saving.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001  (Keras raises many types for a bad archive)
-        raise ValueError(f"{path}: not a readable .keras model ({type(err).__name__}: {err}).") from err
-    check_generator(generator, str(path))
-    return generator
+from keras_asym.drawing import STYLE_COUNT
 
 
 def _fixed_style(generator: keras.Model, k: int):

@@ -23,29 +23,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import tensorflow as tf
+
+from keras_asym.imageio import fit_to_size
 
 BASE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")  # one converter setting each
 VARIANTS = (*BASE_VARIANTS, "int8_float_norm")
 NORM_OPS = ("MEAN", "SQUARED_DIFFERENCE", "RSQRT", "SUB", "MUL")
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
-
-
-def fit_to_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Centre crop to the target aspect ratio, then resize (area filter when shrinking)."""
-    h, w = rgb.shape[:2]
-    if h * width > w * height:
-        crop = round(w * height / width)
-        top = (h - crop) // 2
-        rgb = rgb[top : top + crop]
-    elif h * width < w * height:
-        crop = round(h * width / height)
-        left = (w - crop) // 2
-        rgb = rgb[:, left : left + crop]
-    shrink = rgb.shape[0] > height
-    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def calibration_photos(directory: str | Path | None, height: int, width: int, count: int = 32, seed: int = 0) -> tuple[list[np.ndarray], str]:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,23 +41,14 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 HERE = Path(__file__).resolve().parents[1]
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("KERAS_ASYM_SHARED", HERE.parent / "shared"))
-
-
-def _step(name: str, timings: dict):
-    """Context manager printing and recording how long a stage took."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def timed():
-        print(f"[demo] {name} ...", flush=True)
-        started = time.perf_counter()
-        yield
-        timings[name] = round(time.perf_counter() - started, 1)
-        print(f"[demo] {name}: {timings[name]} s", flush=True)
-
-    return timed()
+@contextmanager
+def _stage(name: str, timings: dict):
+    """Prints a stage's start and duration and records the seconds in ``timings``."""
+    print(f"[demo] {name} ...", flush=True)
+    started = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - started, 1)
+    print(f"[demo] {name}: {timings[name]} s", flush=True)
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
@@ -147,6 +138,7 @@ def main(argv):
     from export import exporter
     from keras_asym.data.clip import write_clip
     from keras_asym.data.procedural import render_photo, sample_face, write_dataset
+    from keras_asym.data.shared import shared_dir
     from keras_asym.evaluation import evaluate
     from keras_asym.imageio import list_images, read_rgb, write_image_atomic
     from keras_asym.training import TimeBudget, TrainConfig, run_training
@@ -156,7 +148,7 @@ def main(argv):
     size, timings = _SIZE.value, {}
     keras.utils.set_random_seed(_SEED.value)
 
-    with _step("dataset", timings):
+    with _stage("dataset", timings):
         data = out / "data"
         dataset = write_dataset(data, photos=_PHOTOS.value, drawings=_PHOTOS.value, test=12, size=size, seed=_SEED.value)
 
@@ -168,7 +160,7 @@ def main(argv):
         pool_size=20, image_every=0, export_every=0, backup_every=50,
     )
     budget = TimeBudget(_MINUTES.value * 60)
-    with _step("train", timings):
+    with _stage("train", timings):
         if run.exists():
             import shutil
 
@@ -177,12 +169,12 @@ def main(argv):
     records = loss_plot(run, out / "losses.png")
     generator_path = run / "generators" / "generator.keras"
 
-    with _step("export", timings):
+    with _stage("export", timings):
         export_summary = exporter.export_generator(generator_path, out / "export", (size, size), ("fp32", "int8"), calibration_dir=data / "A",
                                                    calibration_count=32, per_op_report=False, log=lambda *a: None)
     int8 = out / "export" / "drawing_int8.tflite"
 
-    with _step("draw", timings):
+    with _stage("draw", timings):
         raw = shared_dir() / "data" / "raw_photos"
         photos_dir, photos_source = raw, f"{raw}"
         if not (raw.is_dir() and list_images(raw)):
@@ -192,14 +184,14 @@ def main(argv):
         _run(["-m", "keras_asym.draw", f"--model={int8}", f"--input={photos_dir}", f"--output={out / 'drawings'}", f"--size={size}", "--paste_back"])
         drawing_files = sorted(f"drawings/{p.name}" for p in (out / "drawings").glob("*_style*.png"))[:12]
 
-    with _step("edge", timings):
+    with _stage("edge", timings):
         faces = [read_rgb(p) for p in list_images(data / "test" / "A")[:3]]
         clip = write_clip(out / "edge" / "clip.avi", faces, frames=_CLIP_FRAMES.value, frames_per_face=40)
         _run(["-m", "edge_demo", f"--model={int8}", f"--source={clip}", "--headless", f"--output={out / 'edge' / 'edge_demo.mp4'}",
               f"--stats={out / 'edge' / 'stats.json'}"])
         edge = json.loads((out / "edge" / "stats.json").read_text())
 
-    with _step("evaluate", timings):
+    with _stage("evaluate", timings):
         evaluation = evaluate(str(run), None, str(data), str(out / "evaluation"))
 
     summary = {

@@ -47,8 +47,7 @@ CONFIG_NAME = "distill_config.json"
 
 def load_photos(folders: list[str], procedural: int, size: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """uint8 photos at ``size`` from folders (unreadable files skipped and reported) plus procedural ones."""
-    from export.tflite import fit_to_size
-    from keras_asym.imageio import ImageReadError, list_images, read_rgb
+    from keras_asym.imageio import ImageReadError, fit_to_size, list_images, read_rgb
 
     photos, skipped = [], []
     for folder in folders:
@@ -127,7 +126,7 @@ def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out:
 def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     import keras
 
-    from export.savedmodel import load_generator
+    from keras_asym.drawing import load_generator
     from keras_asym import training
     from keras_asym.distillation import DistillationModel
     from keras_asym.metrics import conv_gflops

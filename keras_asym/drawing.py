@@ -28,6 +28,35 @@ def style_suffix(style: np.ndarray) -> str:
     return "mix-" + "-".join(f"{v:.2f}" for v in style)
 
 
+STYLE_COUNT = 3
+
+
+def check_generator(generator, where: str) -> None:
+    """Raises ``ValueError`` naming ``where`` unless ``generator`` maps {photo, style} to one image."""
+    inputs = generator.input
+    if not (isinstance(inputs, dict) and set(inputs) == {"photo", "style"}):
+        raise ValueError(f"{where}: not a style generator (inputs must be 'photo' and 'style').")
+    if generator.input["style"].shape[-1] != STYLE_COUNT:
+        raise ValueError(f"{where}: style input has {generator.input['style'].shape[-1]} entries, expected {STYLE_COUNT}.")
+
+
+def load_generator(path: str | Path):
+    """A style generator from a ``.keras`` file, with a clear error for anything else."""
+    import keras
+
+    import keras_asym  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such generator file.")
+    try:
+        generator = keras.saving.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001  (Keras raises many types for a bad archive)
+        raise ValueError(f"{path}: not a readable .keras model ({type(err).__name__}: {err}).") from err
+    check_generator(generator, str(path))
+    return generator
+
+
 def resolve_model_path(model: str | Path) -> Path:
     """A ``.keras``/``.tflite`` file, or an ``import_official``/``train`` folder holding ``generator.keras``."""
     path = Path(model)
@@ -45,13 +74,9 @@ def resolve_model_path(model: str | Path) -> Path:
 
 class KerasBackend:
     def __init__(self, path: Path, batch_size: int):
-        import keras
         import tensorflow as tf
 
-        self.model = keras.saving.load_model(path, compile=False)
-        inputs = self.model.input
-        if not (isinstance(inputs, dict) and set(inputs) == {"photo", "style"}):
-            raise ValueError(f"{path}: not a style generator (inputs must be 'photo' and 'style').")
+        self.model = load_generator(path)
         self.batch_size = batch_size
         self._fn = tf.function(lambda photo, style: self.model({"photo": photo, "style": style}, training=False))
 

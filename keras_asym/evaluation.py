@@ -19,9 +19,7 @@ def load_run(run_dir: Path):
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path}: not a train run folder.")
-    stored = json.loads(config_path.read_text())
-    fields = TrainConfig.__dataclass_fields__
-    config = TrainConfig(**{k: (tuple(v) if k == "parts" else v) for k, v in stored.items() if k in fields})
+    config = TrainConfig.from_json(config_path)
     checkpoints = sorted((run_dir / "checkpoints").glob("epoch-*.weights.h5"))
     if not checkpoints:
         raise FileNotFoundError(f"{run_dir / 'checkpoints'}: no checkpoint to evaluate.")

@@ -72,6 +72,21 @@ def _to_rgb8(image: Image.Image, path: Path) -> np.ndarray:
     return rgb
 
 
+def fit_to_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Centre crop to the target aspect ratio, then resize (area filter when shrinking)."""
+    h, w = rgb.shape[:2]
+    if h * width > w * height:
+        crop = round(w * height / width)
+        top = (h - crop) // 2
+        rgb = rgb[top : top + crop]
+    elif h * width < w * height:
+        crop = round(h * width / height)
+        left = (w - crop) // 2
+        rgb = rgb[:, left : left + crop]
+    shrink = rgb.shape[0] > height
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def write_image_atomic(path: str | Path, image: np.ndarray) -> None:
     """PNG/JPEG by suffix; written to a temporary file, then renamed (no half-written files)."""
     path = Path(path)

@@ -14,7 +14,6 @@ finished, 1 when it stopped on a non-finite loss, 2 when it could not start.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -118,9 +117,7 @@ def main(argv):
             print(f"train: error: {saved}: nothing to resume.", file=sys.stderr)
             return 2
         if not FLAGS.dataset:
-            fields = {f.name for f in dataclasses.fields(TrainConfig)}
-            stored = {k: (tuple(v) if k == "parts" else v) for k, v in json.loads(saved.read_text()).items() if k in fields}
-            config = TrainConfig(**stored)
+            config = TrainConfig.from_json(saved)
     if not config.dataset:
         print("train: error: --dataset is required.", file=sys.stderr)
         return 2
