@@ -46,7 +46,8 @@ def main(argv):
     rows = {}
     for name, path in (("teacher", _TEACHER.value), ("student", _STUDENT.value)):
         out = exports / name
-        if not (out / "drawing_int8.tflite").is_file():
+        int8 = out / "drawing_int8.tflite"
+        if not int8.is_file() or int8.stat().st_mtime < Path(path).stat().st_mtime:
             calibration = Path(_REAL.value).parent / "calibration"
             exporter.export_generator(path, out, (size, size), ("fp32", "int8"), calibration_dir=calibration if calibration.is_dir() else None,
                                       per_op_report=False, log=lambda *a: None)
@@ -88,7 +89,7 @@ def main(argv):
     output = Path(_OUTPUT.value)
     output.mkdir(parents=True, exist_ok=True)
     (output / "distill_report.md").write_text(table + "\n")
-    (output / "distill_report.json").write_text(json.dumps({"models": rows, "quality": quality}, indent=2))
+    (output / "distill_report.json").write_text(json.dumps({"teacher": _TEACHER.value, "student": _STUDENT.value, "models": rows, "quality": quality}, indent=2))
     return 0
 
 

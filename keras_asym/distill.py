@@ -2,17 +2,23 @@
 
     python -m keras_asym.distill --teacher runs/x/generators/generator.keras --output runs/student
     python -m keras_asym.distill --teacher t.keras --photos data/aligned --procedural 400 --alpha 0.5 --output runs/s
+    python -m keras_asym.distill --teacher t.keras --photos data/aligned --augment 12 --crop 128 --output runs/s
     python -m keras_asym.distill --output runs/student --resume
 
 Photos (``--photos``: aligned faces; ``--procedural N`` adds procedural
 portraits) are drawn by the teacher once, in each of the three styles and in
 one random style mixture, and cached in the run folder
-(``teacher_cache.npz``); the student then learns those drawings with L1 +
-an edge term (``keras_asym.distillation``). A held-out share of the photos
-scores the student against the teacher (SSIM, edge-F1 per style) into
-``eval.json``. The run folder gets the same backups, checkpoints and
-TensorBoard logs as ``train``, and ``generators/generator.keras``, ready for
-``python -m export``. Exit status: 0 done, 1 non-finite loss, 2 bad input.
+(``teacher_cache.npz``). ``--augment K`` adds K jittered copies of every
+folder photo (small warp, light, colour, blur, noise; one style each), so a
+few dozen real faces become a few hundred teacher drawings. The student then
+learns those drawings with L1 + an edge term (``keras_asym.distillation``),
+on random ``--crop`` squares (4x cheaper steps at half size; the network is
+fully convolutional) with ``--real_share`` of every batch from real photos.
+A held-out share of the photos (and their copies) scores the student against
+the teacher at full size (SSIM, edge-F1 per style) into ``eval.json``. The
+run folder gets the same backups, checkpoints and TensorBoard logs as
+``train``, and ``generators/generator.keras``, ready for ``python -m export``.
+Exit status: 0 done, 1 non-finite loss, 2 bad input.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ _PROCEDURAL = flags.DEFINE_integer("procedural", 0, "Procedural portraits to add
 _SIZE = flags.DEFINE_integer("size", 256, "Training and evaluation resolution (multiple of 8).")
 _ALPHA = flags.DEFINE_float("alpha", 1.0, "Student width multiplier.")
 _BLOCKS = flags.DEFINE_integer("n_blocks", 6, "Student inverted-residual blocks.")
+_AUGMENT = flags.DEFINE_integer("augment", 0, "Jittered copies of every --photos photo for the teacher to draw.")
+_CROP = flags.DEFINE_integer("crop", 0, "Train on random crops of this size (multiple of 8; 0: whole images).")
+_REAL_SHARE = flags.DEFINE_float("real_share", 0.5, "Share of training examples from --photos when procedural ones are mixed in.")
 _EDGE = flags.DEFINE_float("edge_weight", 1.0, "Weight of the edge term.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Epochs.")
 _STEPS = flags.DEFINE_integer("steps_per_epoch", 200, "Batches per epoch.")
@@ -45,8 +54,14 @@ _VERBOSE = flags.DEFINE_integer("verbose", 2, "Keras progress output.")
 CONFIG_NAME = "distill_config.json"
 
 
-def load_photos(folders: list[str], procedural: int, size: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """uint8 photos at ``size`` from folders (unreadable files skipped and reported) plus procedural ones."""
+def load_photos(folders: list[str], procedural: int, size: int, seed: int, augment: int = 0) -> dict:
+    """uint8 photos at ``size``: folder photos (unreadable files skipped and reported), procedural ones,
+    then ``augment`` jittered copies of each folder photo.
+
+    Returns ``{"photos", "source", "real", "skipped"}``: ``source[i]`` is the photo a copy was made from
+    (``i`` itself for originals), so held-out photos take their copies with them; ``real`` marks folder photos.
+    """
+    from keras_asym.data.jitter import jitter_photo
     from keras_asym.imageio import ImageReadError, fit_to_size, list_images, read_rgb
 
     photos, skipped = [], []
@@ -58,6 +73,7 @@ def load_photos(folders: list[str], procedural: int, size: int, seed: int) -> tu
                 photos.append(fit_to_size(read_rgb(path), size, size))
             except ImageReadError as err:
                 skipped.append(str(err))
+    n_real = len(photos)
     if procedural:
         from keras_asym.data.procedural import render_photo, sample_face
 
@@ -65,17 +81,32 @@ def load_photos(folders: list[str], procedural: int, size: int, seed: int) -> tu
         photos += [render_photo(sample_face(rng), size)[0] for _ in range(procedural)]
     if not photos:
         raise ValueError("no photos: give --photos folders or --procedural N.")
-    return np.stack(photos), skipped
+    source = list(range(len(photos)))
+    rng = np.random.default_rng(seed + 2)
+    for i in range(n_real):
+        photos += [jitter_photo(photos[i], rng) for _ in range(augment)]
+        source += [i] * augment
+    real = np.array([s < n_real for s in source])
+    return {"photos": np.stack(photos), "source": np.array(source), "real": real, "skipped": skipped}
 
 
-def teacher_drawings(teacher, photos: np.ndarray, seed: int, batch: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(photo index, style, drawing) for every photo in the 3 one-hot styles and one random mixture."""
+def teacher_drawings(teacher, photos: np.ndarray, source: np.ndarray, seed: int, batch: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo index, style, drawing) rows: every original photo in the 3 one-hot styles and one random
+    mixture; every jittered copy in one of those four, in turn (the copies add faces, not styles)."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    styles = np.concatenate([np.eye(3, dtype=np.float32)[None].repeat(len(photos), 0), rng.dirichlet([1, 1, 1], (len(photos), 1)).astype(np.float32)], axis=1)
-    index = np.repeat(np.arange(len(photos)), 4)
-    styles = styles.reshape(-1, 3)
+    index, styles = [], []
+    for i, s in enumerate(source):
+        mixture = rng.dirichlet([1, 1, 1]).astype(np.float32)
+        choices = [*np.eye(3, dtype=np.float32), mixture]
+        if s == i:
+            index += [i] * 4
+            styles += choices
+        else:
+            index.append(i)
+            styles.append(choices[(i - s) % 4])
+    index, styles = np.array(index), np.stack(styles)
     run = tf.function(lambda p, s: teacher({"photo": p, "style": s}, training=False), jit_compile=True)
     drawings = []
     for i in range(0, len(index), batch):
@@ -85,23 +116,46 @@ def teacher_drawings(teacher, photos: np.ndarray, seed: int, batch: int = 4) -> 
     return index, styles, np.clip((drawings[..., 0] + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
-def make_dataset(photos, index, styles, drawings, batch_size: int, seed: int, training: bool):
+def split_examples(source: np.ndarray, index: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(held-out original photos, training rows, evaluation rows): a held-out photo's jittered copies
+    are neither trained on nor scored, so the score is on faces the student never saw."""
+    originals = np.flatnonzero(source == np.arange(len(source)))
+    held_out = np.random.default_rng(seed).permutation(originals)[: max(1, int(round(holdout * len(originals))))]
+    example_rows = np.isin(source[index], held_out)
+    return held_out, np.flatnonzero(~example_rows), np.flatnonzero(example_rows & np.isin(index, held_out))
+
+
+def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int, training: bool, crop: int = 0, weights=None):
+    """Batches ``({"photo", "style"}, teacher drawing)`` in [-1, 1] from ``(photo index, style, drawing)`` arrays.
+
+    Training: each array triple in ``examples`` is shuffled and repeated, the triples are mixed by
+    ``weights``, and every example gets its own seeded flip and (``crop`` > 0) random crop.
+    Evaluation: whole images, once, in order.
+    """
     import tensorflow as tf
 
-    def to_example(i, style, drawing):
-        photo = tf.cast(tf.gather(photos, i), tf.float32) / 127.5 - 1.0
-        drawing = tf.cast(drawing[..., None], tf.float32) / 127.5 - 1.0
-        if training:
-            flip = tf.random.stateless_uniform((), seed=tf.stack([tf.cast(i, tf.int64), tf.cast(seed, tf.int64)])) < 0.5
-            photo = tf.where(flip, photo[:, ::-1], photo)
-            drawing = tf.where(flip, drawing[:, ::-1], drawing)
-        return {"photo": photo, "style": style}, drawing
-
+    kept = [(tuple(e), w) for e, w in zip(examples, weights or [1.0] * len(examples)) if len(e[0])]
     photos = tf.constant(photos)
-    dataset = tf.data.Dataset.from_tensor_slices((index, styles, drawings))
-    if training:
-        dataset = dataset.shuffle(len(index), seed=seed, reshuffle_each_iteration=True).repeat()
-    return dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
+    parts = [tf.data.Dataset.from_tensor_slices(e) for e, _ in kept]
+    if not training:
+        dataset = parts[0]
+        for part in parts[1:]:
+            dataset = dataset.concatenate(part)
+        return dataset.map(lambda i, style, drawing: ({"photo": tf.cast(tf.gather(photos, i), tf.float32) / 127.5 - 1.0, "style": style},
+                                                      tf.cast(drawing[..., None], tf.float32) / 127.5 - 1.0)).batch(batch_size).prefetch(2)
+
+    def to_example(step, example):
+        i, style, drawing = example
+        pair = tf.concat([tf.cast(tf.gather(photos, i), tf.float32), tf.cast(drawing[..., None], tf.float32)], axis=-1) / 127.5 - 1.0
+        key = tf.stack([step, tf.cast(seed, tf.int64)])
+        pair = tf.cond(tf.random.stateless_uniform((), seed=key) < 0.5, lambda: pair[:, ::-1], lambda: pair)
+        if crop:
+            pair = tf.image.stateless_random_crop(pair, (crop, crop, 4), seed=key + 1)
+        return {"photo": pair[..., :3], "style": style}, pair[..., 3:]
+
+    parts = [part.shuffle(len(e[0]), seed=seed + k, reshuffle_each_iteration=True).repeat() for k, (part, (e, _)) in enumerate(zip(parts, kept))]
+    dataset = parts[0] if len(parts) == 1 else tf.data.Dataset.sample_from_datasets(parts, weights=[w for _, w in kept], seed=seed)
+    return dataset.enumerate().map(to_example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(2)
 
 
 def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out: np.ndarray) -> dict:
@@ -138,25 +192,26 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     if resume and cache_path.is_file():
         with np.load(cache_path) as data:
             cache = dict(data)
-        photos = cache.pop("photos")
     else:
         teacher = load_generator(config["teacher"])
-        photos, skipped = load_photos(config["photos"], config["procedural"], config["size"], config["seed"])
-        for line in skipped:
+        loaded = load_photos(config["photos"], config["procedural"], config["size"], config["seed"], config.get("augment", 0))
+        for line in loaded.pop("skipped"):
             print(f"skipped: {line}", file=sys.stderr)
         started = time.perf_counter()
-        index, styles, drawings = teacher_drawings(teacher, photos, config["seed"])
-        print(f"distill: teacher drew {len(index)} examples from {len(photos)} photos in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        cache = {"index": index, "styles": styles, "drawings": drawings}
+        index, styles, drawings = teacher_drawings(teacher, loaded["photos"], loaded["source"], config["seed"])
+        print(f"distill: teacher drew {len(index)} examples from {len(loaded['photos'])} photos in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        cache = {**loaded, "index": index, "styles": styles, "drawings": drawings}
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / ".teacher_cache.partial.npz"
-        np.savez(tmp, photos=photos, **cache)
+        np.savez(tmp, **cache)
         tmp.replace(cache_path)
-    rng = np.random.default_rng(config["seed"])
-    order = rng.permutation(len(photos))
-    held_out = order[: max(1, int(round(config["holdout"] * len(photos))))]
-    train_rows = np.flatnonzero(~np.isin(cache["index"], held_out))
-    eval_rows = np.flatnonzero(np.isin(cache["index"], held_out))
+    photos = cache["photos"]
+    source = cache.get("source", np.arange(len(photos)))
+    real = cache.get("real", np.zeros(len(photos), bool))
+    held_out, train_rows, eval_rows = split_examples(source, cache["index"], config["holdout"], config["seed"])
+    examples = lambda rows: (cache["index"][rows], cache["styles"][rows], cache["drawings"][rows])
+    from_real = real[cache["index"][train_rows]]
+    share = config.get("real_share", 0.5)
 
     student = MobileStyleGenerator(alpha=config["alpha"], n_blocks=config["n_blocks"])
     model = DistillationModel(student, edge_weight=config["edge_weight"])
@@ -165,8 +220,9 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     model.compile(optimizer=keras.optimizers.Adam(schedule))
     model({"photo": np.zeros((1, config["size"], config["size"], 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
     model.optimizer.build(student.trainable_variables)  # so backups carry the optimizer state from the start
-    train = make_dataset(photos, cache["index"][train_rows], cache["styles"][train_rows], cache["drawings"][train_rows], config["batch_size"], config["seed"], True)
-    val = make_dataset(photos, cache["index"][eval_rows], cache["styles"][eval_rows], cache["drawings"][eval_rows], config["batch_size"], config["seed"], False)
+    train = make_dataset(photos, [examples(train_rows[from_real]), examples(train_rows[~from_real])], config["batch_size"], config["seed"], True,
+                         crop=config.get("crop", 0), weights=[share, 1.0 - share])
+    val = make_dataset(photos, [examples(eval_rows)], config["batch_size"], config["seed"], False)
     callbacks = [
         training.StopOnNonFiniteLoss(),
         training.AtomicBackupAndRestore(run_dir / "backup"),
@@ -180,12 +236,15 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     student.save(tmp)
     tmp.replace(final)
     size = config["size"]
+    by_source = {name: subset for name, subset in (("photos", held_out[real[held_out]]), ("procedural", held_out[~real[held_out]])) if len(subset)}
     report = {
         "student": {"alpha": config["alpha"], "n_blocks": config["n_blocks"], "params": int(student.count_params()), "gflops": conv_gflops(student, size, size)},
         "teacher": config["teacher"],
         "size": size,
         "held_out_photos": int(len(held_out)),
+        "training_examples": {"photos": int(from_real.sum()), "procedural": int((~from_real).sum())},
         "vs_teacher": evaluate_student(student, cache, photos, held_out),
+        "vs_teacher_by_source": {name: evaluate_student(student, cache, photos, subset) for name, subset in by_source.items()},
         "logs": {k: float(v[-1]) for k, v in history.history.items()},
         "generator": str(final),
     }
@@ -214,12 +273,16 @@ def main(argv):
         procedural = _PROCEDURAL.value or (0 if _PHOTOS.value else 400)
         config = {
             "teacher": _TEACHER.value, "output": str(run_dir), "photos": _PHOTOS.value, "procedural": procedural,
+            "augment": _AUGMENT.value, "crop": _CROP.value, "real_share": _REAL_SHARE.value,
             "size": _SIZE.value, "alpha": _ALPHA.value, "n_blocks": _BLOCKS.value, "edge_weight": _EDGE.value,
             "epochs": _EPOCHS.value, "steps_per_epoch": _STEPS.value, "batch_size": _BATCH.value, "lr": _LR.value,
             "holdout": _HOLDOUT.value, "seed": _SEED.value,
         }
-        if _SIZE.value % 8:
-            print(f"distill: error: --size {_SIZE.value} is not a multiple of 8.", file=sys.stderr)
+        if _SIZE.value % 8 or _CROP.value % 8 or _CROP.value > _SIZE.value or _CROP.value < 0:
+            print(f"distill: error: --size {_SIZE.value} and --crop {_CROP.value} must be multiples of 8, the crop no larger.", file=sys.stderr)
+            return 2
+        if not 0.0 <= _REAL_SHARE.value <= 1.0 or _AUGMENT.value < 0:
+            print(f"distill: error: --real_share must be in [0, 1] and --augment >= 0.", file=sys.stderr)
             return 2
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(saved, config)

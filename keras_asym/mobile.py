@@ -6,7 +6,9 @@ resolution, the style vector tiled and fused there by a 1x1 convolution (as
 the paper inserts it at the bottleneck), MobileNetV2 inverted-residual blocks
 (1x1 expand, 3x3 depthwise, 1x1 project), and bilinear-resize + 3x3
 convolution upsampling with U-Net skip additions from the encoder, then a
-3x3 tanh head.
+3x3 tanh head. A thin full-resolution stem feeds the last upsampling: the
+teacher's lines are one or two pixels wide and sit on the photo's edges,
+which upsampled 1/2-resolution features can only draw blurred.
 
 Every op is int8- and GPU-delegate-friendly: zero "same" padding, batch norm
 (folded into the convolutions by the TFLite converter), ReLU, ADD,
@@ -56,6 +58,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         alpha: float. Width multiplier (channels 16/32/64 x alpha, multiples of 8). Defaults to 1.0.
         n_blocks: int. Inverted-residual blocks at 1/8 resolution. Defaults to 6.
         expansion: int. Inverted-residual expansion factor. Defaults to 4.
+        full_res_skip: bool. Add a full-resolution 3x3 stem to the last upsampling. Defaults to True.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -65,15 +68,16 @@ class MobileStyleGenerator(_ConfiguredModel):
         TensorShape([1, 64, 64, 1])
     """
 
-    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "style_dim", "height", "width")
+    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "full_res_skip", "style_dim", "height", "width")
 
-    def __init__(self, alpha: float = 1.0, n_blocks: int = 6, expansion: int = 4, style_dim: int = 3,
+    def __init__(self, alpha: float = 1.0, n_blocks: int = 6, expansion: int = 4, full_res_skip: bool = True, style_dim: int = 3,
                  height: int | None = None, width: int | None = None, name: str = "mobile_style_generator", **kwargs):
         _check_size(height, width, 8, "MobileStyleGenerator")
         c1, c2, c3 = (_scaled(c, alpha) for c in (16, 32, 64))
         # === Functional Model ===
         photo = keras.Input((height, width, 3), name="photo")
         style = keras.Input((style_dim,), name="style")
+        e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem") if full_res_skip else None
         e1 = _conv_bn_relu(photo, c1, 3, 2, "down1")
         e2 = _conv_bn_relu(e1, c2, 3, 2, "down2")
         x = _conv_bn_relu(e2, c3, 3, 2, "down3")
@@ -83,10 +87,11 @@ class MobileStyleGenerator(_ConfiguredModel):
             x = _inverted_residual(x, c3, expansion, f"block{i + 1}")
         x = _up(x, e2, c2, "up1")
         x = _up(x, e1, c1, "up2")
-        x = _up(x, None, max(8, c1 // 2), "up3")
+        x = _up(x, e0, max(8, c1 // 2), "up3")
         x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
         drawing = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
         super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
         # === Config ===
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
+        self.full_res_skip = bool(full_res_skip)
         self.height, self.width = height, width

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -57,18 +58,80 @@ def test_distillation_learns_the_teacher():
     assert after["l1"] < 0.6 * before["l1"] and after["loss"] < before["loss"]
 
 
+def test_jittered_photos_are_new_faces_of_the_same_shape_and_reproducible():
+    from keras_asym.data.jitter import jitter_photo
+
+    photo = np.random.default_rng(0).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    a = jitter_photo(photo, np.random.default_rng(1))
+    assert a.shape == photo.shape and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, jitter_photo(photo, np.random.default_rng(1)))
+    assert np.abs(a.astype(int) - jitter_photo(photo, np.random.default_rng(2))).mean() > 5
+    assert np.abs(a.astype(int) - photo).mean() > 5
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        jitter_photo(photo[..., 0], np.random.default_rng(1))
+
+
+def test_copies_of_held_out_photos_are_neither_trained_on_nor_scored(tmp_path):
+    from keras_asym.distill import load_photos, split_examples, teacher_drawings
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        cv2.imwrite(str(folder / f"f{k}.png"), rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    (folder / "broken.png").write_bytes(b"not a png")
+    loaded = load_photos([str(folder)], procedural=2, size=32, seed=0, augment=3)
+    assert loaded["photos"].shape == (5 + 2 + 15, 32, 32, 3) and len(loaded["skipped"]) == 1 and "broken.png" in loaded["skipped"][0]
+    np.testing.assert_array_equal(loaded["source"][:7], np.arange(7))
+    np.testing.assert_array_equal(loaded["source"][7:], np.repeat(np.arange(5), 3))
+    np.testing.assert_array_equal(loaded["real"], loaded["source"] < 5)
+    index, styles, drawings = teacher_drawings(StyleGenerator(ngf=8, n_blocks=1), loaded["photos"], loaded["source"], seed=0)
+    assert len(index) == 7 * 4 + 15 and drawings.shape == (43, 32, 32) and drawings.dtype == np.uint8
+    np.testing.assert_allclose(styles.sum(axis=1), 1.0, rtol=1e-5)
+    held_out, train_rows, eval_rows = split_examples(loaded["source"], index, holdout=0.4, seed=0)
+    assert len(held_out) == 3
+    assert not np.isin(loaded["source"][index[train_rows]], held_out).any()
+    assert set(index[eval_rows]) == set(held_out) and len(eval_rows) == 3 * 4
+    assert len(train_rows) + len(eval_rows) + 3 * int(np.isin(held_out, np.arange(5)).sum()) == len(index)
+
+
+def test_training_crops_keep_photo_and_drawing_aligned_and_mix_the_pools():
+    from keras_asym.distill import make_dataset
+
+    rng = np.random.default_rng(0)
+    photos = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    index = np.arange(6)
+    photos[..., 0] = 40 * index[:, None, None]  # the red channel names the photo
+    styles = np.eye(3, dtype=np.float32)[index % 3]
+    drawings = photos[..., 1]  # a "drawing" equal to the green channel shows any misalignment
+    real, procedural = (index[:2], styles[:2], drawings[:2]), (index[2:], styles[2:], drawings[2:])
+    batches = list(make_dataset(photos, [real, procedural], 8, seed=0, training=True, crop=16, weights=[0.75, 0.25]).take(40))
+    x, y = batches[0]
+    assert x["photo"].shape == (8, 16, 16, 3) and y.shape == (8, 16, 16, 1)
+    for x, y in batches:
+        np.testing.assert_array_equal(np.asarray(x["photo"])[..., 1:2], np.asarray(y))
+    pictures = np.concatenate([np.asarray(x["photo"]) for x, _ in batches])
+    from_real = np.round((pictures[:, 0, 0, 0] + 1.0) * 127.5 / 40) < 2
+    assert 0.6 < from_real.mean() < 0.9
+    whole = list(make_dataset(photos, [real, procedural], 4, seed=0, training=False))
+    assert [len(y) for _, y in whole] == [4, 2] and whole[0][0]["photo"].shape[1:] == (32, 32, 3)
+
+
 def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     keras.utils.set_random_seed(2)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
     run = tmp_path / "run"
     args = [sys.executable, "-m", "keras_asym.distill", f"--teacher={tmp_path / 'teacher.keras'}", f"--output={run}",
-            "--procedural=10", "--size=64", "--alpha=0.5", "--n_blocks=1", "--epochs=1", "--steps_per_epoch=3", "--batch_size=4", "--verbose=0"]
+            "--procedural=10", "--size=64", "--crop=32", "--alpha=0.5", "--n_blocks=1", "--epochs=1", "--steps_per_epoch=3", "--batch_size=4", "--verbose=0"]
+    bad = subprocess.run([*args[:-1], "--crop=36"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--crop 36" in bad.stderr and not run.exists()
     result = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((run / "eval.json").read_text())
     assert set(report["vs_teacher"]) == {"style1", "style2", "style3"}
     assert all(0 <= v["ssim"] <= 1 and 0 <= v["edge_f1"] <= 1 and v["photos"] == 1 for v in report["vs_teacher"].values())
     assert report["student"]["gflops"] < 0.1
+    assert set(report["vs_teacher_by_source"]) == {"procedural"} and report["training_examples"] == {"photos": 0, "procedural": 9 * 4}
     assert keras.saving.load_model(run / "generators" / "generator.keras").count_params() == report["student"]["params"]
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "already holds a run" in again.stderr
