@@ -11,7 +11,7 @@ one random style mixture, and cached in the run folder
 (``teacher_cache.npz``). ``--augment K`` adds K jittered copies of every
 folder photo (small warp, light, colour, blur, noise; one style each), so a
 few dozen real faces become a few hundred teacher drawings. The student then
-learns those drawings with L1 + an edge term (``keras_asym.distillation``),
+learns those drawings with L1, an edge and an SSIM term (``keras_asym.distillation``),
 on random ``--crop`` squares (4x cheaper steps at half size; the network is
 fully convolutional) with ``--real_share`` of every batch from real photos.
 A held-out share of the photos (and their copies) scores the student against
@@ -43,6 +43,7 @@ _AUGMENT = flags.DEFINE_integer("augment", 0, "Jittered copies of every --photos
 _CROP = flags.DEFINE_integer("crop", 0, "Train on random crops of this size (multiple of 8; 0: whole images).")
 _REAL_SHARE = flags.DEFINE_float("real_share", 0.5, "Share of training examples from --photos when procedural ones are mixed in.")
 _EDGE = flags.DEFINE_float("edge_weight", 1.0, "Weight of the edge term.")
+_SSIM = flags.DEFINE_float("ssim_weight", 1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Epochs.")
 _STEPS = flags.DEFINE_integer("steps_per_epoch", 200, "Batches per epoch.")
 _BATCH = flags.DEFINE_integer("batch_size", 8, "Batch size.")
@@ -214,7 +215,7 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     share = config.get("real_share", 0.5)
 
     student = MobileStyleGenerator(alpha=config["alpha"], n_blocks=config["n_blocks"])
-    model = DistillationModel(student, edge_weight=config["edge_weight"])
+    model = DistillationModel(student, edge_weight=config["edge_weight"], ssim_weight=config.get("ssim_weight", 0.0))
     total = config["epochs"] * config["steps_per_epoch"]
     schedule = keras.optimizers.schedules.CosineDecay(config["lr"], total, alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
@@ -274,7 +275,7 @@ def main(argv):
         config = {
             "teacher": _TEACHER.value, "output": str(run_dir), "photos": _PHOTOS.value, "procedural": procedural,
             "augment": _AUGMENT.value, "crop": _CROP.value, "real_share": _REAL_SHARE.value,
-            "size": _SIZE.value, "alpha": _ALPHA.value, "n_blocks": _BLOCKS.value, "edge_weight": _EDGE.value,
+            "size": _SIZE.value, "alpha": _ALPHA.value, "n_blocks": _BLOCKS.value, "edge_weight": _EDGE.value, "ssim_weight": _SSIM.value,
             "epochs": _EPOCHS.value, "steps_per_epoch": _STEPS.value, "batch_size": _BATCH.value, "lr": _LR.value,
             "holdout": _HOLDOUT.value, "seed": _SEED.value,
         }

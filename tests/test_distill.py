@@ -54,8 +54,20 @@ def test_distillation_learns_the_teacher():
     before = model.evaluate({"photo": photos, "style": styles}, targets, verbose=0, return_dict=True)
     model.fit({"photo": photos, "style": styles}, targets, batch_size=4, epochs=30, verbose=0)
     after = model.evaluate({"photo": photos, "style": styles}, targets, verbose=0, return_dict=True)
-    assert set(after) == {"loss", "l1", "edge"}
+    assert set(after) == {"loss", "l1", "edge", "ssim"} and after["ssim"] > before["ssim"]
     assert after["l1"] < 0.6 * before["l1"] and after["loss"] < before["loss"]
+
+
+def test_training_ssim_is_the_reported_ssim():
+    from keras_asym import metrics
+    from keras_asym.distillation import ssim
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (2, 40, 48), dtype=np.uint8)
+    b = np.clip(a + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
+    values = np.asarray(ssim((a / 127.5 - 1.0)[..., None], (b / 127.5 - 1.0)[..., None]))
+    np.testing.assert_allclose(values, [metrics.ssim(a[k], b[k]) for k in range(2)], atol=1e-5)
+    assert np.asarray(ssim((a / 127.5 - 1.0)[..., None], (a / 127.5 - 1.0)[..., None])) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_jittered_photos_are_new_faces_of_the_same_shape_and_reproducible():
