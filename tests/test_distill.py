@@ -123,7 +123,11 @@ def test_training_crops_keep_photo_and_drawing_aligned_and_mix_the_pools():
     for x, y in batches:
         np.testing.assert_array_equal(np.asarray(x["photo"])[..., 1:2], np.asarray(y))
     pictures = np.concatenate([np.asarray(x["photo"]) for x, _ in batches])
-    from_real = np.round((pictures[:, 0, 0, 0] + 1.0) * 127.5 / 40) < 2
+    owner = np.round((pictures[:, 0, 0, 0] + 1.0) * 127.5 / 40).astype(int)
+    for picture, i in zip(np.round((pictures + 1.0) * 127.5).astype(np.uint8)[:16], owner):
+        windows = [(dy, dx) for dy in range(17) for dx in range(17) if np.array_equal(photos[i, dy : dy + 16, dx : dx + 16], picture)]
+        assert windows, "a training crop is not an unmirrored window of its photo"
+    from_real = owner < 2
     assert 0.6 < from_real.mean() < 0.9
     whole = list(make_dataset(photos, [real, procedural], 4, seed=0, training=False))
     assert [len(y) for _, y in whole] == [4, 2] and whole[0][0]["photo"].shape[1:] == (32, 32, 3)
