@@ -30,7 +30,7 @@ def main(argv):
     del argv
     from edge_demo.generator import TFLiteGenerator
     from export import exporter, tflite
-    from export.benchmark import child_timing
+    from export.timing import child_timing
     from keras_asym.drawing import load_generator
     from keras_asym import metrics
     from keras_asym.data.procedural import render_photo, sample_face

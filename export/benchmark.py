@@ -15,14 +15,13 @@ whose peak RSS is the memory figure. Writes ``export_benchmark.{md,json,png}``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags
+
+from export.timing import child_timing
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "benchmarks/results/export", "Folder with (or for) the exported variants.")
@@ -33,48 +32,9 @@ _RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reporte
 _PHOTOS = flags.DEFINE_integer("photos", 8, "Photos for the quality columns.")
 _QAT_STEPS = flags.DEFINE_integer("qat_steps", 100, "QAT fine-tuning steps when the qat variant must be exported.")
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table, JSON and plot go.")
-_CHILD = flags.DEFINE_string("child", None, "Internal: time this .tflite in this process and print JSON.")
 
 TORCH_FP32_512_S = 2.10  # official PyTorch G, fp32, 2 threads, measured on this machine (torch 2.13)
 CPU_PEAK_GFLOPS = 185.0  # measured fp32 sgemm peak of this 2-core machine (AVX2/FMA)
-
-
-def time_model(path: str, threads: int, runs: int) -> dict:
-    """Median latency of one generator invocation (after 2 warm-ups) and this process's peak RSS."""
-    from edge_demo.generator import TFLiteGenerator
-
-    generator = TFLiteGenerator(path, threads=threads)
-    rng = np.random.default_rng(0)
-    photo = rng.integers(0, 256, (generator.height, generator.width, 3), dtype=np.uint8)
-    style = np.eye(3, dtype=np.float32)[0]
-    for _ in range(2):
-        generator.draw(photo, style)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        generator.draw(photo, style)
-        times.append(time.perf_counter() - started)
-    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "peak_rss_mb": peak_rss_mb()}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that across ``exec`` from the parent."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def child_timing(path: Path, threads: int, runs: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    result = subprocess.run(
-        [sys.executable, "-m", "export.benchmark", f"--child={path}", f"--threads={threads}", f"--runs={runs}"],
-        capture_output=True, text=True, env=env, check=False,
-    )
-    line = next((line for line in result.stdout.splitlines() if line.startswith("RESULT ")), None)
-    if line is None:
-        raise RuntimeError(f"timing {path} failed:\n{result.stderr[-2000:]}")
-    return json.loads(line[len("RESULT "):])
 
 
 def photo_split(count: int, work: Path) -> tuple[Path | None, Path | None]:
@@ -149,9 +109,6 @@ def write_plot(path: Path, rows: dict, size: str) -> None:
 
 def main(argv):
     del argv
-    if _CHILD.value:
-        print("RESULT " + json.dumps(time_model(_CHILD.value, int(_THREADS.value[0]), _RUNS.value)))
-        return 0
     from export import exporter
     from keras_asym.drawing import load_generator
     from keras_asym.metrics import conv_gflops

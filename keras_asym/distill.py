@@ -132,7 +132,7 @@ def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int,
     Training: each array triple in ``examples`` is shuffled and repeated, the triples are mixed by
     ``weights``, and every example gets its own seeded random crop (``crop`` > 0). Pairs are never
     mirrored: a trained G is not mirror-equivariant (teacher(mirrored photo), mirrored back, scores
-    SSIM 0.84 against teacher(photo)), so a mirrored pair would teach a drawing the teacher does not
+    SSIM 0.83 against teacher(photo)), so a mirrored pair would teach a drawing the teacher does not
     make; mirrored faces come from the jittered copies, drawn by the teacher itself.
     Evaluation: whole images, once, in order.
     """

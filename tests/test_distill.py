@@ -42,6 +42,22 @@ def test_mobile_generator_exports_gpu_compatible_and_int8(tmp_path):
     assert summary["variants"]["int8"]["quality_vs_keras"]["psnr_db"] > 25  # no instance norm: int8-friendly
 
 
+def test_benchmarks_time_a_model_in_a_child_without_defining_flags(tmp_path):
+    """distill_report and export.benchmark both time through export.timing; it must define no absl flags."""
+    from export import exporter
+    from export.timing import child_timing
+
+    MobileStyleGenerator(alpha=0.5, n_blocks=1).save(tmp_path / "s.keras")
+    exporter.export_generator(tmp_path / "s.keras", tmp_path / "out", (32, 32), ("fp32",), per_op_report=False, log=lambda *a: None)
+    timing = child_timing(tmp_path / "out" / "drawing_fp32.tflite", 1, 3)
+    assert 0 < timing["min_s"] <= timing["median_s"] < 5 and timing["peak_rss_mb"] > 10
+    code = "from absl import flags; import export.timing; import export.benchmark; print(sorted(f for f in flags.FLAGS if f in ('size', 'output', 'child')))"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert shown.stdout.split("\n")[-2] == "['output', 'size']", shown.stderr[-2000:]
+    with pytest.raises(RuntimeError, match="missing.tflite"):
+        child_timing(tmp_path / "missing.tflite", 1, 1)
+
+
 def test_distillation_learns_the_teacher():
     keras.utils.set_random_seed(1)
     teacher = StyleGenerator(ngf=8, n_blocks=1)
