@@ -5,8 +5,9 @@
 
 Quality: SSIM and edge-F1 of the student's drawing against the teacher's, per style, on held-out photos
 that neither saw in distillation: fresh procedural portraits (another seed) and the shared aligned photos
-of the benchmark's quality split. Latency: generator alone, LiteRT + XNNPACK, 2 threads, median of 20,
-each model in its own process. Writes ``distill_report.{md,json}``.
+of the benchmark's quality split. Beside them, the teacher against itself (its drawing of the photo moved
+by one pixel, or mirrored, moved back): a ceiling for any student scored against it. Latency: generator
+alone, LiteRT + XNNPACK, 2 threads, median of 20, each model in its own process. Writes ``distill_report.{md,json}``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main(argv):
     from export.timing import child_timing
     from keras_asym.drawing import load_generator
     from keras_asym import metrics
+    from keras_asym.evaluation import self_consistency
     from keras_asym.data.procedural import render_photo, sample_face
 
     size = _SIZE.value
@@ -75,6 +77,11 @@ def main(argv):
                     scores[variant][1].append(metrics.edge_f1(drawing, teacher))
             for variant, (ssim, f1) in scores.items():
                 quality[f"{set_name}/style{k + 1}/{variant}"] = {"ssim": float(np.mean(ssim)), "edge_f1": float(np.mean(f1)), "photos": len(photos)}
+    ceiling = {}
+    for set_name, photos in sets.items():
+        for name, move in (("shift_1px", {"shift": 1}), ("mirror", {"mirror": True})):
+            per_style = [self_consistency(models["teacher"], np.stack(photos), style, **move) for style in styles]
+            ceiling[f"{set_name}/{name}"] = {k: float(np.mean([s[k] for s in per_style])) for k in ("ssim", "edge_f1")}
     lines = [f"Teacher (paper's G) vs distilled student at {size}x{size}; latency = LiteRT + XNNPACK, 2 threads, median of 20, this 2-core CPU.", "",
              "| model | params (M) | GFLOP/frame | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 FPS |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
@@ -84,12 +91,17 @@ def main(argv):
         for k in range(3):
             a, b = quality[f"{set_name}/style{k + 1}/fp32"], quality[f"{set_name}/style{k + 1}/int8"]
             lines.append(f"| {set_name} ({a['photos']}) | style{k + 1} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |")
+    lines += ["", "Teacher against itself, styles 1-3 (SSIM / edge-F1; 8 px borders left out):", "", "| photos | 1 px shift | mirrored |", "|---|---|---|"]
+    for set_name in sets:
+        a, b = ceiling[f"{set_name}/shift_1px"], ceiling[f"{set_name}/mirror"]
+        lines.append(f"| {set_name} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |")
     table = "\n".join(lines)
     print(table)
     output = Path(_OUTPUT.value)
     output.mkdir(parents=True, exist_ok=True)
     (output / "distill_report.md").write_text(table + "\n")
-    (output / "distill_report.json").write_text(json.dumps({"teacher": _TEACHER.value, "student": _STUDENT.value, "models": rows, "quality": quality}, indent=2))
+    (output / "distill_report.json").write_text(json.dumps({"teacher": _TEACHER.value, "student": _STUDENT.value, "models": rows, "quality": quality,
+                                                                "teacher_self_consistency": ceiling}, indent=2))
     return 0
 
 

@@ -86,6 +86,29 @@ def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
     return results, outputs
 
 
+def self_consistency(generator, photos: np.ndarray, style: np.ndarray, shift: int = 0, mirror: bool = False, margin: int = 8) -> dict:
+    """SSIM / edge-F1 of G's drawing of the photo moved by ``shift`` px (down and right, wrapping) or mirrored,
+    moved back, against G's drawing of the photo, ``margin`` px away from the borders.
+
+    Near 1 when G's lines follow the face; lower where its strokes follow pixel phase (strided convolutions
+    alias) or texture. That is a ceiling for any student scored against G's drawings: it cannot be closer to
+    G than G is to itself under a one-pixel move.
+    """
+    from keras_asym import metrics
+
+    moved = np.roll(photos, (shift, shift), axis=(1, 2))
+    if mirror:
+        moved = moved[:, :, ::-1]
+    reference = to_uint8(draw(generator, photos, style))[..., 0]
+    back = to_uint8(draw(generator, moved, style))[..., 0]
+    if mirror:
+        back = back[:, :, ::-1]
+    back = np.roll(back, (-shift, -shift), axis=(1, 2))
+    inner = (slice(None), slice(margin, -margin or None), slice(margin, -margin or None))
+    pairs = list(zip(back[inner], reference[inner]))
+    return {"ssim": float(np.mean([metrics.ssim(a, b) for a, b in pairs])), "edge_f1": float(np.mean([metrics.edge_f1(a, b) for a, b in pairs]))}
+
+
 def hidden_information(generator, photo_generator, photos: np.ndarray, levels: float = 31.875) -> dict:
     """Reconstruction from G(x) vs from its 6-bit truncation, and the truncation's amplitude."""
     from keras_asym.losses import truncate

@@ -123,7 +123,7 @@ def test_copies_of_held_out_photos_are_neither_trained_on_nor_scored(tmp_path):
     assert len(train_rows) + len(eval_rows) + 3 * int(np.isin(held_out, np.arange(5)).sum()) == len(index)
 
 
-def test_training_crops_keep_photo_and_drawing_aligned_and_mix_the_pools():
+def test_training_crops_keep_photo_and_drawing_aligned_on_the_stride_grid_and_mix_the_pools():
     from keras_asym.distill import make_dataset
 
     rng = np.random.default_rng(0)
@@ -133,16 +133,19 @@ def test_training_crops_keep_photo_and_drawing_aligned_and_mix_the_pools():
     styles = np.eye(3, dtype=np.float32)[index % 3]
     drawings = photos[..., 1]  # a "drawing" equal to the green channel shows any misalignment
     real, procedural = (index[:2], styles[:2], drawings[:2]), (index[2:], styles[2:], drawings[2:])
-    batches = list(make_dataset(photos, [real, procedural], 8, seed=0, training=True, crop=16, weights=[0.75, 0.25]).take(40))
+    batches = list(make_dataset(photos, [real, procedural], 8, seed=0, training=True, crop=16, weights=[0.75, 0.25], crop_grid=8).take(40))
     x, y = batches[0]
     assert x["photo"].shape == (8, 16, 16, 3) and y.shape == (8, 16, 16, 1)
     for x, y in batches:
         np.testing.assert_array_equal(np.asarray(x["photo"])[..., 1:2], np.asarray(y))
     pictures = np.concatenate([np.asarray(x["photo"]) for x, _ in batches])
     owner = np.round((pictures[:, 0, 0, 0] + 1.0) * 127.5 / 40).astype(int)
-    for picture, i in zip(np.round((pictures + 1.0) * 127.5).astype(np.uint8)[:16], owner):
+    corners = set()
+    for picture, i in zip(np.round((pictures + 1.0) * 127.5).astype(np.uint8)[:64], owner):
         windows = [(dy, dx) for dy in range(17) for dx in range(17) if np.array_equal(photos[i, dy : dy + 16, dx : dx + 16], picture)]
-        assert windows, "a training crop is not an unmirrored window of its photo"
+        assert len(windows) == 1, "a training crop is not an unmirrored window of its photo"
+        corners.add(windows[0])
+    assert corners == {(dy, dx) for dy in (0, 8, 16) for dx in (0, 8, 16)}, f"crop corners off the 8-px grid or not all used: {corners}"
     from_real = owner < 2
     assert 0.6 < from_real.mean() < 0.9
     whole = list(make_dataset(photos, [real, procedural], 4, seed=0, training=False))

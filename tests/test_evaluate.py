@@ -97,3 +97,17 @@ def test_paired_metrics_score_the_known_answer_perfectly(procedural):
     results, _ = paired_metrics(Oracle(), photos, drawings)
     for k in (1, 2, 3):
         assert results[f"style{k}"]["ssim"] > 0.99 and results[f"style{k}"]["edge_f1"] == 1.0
+
+
+def test_self_consistency_is_one_for_a_pixelwise_generator_and_exposes_aliasing():
+    from keras_asym.evaluation import self_consistency
+
+    photos = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    style = np.eye(3, dtype=np.float32)[0]
+    pixelwise = lambda inputs, training=False: np.mean(inputs["photo"], -1, keepdims=True)
+    subsampled = lambda inputs, training=False: np.repeat(np.repeat(pixelwise(inputs)[:, ::2, ::2], 2, 1), 2, 2)
+    for kwargs in ({"shift": 1}, {"shift": 3}, {"mirror": True}):
+        assert self_consistency(pixelwise, photos, style, **kwargs) == {"ssim": pytest.approx(1.0), "edge_f1": pytest.approx(1.0)}
+    assert self_consistency(subsampled, photos, style, shift=2)["ssim"] == pytest.approx(1.0)  # its period
+    assert self_consistency(subsampled, photos, style, shift=1)["ssim"] < 0.7
+    assert self_consistency(subsampled, photos, style, mirror=True)["ssim"] < 0.7
