@@ -17,6 +17,11 @@ from keras_asym.model import OFFICIAL_LOSS_NAMES, build_model
 
 IMAGE_TOL = 2e-4
 LOSS_RTOL = 1e-4
+# HED is 13 VGG convolutions deep at 512x512: float32 summation order (oneDNN picks kernels per CPU) moves a
+# few dozen edge pixels by up to 3.5e-4 on an AMD EPYC while the mean stays near 1e-6; a wrong weight or
+# layer moves the mean by orders of magnitude more.
+HED_MAX_TOL = 1e-3
+HED_MEAN_TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +57,17 @@ def _max_diff(a, b):
     return float(np.max(np.abs(np.asarray(a, np.float32) - b)))
 
 
+def _assert_edges_close(ours, official_edges):
+    diff = np.abs(np.asarray(ours, np.float32) - official_edges)
+    assert diff.max() <= HED_MAX_TOL and diff.mean() <= HED_MEAN_TOL, (diff.max(), diff.mean())
+
+
 def test_generator_outputs_end_to_end(parity, official):
     _, _, images = parity
     assert _max_diff(images["fake_drawing"], official.nhwc("fake_B")) <= IMAGE_TOL
     assert _max_diff(images["reconstructed_photo"], official.nhwc("rec_A")) <= IMAGE_TOL
     assert _max_diff(images["fake_photo"], official.nhwc("fake_A")) <= IMAGE_TOL
-    assert _max_diff(images["photo_edges"], official.nhwc("real_A_hed")) <= IMAGE_TOL
+    _assert_edges_close(images["photo_edges"], official.nhwc("real_A_hed"))
 
 
 def test_each_network_on_official_stage_inputs(parity, official):
@@ -68,7 +78,7 @@ def test_each_network_on_official_stage_inputs(parity, official):
     rec_at = model.photo_generator(truncate(official.nhwc("fake_B"), official.config["trunc_a"]))
     assert _max_diff(rec_at, official.nhwc("rec_At")) <= IMAGE_TOL
     for image in ("rec_A", "rec_At"):
-        assert _max_diff(hed_map(model.cycle_distance.hed, official.nhwc(image)), official.nhwc(f"{image}_hed")) <= IMAGE_TOL
+        _assert_edges_close(hed_map(model.cycle_distance.hed, official.nhwc(image)), official.nhwc(f"{image}_hed"))
     patch, logits = model.drawing_discriminator(official.nhwc("real_B"))
     assert patch.shape == (1, 62, 62, 1)
     assert _max_diff(patch, official.nhwc("D_A_patch_real")) <= IMAGE_TOL
