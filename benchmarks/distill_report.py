@@ -34,7 +34,7 @@ def main(argv):
     from export.timing import child_timing
     from keras_asym.drawing import load_generator
     from keras_asym import metrics
-    from keras_asym.evaluation import self_consistency
+    from keras_asym.evaluation import draw, self_consistency, to_uint8
     from keras_asym.data.procedural import render_photo, sample_face
 
     size = _SIZE.value
@@ -63,25 +63,23 @@ def main(argv):
         }
         rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
         print(name, rows[name], flush=True)
-    quality = {}
+    quality, ceiling = {}, {}
     int8_student = TFLiteGenerator(exports / "student" / "drawing_int8.tflite")
     for set_name, photos in sets.items():
+        batch = np.stack(photos)
+        moves = {"shift_1px": [], "mirror": []}
         for k in range(3):
-            scores = {"fp32": ([], []), "int8": ([], [])}
-            for photo in photos:
-                x = (photo.astype(np.float32) / 127.5 - 1.0)[None]
-                teacher = np.clip((np.asarray(models["teacher"]({"photo": x, "style": styles[k][None]}))[0, ..., 0] + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-                student = np.clip((np.asarray(models["student"]({"photo": x, "style": styles[k][None]}))[0, ..., 0] + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-                for variant, drawing in (("fp32", student), ("int8", int8_student.draw(photo, styles[k]))):
-                    scores[variant][0].append(metrics.ssim(drawing, teacher))
-                    scores[variant][1].append(metrics.edge_f1(drawing, teacher))
-            for variant, (ssim, f1) in scores.items():
+            teacher = to_uint8(draw(models["teacher"], batch, styles[k]))[..., 0]
+            student = to_uint8(draw(models["student"], batch, styles[k]))[..., 0]
+            int8_drawings = [int8_student.draw(photo, styles[k]) for photo in photos]
+            for variant, drawings in (("fp32", student), ("int8", int8_drawings)):
+                ssim = [metrics.ssim(d, t) for d, t in zip(drawings, teacher)]
+                f1 = [metrics.edge_f1(d, t) for d, t in zip(drawings, teacher)]
                 quality[f"{set_name}/style{k + 1}/{variant}"] = {"ssim": float(np.mean(ssim)), "edge_f1": float(np.mean(f1)), "photos": len(photos)}
-    ceiling = {}
-    for set_name, photos in sets.items():
-        for name, move in (("shift_1px", {"shift": 1}), ("mirror", {"mirror": True})):
-            per_style = [self_consistency(models["teacher"], np.stack(photos), style, **move) for style in styles]
-            ceiling[f"{set_name}/{name}"] = {k: float(np.mean([s[k] for s in per_style])) for k in ("ssim", "edge_f1")}
+            moves["shift_1px"].append(self_consistency(models["teacher"], batch, styles[k], shift=1, reference=teacher))
+            moves["mirror"].append(self_consistency(models["teacher"], batch, styles[k], mirror=True, reference=teacher))
+        for name, per_style in moves.items():
+            ceiling[f"{set_name}/{name}"] = {m: float(np.mean([s[m] for s in per_style])) for m in ("ssim", "edge_f1")}
     lines = [f"Teacher (paper's G) vs distilled student at {size}x{size}; latency = LiteRT + XNNPACK, 2 threads, median of 20, this 2-core CPU.", "",
              "| model | params (M) | GFLOP/frame | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 FPS |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():

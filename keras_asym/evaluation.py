@@ -86,9 +86,11 @@ def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
     return results, outputs
 
 
-def self_consistency(generator, photos: np.ndarray, style: np.ndarray, shift: int = 0, mirror: bool = False, margin: int = 8) -> dict:
+def self_consistency(generator, photos: np.ndarray, style: np.ndarray, shift: int = 0, mirror: bool = False, margin: int = 8,
+                     reference: np.ndarray | None = None) -> dict:
     """SSIM / edge-F1 of G's drawing of the photo moved by ``shift`` px (down and right, wrapping) or mirrored,
-    moved back, against G's drawing of the photo, ``margin`` px away from the borders.
+    moved back, against G's drawing of the photo (``reference``, uint8 (N,H,W), when the caller has it),
+    ``margin`` px away from the borders.
 
     Near 1 when G's lines follow the face; lower where its strokes follow pixel phase (strided convolutions
     alias) or texture. That is a ceiling for any student scored against G's drawings: it cannot be closer to
@@ -99,7 +101,8 @@ def self_consistency(generator, photos: np.ndarray, style: np.ndarray, shift: in
     moved = np.roll(photos, (shift, shift), axis=(1, 2))
     if mirror:
         moved = moved[:, :, ::-1]
-    reference = to_uint8(draw(generator, photos, style))[..., 0]
+    if reference is None:
+        reference = to_uint8(draw(generator, photos, style))[..., 0]
     back = to_uint8(draw(generator, moved, style))[..., 0]
     if mirror:
         back = back[:, :, ::-1]

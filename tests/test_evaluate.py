@@ -110,4 +110,9 @@ def test_self_consistency_is_one_for_a_pixelwise_generator_and_exposes_aliasing(
         assert self_consistency(pixelwise, photos, style, **kwargs) == {"ssim": pytest.approx(1.0), "edge_f1": pytest.approx(1.0)}
     assert self_consistency(subsampled, photos, style, shift=2)["ssim"] == pytest.approx(1.0)  # its period
     assert self_consistency(subsampled, photos, style, shift=1)["ssim"] < 0.7
+    from keras_asym.evaluation import draw, to_uint8
+
+    own = to_uint8(draw(subsampled, photos, style))[..., 0]
+    assert self_consistency(subsampled, photos, style, shift=1, reference=own) == self_consistency(subsampled, photos, style, shift=1)
+    assert self_consistency(pixelwise, photos, style, shift=1, reference=np.zeros_like(own))["ssim"] < 0.1  # used as given
     assert self_consistency(subsampled, photos, style, mirror=True)["ssim"] < 0.7
