@@ -3,11 +3,13 @@
     python benchmarks/distill_report.py --teacher benchmarks/results/reference_generator.keras \
         --student runs/student/generators/generator.keras --size 256
 
-Quality: SSIM and edge-F1 of the student's drawing against the teacher's, per style, on held-out photos
-that neither saw in distillation: fresh procedural portraits (another seed) and the shared aligned photos
-of the benchmark's quality split. Beside them, the teacher against itself (its drawing of the photo moved
-by one pixel, or mirrored, moved back): a ceiling for any student scored against it. Latency: generator
-alone, LiteRT + XNNPACK, 2 threads, median of 20, each model in its own process. Writes ``distill_report.{md,json}``.
+Quality: SSIM and edge-F1 of the student's drawing against the teacher's, per style, on held-out photos that
+neither saw in distillation: fresh procedural portraits (another seed) and the shared aligned photos of the
+benchmark's quality split; and, fp32 only, the calibration split the README's command distils on
+(``--seen_photos``): a score far above the held-out one says the student lacks faces to generalise from, not
+capacity. Beside them, the teacher against itself (its drawing of the photo moved by one pixel, or mirrored,
+moved back): a ceiling for any student scored against it. Latency: generator alone, LiteRT + XNNPACK, 2
+threads, median of 20, each model in its own process. Writes ``distill_report.{md,json}``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,18 @@ _TEACHER = flags.DEFINE_string("teacher", "benchmarks/results/reference_generato
 _STUDENT = flags.DEFINE_string("student", "runs/student/generators/generator.keras", "Student .keras.")
 _SIZE = flags.DEFINE_integer("size", 256, "Resolution.")
 _REAL = flags.DEFINE_string("real_photos", "benchmarks/results/bench_256/photo_split/quality", "Held-out aligned photos.")
+_SEEN = flags.DEFINE_string("seen_photos", "benchmarks/results/bench_256/photo_split/calibration",
+                             "Photos the student was distilled on, scored fp32 for the generalisation gap ('' to skip).")
 _PROCEDURAL = flags.DEFINE_integer("procedural", 24, "Held-out procedural portraits.")
 _EXPORTS = flags.DEFINE_string("exports", "benchmarks/results/distill_exports", "Where the TFLite files go.")
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table goes.")
+
+
+def _scores(drawings, teacher) -> dict:
+    from keras_asym import metrics
+
+    return {"ssim": float(np.mean([metrics.ssim(d, t) for d, t in zip(drawings, teacher)])),
+            "edge_f1": float(np.mean([metrics.edge_f1(d, t) for d, t in zip(drawings, teacher)])), "photos": len(teacher)}
 
 
 def main(argv):
@@ -63,7 +74,12 @@ def main(argv):
         }
         rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
         print(name, rows[name], flush=True)
-    quality, ceiling = {}, {}
+    quality, ceiling, seen = {}, {}, {}
+    if _SEEN.value and Path(_SEEN.value).is_dir():
+        batch = np.stack(tflite.calibration_photos(_SEEN.value, size, size, 64)[0])
+        for k in range(3):
+            teacher, student = (to_uint8(draw(models[name], batch, styles[k]))[..., 0] for name in ("teacher", "student"))
+            seen[f"style{k + 1}"] = _scores(student, teacher)
     int8_student = TFLiteGenerator(exports / "student" / "drawing_int8.tflite")
     for set_name, photos in sets.items():
         batch = np.stack(photos)
@@ -73,9 +89,7 @@ def main(argv):
             student = to_uint8(draw(models["student"], batch, styles[k]))[..., 0]
             int8_drawings = [int8_student.draw(photo, styles[k]) for photo in photos]
             for variant, drawings in (("fp32", student), ("int8", int8_drawings)):
-                ssim = [metrics.ssim(d, t) for d, t in zip(drawings, teacher)]
-                f1 = [metrics.edge_f1(d, t) for d, t in zip(drawings, teacher)]
-                quality[f"{set_name}/style{k + 1}/{variant}"] = {"ssim": float(np.mean(ssim)), "edge_f1": float(np.mean(f1)), "photos": len(photos)}
+                quality[f"{set_name}/style{k + 1}/{variant}"] = _scores(drawings, teacher)
             moves["shift_1px"].append(self_consistency(models["teacher"], batch, styles[k], shift=1, reference=teacher))
             moves["mirror"].append(self_consistency(models["teacher"], batch, styles[k], mirror=True, reference=teacher))
         for name, per_style in moves.items():
@@ -89,6 +103,9 @@ def main(argv):
         for k in range(3):
             a, b = quality[f"{set_name}/style{k + 1}/fp32"], quality[f"{set_name}/style{k + 1}/int8"]
             lines.append(f"| {set_name} ({a['photos']}) | style{k + 1} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |")
+    if seen:
+        lines += ["", f"Student fp32 on the {seen['style1']['photos']} photos it was distilled on ({_SEEN.value}): "
+                  + ", ".join(f"{name} {r['ssim']:.3f} / {r['edge_f1']:.3f}" for name, r in seen.items())]
     lines += ["", "Teacher against itself, styles 1-3 (SSIM / edge-F1; 8 px borders left out):", "", "| photos | 1 px shift | mirrored |", "|---|---|---|"]
     for set_name in sets:
         a, b = ceiling[f"{set_name}/shift_1px"], ceiling[f"{set_name}/mirror"]
@@ -99,7 +116,7 @@ def main(argv):
     output.mkdir(parents=True, exist_ok=True)
     (output / "distill_report.md").write_text(table + "\n")
     (output / "distill_report.json").write_text(json.dumps({"teacher": _TEACHER.value, "student": _STUDENT.value, "models": rows, "quality": quality,
-                                                                "teacher_self_consistency": ceiling}, indent=2))
+                                                                "seen_photos": seen, "teacher_self_consistency": ceiling}, indent=2))
     return 0
 
 
