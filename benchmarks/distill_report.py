@@ -74,19 +74,18 @@ def main(argv):
         }
         rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
         print(name, rows[name], flush=True)
+    drawn = lambda name, batch, style: to_uint8(draw(models[name], batch, style))[..., 0]
     quality, ceiling, seen = {}, {}, {}
     if _SEEN.value and Path(_SEEN.value).is_dir():
         batch = np.stack(tflite.calibration_photos(_SEEN.value, size, size, 64)[0])
         for k in range(3):
-            teacher, student = (to_uint8(draw(models[name], batch, styles[k]))[..., 0] for name in ("teacher", "student"))
-            seen[f"style{k + 1}"] = _scores(student, teacher)
+            seen[f"style{k + 1}"] = _scores(drawn("student", batch, styles[k]), drawn("teacher", batch, styles[k]))
     int8_student = TFLiteGenerator(exports / "student" / "drawing_int8.tflite")
     for set_name, photos in sets.items():
         batch = np.stack(photos)
         moves = {"shift_1px": [], "mirror": []}
         for k in range(3):
-            teacher = to_uint8(draw(models["teacher"], batch, styles[k]))[..., 0]
-            student = to_uint8(draw(models["student"], batch, styles[k]))[..., 0]
+            teacher, student = drawn("teacher", batch, styles[k]), drawn("student", batch, styles[k])
             int8_drawings = [int8_student.draw(photo, styles[k]) for photo in photos]
             for variant, drawings in (("fp32", student), ("int8", int8_drawings)):
                 quality[f"{set_name}/style{k + 1}/{variant}"] = _scores(drawings, teacher)
