@@ -152,14 +152,26 @@ def test_training_crops_keep_photo_and_drawing_aligned_on_the_stride_grid_and_mi
     assert [len(y) for _, y in whole] == [4, 2] and whole[0][0]["photo"].shape[1:] == (32, 32, 3)
 
 
+def test_training_phases_end_on_whole_images():
+    from keras_asym.distill import training_phases
+
+    assert training_phases(10, 128, 3, 8, 4) == [(0, 7, 128, 8), (7, 10, 0, 4)]
+    assert training_phases(10, 128, 0, 8, 4) == [(0, 10, 128, 8)]
+    assert training_phases(10, 128, 10, 8, 4) == [(0, 10, 0, 4)]
+    assert training_phases(10, 0, 3, 8, 4) == [(0, 10, 0, 8)]  # no crops: every epoch is whole-image already
+
+
 def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     keras.utils.set_random_seed(2)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
     run = tmp_path / "run"
     args = [sys.executable, "-m", "keras_asym.distill", f"--teacher={tmp_path / 'teacher.keras'}", f"--output={run}",
-            "--procedural=10", "--size=64", "--crop=32", "--alpha=0.5", "--n_blocks=1", "--epochs=1", "--steps_per_epoch=3", "--batch_size=4", "--verbose=0"]
+            "--procedural=10", "--size=64", "--crop=32", "--alpha=0.5", "--n_blocks=1",
+            "--epochs=2", "--full_size_epochs=1", "--full_size_batch=2", "--steps_per_epoch=3", "--batch_size=4", "--verbose=0"]
     bad = subprocess.run([*args[:-1], "--crop=36"], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--crop 36" in bad.stderr and not run.exists()
+    bad = subprocess.run([*args[:-1], "--full_size_epochs=3"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--full_size_epochs 3" in bad.stderr and not run.exists()
     result = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((run / "eval.json").read_text())
@@ -167,14 +179,16 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     assert all(0 <= v["ssim"] <= 1 and 0 <= v["edge_f1"] <= 1 and v["photos"] == 1 for v in report["vs_teacher"].values())
     assert report["student"]["gflops"] < 0.1
     assert set(report["vs_teacher_by_source"]) == {"procedural"} and report["training_examples"] == {"photos": 0, "procedural": 9 * 4}
+    assert report["phases"] == [{"epochs": [1, 1], "batch": [4, 32, 32, 3]}, {"epochs": [2, 2], "batch": [2, 64, 64, 3]}]
     assert keras.saving.load_model(run / "generators" / "generator.keras").count_params() == report["student"]["params"]
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "already holds a run" in again.stderr
     config = json.loads((run / "distill_config.json").read_text())
-    config["epochs"] = 2
+    config["epochs"] = 3  # resumed after epoch 2: the crop phase grows to epoch 2 and is done, one whole-image epoch is left
     (run / "distill_config.json").write_text(json.dumps(config))
     resumed = subprocess.run([sys.executable, "-m", "keras_asym.distill", f"--output={run}", "--resume", "--verbose=0"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "teacher drew" not in resumed.stderr  # the teacher cache was reused
     checkpoints = sorted(p.name for p in (run / "checkpoints").glob("*.json"))
-    assert checkpoints == ["epoch-0001.json", "epoch-0002.json"]
+    assert checkpoints == ["epoch-0002.json", "epoch-0003.json"]
+    assert json.loads((run / "checkpoints" / "epoch-0003.json").read_text())["iterations"] == 3 * 3
