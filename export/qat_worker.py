@@ -143,12 +143,23 @@ def main(work: Path) -> None:
     deployable = tf_keras.Model(fixed, student(fixed))
     full = [tf.image.resize(p[None].astype(np.float32), (height, width), method="area").numpy()[0] for p in photos]
 
+    # Float norms: without calibration data the ops that carry no fake
+    # quantization stay float; the convolutions use the learned int8 ranges.
+    converter = tf.lite.TFLiteConverter.from_keras_model(deployable)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    float_norm = converter.convert()
+    (work / "model_float_norm.tflite").write_bytes(float_norm)
+    # A Keras-built converter has no signature: samples go by position, and the
+    # position depends on the graph (G takes the photo first, the mobile
+    # generator the style), so read it off the converted model: the photo is 4-D.
+    from ai_edge_litert.interpreter import Interpreter
+
+    order = ["photo" if len(d["shape"]) == 4 else "style" for d in Interpreter(model_content=float_norm).get_input_details()]
+
     def representative():
-        # A Keras-built converter has no signature: samples go by position, in
-        # the model's input order (the dict's keys, flattened sorted).
         for i, p in enumerate(full):
             sample = {"photo": (p / 127.5 - 1.0)[None].astype(np.float32), "style": np.eye(3, dtype=np.float32)[i % 3][None]}
-            yield [sample[name] for name in sorted(sample)]
+            yield [sample[name] for name in order]
 
     # Full integer: the ops without fake quantization (instance norm, padding)
     # are calibrated on the photos, like post-training int8.
@@ -160,11 +171,6 @@ def main(work: Path) -> None:
     converter.inference_input_type = io_type
     converter.inference_output_type = io_type
     (work / "model.tflite").write_bytes(converter.convert())
-    # Float norms: without calibration data the ops that carry no fake
-    # quantization stay float; the convolutions use the learned int8 ranges.
-    converter = tf.lite.TFLiteConverter.from_keras_model(deployable)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    (work / "model_float_norm.tflite").write_bytes(converter.convert())
     (work / "record.json").write_text(json.dumps({"loss_first": first, "loss_last": last, "quantized_layers": list(QUANTIZED_LAYERS)}))
 
 if __name__ == "__main__":

@@ -172,6 +172,24 @@ def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path):
         assert metrics.psnr(runner.run(x, np.eye(3)[0]), ref, peak=2.0) > 18
 
 
+def test_qat_converts_the_mobile_generator_whose_inputs_come_style_first(tmp_path):
+    if importlib.util.find_spec("tensorflow_model_optimization") is None:
+        pytest.skip("tensorflow-model-optimization is not installed (make install adds it)")
+    from keras_asym.mobile import MobileStyleGenerator
+
+    keras.utils.set_random_seed(0)
+    generator = MobileStyleGenerator(alpha=0.5, n_blocks=1)
+    generator.save(tmp_path / "student.keras")
+    photos = _photos(4)
+    models, _ = exporter_qat(tmp_path / "student.keras", tmp_path, photos)
+    (tmp_path / "qat.tflite").write_bytes(models["qat"])
+    runner = TFLiteGenerator(tmp_path / "qat.tflite")
+    assert [len(d["shape"]) for d in runner.interpreter.get_input_details()] == [2, 4]  # the order G's converter does not use
+    x = photos[0].astype(np.float32) / 127.5 - 1
+    ref = np.asarray(generator({"photo": x[None], "style": np.eye(3, dtype=np.float32)[:1]}))[0]
+    assert metrics.psnr(runner.run(x, np.eye(3)[0]), ref, peak=2.0) > 18
+
+
 def exporter_qat(path, work, photos):
     from export import qat
 
