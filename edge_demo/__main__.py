@@ -18,7 +18,9 @@ import sys
 # made unimportable for this process.
 sys.modules.setdefault("tensorflow", None)
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+
+from edge_demo import cli
 
 from edge_demo.generator import DELEGATES, parse_style  # noqa: E402
 
@@ -88,4 +90,4 @@ def cv2_gui_error():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -19,7 +19,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 from export.timing import child_timing
 
@@ -171,4 +173,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -22,7 +22,16 @@ VERSION = "0.1.0"
 # fp32 TFLite vs Keras, max abs difference on [-1, 1] drawings. Small generators agree to < 1e-5 (tested
 # at 1e-4); the paper's G at 256-512 px reaches 1-7e-4 at single pixels (float32 rounding through 24
 # instance norms, XNNPACK's summation order), 0.02-0.1 gray levels. A conversion bug is >> 1e-2.
-PARITY_TOLERANCE = 1e-3
+# fp32 TFLite against Keras, judged as float conversions are: by signal-to-noise over the
+# drawing's [-1, 1] range, and no pixel off by one 8-bit level. A correct conversion of the
+# paper's G (ngf 64, 9 blocks, official init) reaches ~99 dB with a 1.8e-3 worst pixel;
+# a wrong op (padding, norm axis, transposed kernel) falls below 40 dB.
+PARITY_MIN_PSNR_DB = 80.0
+PARITY_MAX_ABS = 2.0 / 255.0
+
+
+class ParityError(RuntimeError):
+    """The fp32 TFLite model does not reproduce the Keras model."""
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -82,6 +91,16 @@ def io_record(model: bytes) -> dict:
     return record
 
 
+def check_parity(quality_vs_keras: dict, report: Path) -> None:
+    """Raises ``ParityError`` (one line, with the numbers) when fp32 TFLite is not a faithful conversion."""
+    psnr_db, worst = quality_vs_keras["psnr_db"], quality_vs_keras["max_abs_diff"]
+    if psnr_db < PARITY_MIN_PSNR_DB or worst > PARITY_MAX_ABS:
+        raise ParityError(
+            f"fp32 TFLite does not reproduce Keras: PSNR {psnr_db:.1f} dB (bar {PARITY_MIN_PSNR_DB:.0f} dB), "
+            f"worst pixel {worst:.2e} (bar {PARITY_MAX_ABS:.2e}); details in {report}."
+        )
+
+
 def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarray]) -> dict:
     """PSNR and max abs difference of a TFLite model's drawings against the Keras drawings."""
     from edge_demo.generator import TFLiteGenerator
@@ -138,7 +157,7 @@ def export_generator(
     """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
 
     Raises ``ValueError`` for a bad model or options and ``RuntimeError`` when
-    the fp32 model does not reproduce Keras within ``PARITY_TOLERANCE``.
+    the fp32 model does not reproduce Keras (``check_parity``).
     """
     from keras_asym.imageio import write_bytes_atomic
 
@@ -191,6 +210,6 @@ def export_generator(
             summary["int8_worst_ops"] = rows[:5]
     write_bytes_atomic(output / "export.json", json.dumps(summary, indent=2).encode())
     fp32 = summary["variants"].get("fp32")
-    if fp32 and fp32["quality_vs_keras"]["max_abs_diff"] > PARITY_TOLERANCE:
-        raise RuntimeError(f"fp32 TFLite differs from Keras by {fp32['quality_vs_keras']['max_abs_diff']:.2e} (> {PARITY_TOLERANCE}); see {output / 'export.json'}.")
+    if fp32:
+        check_parity(fp32["quality_vs_keras"], output / "export.json")
     return summary

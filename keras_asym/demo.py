@@ -25,7 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 _OUTPUT = flags.DEFINE_string("output", "demo_out", "Output folder.")
 _SIZE = flags.DEFINE_integer("size", 128, "Working resolution (multiple of 32).")
@@ -210,4 +212,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

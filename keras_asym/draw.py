@@ -26,7 +26,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 _MODEL = flags.DEFINE_string("model", None, ".keras/.tflite generator, or a folder with generator.keras.", required=True)
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
@@ -184,4 +186,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

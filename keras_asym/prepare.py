@@ -29,7 +29,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of face photos.", required=True)
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder of drawings (optionally in style1/ style2/ style3/).", required=True)
@@ -211,4 +213,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

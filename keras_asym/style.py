@@ -22,7 +22,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 INPUT_SIZE = 224
 STYLE_FOLDERS = ("style1", "style2", "style3")
@@ -154,4 +156,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -18,7 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 from keras_asym.training import PRECISIONS, STRATEGIES, TrainConfig, run_training
 
@@ -134,4 +136,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to write.", required=True)
 _PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.")
@@ -32,4 +34,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -65,4 +67,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)
