@@ -32,7 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher generator .keras (train, import_official).")
 _OUTPUT = flags.DEFINE_string("output", None, "Run folder.", required=True)
@@ -57,6 +59,7 @@ _BATCH = flags.DEFINE_integer("batch_size", 8, "Batch size.")
 _LR = flags.DEFINE_float("lr", 2e-3, "Adam learning rate (cosine decay to 1% over the run).")
 _HOLDOUT = flags.DEFINE_float("holdout", 0.1, "Share of photos held out for evaluation.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
+_BACKUP_EVERY = flags.DEFINE_integer("backup_every", 100, "Steps between crash-safe backups (0: at epoch ends only); --resume continues at that exact step.")
 _VERBOSE = flags.DEFINE_integer("verbose", 2, "Keras progress output.")
 
 CONFIG_NAME = "distill_config.json"
@@ -134,7 +137,7 @@ def split_examples(source: np.ndarray, index: np.ndarray, holdout: float, seed: 
 
 
 def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int, training: bool, crop: int = 0, weights=None,
-                 crop_grid: int = 1):
+                 crop_grid: int = 1, start: int = 0):
     """Batches ``({"photo", "style"}, teacher drawing)`` in [-1, 1] from ``(photo index, style, drawing)`` arrays.
 
     Training: each array triple in ``examples`` is shuffled and repeated, the triples are mixed by
@@ -145,6 +148,9 @@ def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int,
     mirrored: a trained G is not mirror-equivariant (teacher(mirrored photo), mirrored back, scores
     SSIM 0.83 against teacher(photo)), so a mirrored pair would teach a drawing the teacher does not
     make; mirrored faces come from the jittered copies, drawn by the teacher itself.
+    The training stream is a pure function of the seed: ``start`` skips that many examples (only their
+    indices are drawn, nothing is decoded or cropped), so a resumed run continues with the very batches an
+    uninterrupted run would have seen next.
     Evaluation: whole images, once, in order.
     """
     import tensorflow as tf
@@ -171,7 +177,8 @@ def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int,
 
     parts = [part.shuffle(len(e[0]), seed=seed + k, reshuffle_each_iteration=True).repeat() for k, (part, (e, _)) in enumerate(zip(parts, kept))]
     dataset = parts[0] if len(parts) == 1 else tf.data.Dataset.sample_from_datasets(parts, weights=[w for _, w in kept], seed=seed)
-    return dataset.enumerate().map(to_example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(2)
+    dataset = dataset.enumerate().skip(start)
+    return dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size, drop_remainder=True).prefetch(2)
 
 
 def training_phases(epochs: int, crop: int, full_size_epochs: int, batch_size: int, full_size_batch: int) -> list[tuple[int, int, int, int]]:
@@ -210,8 +217,9 @@ def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out:
 def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     import keras
 
-    from keras_asym.drawing import load_generator
     from keras_asym import training
+    from keras_asym.backup import BackupStore, StepBackup, fit_resumable
+    from keras_asym.drawing import load_generator
     from keras_asym.distillation import DistillationModel
     from keras_asym.metrics import conv_gflops
     from keras_asym.mobile import MobileStyleGenerator
@@ -251,24 +259,34 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     model({"photo": np.zeros((1, config["size"], config["size"], 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
     model.optimizer.build(student.trainable_variables)  # so backups carry the optimizer state from the start
     val = make_dataset(photos, [examples(eval_rows)], config["batch_size"], config["seed"], False)
+    steps = config["steps_per_epoch"]
+    store = BackupStore(run_dir / "backup")
+    state = store.restore(model) if resume else None
+    start_step = int(state["step"]) if state else 0
     callbacks = [
         training.StopOnNonFiniteLoss(),
-        training.AtomicBackupAndRestore(run_dir / "backup"),
         training.EpochCheckpoint(run_dir, keep=2, export_every=0),
+        StepBackup(store, steps, every=config.get("backup_every", 0), start_step=start_step),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch", write_graph=False),
     ]
     logs, phases = {}, []
     for first, end, crop, batch_size in training_phases(config["epochs"], config.get("crop", 0), config.get("full_size_epochs", 0),
                                                         config["batch_size"], config.get("full_size_batch", 4)):
-        train = make_dataset(photos, [examples(train_rows[from_real]), examples(train_rows[~from_real])], batch_size, config["seed"] + first, True,
-                             crop=crop, weights=[share, 1.0 - share], crop_grid=config.get("crop_grid", 1))
-        phases.append({"epochs": [first + 1, end], "batch": list(train.element_spec[0]["photo"].shape)})
+
+        def train_at(step, first=first, crop=crop, batch_size=batch_size):
+            return make_dataset(photos, [examples(train_rows[from_real]), examples(train_rows[~from_real])], batch_size, config["seed"] + first,
+                                True, crop=crop, weights=[share, 1.0 - share], crop_grid=config.get("crop_grid", 1),
+                                start=(step - first * steps) * batch_size)
+
+        size = crop or config["size"]
+        phases.append({"epochs": [first + 1, end], "batch": [batch_size, size, size, 3]})
+        if start_step >= end * steps:
+            continue  # finished before the resume
         # A new trace per batch shape: a retrace would relax it to unknown sizes, which bilinear UpSampling2D cannot trace.
         model.make_train_function(force=True)
-        # After a resume, BackupAndRestore starts each fit at the backed-up epoch: finished phases run no epoch.
-        history = model.fit(train, validation_data=val, initial_epoch=first, epochs=end, steps_per_epoch=config["steps_per_epoch"],
-                            callbacks=callbacks, verbose=verbose)
-        logs.update({k: float(v[-1]) for k, v in history.history.items()})
+        for history in fit_resumable(model, train_at, start_step=max(start_step, first * steps), first_epoch=first, epochs=end, steps_per_epoch=steps,
+                                     callbacks=callbacks, validation_data=val, verbose=verbose):
+            logs.update({k: float(v[-1]) for k, v in history.history.items() if v})
     final = run_dir / "generators" / "generator.keras"
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(".generator.partial.keras")
@@ -317,7 +335,7 @@ def main(argv):
             "full_size_epochs": _FULL_SIZE_EPOCHS.value, "full_size_batch": _FULL_SIZE_BATCH.value, "real_share": _REAL_SHARE.value,
             "size": _SIZE.value, "alpha": _ALPHA.value, "n_blocks": _BLOCKS.value, "edge_weight": _EDGE.value, "ssim_weight": _SSIM.value,
             "epochs": _EPOCHS.value, "steps_per_epoch": _STEPS.value, "batch_size": _BATCH.value, "lr": _LR.value,
-            "holdout": _HOLDOUT.value, "seed": _SEED.value,
+            "holdout": _HOLDOUT.value, "seed": _SEED.value, "backup_every": _BACKUP_EVERY.value,
         }
         if _SIZE.value % 8 or _CROP.value % 8 or _CROP.value > _SIZE.value or _CROP.value < 0:
             print(f"distill: error: --size {_SIZE.value} and --crop {_CROP.value} must be multiples of 8, the crop no larger.", file=sys.stderr)
@@ -344,4 +362,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -143,6 +143,9 @@ class AsymmetricCycleGAN(keras.Model):
         self.drawing_pool = HistoryPool(pool_size, (size, size, 1 + len(self.parts)), seed=seed, name="drawing_pool")
         self.photo_pool = HistoryPool(pool_size, (size, size, 3), seed=seed + 1, name="photo_pool")
         self.progress = keras.Variable(0.0, dtype="float32", trainable=False, name="progress")
+        # Where the input stream stands (its next element); saved with the weights so that a
+        # resumed run reads exactly the data an uninterrupted one would.
+        self.data_position = keras.Variable(0, dtype="int64", trainable=False, name="data_position", aggregation="only_first_replica")
 
         self.loss_names = self._generator_loss_names() + self._discriminator_loss_names()
         self.trackers = {n: keras.metrics.Mean(name=n) for n in self.loss_names}
@@ -303,9 +306,19 @@ class AsymmetricCycleGAN(keras.Model):
         d_vars = self.discriminator_variables
         self.d_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
 
+        if "position" in data:
+            self._record_position(data["position"])
         for name, value in {**g_losses, **d_losses}.items():
             self.trackers[name].update_state(value)
         return self._logs()
+
+    def _record_position(self, position) -> None:
+        """Stores the stream position after this global batch (the largest over replicas)."""
+        last = ops.max(ops.cast(position, "int64")) + 1
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            last = tf.reduce_max(context.all_gather(tf.reshape(last, [1]), axis=0))
+        self.data_position.assign(last)
 
     def _logs(self) -> dict:
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}

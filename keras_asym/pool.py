@@ -106,6 +106,20 @@ class HistoryPool(keras.layers.Layer):
         )
         return returned.stack()
 
+    def extra_state(self) -> dict:
+        """The stored images and counters, which Keras' weights do not hold (backups carry them)."""
+        if not self.pool_size:
+            return {}
+        return {"images": self.images.numpy(), "count": self.count.numpy(), "draws": self.draws.numpy()}
+
+    def restore_extra_state(self, state: dict) -> None:
+        if not self.pool_size:
+            return
+        if set(state) != {"images", "count", "draws"} or tuple(state["images"].shape) != tuple(self.images.shape):
+            raise ValueError(f"{self.name}: backed-up pool state does not fit this pool (shape {self.images.shape}).")
+        for key, variable in (("images", self.images), ("count", self.count), ("draws", self.draws)):
+            variable.assign(state[key])
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

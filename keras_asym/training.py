@@ -3,14 +3,15 @@
 A run folder holds everything a run needs to be resumed or inspected:
 
     RUN/config.json                 the resolved options
-    RUN/backup/                     mid-epoch backup (weights + optimizer state + epoch), two generations
+    RUN/backup/gen-<step>/          crash-safe backups (every network, optimizer, pool and the data position), two generations
     RUN/checkpoints/epoch-NNNN.weights.h5 (+ .json)   end-of-epoch checkpoints, the last few kept
     RUN/generators/generator-epoch-NNNN.keras         the style generator every N epochs
     RUN/logs/                       TensorBoard: every loss term, learning rate, progress, image grids
 
 Every file is written to a temporary name and renamed, so a killed run never
-leaves a half-written checkpoint; an unreadable backup falls back to the
-previous generation with a warning.
+leaves a half-written checkpoint. ``--resume`` continues at the exact step of
+the newest complete backup, with the same data and schedule values as an
+uninterrupted run (``keras_asym.backup``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_asym.backup import BackupStore, StepBackup, fit_resumable
 from keras_asym.model import PARTS, AsymmetricCycleGAN, build_model
 from keras_asym.schedules import EpochSchedule
 
@@ -197,44 +198,6 @@ def _save_weights_atomic(model: keras.Model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` whose files are written atomically and kept in two generations.
-
-    The latest weights (with both optimizers' state, hence the step count) and
-    the epoch are saved every ``save_freq`` batches; on restart an unreadable
-    latest generation falls back to the previous one with a warning. As in
-    Keras, the interrupted epoch restarts from its first batch with the
-    backed-up weights; progress and schedules follow the epoch, so they are
-    exactly those of the interrupted epoch.
-    """
-
-    def __init__(self, backup_dir, save_freq="epoch"):
-        super().__init__(backup_dir, save_freq=save_freq, double_checkpoint=True, delete_checkpoint=False)
-
-    def _save_model(self):
-        backup = Path(self.backup_dir)
-        backup.mkdir(parents=True, exist_ok=True)
-        weights, meta = Path(self._weights_path), Path(self._training_metadata_path)
-        if weights.exists() and meta.exists():
-            os.replace(weights, self._prev_weights_path)
-            os.replace(meta, self._prev_training_metadata_path)
-        _save_weights_atomic(self.model, weights)
-        write_json_atomic(meta, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
-
-    def on_train_begin(self, logs=None):
-        try:
-            self._load_model()
-        except Exception as err:  # noqa: BLE001 - h5py raises several types for damaged files
-            previous = Path(self._prev_weights_path)
-            if not previous.exists():
-                raise
-            warnings.warn(f"{self._weights_path} is unreadable ({err}); restoring the previous backup {previous}.", stacklevel=1)
-            os.replace(previous, self._weights_path)
-            if Path(self._prev_training_metadata_path).exists():
-                os.replace(self._prev_training_metadata_path, self._training_metadata_path)
-            self._load_model()
-
-
 class EpochCheckpoint(keras.callbacks.Callback):
     """End-of-epoch checkpoints of every network and optimizer, and periodic generator exports."""
 
@@ -347,12 +310,12 @@ class ScalarExtras(keras.callbacks.Callback):
             logs["progress"] = float(self.model.progress.numpy())
 
 
-def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None) -> list:
+def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None, backup: StepBackup) -> list:
     callbacks = [
         StopOnNonFiniteLoss(),
         EpochSchedule(config.learning_rate, config.niter, config.niter_decay),
-        AtomicBackupAndRestore(run / "backup", save_freq=config.backup_every or "epoch"),
         EpochCheckpoint(run, keep=config.keep_checkpoints, export_every=config.export_every),
+        backup,  # after the epoch checkpoint: see StepBackup.on_epoch_end
         ScalarExtras(),
         keras.callbacks.TensorBoard(log_dir=str(run / "logs"), update_freq="epoch", write_graph=False),
     ]
@@ -363,7 +326,7 @@ def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None) ->
 
 def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, extra_callbacks: list | None = None) -> dict:
     """Trains per ``config`` with ``fit`` (the ``train`` CLI); returns the final epoch's logs."""
-    from keras_asym.data.pipeline import make_dataset, scan
+    from keras_asym.data.pipeline import make_dataset, make_stream, scan
 
     set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
@@ -380,17 +343,8 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     if config.batch_size % replicas:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas.")
 
-    def dataset_fn():
-        return make_dataset(
-            config.dataset,
-            image_size=config.image_size,
-            load_size=config.load_size,
-            batch_size=config.batch_size,
-            parts=tuple(config.parts),
-            one_hot=config.one_hot_style,
-            seed=config.seed,
-            scanned=info,
-        )
+    stream = dict(image_size=config.image_size, load_size=config.load_size, batch_size=config.batch_size, parts=tuple(config.parts),
+                  one_hot=config.one_hot_style, seed=config.seed, scanned=info)
 
     with strategy.scope():
         model = create_model(config)
@@ -399,12 +353,22 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     # makes the length unknown), and an endless stream lets a dropped file simply
     # be replaced by the next photo.
     steps = config.steps_per_epoch or max(1, len(info["photos"]) // config.batch_size)
+    store = BackupStore(run_dir / "backup")
+    state = store.restore(model) if resume else None
+    start_step = int(state["step"]) if state else 0
+    if state and state.get("steps_per_epoch", steps) != steps:
+        raise ValueError(f"{run_dir}: the run was backed up with {state['steps_per_epoch']} steps per epoch, now {steps}; keep --steps_per_epoch and the dataset.")
+    if resume and not state:
+        print(f"train: {run_dir / 'backup'} holds no backup yet: starting at step 0.", file=sys.stderr)
+    backup = StepBackup(store, steps, every=config.backup_every, start_step=start_step, position=lambda: int(model.data_position.numpy()))
     # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
-    dataset = dataset_fn().repeat()
-    sample = next(iter(dataset_fn())) if replicas == 1 else None
-    callbacks = make_callbacks(config, run_dir, sample) + list(extra_callbacks or [])
-    history = model.fit(
-        dataset,
+    sample = next(iter(make_dataset(config.dataset, **stream))) if replicas == 1 else None
+    callbacks = make_callbacks(config, run_dir, sample, backup) + list(extra_callbacks or [])
+    histories = fit_resumable(
+        model,
+        lambda step: make_stream(config.dataset, start=int(model.data_position.numpy()), **stream),
+        start_step=start_step,
+        first_epoch=0,
         epochs=config.epochs,
         steps_per_epoch=steps,
         callbacks=callbacks,
@@ -414,6 +378,6 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     tmp = final.with_name(".generator.partial.keras")
     model.generator.save(tmp)
     tmp.replace(final)
-    logs = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
+    logs = {k: float(v[-1]) for history in histories for k, v in history.history.items() if v}
     write_json_atomic(run_dir / "final.json", {"epochs": config.epochs, "logs": logs, "generator": str(final)})
     return logs

@@ -192,3 +192,33 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     checkpoints = sorted(p.name for p in (run / "checkpoints").glob("*.json"))
     assert checkpoints == ["epoch-0002.json", "epoch-0003.json"]
     assert json.loads((run / "checkpoints" / "epoch-0003.json").read_text())["iterations"] == 3 * 3
+
+
+def test_distill_killed_mid_epoch_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path):
+    from tests.test_train import _h5_arrays, _kill_when, _newest_step
+
+    keras.utils.set_random_seed(3)
+    StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
+    common = [f"--teacher={tmp_path / 'teacher.keras'}", "--procedural=8", "--size=64", "--crop=32", "--alpha=0.5", "--n_blocks=1",
+              "--epochs=3", "--full_size_epochs=1", "--full_size_batch=2", "--steps_per_epoch=3", "--batch_size=2", "--backup_every=2",
+              "--verbose=0"]
+
+    def start(run, *extra):
+        return subprocess.Popen([sys.executable, "-m", "keras_asym.distill", f"--output={run}", *extra], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    reference = start(whole, *common)
+    process = start(killed, *common)
+    _kill_when(process, killed, 2, np.random.default_rng().uniform(0.0, 0.3))  # in the crop phase, maybe mid-save
+    resumed = subprocess.run([sys.executable, "-m", "keras_asym.distill", f"--output={killed}", "--resume", "--verbose=0"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "backup: resuming from" in resumed.stderr
+    assert reference.wait(timeout=600) == 0, reference.stderr.read()[-2000:]
+    a, b = (_h5_arrays(run / "backup" / "gen-000000000009" / "weights.weights.h5") for run in (whole, killed))
+    assert sorted(a) == sorted(b)
+    worst = max(float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64)))) for k in a)
+    assert worst <= 1e-6, worst
+    iterations = [json.loads((run / "checkpoints" / "epoch-0003.json").read_text())["iterations"] for run in (whole, killed)]
+    assert iterations == [9, 9]

@@ -1,4 +1,4 @@
-"""The `train` command: a real run, resume after kill -9, NaN stop, output checks, replicas."""
+"""The `train` command: a real run, step-exact resume after kill -9, NaN stop, output checks, replicas and workers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -55,37 +54,61 @@ def test_a_run_writes_checkpoints_exports_and_logs(tmp_path, dataset):
     assert again.returncode == 2 and "--resume" in again.stderr
 
 
-def test_resume_after_kill_continues_the_schedule(tmp_path, dataset):
-    run = tmp_path / "run"
-    args = ["--dataset", dataset, "--output", run, "--niter=2", "--niter_decay=2", "--backup_every=1", "--steps_per_epoch=4", *SMALL]
-    process = _train(*args, wait=False)
-    meta = run / "backup" / "training_metadata.json"
+def _h5_arrays(path) -> dict[str, np.ndarray]:
+    import h5py
+
+    arrays = {}
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def _newest_step(run) -> int:
+    steps = [int(p.name[4:]) for p in (run / "backup").glob("gen-*") if (p / "state.json").is_file()]
+    return max(steps, default=-1)
+
+
+def _kill_when(process, run, step: int, extra_delay: float) -> None:
     deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if meta.is_file():
-            try:
-                state = json.loads(meta.read_text())
-            except ValueError:
-                state = {}
-            if state.get("epoch", 0) >= 1 and state.get("batch", 0) >= 1:
-                break
-        time.sleep(0.05)
+    while time.time() < deadline and process.poll() is None and _newest_step(run) < step:
+        time.sleep(0.02)
+    time.sleep(extra_delay)
     assert process.poll() is None, process.stderr.read()[-3000:]
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    state = json.loads(meta.read_text())
-    finished_before = sorted(int(p.stem[6:10]) for p in (run / "checkpoints").glob("epoch-*.json"))
-    assert state["epoch"] >= 1 and finished_before and max(finished_before) == state["epoch"]
 
-    result = _train("--output", run, "--resume", "--verbose=0")
-    assert result.returncode == 0, result.stderr[-3000:]
-    metas = {int(p.stem[6:10]): json.loads(p.read_text()) for p in (run / "checkpoints").glob("epoch-*.json")}
-    assert max(metas) == 4
-    for epoch, meta_data in metas.items():
-        assert meta_data["progress"] == pytest.approx((epoch - 1) / 4)
-    iterations = [metas[e]["iterations"] for e in sorted(metas)]
-    assert iterations == sorted(iterations) and iterations[-1] >= 16
-    assert json.loads((run / "final.json").read_text())["epochs"] == 4
+
+def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path, dataset):
+    """The oracle is an uninterrupted run: same steps, same schedule values, same weights (CPU ops are deterministic)."""
+    args = ["--dataset", dataset, "--niter=2", "--niter_decay=1", "--backup_every=2", "--steps_per_epoch=4", "--pool_size=3",
+            "--image_every=0", "--export_every=0", *SMALL]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    reference = _train("--output", whole, *args, wait=False)
+    process = _train("--output", killed, *args, wait=False)
+    rng = np.random.default_rng()
+    _kill_when(process, killed, 3, rng.uniform(0.0, 0.4))  # inside epoch 1 or 2, between or at backups
+    first = _newest_step(killed)
+    resumed = _train("--output", killed, "--resume", "--verbose=0", wait=False)
+    _kill_when(resumed, killed, first + 3, rng.uniform(0.0, 0.4))
+    final = _train("--output", killed, "--resume", "--verbose=0")
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert "backup: resuming from" in final.stderr and "step 0" not in final.stderr
+    assert reference.wait(timeout=600) == 0, reference.stderr.read()[-3000:]
+
+    def summary(run):
+        metas = {int(p.stem[6:10]): json.loads(p.read_text()) for p in (run / "checkpoints").glob("epoch-*.json")}
+        return [(e, m["iterations"], m["progress"]) for e, m in sorted(metas.items())]
+
+    assert summary(killed) == summary(whole) == [(1, 4, 0.0), (2, 8, pytest.approx(1 / 3)), (3, 12, pytest.approx(2 / 3))]
+    a, b = (_h5_arrays(run / "backup" / "gen-000000000012" / "weights.weights.h5") for run in (whole, killed))
+    assert sorted(a) == sorted(b)
+    worst = max(float(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64)))) for k in a)
+    assert worst <= 1e-6, worst
+    pools = [np.load(run / "backup" / "gen-000000000012" / "extra.npz") for run in (whole, killed)]
+    for key in pools[0].files:
+        np.testing.assert_allclose(pools[0][key], pools[1][key], atol=1e-6)
+    state = json.loads((killed / "backup" / "gen-000000000012" / "state.json").read_text())
+    assert state["position"] == 12 and state["epoch"] == 3 and state["batch"] == 0
 
 
 def test_unwritable_or_full_output_fails_before_training(tmp_path, dataset, monkeypatch):
@@ -100,6 +123,8 @@ def test_unwritable_or_full_output_fails_before_training(tmp_path, dataset, monk
 
 
 def test_non_finite_loss_stops_before_backing_up(tmp_path):
+    from keras_asym.backup import BackupStore, StepBackup
+
     model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
     model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
     batch = {
@@ -109,33 +134,11 @@ def test_non_finite_loss_stops_before_backing_up(tmp_path):
         "photo_masks": {p: np.ones((1, 64, 64, 1), np.float32) for p in model.parts},
         "drawing_masks": {p: np.ones((1, 64, 64, 1), np.float32) for p in model.parts},
     }
-    backup = tmp_path / "backup"
-    callbacks = [training.StopOnNonFiniteLoss(), training.AtomicBackupAndRestore(backup, save_freq=1)]
+    store = BackupStore(tmp_path / "backup")
+    callbacks = [training.StopOnNonFiniteLoss(), StepBackup(store, steps_per_epoch=2, every=1)]
     with pytest.raises(training.NonFiniteLossError, match="gan_drawing"):
         model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, callbacks=callbacks, verbose=0)
-    assert not (backup / "latest.weights.h5").exists()
-
-
-def test_unreadable_backup_falls_back_to_the_previous_one(tmp_path):
-    model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
-    model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3))
-    backup = training.AtomicBackupAndRestore(tmp_path / "backup", save_freq=1)
-    backup.set_model(model)
-    backup._current_epoch = 3
-    backup._save_model()
-    good = [w.numpy().copy() for w in model.generator.weights]
-    backup._current_epoch = 4
-    backup._save_model()
-    (tmp_path / "backup" / "latest.weights.h5").write_bytes(b"garbage")
-    for w in model.generator.weights:
-        w.assign(np.zeros(w.shape, w.dtype))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        backup.on_train_begin()
-    assert any("restoring the previous backup" in str(w.message) for w in caught)
-    assert model._initial_epoch == 3
-    for a, b in zip(good, model.generator.weights):
-        np.testing.assert_array_equal(a, b.numpy())
+    assert store.generations() == []
 
 
 def _batch(n=2):

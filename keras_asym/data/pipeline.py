@@ -100,6 +100,50 @@ def _augment(image, masks, seed, load_size: int, image_size: int, flip: bool):
     return stacked[..., :channels], stacked[..., channels:]
 
 
+def _style_table(info: dict, one_hot: bool):
+    styles = info["styles"]
+    if one_hot:
+        styles = np.eye(3, dtype=np.float32)[styles.argmax(axis=1)]
+    return tf.constant(styles, tf.float32)
+
+
+def _element_loader(info: dict, parts, styles, load_size: int, image_size: int, serial: bool, flip: bool):
+    """``load(photo index, random draw)`` -> one training element; all its randomness comes from the draw."""
+    photo_paths = tf.constant([p for p, _ in info["photos"]])
+    photo_masks = tf.constant([m for _, m in info["photos"]])
+    drawing_paths = tf.constant([p for p, _ in info["drawings"]])
+    drawing_masks = tf.constant([m for _, m in info["drawings"]])
+    n_drawings = len(info["drawings"])
+
+    def load(index, draw):
+        index = tf.cast(index, tf.int32)
+        element_seed = tf.stack([tf.cast(draw % 2147483647, tf.int32), index])
+        if serial:
+            drawing_index = index % n_drawings
+        else:
+            drawing_index = tf.random.stateless_uniform([], element_seed, 0, n_drawings, dtype=tf.int32)
+        photo = _decode(photo_paths[index], 3)
+        drawing = _decode(drawing_paths[drawing_index], 1)
+        if parts:
+            p_masks = tf.concat([_decode(photo_masks[index][k], 1) for k in range(len(parts))], axis=-1)
+            d_masks = tf.concat([_decode(drawing_masks[drawing_index][k], 1) for k in range(len(parts))], axis=-1)
+        else:  # no local discriminators: a placeholder channel keeps the augmentation code uniform
+            p_masks, d_masks = tf.zeros_like(photo[..., :1]), tf.zeros_like(drawing)
+        photo, p_masks = _augment(photo, p_masks, element_seed + 11, load_size, image_size, flip)
+        drawing, d_masks = _augment(drawing, d_masks, element_seed + 23, load_size, image_size, flip)
+        to_unit = lambda m: tf.cast(m > 127.5, tf.float32)  # noqa: E731
+        return {
+            "photo": photo / 127.5 - 1.0,
+            "drawing": drawing / 127.5 - 1.0,
+            "style": styles[drawing_index],
+            "style_label": tf.argmax(styles[drawing_index], output_type=tf.int32),
+            "photo_masks": {part: to_unit(p_masks[..., k : k + 1]) for k, part in enumerate(parts)},
+            "drawing_masks": {part: to_unit(d_masks[..., k : k + 1]) for k, part in enumerate(parts)},
+        }
+
+    return load
+
+
 def make_dataset(
     root: str | Path,
     image_size: int = 512,
@@ -132,15 +176,8 @@ def make_dataset(
     if load_size < image_size:
         raise ValueError(f"load_size {load_size} is smaller than image_size {image_size}.")
     info = scanned or scan(root, parts)
-    photo_paths = tf.constant([p for p, _ in info["photos"]])
-    photo_masks = tf.constant([m for _, m in info["photos"]])
-    drawing_paths = tf.constant([p for p, _ in info["drawings"]])
-    drawing_masks = tf.constant([m for _, m in info["drawings"]])
-    styles = info["styles"]
-    if one_hot:
-        styles = np.eye(3, dtype=np.float32)[styles.argmax(axis=1)]
-    styles = tf.constant(styles, tf.float32)
-    n_photos, n_drawings = len(info["photos"]), len(info["drawings"])
+    styles = _style_table(info, one_hot)
+    n_photos = len(info["photos"])
 
     indices = tf.data.Dataset.range(n_photos)
     if input_context is not None and input_context.num_input_pipelines > 1:
@@ -151,35 +188,53 @@ def make_dataset(
     # One random number per element, different in every epoch, reproducible from the seed.
     draws = tf.data.Dataset.random(seed=seed + 7919 * shard, rerandomize_each_iteration=True)
 
-    def load(index, draw):
-        index = tf.cast(index, tf.int32)
-        element_seed = tf.stack([tf.cast(draw % 2147483647, tf.int32), index])
-        if serial:
-            drawing_index = index % n_drawings
-        else:
-            drawing_index = tf.random.stateless_uniform([], element_seed, 0, n_drawings, dtype=tf.int32)
-        photo = _decode(photo_paths[index], 3)
-        drawing = _decode(drawing_paths[drawing_index], 1)
-        if parts:
-            p_masks = tf.concat([_decode(photo_masks[index][k], 1) for k in range(len(parts))], axis=-1)
-            d_masks = tf.concat([_decode(drawing_masks[drawing_index][k], 1) for k in range(len(parts))], axis=-1)
-        else:  # no local discriminators: a placeholder channel keeps the augmentation code uniform
-            p_masks, d_masks = tf.zeros_like(photo[..., :1]), tf.zeros_like(drawing)
-        photo, p_masks = _augment(photo, p_masks, element_seed + 11, load_size, image_size, flip)
-        drawing, d_masks = _augment(drawing, d_masks, element_seed + 23, load_size, image_size, flip)
-        to_unit = lambda m: tf.cast(m > 127.5, tf.float32)  # noqa: E731
-        return {
-            "photo": photo / 127.5 - 1.0,
-            "drawing": drawing / 127.5 - 1.0,
-            "style": styles[drawing_index],
-            "style_label": tf.argmax(styles[drawing_index], output_type=tf.int32),
-            "photo_masks": {part: to_unit(p_masks[..., k : k + 1]) for k, part in enumerate(parts)},
-            "drawing_masks": {part: to_unit(d_masks[..., k : k + 1]) for k, part in enumerate(parts)},
-        }
+    load = _element_loader(info, parts, styles, load_size, image_size, serial, flip)
 
     dataset = tf.data.Dataset.zip(indices, draws).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     options = tf.data.Options()
     options.deterministic = deterministic
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def make_stream(
+    root: str | Path,
+    image_size: int = 512,
+    load_size: int | None = None,
+    batch_size: int = 1,
+    parts=PARTS,
+    flip: bool = True,
+    one_hot: bool = False,
+    seed: int = 0,
+    start: int = 0,
+    scanned: dict | None = None,
+) -> tf.data.Dataset:
+    """The endless training stream, positioned at element ``start``: batches as ``make_dataset``'s plus ``position``.
+
+    Element ``k`` (0, 1, 2, ...) is a pure function of ``(seed, k)``: pass ``n``
+    of the photos visits each photo once in a seeded order drawn for that pass,
+    and the drawing and augmentation come from a draw keyed on ``k``. So the
+    stream can start anywhere without reading what comes before, and a resumed
+    run (``start`` = the model's ``data_position``) sees exactly the batches an
+    uninterrupted one would. Each element carries its ``position`` ``k``; an
+    undecodable file is dropped (logged) and the stream moves on, still
+    deterministically.
+    """
+    load_size = load_size or int(round(image_size * 572 / 512))
+    if load_size < image_size:
+        raise ValueError(f"load_size {load_size} is smaller than image_size {image_size}.")
+    info = scanned or scan(root, parts)
+    load = _element_loader(info, parts, _style_table(info, one_hot), load_size, image_size, False, flip)
+    n_photos = len(info["photos"])
+
+    def element(k):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n_photos, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), k // n_photos]))
+        draw = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64) + 7919, k]), maxval=2**31 - 1, dtype=tf.int64)
+        return {**load(order[k % n_photos], draw), "position": k}
+
+    dataset = tf.data.Dataset.counter(start, dtype=tf.int64).map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.ignore_errors(log_warning=True).batch(batch_size, drop_remainder=True)
+    options = tf.data.Options()
+    options.deterministic = True
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
