@@ -7,14 +7,18 @@ Reads ``<epoch>_net_G_A.pth`` (required) and, when present, ``G_B``, ``D_A``,
 (LPIPS heads; pass ``--alexnet`` for the trunk). Writes ``generator.keras``,
 ``photo_generator.keras``, the discriminators, ``hed.keras``, ``lpips.keras``
 and ``config.json`` into ``--output``. Files are unpickled by a restricted
-reader: a checkpoint that names anything but tensors is refused.
+reader: a checkpoint that names anything but tensors, or that would allocate
+more than its network needs, is refused. Exit status 0 done, 2 a checkpoint
+was refused or does not fit the architecture (nothing is written).
 """
 
 from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from edge_demo import cli
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None, "Folder of official .pth files.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the .keras files and config.json.", required=True)
@@ -27,6 +31,7 @@ _EPOCH = flags.DEFINE_string("epoch", "latest", "Checkpoint prefix: <epoch>_net_
 _HED = flags.DEFINE_string("hed", None, "HED weights (default: <checkpoint_dir>/network-bsds500.pytorch).")
 _LPIPS = flags.DEFINE_string("lpips", None, "LPIPS v0.1 alex heads (default: <checkpoint_dir>/alex.pth).")
 _ALEXNET = flags.DEFINE_string("alexnet", None, "AlexNet trunk for LPIPS: torchvision alexnet .pth or LPIPS .weights.h5.")
+_MAX_MB = flags.DEFINE_integer("max_checkpoint_mb", 2048, "Refuse to allocate more than this for one file's tensors (each file is also held to what its network needs).")
 
 
 def main(argv):
@@ -57,10 +62,11 @@ def main(argv):
             hed_path=_HED.value,
             lpips_path=_LPIPS.value,
             alexnet_path=_ALEXNET.value,
+            max_bytes=_MAX_MB.value << 20,
         )
     except (FileNotFoundError, OfficialWeightsError, CheckpointFormatError, UnsafeCheckpointError) as err:
         print(f"import_official: error: {err}", file=sys.stderr)
-        return 1
+        return cli.BAD_INPUT
     config["sources"] = sources
     written = save_models(models, _OUTPUT.value, config)
     print(f"{'network':<24}{'parameters':>12}  source")
@@ -71,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -49,11 +49,11 @@ def test_legacy_format_generator_imports_identically(tmp_path, official):
 
 def test_wrong_architecture_and_missing_generator_are_clear_errors(tmp_path, official):
     result = _run("--checkpoint_dir", str(official.root / "weights"), "--output", str(tmp_path / "o"), "--ngf", "16", "--n_blocks", "3")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "model0.1.weight" in result.stderr and "expects" in result.stderr
     assert not (tmp_path / "o").exists()
     result = _run("--checkpoint_dir", str(tmp_path), "--output", str(tmp_path / "o"))
-    assert result.returncode == 1 and "latest_net_G_A.pth" in result.stderr and "required" in result.stderr
+    assert result.returncode == 2 and "latest_net_G_A.pth" in result.stderr and "required" in result.stderr
 
 
 def test_hostile_checkpoint_folder_is_refused(tmp_path):
@@ -62,7 +62,7 @@ def test_hostile_checkpoint_folder_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     _zip_checkpoint(tmp_path / "latest_net_G_A.pth", _hostile_pickle("os", "system", f"touch {marker}"))
     result = _run("--checkpoint_dir", str(tmp_path), "--output", str(tmp_path / "o"))
-    assert result.returncode == 1 and "refusing to load global 'os.system'" in result.stderr
+    assert result.returncode == 2 and "refusing to load global 'os.system'" in result.stderr
     assert not marker.exists()
 
 
@@ -95,3 +95,14 @@ def test_lpips_from_published_heads_and_torchvision_or_keras_trunk(tmp_path):
     model.save_weights(tmp_path / "lpips.weights.h5")
     again = load_lpips_files(tmp_path / "alex.pth", tmp_path / "lpips.weights.h5")
     assert float(again([a, b])[0]) == pytest.approx(distance, rel=1e-6)
+
+
+def test_an_oversized_checkpoint_is_one_line_and_exit_2(tmp_path):
+    from tests.test_torch_pickle import _tensor_pickle, _zip_checkpoint
+
+    _zip_checkpoint(tmp_path / "latest_net_G_A.pth", _tensor_pickle(1, (1 << 31,), (0,)), {"0": b"\0" * 4})
+    result = _run("--checkpoint_dir", str(tmp_path), "--output", str(tmp_path / "o"), "--max_checkpoint_mb=64")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("import_official: error:")]
+    assert len(errors) == 1 and "latest_net_G_A.pth: tensor 'w' needs 8,589,934,592 bytes" in errors[0]
+    assert not (tmp_path / "o").exists()

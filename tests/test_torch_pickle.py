@@ -114,3 +114,109 @@ def test_damaged_and_foreign_files(tmp_path, official):
         load_torch_file(cut)
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_torch_file(tmp_path / "missing.pth")
+
+
+# --- files built to hurt: each is refused with one line, before any large allocation ----------------------
+
+def _tensor_pickle(storage_numel: int, size: tuple, stride: tuple, storage="FloatStorage", tail: bytes = b"") -> bytes:
+    """An OrderedDict {"w": _rebuild_tensor_v2(storage, 0, size, stride, ...)} with ``tail`` opcodes before SETITEM."""
+    def ints(values):
+        return b"(" + b"".join(b"\x8a\x08" + struct.pack("<q", v) for v in values) + b"t"
+
+    return (b"\x80\x02ccollections\nOrderedDict\n)R" + b"X\x01\x00\x00\x00w" + b"ctorch._utils\n_rebuild_tensor_v2\n("
+            + b"(X\x07\x00\x00\x00storage" + f"ctorch\n{storage}\n".encode() + b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpu"
+            + b"\x8a\x08" + struct.pack("<q", storage_numel) + b"tQ" + b"K\x00" + ints(size) + ints(stride)
+            + b"\x89ccollections\nOrderedDict\n)RtR" + tail + b"s.")
+
+
+def _peak_while(call):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_build_on_a_tensor_record_is_refused(tmp_path):
+    """A BUILD after _rebuild_tensor_v2 could rewrite size/stride after the bounds check: it is never applied."""
+    state = b"}(X\x04\x00\x00\x00sizeJ\x00\x00\x01\x00X\x06\x00\x00\x00strideJ\x00\x00\x01\x00ub"
+    path = tmp_path / "build.pth"
+    _zip_checkpoint(path, _tensor_pickle(1, (1,), (1,), tail=state), {"0": b"\0" * 4})
+    with pytest.raises(UnsafeCheckpointError, match="refusing BUILD on a Tensor"):
+        load_torch_file(path)
+
+
+def test_a_stride_0_view_declaring_2_31_elements_is_refused_without_allocating_it(tmp_path):
+    path = tmp_path / "stride0.pth"
+    _zip_checkpoint(path, _tensor_pickle(1, (1 << 31,), (0,)), {"0": b"\0" * 4})
+    with pytest.raises(CheckpointFormatError, match="stride0.pth: tensor 'w' needs 8,589,934,592 bytes, beyond"):
+        assert _peak_while(lambda: load_torch_file(path)) < 16 << 20
+    assert _peak_while(lambda: pytest.raises(CheckpointFormatError, load_torch_file, path)) < 16 << 20
+
+
+def test_a_legacy_file_declaring_2_34_doubles_is_refused_in_bounded_memory(tmp_path):
+    from tests.torch_writer import legacy_bytes
+
+    path = tmp_path / "huge.pth"
+    path.write_bytes(legacy_bytes(_tensor_pickle(1 << 34, (1 << 34,), (1,), storage="DoubleStorage"), {"0": b"\0" * 64}, {"0": 8}).replace(
+        struct.pack("<q", 8), struct.pack("<q", 1 << 34), 1))
+    peak = _peak_while(lambda: pytest.raises(CheckpointFormatError, load_torch_file, path))
+    assert peak < 16 << 20
+    with pytest.raises(CheckpointFormatError, match="huge.pth: truncated inside storage '0'"):
+        load_torch_file(path)
+
+
+def test_a_deflate_bomb_is_refused_before_it_is_inflated(tmp_path):
+    numel = 64 << 18  # 64 MiB of float32 zeros, about 64 kB deflated
+    path = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", _tensor_pickle(numel, (numel,), (1,)))
+        archive.writestr("archive/data/0", b"\0" * (numel * 4))
+    assert path.stat().st_size < 1 << 20
+    peak = _peak_while(lambda: pytest.raises(CheckpointFormatError, load_torch_file, path, max_bytes=16 << 20))
+    assert peak < 8 << 20
+    with pytest.raises(CheckpointFormatError, match="bomb.pth: tensor 'w' needs 67,108,864 bytes, beyond the 16,777,216-byte limit"):
+        load_torch_file(path, max_bytes=16 << 20)
+
+
+def test_an_entry_whose_compression_ratio_is_implausible_is_refused(tmp_path, monkeypatch):
+    from keras_asym.convert import torch_pickle
+
+    path = tmp_path / "ratio.pth"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", _tensor_pickle(1024, (1024,), (1,)))
+        archive.writestr("archive/data/0", b"\0" * 4096)
+    assert load_torch_file(path)["w"].shape == (1024,)
+    monkeypatch.setattr(torch_pickle, "MAX_DEFLATE_RATIO", 10)
+    with pytest.raises(CheckpointFormatError, match="would inflate"):
+        load_torch_file(path)
+
+
+def test_a_zip_entry_shorter_than_its_storage_is_refused(tmp_path):
+    path = tmp_path / "short.pth"
+    _zip_checkpoint(path, _tensor_pickle(100, (100,), (1,)), {"0": b"\0" * 40})
+    with pytest.raises(CheckpointFormatError, match="holds 40 bytes, its storage needs 400"):
+        load_torch_file(path)
+
+
+def test_a_huge_memo_index_or_declared_length_costs_nothing(tmp_path):
+    """Python's C unpickler would allocate a 2**32-entry memo array for the first, and trust the length of the second."""
+    for name, body in (("memo.pth", b"\x80\x02}r\xff\xff\xff\x7fh\x07."), ("length.pth", b"\x80\x02X\xff\xff\xff\x7fabc.")):
+        path = tmp_path / name
+        _zip_checkpoint(path, body)
+        peak = _peak_while(lambda: pytest.raises(CheckpointFormatError, load_torch_file, path))
+        assert peak < 4 << 20, name
+
+
+def test_import_official_holds_each_file_to_what_its_network_needs(tmp_path, official):
+    """G's checkpoint may not allocate more than G's parameters (float64 at worst, read twice) allow."""
+    from keras_asym.convert.checkpoints import import_official
+
+    numel = 1 << 24  # 64 MiB of float32: far beyond an ngf-8 G
+    _zip_checkpoint(tmp_path / "latest_net_G_A.pth", _tensor_pickle(numel, (numel,), (1,)), {"0": b"\0" * (numel * 4)})
+    with pytest.raises(CheckpointFormatError, match="latest_net_G_A.pth: storage '0' needs 67,108,864 bytes|latest_net_G_A.pth: tensor 'w' needs"):
+        import_official(tmp_path, ngf=8, ndf=8, n_blocks=3)

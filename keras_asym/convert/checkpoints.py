@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from keras_asym.convert import official
-from keras_asym.convert.torch_pickle import load_torch_file
+from keras_asym.convert.torch_pickle import DEFAULT_MAX_BYTES, load_torch_file
 from keras_asym.hed import HED
 from keras_asym.lpips import LPIPS
 from keras_asym.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
@@ -47,7 +47,19 @@ def _build(name: str, ngf: int, ndf: int, n_blocks: int, model0_res: int, image_
     return PatchDiscriminator(input_channels=channels, ndf=ndf, name=name), official.patch_discriminator_names()
 
 
-def load_lpips_files(lin_path: str | Path, alexnet_path: str | Path | None = None) -> LPIPS:
+def _read_for(model: keras.Model, path: Path, max_bytes: int) -> dict[str, np.ndarray]:
+    """``path``'s tensors, allocating at most what ``model`` can need.
+
+    The network's shapes are known before the file is opened: a checkpoint
+    for it holds at most its parameters (float64 at worst) plus small norm
+    buffers, read once as storage and once as tensors. Anything larger is
+    refused before it is allocated.
+    """
+    need = 2 * 8 * parameter_count(model) + (1 << 20)
+    return load_torch_file(path, max_bytes=min(need, max_bytes))
+
+
+def load_lpips_files(lin_path: str | Path, alexnet_path: str | Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> LPIPS:
     """LPIPS from the published ``alex.pth`` heads and an AlexNet trunk.
 
     The trunk comes from torchvision's ``alexnet-owt-*.pth`` (``features.*``;
@@ -61,9 +73,10 @@ def load_lpips_files(lin_path: str | Path, alexnet_path: str | Path | None = Non
         if alexnet_path.name.endswith(".weights.h5"):
             model.load_weights(alexnet_path)
         else:
-            trunk = {k: v for k, v in load_torch_file(alexnet_path).items() if k.startswith("features.")}
+            # torchvision's file also holds the classifier (about 4/5 of its bytes), which is dropped.
+            trunk = {k: v for k, v in load_torch_file(alexnet_path, max_bytes=max_bytes).items() if k.startswith("features.")}
             official.load_lpips(model, trunk, trunk="torchvision", source=str(alexnet_path))
-    official.load_lpips(model, load_torch_file(lin_path), trunk="lin", source=str(lin_path))
+    official.load_lpips(model, _read_for(model, Path(lin_path), max_bytes), trunk="lin", source=str(lin_path))
     return model
 
 
@@ -78,10 +91,12 @@ def import_official(
     hed_path: str | Path | None = None,
     lpips_path: str | Path | None = None,
     alexnet_path: str | Path | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[dict[str, keras.Model], dict[str, str]]:
     """Builds every network whose checkpoint is present; G (``G_A``) is required.
 
     Returns ``(models, sources)`` with ``sources[name]`` the file it came from.
+    No file may allocate more than its network needs, nor ``max_bytes``.
     """
     folder = Path(checkpoint_dir)
     if not folder.is_dir():
@@ -94,17 +109,17 @@ def import_official(
                 raise FileNotFoundError(f"{path}: the style generator checkpoint (G_A) is required.")
             continue
         model, table = _build(name, ngf, ndf, n_blocks, model0_res, image_size)
-        official.load_state_dict(model, load_torch_file(path), table, source=str(path))
+        official.load_state_dict(model, _read_for(model, path, max_bytes), table, source=str(path))
         models[name], sources[name] = model, str(path)
     hed_path = Path(hed_path) if hed_path else folder / HED_FILE
     if hed_path.is_file():
         hed = HED()
         hed.build((None, None, None, 3))
-        official.load_state_dict(hed, load_torch_file(hed_path), official.hed_names(), source=str(hed_path))
+        official.load_state_dict(hed, _read_for(hed, hed_path, max_bytes), official.hed_names(), source=str(hed_path))
         models["hed"], sources["hed"] = hed, str(hed_path)
     lpips_path = Path(lpips_path) if lpips_path else folder / LPIPS_FILE
     if lpips_path.is_file():
-        models["lpips"] = load_lpips_files(lpips_path, alexnet_path)
+        models["lpips"] = load_lpips_files(lpips_path, alexnet_path, max_bytes)
         sources["lpips"] = str(lpips_path) + (f" + {alexnet_path}" if alexnet_path else " (AlexNet trunk not given)")
     return models, sources
 

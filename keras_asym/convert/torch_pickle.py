@@ -1,24 +1,29 @@
 """Read PyTorch ``.pth`` state_dicts into NumPy without importing torch, and without trusting them.
 
-A ``.pth`` file is a pickle, and unpickling runs whatever callables the file
-names. This reader admits only the handful of globals a state_dict needs
-(``collections.OrderedDict``, the tensor-rebuild functions and the typed
-storage classes), each replaced by our own NumPy stand-in, so no PyTorch (or
-any other) code is ever called. Any other global, e.g. ``os.system`` or
-``builtins.eval``, stops the load with ``UnsafeCheckpointError`` before it is
-looked up.
+A ``.pth`` file is a pickle, and a pickle is a program: Python's own unpickler
+calls whatever the file names and lets a few bytes allocate gigabytes (a
+memo index of 2**31, a declared length, a storage that inflates to 6 GiB). So
+this module does not use it. ``_StateDictVM`` is a small pickle interpreter
+that knows only the opcodes a state_dict needs, builds only plain containers
+and inert tensor records, and admits only the handful of globals torch writes
+(``collections.OrderedDict``, the tensor-rebuild functions, the storage
+types). Nothing a file names is ever called.
 
-Both serialization formats are supported: the zip archive of torch >= 1.6
-(``<name>/data.pkl`` + ``<name>/data/<key>`` storages) and the legacy stream of
-pre-1.6 checkpoints (magic number, protocol, system info, the object pickle,
-the storage keys, then each storage's raw bytes).
+Tensor bytes are read last and lazily: a tensor's geometry is checked against
+its storage, the storage against the real size of its zip entry or of the
+rest of the file, and every byte against a budget (``max_bytes``), all before
+a byte is allocated. Every failure is an ``UnsafeCheckpointError`` or a
+``CheckpointFormatError`` whose message names the file and the problem.
+
+Both formats are read: the zip archive of torch >= 1.6 (``<name>/data.pkl`` +
+``<name>/data/<key>``) and the legacy stream of older torch (magic number,
+protocol, system info, the object pickle, the storage keys, then each
+storage's element count and bytes).
 """
 
 from __future__ import annotations
 
-import collections
-import io
-import pickle
+import math
 import struct
 import zipfile
 from pathlib import Path
@@ -27,235 +32,557 @@ import numpy as np
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-MAX_ELEMENTS = 1 << 34  # 16 G elements: far beyond any portrait model; guards forged sizes
+DEFAULT_MAX_BYTES = 2 << 30  # tensor bytes materialised per file unless the caller says otherwise
+MAX_PICKLE_BYTES = 16 << 20  # a state_dict's object pickle is kilobytes; torch's largest models stay under this
+MAX_OBJECTS = 1 << 20  # containers, strings and numbers a pickle may build
+MAX_DIMS = 16
+MAX_NAME = 256  # characters of a global's module or name
+MAX_INT_BYTES = 64  # LONG1/LONG4 payloads; the legacy magic number needs 10
+MAX_DEFLATE_RATIO = 1100  # deflate cannot legitimately exceed ~1032:1
 
 _STORAGE_DTYPES = {
-    "FloatStorage": np.float32,
-    "DoubleStorage": np.float64,
-    "HalfStorage": np.float16,
-    "BFloat16Storage": "bfloat16",
-    "LongStorage": np.int64,
-    "IntStorage": np.int32,
-    "ShortStorage": np.int16,
-    "CharStorage": np.int8,
-    "ByteStorage": np.uint8,
-    "BoolStorage": np.bool_,
+    "FloatStorage": "f4",
+    "DoubleStorage": "f8",
+    "HalfStorage": "f2",
+    "BFloat16Storage": "bf16",
+    "LongStorage": "i8",
+    "IntStorage": "i4",
+    "ShortStorage": "i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "?",
 }
 
 
 class UnsafeCheckpointError(ValueError):
-    """The checkpoint names something a plain state_dict never needs; nothing was executed."""
+    """The checkpoint asks for something a plain state_dict never needs; nothing was executed."""
 
 
 class CheckpointFormatError(ValueError):
-    """The file is not a readable PyTorch checkpoint."""
+    """The file is not a readable PyTorch checkpoint, or exceeds a safety bound."""
 
 
 class _StorageType:
+    __slots__ = ("name",)
+
     def __init__(self, name: str):
         self.name = name
-        self.dtype = _STORAGE_DTYPES[name]
+
+    @property
+    def itemsize(self) -> int:
+        return 2 if self.name == "BFloat16Storage" else np.dtype(_STORAGE_DTYPES[self.name]).itemsize
 
 
 class _Storage:
-    """A storage's elements as a flat NumPy array, filled now (zip) or later (legacy)."""
+    """A storage declared by a persistent id: type and element count; its bytes come from ``reader``."""
 
-    def __init__(self, storage_type: _StorageType, numel: int):
-        self.storage_type = storage_type
-        self.numel = int(numel)
-        self.array: np.ndarray | None = None
+    __slots__ = ("storage_type", "numel", "key", "reader")
 
-    def fill(self, raw: bytes, where: str) -> None:
-        dtype = self.storage_type.dtype
-        if dtype == "bfloat16":
-            bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-            values = bits.view(np.float32)
+    def __init__(self, storage_type: _StorageType, numel: int, key: str):
+        self.storage_type, self.numel, self.key = storage_type, numel, key
+        self.reader = None  # callable(nbytes) -> bytes, set by the format loader
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.storage_type.itemsize
+
+
+class _Tensor:
+    """An inert record of ``_rebuild_tensor_v2(storage, offset, size, stride, ...)``."""
+
+    __slots__ = ("storage", "offset", "size", "stride")
+
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
+
+
+class _OrderedDict(dict):
+    """What ``collections.OrderedDict(...)`` builds here; a BUILD may set its ``_metadata`` (ignored)."""
+
+
+def _rebuild_tensor(where, args):
+    if len(args) < 4:
+        raise CheckpointFormatError(f"{where}: tensor record with {len(args)} arguments, expected at least 4.")
+    storage, offset, size, stride = args[:4]
+    if not isinstance(storage, _Storage):
+        raise CheckpointFormatError(f"{where}: tensor is not backed by a storage.")
+    return _Tensor(storage, offset, size, stride)
+
+
+def _rebuild_parameter(where, args):
+    if not args or not isinstance(args[0], _Tensor):
+        raise CheckpointFormatError(f"{where}: parameter record without a tensor.")
+    return args[0]
+
+
+def _ordered_dict(where, args):
+    if not args:
+        return _OrderedDict()
+    if len(args) == 1 and isinstance(args[0], list) and all(isinstance(p, tuple) and len(p) == 2 for p in args[0]):
+        out = _OrderedDict()
+        for key, value in args[0]:
+            out[_dict_key(where, key)] = value
+        return out
+    raise CheckpointFormatError(f"{where}: OrderedDict built from unexpected arguments.")
+
+
+_GLOBALS = {
+    ("collections", "OrderedDict"): _ordered_dict,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+}
+
+
+def _dict_key(where, key):
+    if not isinstance(key, (str, int)) or isinstance(key, bool):
+        raise CheckpointFormatError(f"{where}: dictionary key of type {type(key).__name__}; a state_dict has string keys.")
+    return key
+
+
+class _Mark:
+    __slots__ = ()
+
+
+_MARK = _Mark()
+
+
+class _Source:
+    """Bounded reads from a byte buffer or a file: never more than what is really there."""
+
+    def __init__(self, where: str, data: bytes | None = None, handle=None, size: int = 0):
+        self.where, self.data, self.handle = where, data, handle
+        self.size = len(data) if data is not None else size
+        self.pos = 0
+
+    def remaining(self) -> int:
+        return self.size - self.pos
+
+    def read(self, n: int, what: str = "pickle") -> bytes:
+        if n < 0 or n > self.remaining():
+            raise CheckpointFormatError(f"{self.where}: truncated: {what} needs {n} bytes at offset {self.pos}, {self.remaining()} remain.")
+        if self.data is not None:
+            out = self.data[self.pos : self.pos + n]
         else:
-            values = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
-        if values.size < self.numel:
-            raise CheckpointFormatError(f"{where}: storage holds {values.size} elements, expected {self.numel}.")
-        self.array = values[: self.numel]
+            self.handle.seek(self.pos)
+            out = self.handle.read(n)
+            if len(out) != n:
+                raise CheckpointFormatError(f"{self.where}: truncated: the file ended inside {what}.")
+        self.pos += n
+        return out
+
+    def readline(self, limit: int) -> bytes:
+        chunk = self.data[self.pos : self.pos + limit + 1] if self.data is not None else self._peek(limit + 1)
+        end = chunk.find(b"\n")
+        if end < 0:
+            raise CheckpointFormatError(f"{self.where}: global name longer than {limit} bytes or unterminated at offset {self.pos}.")
+        self.pos += end + 1
+        return chunk[:end]
+
+    def _peek(self, n: int) -> bytes:
+        self.handle.seek(self.pos)
+        return self.handle.read(min(n, self.remaining()))
 
 
-class _PendingTensor:
-    """A tensor view on a storage whose bytes may not have been read yet."""
+class _StateDictVM:
+    """Runs one pickle with the opcodes of protocols 2-5 that state_dicts use; everything else is refused."""
 
-    def __init__(self, storage: _Storage, offset: int, size, stride, where: str):
-        if not isinstance(storage, _Storage):
-            raise CheckpointFormatError(f"{where}: tensor is not backed by a storage.")
-        size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-        if len(size) != len(stride) or any(s < 0 for s in size + stride) or offset < 0:
-            raise CheckpointFormatError(f"{where}: invalid tensor geometry size={size} stride={stride}.")
-        last = offset + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else offset - 1
-        if last >= storage.numel:
-            raise CheckpointFormatError(f"{where}: tensor view reaches element {last} of a {storage.numel}-element storage.")
-        self.storage, self.offset, self.size, self.stride = storage, int(offset), size, stride
+    def __init__(self, source: _Source, persistent_load):
+        self.source, self.where = source, source.where
+        self.persistent_load = persistent_load
+        self.stack: list = []
+        self.marks: list[int] = []
+        self.memo: dict[int, object] = {}
+        self.objects = 0
 
-    def materialize(self) -> np.ndarray:
-        flat = self.storage.array
-        if not all(self.size):
-            return np.zeros(self.size, dtype=flat.dtype)
-        item = flat.itemsize
-        view = np.lib.stride_tricks.as_strided(
-            flat[self.offset :], shape=self.size, strides=tuple(s * item for s in self.stride), writeable=False
-        )
-        return np.array(view, copy=True)
+    def _fail(self, message: str):
+        raise CheckpointFormatError(f"{self.where}: {message} (pickle offset {self.source.pos}).")
 
+    def _count(self, obj):
+        self.objects += 1
+        if self.objects > MAX_OBJECTS:
+            self._fail(f"more than {MAX_OBJECTS} objects in the pickle")
+        return obj
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, where: str, load_storage):
-        super().__init__(file)
-        self.where = where
-        self.load_storage = load_storage
+    def _pop(self):
+        if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
+            self._fail("pickle stack underflow")
+        return self.stack.pop()
 
-    def find_class(self, module, name):
-        where = self.where
-        if module == "collections" and name == "OrderedDict":
-            return collections.OrderedDict
-        if module == "torch._utils" and name in ("_rebuild_tensor", "_rebuild_tensor_v2"):
+    def _pop_mark(self) -> list:
+        if not self.marks:
+            self._fail("pickle has no MARK to close")
+        start = self.marks.pop()
+        items = self.stack[start:]
+        del self.stack[start:]
+        return items
 
-            def rebuild(storage, offset, size, stride, *unused):
-                return _PendingTensor(storage, offset, size, stride, where)
+    def _top(self):
+        if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
+            self._fail("pickle stack underflow")
+        return self.stack[-1]
 
-            return rebuild
-        if module == "torch._utils" and name == "_rebuild_parameter":
-            return lambda data, requires_grad=False, backward_hooks=None: data
+    def _unpack(self, fmt: str):
+        return struct.unpack(fmt, self.source.read(struct.calcsize(fmt)))[0]
+
+    def _text(self, n: int) -> str:
+        raw = self.source.read(n, "a string")
+        try:
+            return self._count(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            self._fail("string is not UTF-8")
+
+    def _long(self, n: int) -> int:
+        if n > MAX_INT_BYTES:
+            self._fail(f"integer of {n} bytes")
+        return int.from_bytes(self.source.read(n), "little", signed=True)
+
+    def _global(self, module: str, name: str):
+        factory = _GLOBALS.get((module, name))
+        if factory is not None:
+            return factory
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
         raise UnsafeCheckpointError(
-            f"{where}: refusing to load global '{module}.{name}': a state_dict only needs tensors and "
-            "plain containers (the file may be malicious, or not a state_dict)."
+            f"{self.where}: refusing to load global '{module}.{name}': a state_dict needs only tensors and plain containers "
+            "(the file may be malicious, or not a state_dict)."
         )
 
-    def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
-            raise UnsafeCheckpointError(f"{self.where}: unexpected persistent id {pid!r}.")
-        return self.load_storage(pid)
+    def _set_items(self, target, items):
+        if not isinstance(target, dict) or len(items) % 2:
+            self._fail("SETITEMS on something that is not a dictionary")
+        for i in range(0, len(items), 2):
+            target[_dict_key(self.where, items[i])] = items[i + 1]
+
+    def _append(self, target, items):
+        if not isinstance(target, list):
+            self._fail("APPENDS on something that is not a list")
+        target.extend(items)
+
+    def run(self):
+        src, stack, memo = self.source, self.stack, self.memo
+        while True:
+            op = src.read(1, "an opcode")
+            if op == b".":  # STOP
+                if len(stack) != 1 or self.marks:
+                    self._fail("pickle ends with an unbalanced stack")
+                return stack[0]
+            if op == b"\x80":  # PROTO
+                if src.read(1)[0] > 5:
+                    self._fail("unknown pickle protocol")
+            elif op == b"\x95":  # FRAME: a length hint, checked and otherwise ignored
+                if self._unpack("<Q") > src.remaining():
+                    self._fail("frame longer than the data")
+            elif op == b"(":
+                self.marks.append(len(stack))
+            elif op == b"0":
+                self._pop()
+            elif op == b"1":
+                self._pop_mark()
+            elif op == b"2":
+                stack.append(self._top())
+            elif op == b"N":
+                stack.append(None)
+            elif op == b"\x88":
+                stack.append(True)
+            elif op == b"\x89":
+                stack.append(False)
+            elif op == b"J":
+                stack.append(self._unpack("<i"))
+            elif op == b"K":
+                stack.append(src.read(1)[0])
+            elif op == b"M":
+                stack.append(self._unpack("<H"))
+            elif op == b"\x8a":
+                stack.append(self._long(src.read(1)[0]))
+            elif op == b"\x8b":
+                stack.append(self._long(self._unpack("<i")))
+            elif op == b"G":
+                stack.append(self._unpack(">d"))
+            elif op == b"X":
+                stack.append(self._text(self._unpack("<I")))
+            elif op == b"\x8c":
+                stack.append(self._text(src.read(1)[0]))
+            elif op == b"\x8d":
+                stack.append(self._text(self._unpack("<Q")))
+            elif op in (b"T", b"U"):  # Python 2 str in legacy checkpoints
+                stack.append(self._text(self._unpack("<i") if op == b"T" else src.read(1)[0]))
+            elif op in (b"B", b"C"):
+                stack.append(self._count(src.read(self._unpack("<I") if op == b"B" else src.read(1)[0], "bytes")))
+            elif op == b")":
+                stack.append(())
+            elif op == b"t":
+                stack.append(self._count(tuple(self._pop_mark())))
+            elif op in (b"\x85", b"\x86", b"\x87"):
+                n = op[0] - 0x84
+                items = [self._pop() for _ in range(n)][::-1]
+                stack.append(self._count(tuple(items)))
+            elif op == b"]":
+                stack.append(self._count([]))
+            elif op == b"l":
+                stack.append(self._count(self._pop_mark()))
+            elif op == b"a":
+                item = self._pop()
+                self._append(self._top(), [item])
+            elif op == b"e":
+                items = self._pop_mark()
+                self._append(self._top(), items)
+            elif op == b"}":
+                stack.append(self._count({}))
+            elif op == b"d":
+                out = self._count({})
+                self._set_items(out, self._pop_mark())
+                stack.append(out)
+            elif op == b"s":
+                value, key = self._pop(), self._pop()
+                self._set_items(self._top(), [key, value])
+            elif op == b"u":
+                items = self._pop_mark()
+                self._set_items(self._top(), items)
+            elif op == b"c":  # GLOBAL
+                module = src.readline(MAX_NAME).decode("ascii", "replace")
+                name = src.readline(MAX_NAME).decode("ascii", "replace")
+                stack.append(self._global(module, name))
+            elif op == b"\x93":  # STACK_GLOBAL
+                name, module = self._pop(), self._pop()
+                if not (isinstance(module, str) and isinstance(name, str)):
+                    self._fail("STACK_GLOBAL with non-string names")
+                stack.append(self._global(module, name))
+            elif op == b"R":  # REDUCE: only the admitted factories, with a tuple of arguments
+                args, factory = self._pop(), self._pop()
+                if not (callable(factory) and factory in _GLOBALS.values() and isinstance(args, tuple)):
+                    self._fail("REDUCE of something that is not an admitted tensor or OrderedDict factory")
+                stack.append(self._count(factory(self.where, args)))
+            elif op == b"b":  # BUILD: only the OrderedDict _metadata that torch attaches
+                state = self._pop()
+                target = self._top()
+                if not isinstance(target, _OrderedDict):
+                    raise UnsafeCheckpointError(f"{self.where}: refusing BUILD on a {type(target).__name__.lstrip('_')}: only an OrderedDict's metadata may be set.")
+                if not isinstance(state, dict):
+                    self._fail("BUILD state of an OrderedDict is not a dictionary")
+            elif op == b"Q":  # BINPERSID
+                stack.append(self._count(self.persistent_load(self._pop())))
+            elif op in (b"q", b"r"):
+                memo[src.read(1)[0] if op == b"q" else self._unpack("<I")] = self._top()
+            elif op == b"\x94":  # MEMOIZE
+                memo[len(memo)] = self._top()
+            elif op in (b"h", b"j"):
+                index = src.read(1)[0] if op == b"h" else self._unpack("<I")
+                if index not in memo:
+                    self._fail(f"memo entry {index} read before it was written")
+                stack.append(memo[index])
+            else:
+                self._fail(f"pickle opcode {op!r} is not allowed in a state_dict")
 
 
-def _materialize(obj):
-    if isinstance(obj, _PendingTensor):
-        return obj.materialize()
-    if isinstance(obj, dict):
-        out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
-        for key, value in obj.items():
-            out[key] = _materialize(value)
-        return out
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialize(v) for v in obj)
+def _storage_from_pid(where: str, pid, storages: dict) -> _Storage:
+    """``('storage', storage_type, key, location, numel[, view])`` -> one ``_Storage`` per key."""
+    if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
+        raise UnsafeCheckpointError(f"{where}: unexpected persistent id (not a storage record).")
+    _, storage_type, key, _location, numel = pid[:5]
+    if len(pid) == 6 and pid[5] is not None:
+        raise CheckpointFormatError(f"{where}: legacy storage views are not supported.")
+    if not isinstance(key, str) or not 0 < len(key) <= 64:
+        raise CheckpointFormatError(f"{where}: storage key {key!r} is not a short string.")
+    if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
+        raise CheckpointFormatError(f"{where}: storage {key!r} declares {numel!r} elements.")
+    known = storages.get(key)
+    if known is None:
+        known = storages[key] = _Storage(storage_type, numel, key)
+    elif known.storage_type.name != storage_type.name or known.numel != numel:
+        raise CheckpointFormatError(f"{where}: storage {key!r} is declared twice with different types or sizes.")
+    return known
+
+
+class _Budget:
+    """Bytes that may still be allocated for this file's tensors."""
+
+    def __init__(self, where: str, max_bytes: int):
+        self.where, self.left, self.max_bytes = where, int(max_bytes), int(max_bytes)
+
+    def take(self, nbytes: int, what: str) -> None:
+        if nbytes > self.left:
+            raise CheckpointFormatError(
+                f"{self.where}: {what} needs {nbytes:,} bytes, beyond the {self.max_bytes:,}-byte limit for this file "
+                "(raise it only for a file you trust to be that large)."
+            )
+        self.left -= nbytes
+
+
+def _dtype(storage_type: _StorageType, big_endian: bool):
+    code = _STORAGE_DTYPES[storage_type.name]
+    if code == "bf16":
+        return np.dtype(">u2" if big_endian else "<u2")
+    return np.dtype(code).newbyteorder(">" if big_endian else "<")
+
+
+def _materialize(where: str, name, tensor: _Tensor, arrays: dict, budget: _Budget, big_endian: bool) -> np.ndarray:
+    """A C-contiguous copy of one tensor view, its geometry checked against its storage first."""
+    offset, size, stride, storage = tensor.offset, tensor.size, tensor.stride, tensor.storage
+    label = f"tensor {name!r}"
+    ok = (
+        isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0
+        and isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride) <= MAX_DIMS
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size + stride)
+    )
+    if not ok:
+        raise CheckpointFormatError(f"{where}: {label} has invalid geometry offset={offset!r} size={size!r} stride={stride!r}.")
+    numel = math.prod(size)
+    if numel:
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+        if last >= storage.numel:
+            raise CheckpointFormatError(f"{where}: {label} reaches element {last} of a {storage.numel}-element storage.")
+    budget.take(numel * storage.storage_type.itemsize, label)
+    dtype = _dtype(storage.storage_type, big_endian)
+    if not numel:
+        out = np.zeros(size, dtype=dtype)
+    else:
+        if storage.key not in arrays:
+            budget.take(storage.nbytes, f"storage {storage.key!r}")
+            arrays[storage.key] = np.frombuffer(storage.reader(storage.nbytes), dtype=dtype)
+        flat = arrays[storage.key]
+        view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size, strides=tuple(s * dtype.itemsize for s in stride), writeable=False)
+        out = np.array(view, copy=True)
+    if storage.storage_type.name == "BFloat16Storage":
+        out = (out.astype(np.uint32) << 16).view(np.float32)
+    return out.astype(out.dtype.newbyteorder("="), copy=False)
+
+
+def _state_dict(where: str, obj) -> dict:
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise CheckpointFormatError(f"{where}: holds a {type(obj).__name__.lstrip('_')}, not a state_dict.")
+    bad = [k for k, v in obj.items() if not isinstance(v, _Tensor)]
+    if bad:
+        raise CheckpointFormatError(f"{where}: entries {bad[:4]} are not tensors.")
     return obj
 
 
-def _check_numel(numel, where):
-    if not isinstance(numel, int) or not 0 <= numel <= MAX_ELEMENTS:
-        raise CheckpointFormatError(f"{where}: implausible storage size {numel!r}.")
+def _check_zip_entry(where: str, info: zipfile.ZipInfo, needed: int | None, limit: int | None = None) -> None:
+    if info.flag_bits & 0x1:
+        raise CheckpointFormatError(f"{where}: entry {info.filename!r} is encrypted.")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise CheckpointFormatError(f"{where}: entry {info.filename!r} uses compression method {info.compress_type}; torch writes stored entries.")
+    if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1):
+        raise CheckpointFormatError(f"{where}: entry {info.filename!r} would inflate {info.file_size / max(info.compress_size, 1):.0f}:1 (a zip bomb?).")
+    if needed is not None and info.file_size < needed:
+        raise CheckpointFormatError(f"{where}: entry {info.filename!r} holds {info.file_size} bytes, its storage needs {needed}.")
+    if limit is not None and info.file_size > limit:
+        raise CheckpointFormatError(f"{where}: entry {info.filename!r} declares {info.file_size:,} bytes, over the {limit:,}-byte limit.")
 
 
-def _load_zip(path: Path, archive: zipfile.ZipFile):
-    pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+def _load_zip(where: str, archive: zipfile.ZipFile, budget: _Budget, big_endian_out: list) -> dict:
+    infos = {info.filename: info for info in archive.infolist()}
+    pickles = [n for n in infos if n.endswith("/data.pkl") or n == "data.pkl"]
     if len(pickles) != 1:
-        raise CheckpointFormatError(f"{path}: zip checkpoint without exactly one data.pkl.")
+        raise CheckpointFormatError(f"{where}: zip checkpoint without exactly one data.pkl.")
     prefix = pickles[0][: -len("data.pkl")]
-    cache: dict[str, _Storage] = {}
-
-    def load_storage(pid):
-        _, storage_type, key, _location, numel = pid[:5]
-        _check_numel(numel, path)
-        if key not in cache:
-            name = f"{prefix}data/{key}"
-            try:
-                raw = archive.read(name)
-            except KeyError as err:
-                raise CheckpointFormatError(f"{path}: missing storage record {name!r}.") from err
-            storage = _Storage(storage_type, numel)
-            storage.fill(raw, f"{path}:{name}")
-            cache[key] = storage
-        return cache[key]
-
-    with archive.open(pickles[0]) as handle:
-        obj = _RestrictedUnpickler(io.BytesIO(handle.read()), str(path), load_storage).load()
-    return _materialize(obj)
-
-
-def _load_legacy(path: Path, handle):
-    header_loader = lambda: _RestrictedUnpickler(handle, str(path), _no_storage(path)).load()  # noqa: E731
-    if header_loader() != LEGACY_MAGIC:
-        raise CheckpointFormatError(f"{path}: not a PyTorch checkpoint (bad magic number).")
-    if header_loader() != LEGACY_PROTOCOL:
-        raise CheckpointFormatError(f"{path}: unsupported legacy protocol version.")
-    info = header_loader()
-    if not isinstance(info, dict) or not info.get("little_endian", True):
-        raise CheckpointFormatError(f"{path}: big-endian legacy checkpoints are not supported.")
+    order = infos.get(prefix + "byteorder")
+    if order is not None:
+        _check_zip_entry(where, order, None, limit=16)
+        value = archive.read(order).strip()
+        if value not in (b"little", b"big"):
+            raise CheckpointFormatError(f"{where}: unknown byte order {value[:16]!r}.")
+        big_endian_out.append(value == b"big")
+    _check_zip_entry(where, infos[pickles[0]], None, limit=MAX_PICKLE_BYTES)
     storages: dict[str, _Storage] = {}
+    obj = _StateDictVM(_Source(where, data=archive.read(pickles[0])), lambda pid: _storage_from_pid(where, pid, storages)).run()
+    for key, storage in storages.items():
+        info = infos.get(f"{prefix}data/{key}")
+        if info is None:
+            raise CheckpointFormatError(f"{where}: missing storage record {prefix}data/{key!r}.")
 
-    def load_storage(pid):
-        _, storage_type, key, _location, numel = pid[:5]
-        view = pid[5] if len(pid) > 5 else None
-        _check_numel(numel, path)
-        if view is not None:
-            raise CheckpointFormatError(f"{path}: storage views are not supported.")
-        if key not in storages:
-            storages[key] = _Storage(storage_type, numel)
-        return storages[key]
+        def read(nbytes, info=info):
+            _check_zip_entry(where, info, nbytes)
+            with archive.open(info) as handle:
+                raw = handle.read(nbytes)
+            if len(raw) != nbytes:
+                raise CheckpointFormatError(f"{where}: entry {info.filename!r} ended after {len(raw)} of {nbytes} bytes.")
+            return raw
 
-    obj = _RestrictedUnpickler(handle, str(path), load_storage).load()
-    keys = header_loader()
-    if not isinstance(keys, list):
-        raise CheckpointFormatError(f"{path}: missing storage key list.")
+        storage.reader = read
+    return obj
+
+
+def _load_legacy(where: str, handle, size: int) -> dict:
+    source = _Source(where, handle=handle, size=size)
+
+    def header():
+        return _StateDictVM(source, _refuse_storage(where)).run()
+
+    if header() != LEGACY_MAGIC:
+        raise CheckpointFormatError(f"{where}: not a PyTorch checkpoint (bad magic number).")
+    if header() != LEGACY_PROTOCOL:
+        raise CheckpointFormatError(f"{where}: unsupported legacy protocol version.")
+    info = header()
+    if not isinstance(info, dict) or info.get("little_endian", True) is not True:
+        raise CheckpointFormatError(f"{where}: big-endian legacy checkpoints are not supported.")
+    storages: dict[str, _Storage] = {}
+    obj = _StateDictVM(source, lambda pid: _storage_from_pid(where, pid, storages)).run()
+    keys = header()
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
+        raise CheckpointFormatError(f"{where}: missing or malformed storage key list.")
+    if set(keys) != set(storages):
+        raise CheckpointFormatError(f"{where}: the storage key list does not match the storages the tensors use.")
     for key in keys:
-        if key not in storages:
-            raise CheckpointFormatError(f"{path}: storage {key!r} listed but never used.")
-        count = handle.read(8)
-        if len(count) != 8:
-            raise CheckpointFormatError(f"{path}: truncated before storage {key!r}.")
-        (numel,) = struct.unpack("<q", count)
         storage = storages[key]
+        (numel,) = struct.unpack("<q", source.read(8, f"the size of storage {key!r}"))
         if numel != storage.numel:
-            raise CheckpointFormatError(f"{path}: storage {key!r} has {numel} elements, expected {storage.numel}.")
-        itemsize = 2 if storage.storage_type.dtype == "bfloat16" else np.dtype(storage.storage_type.dtype).itemsize
-        raw = handle.read(numel * itemsize)
-        if len(raw) != numel * itemsize:
-            raise CheckpointFormatError(f"{path}: truncated inside storage {key!r}.")
-        storage.fill(raw, f"{path}:{key}")
-    missing = [k for k, s in storages.items() if s.array is None]
-    if missing:
-        raise CheckpointFormatError(f"{path}: storages {missing[:4]} have no data.")
-    return _materialize(obj)
+            raise CheckpointFormatError(f"{where}: storage {key!r} has {numel} elements, expected {storage.numel}.")
+        start = source.pos
+        if storage.nbytes > source.remaining():
+            raise CheckpointFormatError(f"{where}: truncated inside storage {key!r} ({storage.nbytes} bytes declared, {source.remaining()} remain).")
+        source.pos += storage.nbytes
+
+        def read(nbytes, start=start, key=key):
+            handle.seek(start)
+            raw = handle.read(nbytes)
+            if len(raw) != nbytes:
+                raise CheckpointFormatError(f"{where}: truncated inside storage {key!r}.")
+            return raw
+
+        storage.reader = read
+    return obj
 
 
-def _no_storage(path):
+def _refuse_storage(where):
     def refuse(pid):
-        raise UnsafeCheckpointError(f"{path}: unexpected storage in a header record.")
+        raise UnsafeCheckpointError(f"{where}: unexpected storage in a header record.")
 
     return refuse
 
 
-def load_torch_file(path: str | Path) -> dict[str, np.ndarray]:
-    """Returns the state_dict in ``path`` as ``{name: np.ndarray}`` (PyTorch layout).
+def load_torch_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, np.ndarray]:
+    """Returns the state_dict in ``path`` as ``{name: np.ndarray}`` (PyTorch layout, native byte order).
 
-    Raises ``UnsafeCheckpointError`` for any global beyond tensors and plain
-    containers, ``CheckpointFormatError`` for damaged or foreign files,
+    ``max_bytes`` bounds the tensor and storage bytes allocated for this file;
+    callers that know the network's shapes pass what it needs. Raises
+    ``UnsafeCheckpointError`` for anything beyond tensors and plain containers,
+    ``CheckpointFormatError`` for damaged, foreign or oversized files,
     ``FileNotFoundError`` when it is missing.
     """
     path = Path(path)
+    where = str(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file.")
+    budget = _Budget(where, max_bytes)
+    big_endian: list[bool] = []
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                obj = _load_zip(path, archive)
-        else:
-            with path.open("rb") as handle:
-                obj = _load_legacy(path, handle)
+        with path.open("rb") as handle:
+            if zipfile.is_zipfile(handle):
+                with zipfile.ZipFile(handle) as archive:
+                    obj = _load_zip(where, archive, budget, big_endian)
+                    state = _state_dict(where, obj)
+                    arrays: dict[str, np.ndarray] = {}
+                    return {k: _materialize(where, k, t, arrays, budget, bool(big_endian and big_endian[0])) for k, t in state.items()}
+            obj = _load_legacy(where, handle, path.stat().st_size)
+            state = _state_dict(where, obj)
+            arrays = {}
+            return {k: _materialize(where, k, t, arrays, budget, False) for k, t in state.items()}
     except (UnsafeCheckpointError, CheckpointFormatError):
         raise
-    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, TypeError, ValueError, AttributeError, IndexError, KeyError) as err:
-        raise CheckpointFormatError(f"{path}: damaged or not a PyTorch checkpoint ({err}).") from err
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise CheckpointFormatError(f"{path}: holds a {type(obj).__name__}, not a state_dict.")
-    bad = [k for k, v in obj.items() if not isinstance(v, np.ndarray)]
-    if bad:
-        raise CheckpointFormatError(f"{path}: entries {bad[:4]} are not tensors.")
-    return dict(obj)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, struct.error, EOFError, ValueError, OverflowError, NotImplementedError, OSError) as err:
+        raise CheckpointFormatError(f"{where}: damaged or not a PyTorch checkpoint ({type(err).__name__}: {err}).") from err
+    except MemoryError as err:  # a last line of defence: the budget should have stopped it first
+        raise CheckpointFormatError(f"{where}: out of memory while reading the checkpoint.") from err
