@@ -101,7 +101,7 @@ def main(argv):
     from edge_demo.alignment import align, paste_back
     from keras_asym.drawing import Drawer, style_suffix
     from keras_asym.face.detector import NoFaceError
-    from keras_asym.imageio import ImageReadError, list_images, read_rgb, write_image_atomic
+    from keras_asym.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
 
     try:
         styles = styles_from_flags(_STYLES.value, _STYLE.value)
@@ -117,6 +117,7 @@ def main(argv):
         return 2
     output = Path(_OUTPUT.value)
     output.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(output)  # a killed earlier run's temporary files; its finished drawings are redrawn
     landmarker = None
     if _ALIGN.value:
         from keras_asym.face.detector import open_landmarker

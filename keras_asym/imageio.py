@@ -103,10 +103,22 @@ def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+PARTIAL_SUFFIX = ".partial"
+
+
+def remove_stale_partials(folder: str | Path) -> int:
+    """Deletes the temporary files a killed writer left under ``folder`` (``.<name>.*.partial``); returns how many."""
+    folder = Path(folder)
+    stale = [p for p in folder.rglob(f".*{PARTIAL_SUFFIX}") if p.is_file()] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -149,7 +149,7 @@ def main(argv):
     import keras
 
     from keras_asym.face.detector import NoFaceError, open_landmarker
-    from keras_asym.imageio import ImageReadError, list_images, write_bytes_atomic
+    from keras_asym.imageio import ImageReadError, list_images, remove_stale_partials, write_bytes_atomic
 
     output = Path(_OUTPUT.value)
     try:
@@ -161,6 +161,7 @@ def main(argv):
         probe = output / ".write_test"
         probe.write_bytes(b"")
         probe.unlink()
+        remove_stale_partials(output)  # a killed earlier run's temporary files; finished items are kept
     except (FileNotFoundError, ValueError, OSError) as err:
         print(f"prepare: error: {err}", file=sys.stderr)
         return 2

@@ -17,6 +17,9 @@ tf.config.set_logical_device_configuration(
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+# CI (.ci/run) sets this: there a skipped test is a failure, since a missing ../shared or
+# missing MediaPipe assets would otherwise turn a third of the suite green by skipping.
+STRICT = os.environ.get("KERAS_ASYM_STRICT") == "1"
 SHARED = Path(os.environ.get("KERAS_ASYM_SHARED", ROOT.parent / "shared"))
 OFFICIAL = SHARED / "fixtures" / "official_small"
 
@@ -63,3 +66,13 @@ def official() -> OfficialFixture:
     if not (OFFICIAL / "manifest.json").exists():
         pytest.skip(f"official parity fixture not found at {OFFICIAL} (set KERAS_ASYM_SHARED)")
     return OfficialFixture(OFFICIAL)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which KERAS_ASYM_STRICT=1 (CI) does not allow: {reason}"

@@ -118,3 +118,38 @@ def test_keras_and_tflite_models_draw_the_same(tmp_path, generator_file):
     from_tflite = Drawer(tflite).draw(photos, style)
     assert from_keras.shape == (3, 64, 64)
     assert np.abs(from_keras.astype(int) - from_tflite.astype(int)).max() <= 1
+
+
+def test_draw_killed_mid_folder_leaves_only_whole_files_and_a_rerun_completes(tmp_path):
+    import os
+    import signal
+    import time
+
+    keras.utils.set_random_seed(1)
+    model = tmp_path / "g.keras"
+    StyleGenerator(ngf=16, n_blocks=3).save(model)
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(40):
+        Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(inputs / f"p{k:02d}.png")
+    args = [sys.executable, "-m", "keras_asym.draw", "--model", str(model), "--input", str(inputs), "--output", str(out),
+            "--noalign", "--size", "256", "--batch_size", "1"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and len(list(out.glob("p*_style3.png"))) < 4:
+        time.sleep(0.005)
+    assert process.poll() is None, "draw finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = sorted(p for p in out.iterdir() if not p.name.startswith("."))
+    assert 4 <= len([p for p in finished if p.name.endswith("_style3.png")]) < 40
+    for path in finished:  # every file under a final name is whole
+        assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None, path
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert not list(out.glob(".*")), "temporary files left behind"
+    for k in range(40):
+        for suffix in ("input", "style1", "style2", "style3"):
+            assert cv2.imread(str(out / f"p{k:02d}_{suffix}.png")) is not None
+    assert (out / "index.html").is_file()

@@ -100,3 +100,32 @@ def test_style_classifier_trains_and_writes_features(tmp_path, sources):
     assert len(vectors) == 2 and all(v.shape == (3,) and abs(v.sum() - 1) < 1e-5 for v in vectors)
     result = _run("keras_asym.style", "--drawings", tmp_path, "--output", model)
     assert result.returncode == 2 and "style1" in result.stderr
+
+
+def test_prepare_killed_mid_folder_leaves_only_whole_files_and_a_rerun_completes(tmp_path, sources):
+    import os
+    import signal
+    import time
+
+    photos, drawings = sources
+    out = tmp_path / "dataset"
+    args = [sys.executable, "-m", "keras_asym.prepare", "--photos", str(photos), "--drawings", str(drawings), "--output", str(out), "--size", "256"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not list((out / "B").glob("*.png")):
+        time.sleep(0.005)
+    assert process.poll() is None, "prepare finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    for path in out.rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            if path.suffix == ".png":
+                assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None, path
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+    rerun = _run("keras_asym.prepare", "--photos", photos, "--drawings", drawings, "--output", out, "--size", "256")
+    assert rerun.returncode == 1, rerun.stderr[-2000:]  # broken.png is skipped and reported
+    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert summary["done"] + summary["skipped_unchanged"] == 8 and summary["errors"] == 1
+    assert not [p for p in out.rglob(".*") if p.is_file()], "temporary files left behind"
+    assert len(list((out / "A").glob("*.png"))) == 2 and len(list((out / "B").glob("*.png"))) == 6
