@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -194,3 +195,27 @@ def exporter_qat(path, work, photos):
     from export import qat
 
     return qat.run_qat(path, work, HEIGHT, WIDTH, photos, steps=3, batch_size=2, train_size=32, log=lambda *a: None)
+
+
+def test_parity_is_judged_as_float_conversions_are():
+    """The issue's correct conversion (98.6 dB, worst pixel 1.82e-3) passes; a wrong op (35 dB) fails on one line with its numbers."""
+    exporter.check_parity({"psnr_db": 98.6, "max_abs_diff": 1.82e-3}, Path("export.json"))
+    for bad in ({"psnr_db": 35.0, "max_abs_diff": 0.3}, {"psnr_db": 95.0, "max_abs_diff": 0.02}):
+        with pytest.raises(exporter.ParityError) as caught:
+            exporter.check_parity(bad, Path("out/export.json"))
+        message = str(caught.value)
+        assert "\n" not in message and f"{bad['psnr_db']:.1f} dB" in message and "out/export.json" in message
+
+
+@pytest.mark.slow
+def test_the_papers_generator_with_the_official_init_exports_within_parity(tmp_path):
+    """ngf 64, 9 blocks, conv weights ~ N(0, 0.02) as the official init_weights: a correct conversion must not be refused."""
+    generator = StyleGenerator(ngf=64, n_blocks=9)
+    generator({"photo": np.zeros((1, 256, 256, 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
+    rng = np.random.default_rng(0)
+    for weight in generator.weights:
+        weight.assign(rng.normal(0, 0.02, weight.shape).astype(np.float32) if len(weight.shape) > 1 else np.zeros(weight.shape, np.float32))
+    generator.save(tmp_path / "g.keras")
+    summary = exporter.export_generator(tmp_path / "g.keras", tmp_path / "out", size=(256, 256), variants=("fp32",), log=lambda *a: None)
+    quality = summary["variants"]["fp32"]["quality_vs_keras"]
+    assert quality["psnr_db"] >= exporter.PARITY_MIN_PSNR_DB and quality["max_abs_diff"] <= exporter.PARITY_MAX_ABS

@@ -203,6 +203,40 @@ def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
     assert [m["iterations"] for m in metas] == [2, 2]
 
 
+def test_two_workers_on_different_shards_match_one_device_on_the_combined_batch(tmp_path):
+    """Each worker sees only its own sample; after one SGD step both hold what one device computes on both samples."""
+    import socket
+
+    from tests.multi_worker_step import global_batch, trained
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        cmd = [sys.executable, "-m", "tests.multi_worker_step", str(tmp_path / f"worker{index}.npz")]
+        processes.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], results[0][1][-3000:]
+    cpu = [d.name for d in tf.config.list_logical_devices("CPU")][0]
+    single = trained(tf.distribute.OneDeviceStrategy(cpu), tf.data.Dataset.from_tensors(global_batch()).repeat())
+    keras.utils.set_random_seed(5)
+    start = [np.asarray(w) for w in build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0).trainable_weights]
+    largest_update = max(float(np.max(np.abs(a - b))) for a, b in zip(single, start))
+    for index in range(2):
+        with np.load(tmp_path / f"worker{index}.npz") as data:
+            worker = [data[f"arr_{i}"] for i in range(len(data.files))]
+        worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, worker))
+        assert largest_update > 0.01 and worst < 1e-5 * max(1.0, largest_update), (index, worst)
+    # The check can tell: a worker that stepped on its own sample alone would be far off.
+    alone = trained(tf.distribute.OneDeviceStrategy(cpu), tf.data.Dataset.from_tensors(tf.nest.map_structure(lambda x: x[:1], global_batch())).repeat())
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(single, alone)) > 1e-3 * largest_update
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_finite_losses(policy):
     config = training.TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=2, mixed_precision=policy, jit_compile=False)
