@@ -312,6 +312,7 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
 
 def main(argv):
     del argv
+    from keras_asym.backup import BackupError
     from keras_asym.training import NonFiniteLossError, write_json_atomic
 
     run_dir = Path(_OUTPUT.value)
@@ -353,7 +354,7 @@ def main(argv):
     except NonFiniteLossError as err:
         print(f"distill: stopped: {err}", file=sys.stderr)
         return 1
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, BackupError, ValueError) as err:
         print(f"distill: error: {err}", file=sys.stderr)
         return 2
     scores = ", ".join(f"{k} SSIM {v['ssim']:.3f} edge-F1 {v['edge_f1']:.3f}" for k, v in report["vs_teacher"].items())

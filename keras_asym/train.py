@@ -109,6 +109,7 @@ def config_from_flags() -> TrainConfig:
 
 def main(argv):
     del argv
+    from keras_asym.backup import BackupError
     from keras_asym.data.pipeline import DatasetLayoutError
     from keras_asym.training import NonFiniteLossError
 
@@ -128,7 +129,7 @@ def main(argv):
     except NonFiniteLossError as err:
         print(f"train: stopped: {err}", file=sys.stderr)
         return 1
-    except (FileExistsError, DatasetLayoutError, ValueError, OSError) as err:
+    except (FileExistsError, DatasetLayoutError, BackupError, ValueError, OSError) as err:
         print(f"train: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps({"finished": True, "logs": logs}))

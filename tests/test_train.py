@@ -52,6 +52,11 @@ def test_a_run_writes_checkpoints_exports_and_logs(tmp_path, dataset):
     assert not list(run.rglob("*.partial*"))
     again = _train("--dataset", dataset, "--output", run, *SMALL)
     assert again.returncode == 2 and "--resume" in again.stderr
+    for generation in (run / "backup").glob("gen-*"):
+        (generation / "weights.weights.h5").write_bytes(b"damaged")
+    damaged = _train("--output", run, "--resume", "--verbose=0")
+    assert damaged.returncode == 2 and "none of 2 backup generations can be restored" in damaged.stderr
+    assert "Traceback" not in damaged.stderr
 
 
 def _h5_arrays(path) -> dict[str, np.ndarray]:
