@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from keras_asym import training
 from keras_asym.model import build_model
+from tests.multi_worker_step import global_batch
 from tests.test_pipeline import _write_dataset
 
 SMALL = ["--image_size=64", "--load_size=72", "--ngf=4", "--ndf=4", "--n_blocks=1", "--pool_size=4", "--nojit_compile", "--verbose=0"]
@@ -146,17 +147,6 @@ def test_non_finite_loss_stops_before_backing_up(tmp_path):
     assert store.generations() == []
 
 
-def _batch(n=2):
-    rng = np.random.default_rng(0)
-    return {
-        "photo": rng.uniform(-1, 1, (n, 64, 64, 3)).astype(np.float32),
-        "drawing": rng.uniform(-1, 1, (n, 64, 64, 1)).astype(np.float32),
-        "style": rng.dirichlet([1, 1, 1], n).astype(np.float32),
-        "photo_masks": {p: (rng.uniform(size=(n, 64, 64, 1)) > 0.7).astype(np.float32) for p in ("eyes", "nose", "lips")},
-        "drawing_masks": {p: (rng.uniform(size=(n, 64, 64, 1)) > 0.7).astype(np.float32) for p in ("eyes", "nose", "lips")},
-    }
-
-
 def test_two_replicas_match_one_device_on_the_global_batch():
     """Gradients summed over 2 replicas of batch 1 equal the single-device gradient of batch 2.
 
@@ -171,7 +161,7 @@ def test_two_replicas_match_one_device_on_the_global_batch():
             model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
             model.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
         before = [np.asarray(w) for w in model.trainable_weights]
-        model.fit(tf.data.Dataset.from_tensors(_batch()), epochs=1, verbose=0)
+        model.fit(tf.data.Dataset.from_tensors(global_batch()), epochs=1, verbose=0)
         return before, [np.asarray(w) for w in model.trainable_weights]
 
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
@@ -183,7 +173,8 @@ def test_two_replicas_match_one_device_on_the_global_batch():
     assert largest_update > 0.01 and worst < 1e-5 * max(1.0, largest_update)
 
 
-def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
+def _two_worker_envs() -> list[dict]:
+    """Environments of a two-worker TF_CONFIG cluster on free localhost ports."""
     import socket
 
     def free_port():
@@ -192,9 +183,12 @@ def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
             return s.getsockname()[1]
 
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    return [{**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})} for i in range(2)]
+
+
+def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
     processes = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+    for index, env in enumerate(_two_worker_envs()):
         cmd = [sys.executable, "-m", "keras_asym.train", f"--dataset={dataset}", f"--output={tmp_path / f'worker{index}'}",
                "--strategy=multi_worker", "--niter=1", "--niter_decay=0", "--steps_per_epoch=2", "--batch_size=2",
                "--image_every=0", "--export_every=0", *SMALL]
@@ -210,19 +204,10 @@ def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
 
 def test_two_workers_on_different_shards_match_one_device_on_the_combined_batch(tmp_path):
     """Each worker sees only its own sample; after one SGD step both hold what one device computes on both samples."""
-    import socket
+    from tests.multi_worker_step import trained
 
-    from tests.multi_worker_step import global_batch, trained
-
-    def free_port():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     processes = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+    for index, env in enumerate(_two_worker_envs()):
         cmd = [sys.executable, "-m", "tests.multi_worker_step", str(tmp_path / f"worker{index}.npz")]
         processes.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = [p.communicate(timeout=600) for p in processes]
@@ -248,7 +233,7 @@ def test_mixed_precision_trains_with_finite_losses(policy):
     training.set_precision(policy)
     try:
         model = training.create_model(config)
-        history = model.fit(tf.data.Dataset.from_tensors(_batch()).repeat(2), epochs=1, verbose=0)
+        history = model.fit(tf.data.Dataset.from_tensors(global_batch()).repeat(2), epochs=1, verbose=0)
         assert model.generator.get_layer("stem_conv").compute_dtype == policy.split("_")[1]
         assert model.generator.output.dtype == "float32"
         if policy == "mixed_float16":

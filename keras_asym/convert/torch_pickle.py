@@ -23,6 +23,7 @@ storage's element count and bytes).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import zipfile
@@ -472,6 +473,19 @@ def _check_zip_entry(where: str, info: zipfile.ZipInfo, needed: int | None, limi
         raise CheckpointFormatError(f"{where}: entry {info.filename!r} declares {info.file_size:,} bytes, over the {limit:,}-byte limit.")
 
 
+def _bounded_reader(where: str, what: str, open_at):
+    """``read(nbytes)``: exactly ``nbytes`` from the stream ``open_at(nbytes)`` returns, or the module's error."""
+
+    def read(nbytes: int) -> bytes:
+        with open_at(nbytes) as stream:
+            raw = stream.read(nbytes)
+        if len(raw) != nbytes:
+            raise CheckpointFormatError(f"{where}: {what} ended after {len(raw)} of {nbytes} bytes.")
+        return raw
+
+    return read
+
+
 def _load_zip(where: str, archive: zipfile.ZipFile, budget: _Budget, big_endian_out: list) -> dict:
     infos = {info.filename: info for info in archive.infolist()}
     pickles = [n for n in infos if n.endswith("/data.pkl") or n == "data.pkl"]
@@ -493,15 +507,11 @@ def _load_zip(where: str, archive: zipfile.ZipFile, budget: _Budget, big_endian_
         if info is None:
             raise CheckpointFormatError(f"{where}: missing storage record {prefix}data/{key!r}.")
 
-        def read(nbytes, info=info):
+        def open_entry(nbytes, info=info):
             _check_zip_entry(where, info, nbytes)
-            with archive.open(info) as handle:
-                raw = handle.read(nbytes)
-            if len(raw) != nbytes:
-                raise CheckpointFormatError(f"{where}: entry {info.filename!r} ended after {len(raw)} of {nbytes} bytes.")
-            return raw
+            return archive.open(info)
 
-        storage.reader = read
+        storage.reader = _bounded_reader(where, f"entry {info.filename!r}", open_entry)
     return obj
 
 
@@ -535,14 +545,11 @@ def _load_legacy(where: str, handle, size: int) -> dict:
             raise CheckpointFormatError(f"{where}: truncated inside storage {key!r} ({storage.nbytes} bytes declared, {source.remaining()} remain).")
         source.pos += storage.nbytes
 
-        def read(nbytes, start=start, key=key):
+        def at_storage(nbytes, start=start):
             handle.seek(start)
-            raw = handle.read(nbytes)
-            if len(raw) != nbytes:
-                raise CheckpointFormatError(f"{where}: truncated inside storage {key!r}.")
-            return raw
+            return contextlib.nullcontext(handle)
 
-        storage.reader = read
+        storage.reader = _bounded_reader(where, f"storage {key!r}", at_storage)
     return obj
 
 
