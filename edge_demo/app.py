@@ -72,6 +72,8 @@ class Stats:
             "model": str(generator.path),
             "model_size": [generator.height, generator.width],
             "delegate": generator.delegate,
+            "accelerator": generator.accelerator,
+            "fully_accelerated": generator.fully_accelerated,
             "tensorflow_loaded": sys.modules.get("tensorflow") is not None,
             "rss_mb": {"start": round(self.rss[0][1], 1), "end": round(self.rss[-1][1], 1), "max": round(max(r for _, r in self.rss), 1)} if self.rss else {},
             "rss_mb_by_frame": [[frame, round(mb, 1)] for frame, mb in self.rss],
@@ -145,6 +147,9 @@ class DrawingDemo:
                  snapshot_dir: str = ".", capture_size: tuple[int, int] = (640, 480), overlay_text: bool = True):
         self.generator = TFLiteGenerator(model, threads=threads, delegate=delegate)
         log.info("model %s (%dx%d), delegate: %s", model, self.generator.height, self.generator.width, self.generator.delegate)
+        self.delegate_label = self.generator.delegate
+        if self.generator.delegate == "gpu":
+            self.delegate_label = "GPU" + ("" if self.generator.fully_accelerated else " (split with CPU)")
         self.compositor = Compositor(view, (self.generator.height, self.generator.width))
         self.source = FrameSource(source, width=capture_size[0], height=capture_size[1])
         try:
@@ -208,7 +213,7 @@ class DrawingDemo:
         if self.overlay_text:
             elapsed = time.perf_counter() - self.stats.started
             infer = seconds["infer"][-1] * 1e3 if seconds["infer"] else 0.0
-            overlay(image, self.stats.frames / max(elapsed, 1e-6), infer, self.style_name, self.generator.delegate, matrix is not None)
+            overlay(image, self.stats.frames / max(elapsed, 1e-6), infer, self.style_name, self.delegate_label, matrix is not None)
         seconds["composite"].append(time.perf_counter() - t3)
         return image
 

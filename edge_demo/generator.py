@@ -6,15 +6,16 @@ folded into 256-entry lookup tables built once, and inputs are written
 into buffers allocated once, so the per-frame path allocates nothing but
 the output copy.
 
-Delegates: ``xnnpack`` (the interpreter's default CPU delegate), ``gpu``
-(LiteRT GPU delegate library, must be loadable), ``auto`` (GPU when it
-loads, else XNNPACK, with one log line saying which), ``none`` (reference
-kernels, for debugging).
+Delegates: ``xnnpack`` (the interpreter's default CPU delegate), ``gpu`` and
+``auto`` (LiteRT's GPU accelerator through ``CompiledModel``, with input and
+output buffers made once and reused every frame; ops it lacks run on the CPU
+beside it, and without a Vulkan device or a compilable model the generator
+falls back to XNNPACK with one log line), ``none`` (reference kernels, for
+debugging). ``accelerator`` and ``fully_accelerated`` say what actually runs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import zipfile
@@ -23,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 DELEGATES = ("auto", "xnnpack", "gpu", "none")
-GPU_DELEGATE_LIBRARIES = ("libtensorflowlite_gpu_delegate.so", "libLiteRtGpuAccelerator.so")
 log = logging.getLogger("edge_demo")
 
 
@@ -61,23 +61,28 @@ def _make_interpreter(path: Path, threads: int, delegate: str):
 
     if delegate not in DELEGATES:
         raise ValueError(f"delegate must be one of {DELEGATES}, got {delegate!r}.")
-    if delegate in ("gpu", "auto"):
-        errors = []
-        for library in GPU_DELEGATE_LIBRARIES:
-            try:
-                ctypes.CDLL(library)  # probe first: a failed load_delegate leaves an object that errors at exit
-                gpu = litert.load_delegate(library)
-                return litert.Interpreter(model_path=str(path), experimental_delegates=[gpu], num_threads=threads), "gpu"
-            except (ValueError, OSError, RuntimeError) as err:
-                errors.append(f"{library}: {err}")
-        if delegate == "gpu":
-            log.warning("GPU delegate unavailable (%s); falling back to XNNPACK.", "; ".join(errors))
-        else:
-            log.info("no GPU delegate library found; using XNNPACK.")
     if delegate == "none":
         resolver = litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        return litert.Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver), "none"
-    return litert.Interpreter(model_path=str(path), num_threads=threads), "xnnpack"
+        return litert.Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
+    return litert.Interpreter(model_path=str(path), num_threads=threads)
+
+
+def _compile_for_gpu(path: Path, threads: int, software_ok: bool):
+    """The model on LiteRT's GPU accelerator (ops it lacks on XNNPACK beside it), or ``(None, why not)``.
+
+    A software Vulkan device (SwiftShader) runs the real GPU kernels but slower than XNNPACK:
+    only an explicit ``--delegate gpu`` uses it.
+    """
+    from edge_demo import gpu
+
+    try:
+        device = gpu.vulkan_device()
+        compiled = gpu.CompiledGpuModel(path, fallback=True, threads=threads)
+    except (gpu.GpuUnavailable, ImportError, RuntimeError) as err:
+        return None, str(err)
+    if not software_ok and "Software" in str(compiled.placement["adapter"] or device):
+        return None, f"only a software Vulkan device ({compiled.placement['adapter'] or device}); pass --delegate gpu to use it"
+    return compiled, device
 
 
 class TFLiteGenerator:
@@ -89,8 +94,10 @@ class TFLiteGenerator:
         delegate: one of ``DELEGATES``.
 
     Attributes:
-        height, width: the model's fixed input size (resizable for float models).
-        delegate: the delegate in use.
+        height, width: the model's fixed input size (resizable for float models on the CPU).
+        delegate: what runs the model: ``gpu``, ``xnnpack`` or ``none``.
+        accelerator: the GPU adapter (``gpu``) or ``CPU``.
+        fully_accelerated: on the GPU, whether every op runs there (``None`` on the CPU).
         metadata: the packed ``keras_asym.json`` record (may be empty).
     """
 
@@ -99,9 +106,20 @@ class TFLiteGenerator:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such model file.")
         try:
-            self.interpreter, self.delegate = _make_interpreter(self.path, threads, delegate)
+            # The interpreter gives the tensors' quantization, and runs the model unless the GPU does.
+            self.interpreter = _make_interpreter(self.path, threads, delegate)
         except ValueError as err:
             raise ValueError(f"{self.path}: not a loadable TFLite model ({err}).") from err
+        self.delegate, self.accelerator, self.fully_accelerated, self._gpu = "none" if delegate == "none" else "xnnpack", "CPU", None, None
+        if delegate in ("gpu", "auto"):
+            self._gpu, device = _compile_for_gpu(self.path, threads, software_ok=delegate == "gpu")
+            if self._gpu is None:
+                log.log(logging.WARNING if delegate == "gpu" else logging.INFO, "GPU accelerator unavailable (%s); using XNNPACK.", device)
+            else:
+                self.delegate, self.fully_accelerated = "gpu", self._gpu.fully_accelerated
+                self.accelerator = (self._gpu.placement["adapter"] or device).split(",")[0]
+                log.info("GPU accelerator: %s, %s", self.accelerator,
+                         "fully accelerated" if self.fully_accelerated else f"ops left on the CPU: {', '.join(self._gpu.placement['unsupported_ops']) or '?'}")
         inputs = self.interpreter.get_input_details()
         self._photo = next((d for d in inputs if len(d["shape"]) == 4), None)
         self._style = next((d for d in inputs if len(d["shape"]) == 2), None)
@@ -115,6 +133,8 @@ class TFLiteGenerator:
         if self._shape == size:
             return
         fixed = tuple(int(v) for v in self._photo["shape"][1:3])
+        if size != fixed and self._gpu is not None:
+            raise ValueError(f"{self.path}: on the GPU the model runs at its exported size {fixed[0]}x{fixed[1]}, not {size[0]}x{size[1]}.")
         if size != fixed:
             self.interpreter.resize_tensor_input(self._photo["index"], (1, *size, 3))
         self.interpreter.allocate_tensors()
@@ -127,6 +147,7 @@ class TFLiteGenerator:
         # interpreter's tensor view are not seen by quantized graphs.
         self._photo_buffer = np.empty((1, *size, 3), self._photo["dtype"])
         self._drawing_lut = self._output_table(self._output)
+        self._style_fed = None
 
     @staticmethod
     def _quantize(values: np.ndarray, detail) -> np.ndarray:
@@ -150,17 +171,29 @@ class TFLiteGenerator:
         return np.clip((levels + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
     def _set_style(self, style: np.ndarray) -> None:
-        if self._style is not None:
-            self.interpreter.set_tensor(self._style["index"], self._quantize(np.asarray(style, np.float64)[None], self._style))
+        if self._style is None:
+            return
+        values = self._quantize(np.asarray(style, np.float64)[None], self._style)
+        if self._gpu is None:
+            self.interpreter.set_tensor(self._style["index"], values)
+        elif self._style_fed is None or not np.array_equal(values, self._style_fed):  # written once per change
+            self._gpu.inputs["style"].write(values)
+            self._style_fed = values
+
+    def _invoke(self) -> np.ndarray:
+        """Runs the model on the photo already in ``_photo_buffer``; the raw (1, H, W, 1) output."""
+        if self._gpu is None:
+            self.interpreter.set_tensor(self._photo["index"], self._photo_buffer)
+            self.interpreter.invoke()
+            return self.interpreter.tensor(self._output["index"])()
+        return next(iter(self._gpu.run({"photo": self._photo_buffer}).values()))
 
     def draw(self, rgb: np.ndarray, style: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (H, W) uint8 drawing (resizes float models to other sizes)."""
+        """(H, W, 3) uint8 RGB -> (H, W) uint8 drawing (resizes float models to other sizes on the CPU)."""
         self._allocate(rgb.shape[:2])
         np.take(self._pixel_lut, rgb, out=self._photo_buffer[0])
-        self.interpreter.set_tensor(self._photo["index"], self._photo_buffer)
         self._set_style(style)
-        self.interpreter.invoke()
-        out = self.interpreter.tensor(self._output["index"])()[0, ..., 0]
+        out = self._invoke()[0, ..., 0]
         if self._drawing_lut is not None:
             return self._drawing_lut[out.astype(np.int32) - np.iinfo(out.dtype).min]
         return np.clip((out + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
@@ -168,10 +201,9 @@ class TFLiteGenerator:
     def run(self, photo: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(H, W, 3) float photo in [-1, 1] -> (H, W, 1) float drawing in [-1, 1] (for tests and parity)."""
         self._allocate(photo.shape[:2])
-        self.interpreter.set_tensor(self._photo["index"], self._quantize(np.asarray(photo, np.float64)[None], self._photo))
+        self._photo_buffer[...] = self._quantize(np.asarray(photo, np.float64)[None], self._photo)
         self._set_style(style)
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self._output["index"])[0]
+        out = np.array(self._invoke()[0])
         if out.dtype != np.float32:
             scale, zero = self._output["quantization"]
             out = (out.astype(np.float32) - zero) * scale

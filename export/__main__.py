@@ -6,8 +6,11 @@
 
 Writes ``savedmodel/`` (signatures ``serving_default(photo, style)`` and
 ``style1..3(photo)``; photo float RGB in [-1, 1]), ``drawing_<variant>.tflite``
-with TFLite metadata, ``drawing_<variant>.json`` sidecars, GPU-delegate
-reports and ``export.json``. Exit 0 on success, 2 for a bad model or options,
+with TFLite metadata, ``drawing_<variant>.json`` sidecars and ``export.json``.
+Each model is run on LiteRT's GPU accelerator when a Vulkan device exists
+(SwiftShader's software Vulkan counts; ``--gpu_check``): the sidecar's ``gpu``
+records whether it ran fully accelerated, the ops left on the CPU and its
+difference from the CPU. Exit 0 on success, 2 for a bad model or options,
 or when the fp32 TFLite model does not reproduce Keras (the numbers are printed).
 """
 
@@ -36,6 +39,7 @@ _QAT_STEPS = flags.DEFINE_integer("qat_steps", 300, "qat: fine-tuning steps.")
 _QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 2, "qat: batch size.")
 _QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-5, "qat: Adam learning rate.")
 _QAT_SIZE = flags.DEFINE_integer("qat_train_size", 256, "qat: fine-tuning resolution (at most --size; conversion is at --size).")
+_GPU_CHECK = flags.DEFINE_enum("gpu_check", "auto", ["auto", "off", "require"], "Run each model on LiteRT's GPU accelerator and record the result: auto (when a Vulkan device or SwiftShader exists), require (fail unless fully accelerated), off.")
 
 
 def main(argv):
@@ -54,6 +58,7 @@ def main(argv):
             per_op_report=_PER_OP.value,
             name=_NAME.value,
             qat_options={"steps": _QAT_STEPS.value, "batch_size": _QAT_BATCH.value, "learning_rate": _QAT_LR.value, "train_size": _QAT_SIZE.value},
+            gpu_check=_GPU_CHECK.value,
         )
     except (ValueError, FileNotFoundError) as err:
         print(f"export: error: {err}", file=sys.stderr)

@@ -8,6 +8,7 @@ photos; ``export.json`` in the output folder records everything.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -125,14 +126,65 @@ def keras_reference(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
     ]
 
 
-def write_variant(output: Path, name: str, variant: str, model: bytes, height: int, width: int, source: str, extra: dict | None = None) -> tuple[Path, dict, dict]:
-    """Writes ``<name>_<variant>.tflite`` (with metadata), its JSON sidecar and GPU report; returns (path, sidecar, I/O record)."""
+GPU_CHECKS = ("auto", "off", "require")
+
+
+def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
+    """Runs the flatbuffer on LiteRT's GPU accelerator in a child process (``edge_demo.gpu``) and returns its verdict.
+
+    ``{"measured": True, "fully_accelerated", "ops_on_gpu", "ops_total", "unsupported_ops", "psnr_db_vs_cpu", ...}``,
+    or ``{"measured": False, "reason"}`` when there is no Vulkan device (``auto``) or the check is ``off``.
+    A child process, because a GPU driver that crashes must not take the export down with it.
+    """
+    import subprocess
+    import sys
+
+    if gpu_check == "off":
+        return {"measured": False, "reason": "--gpu_check off"}
+    probe = output / f".gpu-probe-{os.getpid()}.tflite"
+    probe.write_bytes(model)
+    try:
+        result = subprocess.run([sys.executable, "-m", "edge_demo.gpu", str(probe)], capture_output=True, text=True, timeout=900)
+    finally:
+        probe.unlink(missing_ok=True)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode or not lines:
+        verdict = {"measured": False, "reason": f"GPU probe failed (exit {result.returncode}): {result.stderr.strip().splitlines()[-1:] or ''}"}
+    else:
+        found = json.loads(lines[-1])
+        found.pop("model", None)
+        if found.get("device") is None:
+            verdict = {"measured": False, "reason": found.get("error", "no GPU device")}
+        else:
+            verdict = {"measured": True, **found}
+    if gpu_check == "require" and not verdict.get("fully_accelerated"):
+        raise ValueError(f"--gpu_check require: the model does not run fully on the GPU accelerator: {verdict.get('error') or verdict.get('reason')}")
+    return verdict
+
+
+def gpu_summary(verdict: dict) -> str:
+    """One phrase for logs and reports: what the GPU run showed, or why there was none."""
+    if not verdict.get("measured"):
+        return f"GPU not measured ({verdict.get('reason')})"
+    if verdict.get("fully_accelerated"):
+        return f"GPU: all {verdict['ops_total']} ops on {str(verdict.get('adapter') or verdict['device']).split(',')[0]}, {verdict['psnr_db_vs_cpu']:.1f} dB vs CPU"
+    return f"GPU: {verdict.get('ops_on_gpu')} ops on GPU, {verdict.get('ops_on_cpu')} on CPU (lacks {', '.join(verdict.get('unsupported_ops') or []) or '?'})"
+
+
+def write_variant(output: Path, name: str, variant: str, model: bytes, height: int, width: int, source: str, extra: dict | None = None,
+                  gpu_check: str = "auto") -> tuple[Path, dict, dict]:
+    """Writes ``<name>_<variant>.tflite`` (with metadata), its JSON sidecar and GPU reports; returns (path, sidecar, I/O record).
+
+    ``gpu`` in the sidecar is the measured verdict (``measure_gpu``); ``gpu_static_precheck`` is
+    ``tf.lite.experimental.Analyzer``'s opinion, which said "compatible" for models that did not run.
+    """
     from keras_asym.imageio import write_bytes_atomic
 
     io = io_record(model)
     record = sidecar(variant, height, width, source, io, extra)
     report = analyzer.gpu_report(model)
-    record["gpu_delegate"] = {"compatible": report["compatible"], "incompatible_ops": report["incompatible_ops"]}
+    record["gpu"] = measure_gpu(model, output, gpu_check)
+    record["gpu_static_precheck"] = {"analyzer_compatible": report["compatible"], "incompatible_ops": report["incompatible_ops"]}
     path = output / f"{name}_{variant}.tflite"
     write_bytes_atomic(path, metadata.add_metadata(model, record))
     write_bytes_atomic(path.with_suffix(".json"), json.dumps(record, indent=2).encode())
@@ -152,9 +204,14 @@ def export_generator(
     per_op_report: bool = True,
     name: str = "drawing",
     qat_options: dict | None = None,
+    gpu_check: str = "auto",
     log=print,
 ) -> dict:
     """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
+
+    ``gpu_check``: ``auto`` runs every variant on LiteRT's GPU accelerator when a Vulkan device
+    (or SwiftShader) is present and records the result; ``require`` fails an export that does
+    not run fully on it; ``off`` skips the run.
 
     Raises ``ValueError`` for a bad model or options and ``RuntimeError`` when
     the fp32 model does not reproduce Keras (``check_parity``).
@@ -164,6 +221,8 @@ def export_generator(
     height, width = size
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
+    if gpu_check not in GPU_CHECKS:
+        raise ValueError(f"gpu_check must be one of {GPU_CHECKS}, got {gpu_check!r}.")
     unknown = set(variants) - set(tflite.VARIANTS) - {"qat"}
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected {tflite.VARIANTS + ('qat',)}.")
@@ -193,17 +252,18 @@ def export_generator(
                 models = {variant: tflite.convert(static, variant, photos, io_type, ops)}
                 extra = {"calibration": source, "float_ops": list(ops)} if variant.startswith("int8") else {}
             for label, model_bytes in models.items():
-                path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra)
+                path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra, gpu_check)
                 entry = {
                     "file": path.name,
                     "bytes": path.stat().st_size,
                     "seconds": round(time.perf_counter() - started, 1),
-                    "gpu_delegate": record["gpu_delegate"],
+                    "gpu": record["gpu"],
+                    "gpu_static_precheck": record["gpu_static_precheck"],
                     "io": {k: v["dtype"] for k, v in io.items()},
                     "quality_vs_keras": quality(path, reference, check_photos),
                 }
                 summary["variants"][label] = entry
-                log(f"{label}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB, GPU-compatible {record['gpu_delegate']['compatible']})")
+                log(f"{label}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB; {gpu_summary(record['gpu'])})")
         if "int8" in variants and per_op_report:
             rows = tflite.per_op_error(static, photos[: min(8, len(photos))])
             write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())

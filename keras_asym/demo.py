@@ -89,6 +89,8 @@ def loss_plot(run: Path, path: Path) -> list[dict]:
 
 
 def write_report(out: Path, summary: dict) -> Path:
+    from export.exporter import gpu_summary
+
     def table(rows: dict, columns: list[str]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *columns])
         body = "".join(
@@ -114,8 +116,8 @@ def write_report(out: Path, summary: dict) -> Path:
         "<h2>Paired metrics against the known drawings</h2>" + table(summary["evaluation"].get("paired", {}), ["ssim", "edge_f1", "chamfer_px"]),
         "<h2>Hidden-information test</h2>" + table({"this model": hidden}, ["reconstruction_l1", "truncated_reconstruction_l1", "ratio", "truncation_amplitude_gray_levels"]),
         f"<h2>Photos drawn with the int8 TFLite model ({html.escape(summary['photos_source'])})</h2>{drawings}",
-        "<h2>Export</h2>" + table({v: {"MB": e["bytes"] / 1e6, "PSNR vs Keras dB": e["quality_vs_keras"]["psnr_db"], "GPU delegate": e["gpu_delegate"]["compatible"]} for v, e in summary["export"]["variants"].items()},
-                                  ["MB", "PSNR vs Keras dB", "GPU delegate"]),
+        "<h2>Export</h2>" + table({v: {"MB": e["bytes"] / 1e6, "PSNR vs Keras dB": e["quality_vs_keras"]["psnr_db"], "GPU accelerator (measured)": gpu_summary(e["gpu"])} for v, e in summary["export"]["variants"].items()},
+                                  ["MB", "PSNR vs Keras dB", "GPU accelerator (measured)"]),
         f"<h2>Edge demo (headless, {edge['frames']} frames)</h2><p>{edge['fps']} FPS end to end, generator p50 {edge['stages_ms']['infer']['p50']} ms, "
         f"faces in {edge['faces_found']}/{edge['frames']} frames, {edge['dropped_frames']} dropped. Video: <a href='edge/edge_demo.mp4'>edge/edge_demo.mp4</a></p>",
         "<h2>Timings (s)</h2>" + table({"stage": summary["timings"]}, list(summary["timings"])),

@@ -78,15 +78,14 @@ class ConcatenateStyle(keras.layers.Layer):
 
     The official generator receives the style already tiled to the bottleneck
     size; tiling inside the model lets callers pass the plain 3-vector at any
-    input size.
+    input size. ``tile`` (TFLite TILE), not ``broadcast_to``: LiteRT's GPU
+    accelerator has no BROADCAST_TO, and the copy is exact either way.
     """
 
     def call(self, features, style):
         style = ops.cast(style, features.dtype)
         shape = ops.shape(features)
-        tiled = ops.broadcast_to(
-            style[:, None, None, :], (shape[0], shape[1], shape[2], ops.shape(style)[-1])
-        )
+        tiled = ops.tile(style[:, None, None, :], (1, shape[1], shape[2], 1))
         return ops.concatenate([features, tiled], axis=-1)
 
     def compute_output_shape(self, features_shape, style_shape):

@@ -168,13 +168,29 @@ def test_paste_compositor_replaces_only_the_face_square():
     assert side.shape == (120, 280, 3) and (side[:, 160:] == 250).all()
 
 
-def test_gpu_delegate_falls_back_to_xnnpack(int8_model, caplog):
-    caplog.set_level(logging.WARNING, logger="edge_demo")
+def test_gpu_delegate_runs_on_the_gpu_accelerator_or_falls_back_with_one_line(int8_model, caplog):
+    from edge_demo import gpu
+
+    caplog.set_level(logging.INFO, logger="edge_demo")
     generator = TFLiteGenerator(int8_model, delegate="gpu")
-    assert generator.delegate in ("gpu", "xnnpack")
-    if generator.delegate == "xnnpack":
-        assert any("falling back to XNNPACK" in r.message for r in caplog.records)
+    try:
+        gpu.vulkan_device()
+        has_device = True
+    except gpu.GpuUnavailable:
+        has_device = False
+    if has_device:
+        assert generator.delegate == "gpu" and generator.fully_accelerated and generator.accelerator != "CPU"
+        reference = TFLiteGenerator(int8_model, delegate="xnnpack")
+        rgb = np.random.default_rng(0).integers(0, 255, (generator.height, generator.width, 3), dtype=np.uint8)
+        for k in (0, 2, 0):  # style changes are written once; frames reuse the buffers
+            style = np.eye(3, dtype=np.float32)[k]
+            assert np.abs(generator.draw(rgb, style).astype(int) - reference.draw(rgb, style).astype(int)).mean() < 8
+    else:
+        assert generator.delegate == "xnnpack" and generator.fully_accelerated is None
+        assert sum("GPU accelerator unavailable" in r.message for r in caplog.records) == 1
     assert generator.metadata["variant"] == "int8"
+    auto = TFLiteGenerator(int8_model, delegate="auto")  # never a software GPU unless asked for
+    assert auto.delegate == "xnnpack" or "Software" not in auto.accelerator
 
 
 def test_template_for_non_square_models_is_centred():

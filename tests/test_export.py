@@ -50,8 +50,11 @@ def test_every_variant_is_written_with_metadata_and_reports(exported):
         assert info["keras_asym"]["size"] == [HEIGHT, WIDTH]
         report = (out / f"drawing_{variant}.gpu_report.txt").read_text()
         assert "GPU" in report and "Subgraph#0" in report
+    for variant in tflite.VARIANTS:  # measured where a Vulkan device exists (tests/test_gpu.py), else the reason
+        verdict = summary["variants"][variant]["gpu"]
+        assert verdict.get("fully_accelerated") if verdict["measured"] else "Vulkan" in verdict["reason"], (variant, verdict)
     for variant in ("fp32", "fp16", "dynamic"):
-        assert summary["variants"][variant]["gpu_delegate"] == {"compatible": True, "incompatible_ops": []}
+        assert summary["variants"][variant]["gpu_static_precheck"] == {"analyzer_compatible": True, "incompatible_ops": []}
     assert summary["variants"]["int8"]["io"] == {"photo": "uint8", "style": "uint8", "drawing": "uint8"}
     assert summary["variants"]["int8_float_norm"]["io"] == {"photo": "float32", "style": "float32", "drawing": "float32"}
     assert json.loads((out / "drawing_int8_float_norm.json").read_text())["float_ops"] == list(tflite.NORM_OPS)
