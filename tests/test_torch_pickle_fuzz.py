@@ -159,8 +159,8 @@ def test_the_unmutated_files_match_the_reference(tmp_path):
 
 
 @FUZZ
-@given(target=st.sampled_from(["pickle", "storage", "archive"]), edits=EDITS)
-def test_mutated_zip_checkpoints_decode_as_the_reference_or_are_refused(tmp_path_factory, target, edits):
+@given(target=st.sampled_from(["pickle", "storage", "archive"]), edits=EDITS, deflated=st.booleans())
+def test_mutated_zip_checkpoints_decode_as_the_reference_or_are_refused(tmp_path_factory, target, edits, deflated):
     path = tmp_path_factory.mktemp("zip") / "m.pth"
     records = dict(BASE_RECORDS)
     data_pkl = BASE_PKL
@@ -168,7 +168,7 @@ def test_mutated_zip_checkpoints_decode_as_the_reference_or_are_refused(tmp_path
         data_pkl = _mutate(data_pkl, edits)
     elif target == "storage":
         records["0"] = _mutate(records["0"], edits)
-    write_zip(path, data_pkl, records)
+    write_zip(path, data_pkl, records, zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED)
     if target == "archive":
         path.write_bytes(_mutate(path.read_bytes(), edits))
     _check(path, reference_zip)

@@ -27,6 +27,7 @@ import contextlib
 import math
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -589,7 +590,8 @@ def load_torch_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dic
             return {k: _materialize(where, k, t, arrays, budget, False) for k, t in state.items()}
     except (UnsafeCheckpointError, CheckpointFormatError):
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, struct.error, EOFError, ValueError, OverflowError, NotImplementedError, OSError) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, EOFError, ValueError, OverflowError, NotImplementedError,
+            OSError) as err:
         raise CheckpointFormatError(f"{where}: damaged or not a PyTorch checkpoint ({type(err).__name__}: {err}).") from err
     except MemoryError as err:  # a last line of defence: the budget should have stopped it first
         raise CheckpointFormatError(f"{where}: out of memory while reading the checkpoint.") from err
