@@ -1,4 +1,4 @@
-"""GPU-delegate compatibility of a TFLite model, from ``tf.lite.experimental.Analyzer``."""
+"""A static pre-check of GPU op coverage from ``tf.lite.experimental.Analyzer``: an opinion, not a run (``edge_demo.gpu`` runs the model)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def test_mobile_generator_is_a_drop_in_generator_at_a_fraction_of_the_cost(tmp_p
         MobileStyleGenerator(height=60, width=64)
 
 
-def test_mobile_generator_exports_gpu_compatible_and_int8(tmp_path):
+def test_mobile_generator_exports_for_the_gpu_and_int8(tmp_path):
     from export import exporter
 
     keras.utils.set_random_seed(0)
