@@ -82,6 +82,10 @@ def _compile_for_gpu(path: Path, threads: int, software_ok: bool):
         return None, str(err)
     if not software_ok and "Software" in str(compiled.placement["adapter"] or device):
         return None, f"only a software Vulkan device ({compiled.placement['adapter'] or device}); pass --delegate gpu to use it"
+    try:  # one run before the first frame: a model that compiles can still exceed the device's buffer limits
+        compiled.run({name: np.zeros(detail["shape"], detail["dtype"]) for name, detail in compiled.input_details.items()})
+    except RuntimeError as err:
+        return None, f"the model compiled for the GPU but did not run there ({str(err).strip().splitlines()[-1].lstrip('└ ')})"
     return compiled, device
 
 

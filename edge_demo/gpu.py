@@ -148,8 +148,9 @@ def _quantize(values: np.ndarray, detail: dict) -> np.ndarray:
 def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
     """Compiles ``path`` for the GPU and compares its output with XNNPACK's on ``samples`` random inputs.
 
-    Returns ``{"device", "adapter", "fully_accelerated", "ops_on_gpu", "ops_on_cpu", "unsupported_ops",
-    "max_abs_vs_cpu", "psnr_db_vs_cpu"}`` (differences of the dequantized outputs, over a [-1, 1] range);
+    Returns ``{"device", "adapter", "fully_accelerated", "ops_total", "ops_on_gpu", "ops_on_cpu",
+    "unsupported_ops", "ran", "max_abs_vs_cpu", "psnr_db_vs_cpu"}`` (differences of the dequantized
+    outputs, over a [-1, 1] range; ``error`` instead of the differences when it did not run);
     ``{"device": None, "error": ...}`` when no GPU can be used.
     """
     from ai_edge_litert.interpreter import Interpreter
@@ -166,7 +167,7 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
         except GpuUnavailable:
             split = None
         placement = split.placement if split else {}
-        return {"device": device, "adapter": placement.get("adapter"), "fully_accelerated": False, "error": str(err),
+        return {"device": device, "adapter": placement.get("adapter"), "fully_accelerated": False, "ran": False, "error": str(err),
                 **{k: placement.get(k) for k in ("ops_on_gpu", "ops_on_cpu", "unsupported_ops")}}
     cpu = Interpreter(model_path=str(path), num_threads=2)
     cpu.allocate_tensors()
@@ -175,21 +176,7 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
     output = cpu.get_output_details()[0]
     rng = np.random.default_rng(seed)
     worst, squared = 0.0, []
-    for k in range(samples):
-        feeds = {}
-        for name, detail in details.items():
-            shape = tuple(detail["shape"])
-            values = np.eye(3, dtype=np.float32)[k % 3][None] if len(shape) == 2 else rng.uniform(-1, 1, shape).astype(np.float32)
-            feeds[name] = _quantize(values, detail)
-            cpu.set_tensor(detail["index"], feeds[name])
-        cpu.invoke()
-        reference = _dequantize(cpu.get_tensor(output["index"]), output)
-        drawn = _dequantize(next(iter(gpu.run(feeds).values())), output)
-        difference = np.abs(drawn.astype(np.float64) - reference)
-        worst = max(worst, float(difference.max()))
-        squared.append(float(np.mean(difference**2)))
-    mse = float(np.mean(squared))
-    return {
+    verdict = {
         "device": device,
         "adapter": gpu.placement["adapter"],
         "fully_accelerated": gpu.fully_accelerated,
@@ -197,9 +184,25 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
         "ops_on_gpu": total if gpu.fully_accelerated else gpu.placement["ops_on_gpu"],
         "ops_on_cpu": 0 if gpu.fully_accelerated else gpu.placement["ops_on_cpu"],
         "unsupported_ops": gpu.placement["unsupported_ops"],
-        "max_abs_vs_cpu": worst,
-        "psnr_db_vs_cpu": float("inf") if mse == 0 else float(10 * np.log10(4.0 / mse)),
     }
+    try:
+        for k in range(samples):
+            feeds = {}
+            for name, detail in details.items():
+                shape = tuple(detail["shape"])
+                values = np.eye(3, dtype=np.float32)[k % 3][None] if len(shape) == 2 else rng.uniform(-1, 1, shape).astype(np.float32)
+                feeds[name] = _quantize(values, detail)
+                cpu.set_tensor(detail["index"], feeds[name])
+            cpu.invoke()
+            reference = _dequantize(cpu.get_tensor(output["index"]), output)
+            drawn = _dequantize(next(iter(gpu.run(feeds).values())), output)
+            difference = np.abs(drawn.astype(np.float64) - reference)
+            worst = max(worst, float(difference.max()))
+            squared.append(float(np.mean(difference**2)))
+    except RuntimeError as err:  # compiled, but the run failed on this device (e.g. a buffer beyond its limits)
+        return {**verdict, "ran": False, "error": f"{path}: compiled for the GPU but the run failed: {str(err).strip().splitlines()[-1].lstrip('└ ')}"}
+    mse = float(np.mean(squared))
+    return {**verdict, "ran": True, "max_abs_vs_cpu": worst, "psnr_db_vs_cpu": float("inf") if mse == 0 else float(10 * np.log10(4.0 / mse))}
 
 
 def main(argv: list[str]) -> int:

@@ -157,7 +157,7 @@ def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
             verdict = {"measured": False, "reason": found.get("error", "no GPU device")}
         else:
             verdict = {"measured": True, **found}
-    if gpu_check == "require" and not verdict.get("fully_accelerated"):
+    if gpu_check == "require" and not (verdict.get("fully_accelerated") and verdict.get("ran")):
         raise ValueError(f"--gpu_check require: the model does not run fully on the GPU accelerator: {verdict.get('error') or verdict.get('reason')}")
     return verdict
 
@@ -166,6 +166,8 @@ def gpu_summary(verdict: dict) -> str:
     """One phrase for logs and reports: what the GPU run showed, or why there was none."""
     if not verdict.get("measured"):
         return f"GPU not measured ({verdict.get('reason')})"
+    if verdict.get("fully_accelerated") and not verdict.get("ran"):
+        return f"GPU: all {verdict['ops_total']} ops compile for the GPU, but the run failed ({verdict.get('error')})"
     if verdict.get("fully_accelerated"):
         return f"GPU: all {verdict['ops_total']} ops on {str(verdict.get('adapter') or verdict['device']).split(',')[0]}, {verdict['psnr_db_vs_cpu']:.1f} dB vs CPU"
     return f"GPU: {verdict.get('ops_on_gpu')} ops on GPU, {verdict.get('ops_on_cpu')} on CPU (lacks {', '.join(verdict.get('unsupported_ops') or []) or '?'})"

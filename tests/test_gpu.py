@@ -64,7 +64,7 @@ def test_every_variant_runs_fully_accelerated_and_the_verdict_is_recorded(export
     out, summary, _ = exported
     for variant in VARIANTS:
         verdict = summary["variants"][variant]["gpu"]
-        assert verdict["measured"] and verdict["fully_accelerated"], verdict
+        assert verdict["measured"] and verdict["fully_accelerated"] and verdict["ran"], verdict
         assert verdict["ops_on_gpu"] == verdict["ops_total"] > 20 and verdict["ops_on_cpu"] == 0 and verdict["unsupported_ops"] == []
         assert verdict["adapter"]
         sidecar = json.loads((out / f"drawing_{variant}.json").read_text())
