@@ -158,6 +158,22 @@ def test_one_euro_filter_steadies_jitter_and_follows_motion():
     assert abs(value - 200) < 1.0
 
 
+def test_headless_run_on_the_gpu_accelerator_reports_it(int8_model, clip, tmp_path):
+    """A functional run of the whole demo on the GPU kernels (SwiftShader in CI: no speed figure)."""
+    from edge_demo import gpu
+
+    try:
+        gpu.vulkan_device()
+    except gpu.GpuUnavailable as err:
+        pytest.skip(f"no Vulkan device for LiteRT's GPU accelerator: {err}")
+    stats = tmp_path / "stats.json"
+    result = run_demo("--model", str(int8_model), "--source", str(clip), "--headless", "--stats", str(stats), "--delegate", "gpu")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(stats.read_text())
+    assert summary["delegate"] == "gpu" and summary["fully_accelerated"] is True and summary["accelerator"] != "CPU"
+    assert summary["frames"] == 48 and summary["faces_found"] >= 44 and summary["tensorflow_loaded"] is False
+
+
 def test_paste_compositor_replaces_only_the_face_square():
     frame = np.full((120, 160, 3), 40, np.uint8)
     matrix = np.array([[1.0, 0, -30], [0, 1.0, -20]])  # the aligned square is frame[20:84, 30:94]
