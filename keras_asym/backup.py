@@ -155,8 +155,9 @@ class BackupStore:
     def restore(self, model: keras.Model, log=None) -> dict | None:
         """Loads the newest complete generation into ``model`` and returns its state; ``None`` if there is none.
 
-        Damaged generations are skipped with a message; if generations exist and
-        none can be loaded, raises ``BackupError`` rather than starting over.
+        Damaged generations are skipped with a message and renamed ``damaged-gen-*``
+        (out of the rotation); if generations exist and none can be loaded, raises
+        ``BackupError`` rather than starting over.
         """
         log = log or (lambda message: print(message, file=sys.stderr))
         generations = self.generations()
@@ -172,6 +173,8 @@ class BackupStore:
                 log(f"backup: skipping {generation.name}: {err}")
                 continue
             log(f"backup: resuming from {generation} (step {state['step']}, epoch {state.get('epoch', 0) + 1}, batch {state.get('batch', 0)})")
+            for damaged in generations[: generations.index(generation)]:  # kept for inspection, out of the rotation
+                os.replace(damaged, damaged.with_name(f"damaged-{damaged.name}"))
             return state
         if generations:
             raise BackupError(f"{self.folder}: none of {len(generations)} backup generations can be restored: {'; '.join(problems)}")

@@ -125,6 +125,8 @@ def test_a_damaged_newest_generation_falls_back_and_says_so(tmp_path, models):
     state = BackupStore(tmp_path).restore(target, log=messages.append)
     assert state["step"] == 5 and _value(target) == 5.0
     assert "skipping gen-000000000006" in messages[0] and "checksum" in messages[0]
+    assert (tmp_path / "damaged-gen-000000000006").is_dir()  # kept for inspection, no longer counted as a generation
+    assert [g.name for g in BackupStore(tmp_path).generations()] == ["gen-000000000005"]
 
 
 @pytest.mark.parametrize("damage", ["state_json", "truncated_state", "extra_missing"])
