@@ -61,31 +61,51 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 
 def loss_plot(run: Path, path: Path) -> list[dict]:
-    """One point per epoch from the checkpoint records; returns them."""
+    """One point per epoch from the run's ``history.csv`` (every epoch; the checkpoints keep only the last few)."""
+    import csv
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(p.read_text()) for p in sorted((run / "checkpoints").glob("epoch-*.json"))]
+    history = run / "history.csv"
+    def numbers(row: dict) -> dict:  # CSVLogger writes "NA" for a value an epoch did not log
+        out = {}
+        for key, value in row.items():
+            try:
+                out[key] = float(value)
+            except (TypeError, ValueError):
+                pass
+        return out
+
+    rows = [numbers(row) for row in csv.DictReader(history.open())] if history.is_file() else []
+    records = list({int(r["epoch"]): r for r in rows}.values())  # an epoch re-run after a kill appears twice: keep the last
     if not records:
         return []
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    epochs = [r["epoch"] for r in records]
+    epochs = [int(r["epoch"]) + 1 for r in records]
     for key in ("generator", "relaxed_cycle", "truncation_cycle", "drawing_cycle"):
-        if key in records[0]["logs"]:
-            axes[0].plot(epochs, [r["logs"][key] for r in records], marker="o", label=key)
+        if key in records[0]:
+            axes[0].plot(epochs, [r[key] for r in records], marker="o", label=key)
     for key in ("gan_drawing", "gan_photo", "style_cls", "d_drawing", "d_photo"):
-        if key in records[0]["logs"]:
-            axes[1].plot(epochs, [r["logs"][key] for r in records], marker="o", label=key)
-    for ax, title in zip(axes, ("generator terms", "adversarial / style terms")):
-        ax.set_xlabel("epoch")
+        if key in records[0]:
+            axes[1].plot(epochs, [r[key] for r in records], marker="o", label=key)
+    for ax, title in zip(axes, ("generator terms (loss, epoch mean)", "adversarial / style terms (loss, epoch mean)")):
+        ax.set_xlabel(f"epoch (1-{epochs[-1]})")
+        ax.set_xticks(epochs)
         ax.set_title(title)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return records
+
+
+def _optimizer_steps(run: Path) -> int:
+    """Optimizer steps of the newest end-of-epoch checkpoint."""
+    metas = sorted((run / "checkpoints").glob("epoch-*.json"))
+    return json.loads(metas[-1].read_text())["iterations"] if metas else 0
 
 
 def write_report(out: Path, summary: dict) -> Path:
@@ -201,8 +221,8 @@ def main(argv):
     summary = {
         "size": size, "ngf": _NGF.value, "n_blocks": _BLOCKS.value,
         "dataset": {k: dataset[k] for k in ("photos", "drawings", "test")},
-        "training": {"epochs_run": len(records), "steps": records[-1]["iterations"] if records else 0, "stopped_by_time_budget": budget.stopped_early,
-                     "final_logs": records[-1]["logs"] if records else {}},
+        "training": {"epochs_run": len(records), "steps": _optimizer_steps(run), "stopped_by_time_budget": budget.stopped_early,
+                     "final_logs": records[-1] if records else {}},
         "export": export_summary, "photos_source": photos_source, "drawing_files": drawing_files,
         "edge": edge, "evaluation": evaluation, "timings": timings,
     }

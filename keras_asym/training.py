@@ -6,6 +6,7 @@ A run folder holds everything a run needs to be resumed or inspected:
     RUN/backup/gen-<step>/          crash-safe backups (every network, optimizer, pool and the data position), two generations
     RUN/checkpoints/epoch-NNNN.weights.h5 (+ .json)   end-of-epoch checkpoints, the last few kept
     RUN/generators/generator-epoch-NNNN.keras         the style generator every N epochs
+    RUN/history.csv                 every epoch's losses, learning rate and progress (one row per epoch)
     RUN/logs/                       TensorBoard: every loss term, learning rate, progress, image grids
 
 Every file is written to a temporary name and renamed, so a killed run never
@@ -315,8 +316,11 @@ def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None, ba
         StopOnNonFiniteLoss(),
         EpochSchedule(config.learning_rate, config.niter, config.niter_decay),
         EpochCheckpoint(run, keep=config.keep_checkpoints, export_every=config.export_every),
-        backup,  # after the epoch checkpoint: see StepBackup.on_epoch_end
         ScalarExtras(),
+        # Every epoch's logs, never pruned (the checkpoints keep only the last few); appended across resumes.
+        # Before the backup: a kill between the two repeats the epoch's row rather than losing it.
+        keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+        backup,  # after the epoch checkpoint and the history: see StepBackup.on_epoch_end
         keras.callbacks.TensorBoard(log_dir=str(run / "logs"), update_freq="epoch", write_graph=False),
     ]
     if sample_batch is not None and config.image_every:

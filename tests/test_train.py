@@ -113,6 +113,9 @@ def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tm
     pools = [np.load(run / "backup" / "gen-000000000012" / "extra.npz") for run in (whole, killed)]
     for key in pools[0].files:
         np.testing.assert_allclose(pools[0][key], pools[1][key], atol=1e-6)
+    for run in (whole, killed):  # every epoch's row in the history, also across the resumes
+        epochs = [int(line.split(",")[0]) for line in (run / "history.csv").read_text().splitlines()[1:]]
+        assert sorted(set(epochs)) == [0, 1, 2], epochs
     state = json.loads((killed / "backup" / "gen-000000000012" / "state.json").read_text())
     assert state["position"] == 12 and state["epoch"] == 3 and state["batch"] == 0
 
