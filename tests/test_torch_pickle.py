@@ -220,3 +220,14 @@ def test_import_official_holds_each_file_to_what_its_network_needs(tmp_path, off
     _zip_checkpoint(tmp_path / "latest_net_G_A.pth", _tensor_pickle(numel, (numel,), (1,)), {"0": b"\0" * (numel * 4)})
     with pytest.raises(CheckpointFormatError, match="latest_net_G_A.pth: storage '0' needs 67,108,864 bytes|latest_net_G_A.pth: tensor 'w' needs"):
         import_official(tmp_path, ngf=8, ndf=8, n_blocks=3)
+
+
+def test_names_from_the_file_are_cut_short_in_errors(tmp_path):
+    """A 100 kB tensor name must not become a 100 kB error line."""
+    long_name = "x" * 100_000
+    body = _tensor_pickle(1, (1 << 40,), (0,)).replace(b"X\x01\x00\x00\x00w", b"X" + struct.pack("<I", len(long_name)) + long_name.encode(), 1)
+    path = tmp_path / "long.pth"
+    _zip_checkpoint(path, body, {"0": b"\0" * 4})
+    with pytest.raises(CheckpointFormatError) as caught:
+        load_torch_file(path)
+    assert len(str(caught.value)) < 400 + len(str(path)) and "..." in str(caught.value)

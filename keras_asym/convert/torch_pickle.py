@@ -56,6 +56,12 @@ _STORAGE_DTYPES = {
 }
 
 
+def _brief(value, limit: int = 80) -> str:
+    """``repr`` of a value taken from the file, cut short: an error message stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class UnsafeCheckpointError(ValueError):
     """The checkpoint asks for something a plain state_dict never needs; nothing was executed."""
 
@@ -246,7 +252,7 @@ class _StateDictVM:
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
         raise UnsafeCheckpointError(
-            f"{self.where}: refusing to load global '{module}.{name}': a state_dict needs only tensors and plain containers "
+            f"{self.where}: refusing to load global {_brief(f'{module}.{name}')}: a state_dict needs only tensors and plain containers "
             "(the file may be malicious, or not a state_dict)."
         )
 
@@ -385,9 +391,9 @@ def _storage_from_pid(where: str, pid, storages: dict) -> _Storage:
     if len(pid) == 6 and pid[5] is not None:
         raise CheckpointFormatError(f"{where}: legacy storage views are not supported.")
     if not isinstance(key, str) or not 0 < len(key) <= 64:
-        raise CheckpointFormatError(f"{where}: storage key {key!r} is not a short string.")
+        raise CheckpointFormatError(f"{where}: storage key {_brief(key)} is not a short string.")
     if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
-        raise CheckpointFormatError(f"{where}: storage {key!r} declares {numel!r} elements.")
+        raise CheckpointFormatError(f"{where}: storage {key!r} declares {_brief(numel)} elements.")
     known = storages.get(key)
     if known is None:
         known = storages[key] = _Storage(storage_type, numel, key)
@@ -421,14 +427,14 @@ def _dtype(storage_type: _StorageType, big_endian: bool):
 def _materialize(where: str, name, tensor: _Tensor, arrays: dict, budget: _Budget, big_endian: bool) -> np.ndarray:
     """A C-contiguous copy of one tensor view, its geometry checked against its storage first."""
     offset, size, stride, storage = tensor.offset, tensor.size, tensor.stride, tensor.storage
-    label = f"tensor {name!r}"
+    label = f"tensor {_brief(name)}"
     ok = (
         isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0
         and isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride) <= MAX_DIMS
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size + stride)
     )
     if not ok:
-        raise CheckpointFormatError(f"{where}: {label} has invalid geometry offset={offset!r} size={size!r} stride={stride!r}.")
+        raise CheckpointFormatError(f"{where}: {label} has invalid geometry offset={_brief(offset)} size={_brief(size)} stride={_brief(stride)}.")
     numel = math.prod(size)
     if numel:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
@@ -457,21 +463,21 @@ def _state_dict(where: str, obj) -> dict:
         raise CheckpointFormatError(f"{where}: holds a {type(obj).__name__.lstrip('_')}, not a state_dict.")
     bad = [k for k, v in obj.items() if not isinstance(v, _Tensor)]
     if bad:
-        raise CheckpointFormatError(f"{where}: entries {bad[:4]} are not tensors.")
+        raise CheckpointFormatError(f"{where}: entries {_brief(bad[:4])} are not tensors.")
     return obj
 
 
 def _check_zip_entry(where: str, info: zipfile.ZipInfo, needed: int | None, limit: int | None = None) -> None:
     if info.flag_bits & 0x1:
-        raise CheckpointFormatError(f"{where}: entry {info.filename!r} is encrypted.")
+        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} is encrypted.")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise CheckpointFormatError(f"{where}: entry {info.filename!r} uses compression method {info.compress_type}; torch writes stored entries.")
+        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} uses compression method {info.compress_type}; torch writes stored entries.")
     if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1):
-        raise CheckpointFormatError(f"{where}: entry {info.filename!r} would inflate {info.file_size / max(info.compress_size, 1):.0f}:1 (a zip bomb?).")
+        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} would inflate {info.file_size / max(info.compress_size, 1):.0f}:1 (a zip bomb?).")
     if needed is not None and info.file_size < needed:
-        raise CheckpointFormatError(f"{where}: entry {info.filename!r} holds {info.file_size} bytes, its storage needs {needed}.")
+        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} holds {info.file_size} bytes, its storage needs {needed}.")
     if limit is not None and info.file_size > limit:
-        raise CheckpointFormatError(f"{where}: entry {info.filename!r} declares {info.file_size:,} bytes, over the {limit:,}-byte limit.")
+        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} declares {info.file_size:,} bytes, over the {limit:,}-byte limit.")
 
 
 def _bounded_reader(where: str, what: str, open_at):
@@ -498,7 +504,7 @@ def _load_zip(where: str, archive: zipfile.ZipFile, budget: _Budget, big_endian_
         _check_zip_entry(where, order, None, limit=16)
         value = archive.read(order).strip()
         if value not in (b"little", b"big"):
-            raise CheckpointFormatError(f"{where}: unknown byte order {value[:16]!r}.")
+            raise CheckpointFormatError(f"{where}: unknown byte order {_brief(value[:16])}.")
         big_endian_out.append(value == b"big")
     _check_zip_entry(where, infos[pickles[0]], None, limit=MAX_PICKLE_BYTES)
     storages: dict[str, _Storage] = {}
@@ -506,13 +512,13 @@ def _load_zip(where: str, archive: zipfile.ZipFile, budget: _Budget, big_endian_
     for key, storage in storages.items():
         info = infos.get(f"{prefix}data/{key}")
         if info is None:
-            raise CheckpointFormatError(f"{where}: missing storage record {prefix}data/{key!r}.")
+            raise CheckpointFormatError(f"{where}: missing storage record {_brief(prefix + 'data/' + key)}.")
 
         def open_entry(nbytes, info=info):
             _check_zip_entry(where, info, nbytes)
             return archive.open(info)
 
-        storage.reader = _bounded_reader(where, f"entry {info.filename!r}", open_entry)
+        storage.reader = _bounded_reader(where, f"entry {_brief(info.filename)}", open_entry)
     return obj
 
 
