@@ -110,6 +110,8 @@ def _optimizer_steps(run: Path) -> int:
 
 def write_report(out: Path, summary: dict) -> Path:
     from export.exporter import gpu_summary
+    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.pages import html_page
 
     def table(rows: dict, columns: list[str]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *columns])
@@ -124,9 +126,8 @@ def write_report(out: Path, summary: dict) -> Path:
     )
     hidden = summary["evaluation"].get("hidden_information", {})
     edge = summary["edge"]
+    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}figure{display:inline-block;margin:4px}"
     parts = [
-        "<!doctype html><meta charset='utf-8'><title>keras-asym demo</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}figure{display:inline-block;margin:4px}</style>",
         "<h1>keras-asym demo report</h1>",
         f"<p>Procedural dataset ({summary['dataset']['photos']} photos, {summary['dataset']['drawings']} drawings, {summary['dataset']['test']} held-out faces) at {summary['size']} px; "
         f"G with ngf {summary['ngf']}, {summary['n_blocks']} blocks; {summary['training']['epochs_run']} epochs, {summary['training']['steps']} steps in {summary['timings'].get('train', 0)} s on this machine. "
@@ -143,9 +144,7 @@ def write_report(out: Path, summary: dict) -> Path:
         "<h2>Timings (s)</h2>" + table({"stage": summary["timings"]}, list(summary["timings"])),
     ]
     path = out / "report.html"
-    tmp = path.with_name(".report.partial.html")
-    tmp.write_text("\n".join(parts))
-    tmp.replace(path)
+    write_bytes_atomic(path, html_page("keras-asym demo", "\n".join(parts), style).encode())
     return path
 
 

@@ -82,6 +82,7 @@ class Progress:
 
 def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
     from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.pages import html_page
 
     cells = []
     for stem, input_name, drawings in rows:
@@ -89,10 +90,7 @@ def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]
             f'<td><img src="{html.escape(name)}" width="256"><br>{html.escape(label)}</td>' for label, name in drawings
         )
         cells.append(f'<tr><td><img src="{html.escape(input_name)}" width="256"><br>{html.escape(stem)}</td>{images}</tr>')
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>keras-asym drawings</title></head><body>"
-        "<h1>keras-asym drawings</h1><table>" + "".join(cells) + "</table></body></html>"
-    )
+    page = html_page("keras-asym drawings", "<h1>keras-asym drawings</h1><table>" + "".join(cells) + "</table>")
     write_bytes_atomic(output / "index.html", page.encode())
 
 

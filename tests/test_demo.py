@@ -9,18 +9,22 @@ import sys
 
 import cv2
 
+from tests.browser import render
+
 
 def test_demo_runs_every_stage_and_writes_the_report(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_asym.demo", f"--output={out}", "--size=64", "--ngf=4", "--n_blocks=1", "--epochs=2",
+        [sys.executable, "-m", "keras_asym.demo", f"--output={out}", "--size=64", "--ngf=4", "--n_blocks=1", "--epochs=4",
          "--steps_per_epoch=3", "--photos=12", "--clip_frames=16", "--train_minutes=5"],
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Report:" in result.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["training"]["epochs_run"] == 2 and summary["training"]["steps"] == 6
+    # 4 epochs, more than the 3 checkpoints a run keeps: the report counts them all (from history.csv)
+    assert summary["training"]["epochs_run"] == 4 and summary["training"]["steps"] == 12
+    assert "4 epochs, 12 steps" in (out / "report.html").read_text()
     assert set(summary["timings"]) == {"dataset", "train", "export", "draw", "edge", "evaluate"}
     assert summary["edge"]["frames"] == 16 and summary["edge"]["faces_found"] >= 12
     assert set(summary["evaluation"]["paired"]) == {"style1", "style2", "style3"}
@@ -32,3 +36,7 @@ def test_demo_runs_every_stage_and_writes_the_report(tmp_path):
     assert summary["drawing_files"]
     drawing = cv2.imread(str(out / summary["drawing_files"][0]))
     assert drawing is not None and drawing.size > 0
+    for page in (out / "report.html", out / "drawings" / "index.html"):  # as a reader sees them
+        loaded, total, spread = render(page, tmp_path / f"{page.parent.name}.png")
+        assert total >= 5 and loaded == total, (page, loaded, total)
+        assert spread > 10, f"{page}: the screenshot is blank"

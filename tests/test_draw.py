@@ -15,6 +15,7 @@ from PIL import Image
 from keras_asym.drawing import Drawer, parse_style, style_suffix
 from keras_asym.imageio import ImageReadError, read_rgb
 from keras_asym.networks import StyleGenerator
+from tests.browser import render
 from tests.conftest import SHARED
 
 RAW = SHARED / "data" / "raw_photos"
@@ -77,6 +78,8 @@ def test_noalign_non_square_mix_style_and_gallery(tmp_path, generator_file):
     assert drawing.shape == (68, 100)
     assert "wide_mix-0.25-0.50-0.25.png" in (out / "index.html").read_text()
     assert not list(out.glob("*.partial"))
+    loaded, total, spread = render(out / "index.html", tmp_path / "gallery.png")  # in a real browser
+    assert (loaded, total) == (2, 2) and spread > 10
 
 
 def test_bad_arguments_exit_2(tmp_path, generator_file):
