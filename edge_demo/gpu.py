@@ -174,8 +174,6 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
     total = len(cpu._get_ops_details())
     details = {d["name"].split("serving_default_")[-1].split(":")[0]: d for d in cpu.get_input_details()}
     output = cpu.get_output_details()[0]
-    rng = np.random.default_rng(seed)
-    worst, squared = 0.0, []
     verdict = {
         "device": device,
         "adapter": gpu.placement["adapter"],
@@ -185,22 +183,27 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
         "ops_on_cpu": 0 if gpu.fully_accelerated else gpu.placement["ops_on_cpu"],
         "unsupported_ops": gpu.placement["unsupported_ops"],
     }
-    try:
-        for k in range(samples):
-            feeds = {}
-            for name, detail in details.items():
-                shape = tuple(detail["shape"])
-                values = np.eye(3, dtype=np.float32)[k % 3][None] if len(shape) == 2 else rng.uniform(-1, 1, shape).astype(np.float32)
-                feeds[name] = _quantize(values, detail)
-                cpu.set_tensor(detail["index"], feeds[name])
-            cpu.invoke()
-            reference = _dequantize(cpu.get_tensor(output["index"]), output)
-            drawn = _dequantize(next(iter(gpu.run(feeds).values())), output)
-            difference = np.abs(drawn.astype(np.float64) - reference)
-            worst = max(worst, float(difference.max()))
-            squared.append(float(np.mean(difference**2)))
-    except RuntimeError as err:  # compiled, but the run failed on this device (e.g. a buffer beyond its limits)
-        return {**verdict, "ran": False, "error": f"{path}: compiled for the GPU but the run failed: {str(err).strip().splitlines()[-1].lstrip('└ ')}"}
+    for attempt in (1, 2):  # a software device under heavy load has failed a large model's first run once
+        worst, squared, rng = 0.0, [], np.random.default_rng(seed)
+        try:
+            for k in range(samples):
+                feeds = {}
+                for name, detail in details.items():
+                    shape = tuple(detail["shape"])
+                    values = np.eye(3, dtype=np.float32)[k % 3][None] if len(shape) == 2 else rng.uniform(-1, 1, shape).astype(np.float32)
+                    feeds[name] = _quantize(values, detail)
+                    cpu.set_tensor(detail["index"], feeds[name])
+                cpu.invoke()
+                reference = _dequantize(cpu.get_tensor(output["index"]), output)
+                drawn = _dequantize(next(iter(gpu.run(feeds).values())), output)
+                difference = np.abs(drawn.astype(np.float64) - reference)
+                worst = max(worst, float(difference.max()))
+                squared.append(float(np.mean(difference**2)))
+            break
+        except RuntimeError as err:  # compiled, but the run failed on this device (e.g. a buffer beyond its limits)
+            if attempt == 2:
+                return {**verdict, "ran": False, "error": f"{path}: compiled for the GPU but the run failed twice: {str(err).strip().splitlines()[-1].lstrip('└ ')}"}
+            gpu = CompiledGpuModel(path)
     mse = float(np.mean(squared))
     return {**verdict, "ran": True, "max_abs_vs_cpu": worst, "psnr_db_vs_cpu": float("inf") if mse == 0 else float(10 * np.log10(4.0 / mse))}
 
