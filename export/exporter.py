@@ -149,7 +149,8 @@ def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
         probe.unlink(missing_ok=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode or not lines:
-        verdict = {"measured": False, "reason": f"GPU probe failed (exit {result.returncode}): {result.stderr.strip().splitlines()[-1:] or ''}"}
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        verdict = {"measured": False, "reason": f"GPU probe failed (exit {result.returncode}): {last}"}
     else:
         found = json.loads(lines[-1])
         found.pop("model", None)
