@@ -17,6 +17,12 @@ PACKAGE = "keras_asym"
 class ReflectionPadding2D(keras.layers.Layer):
     """``torch.nn.ReflectionPad2d`` for NHWC tensors (edge pixel not repeated).
 
+    Written as one-row/column slices and a concatenation rather than
+    ``pad(mode="reflect")``: the copy is exact either way, but TFLite's
+    MIRROR_PAD is not an XNNPACK op, so each of the generator's 20 pads split
+    the CPU graph and ran on the slow reference kernel (12% of a 256x256
+    drawing on 2 cores; ``benchmarks/inference.py``).
+
     Args:
         padding: int. Rows/columns added on every side.
     """
@@ -27,7 +33,10 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def call(self, inputs):
         p = self.padding
-        return ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+        if p == 0:
+            return inputs
+        x = _reflect(inputs, p, axis=1)
+        return _reflect(x, p, axis=2)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
@@ -36,6 +45,18 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding": self.padding}
+
+
+def _reflect(x, p: int, axis: int):
+    """``x`` with ``p`` mirrored rows (axis 1) or columns (axis 2) on both sides, edge not repeated."""
+    n = ops.shape(x)[axis]
+
+    def line(i):
+        return x[:, i : i + 1] if axis == 1 else x[:, :, i : i + 1]
+
+    before = [line(i) for i in range(p, 0, -1)]
+    after = [line(n - 1 - i) for i in range(1, p + 1)]
+    return ops.concatenate([*before, x, *after], axis=axis)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -14,12 +14,28 @@ from keras_asym.networks import PatchDiscriminator, PhotoGenerator, StyleDiscrim
 rng = np.random.default_rng(0)
 
 
-def test_reflection_padding_matches_numpy_reflect():
+@pytest.mark.parametrize("pad", [1, 2, 3])
+def test_reflection_padding_matches_numpy_reflect(pad):
     x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)
-    out = np.asarray(ReflectionPadding2D(2)(x))
-    expected = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+    out = np.asarray(ReflectionPadding2D(pad)(x))
+    expected = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
     np.testing.assert_array_equal(out, expected)
-    assert out[0, 0, 2, 0] == x[0, 2, 0, 0]  # edge row is not repeated (torch ReflectionPad2d)
+    assert out[0, pad - 1, pad, 0] == x[0, 1, 0, 0]  # edge row is not repeated (torch ReflectionPad2d)
+
+
+def test_reflection_padding_works_on_unknown_sizes_and_exports_without_mirror_pad():
+    import tensorflow as tf
+
+    layer = ReflectionPadding2D(3)
+    fn = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec((1, None, None, 2), tf.float32)])
+    x = rng.standard_normal((1, 9, 6, 2)).astype(np.float32)
+    np.testing.assert_array_equal(fn(x).numpy(), np.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)), mode="reflect"))
+    inputs = keras.Input((8, 8, 2), batch_size=1)
+    model = keras.Model(inputs, ReflectionPadding2D(3)(inputs))
+    from ai_edge_litert.interpreter import Interpreter
+
+    ops = {op["op_name"] for op in Interpreter(model_content=tf.lite.TFLiteConverter.from_keras_model(model).convert())._get_ops_details()}
+    assert "MIRROR_PAD" not in ops and "CONCATENATION" in ops  # XNNPACK runs slices and concatenations; not MIRROR_PAD
 
 
 def test_instance_norm_is_per_sample_per_channel_biased_variance():
