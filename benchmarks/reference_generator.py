@@ -2,8 +2,11 @@
 
 No trained weights can be downloaded here, and a randomly initialised
 generator is a poor proxy for quantization error (its activations are
-noise). This fits the paper's G (ngf 64, 9 blocks) with L1 to paired
-procedural drawings for a few minutes on CPU (``--steps``), then caches it:
+noise). This fits the paper's G (ngf 64, 9 blocks) with L1 for a few minutes
+on CPU (``--steps``) to two kinds of pairs: procedural photos with their
+known drawings, and real aligned photos (``--photos``, when given) with line
+maps made from them (Canny edges, thickened), so its activations see real
+skin, hair and backgrounds. Then it caches it:
 
     python benchmarks/reference_generator.py --output benchmarks/results/reference_generator.keras
 """
@@ -22,9 +25,44 @@ _SIZE = flags.DEFINE_integer("size", 128, "Training resolution.")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Batch size.")
 _NGF = flags.DEFINE_integer("ngf", 64, "Generator width (64 = paper).")
 _BLOCKS = flags.DEFINE_integer("n_blocks", 9, "ResNet blocks (9 = paper).")
+_PHOTOS = flags.DEFINE_string("photos", None, "Folder of real aligned photos to fit as well (line-map targets).")
 
 
-def fit_reference(output: str | Path, steps: int = 300, size: int = 128, batch_size: int = 4, ngf: int = 64, n_blocks: int = 9, examples: int = 240, seed: int = 0) -> dict:
+def line_map(rgb, size: int):
+    """A photo and a plausible line drawing of it, both ``size``x``size`` uint8: thickened Canny edges, black on white."""
+    import cv2
+    import numpy as np
+
+    from keras_asym.imageio import fit_to_size
+
+    photo = fit_to_size(rgb, size, size)
+    gray = cv2.GaussianBlur(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), (5, 5), 1.2)
+    edges = cv2.dilate(cv2.Canny(gray, 40, 110), np.ones((2, 2), np.uint8))
+    return photo, cv2.GaussianBlur(255 - edges, (3, 3), 0.6)
+
+
+def real_pairs(folder, size: int, count: int, seed: int):
+    """Up to ``count`` (photos, one-hot styles, line maps) from a folder of aligned photos."""
+    import numpy as np
+
+    from keras_asym.imageio import ImageReadError, list_images, read_rgb
+
+    files = list_images(folder)
+    np.random.default_rng(seed).shuffle(files)
+    photos, drawings = [], []
+    for path in files[:count]:
+        try:
+            photo, drawing = line_map(read_rgb(path), size)
+        except ImageReadError:
+            continue
+        photos.append(photo)
+        drawings.append(drawing)
+    styles = np.eye(3, dtype=np.float32)[np.arange(len(photos)) % 3]
+    return np.stack(photos), styles, np.stack(drawings)
+
+
+def fit_reference(output: str | Path, steps: int = 300, size: int = 128, batch_size: int = 4, ngf: int = 64, n_blocks: int = 9, examples: int = 240, seed: int = 0,
+                  photos_dir: str | Path | None = None) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -34,13 +72,19 @@ def fit_reference(output: str | Path, steps: int = 300, size: int = 128, batch_s
 
     keras.utils.set_random_seed(seed)
     photos, styles, drawings = paired_examples(examples, size, seed)
+    if photos_dir is not None:
+        real = real_pairs(photos_dir, size, examples, seed)
+        photos, styles, drawings = (np.concatenate([a, b]) for a, b in zip((photos, styles, drawings), real))
+        examples = len(photos)
     x = photos.astype(np.float32) / 127.5 - 1.0
     y = drawings[..., None].astype(np.float32) / 127.5 - 1.0
     dataset = tf.data.Dataset.from_tensor_slices(({"photo": x, "style": styles}, y)).shuffle(examples, seed=seed).repeat().batch(batch_size)
     generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks)
     generator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="mae", jit_compile=True)
     started = time.perf_counter()
-    history = generator.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=2)
+    from keras_asym.progress import ProgressCallback
+
+    history = generator.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[ProgressCallback("reference generator", steps)])
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     generator.save(output)
@@ -49,7 +93,7 @@ def fit_reference(output: str | Path, steps: int = 300, size: int = 128, batch_s
 
 def main(argv):
     del argv
-    result = fit_reference(_OUTPUT.value, _STEPS.value, _SIZE.value, _BATCH.value, _NGF.value, _BLOCKS.value)
+    result = fit_reference(_OUTPUT.value, _STEPS.value, _SIZE.value, _BATCH.value, _NGF.value, _BLOCKS.value, photos_dir=_PHOTOS.value)
     print(f"reference generator: {result['path']} (final L1 {result['loss']:.4f}, {result['seconds']:.0f} s)")
     return 0
 

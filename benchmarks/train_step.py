@@ -1,109 +1,172 @@
-"""Seconds per full training step of the paper's configuration on this machine.
+"""One full training step of the paper's configuration, ours beside the official one, alternating in one run.
 
-All networks at full size (ngf = ndf = 64, 9 blocks), HED + LPIPS relaxed
-cycle, truncation on, three local discriminators, batch 1, 512x512, pool 50.
-Prints a table beside the official PyTorch implementation measured on the
-same kind of machine (44-46 s/step, 2 threads, torch 2.13) and writes JSON.
+All networks at full size (ngf = ndf = 64, 9 blocks), the HED + LPIPS relaxed
+cycle with its truncated twin, three local discriminators, batch 1, 512x512,
+pool 50. Two persistent worker processes, one per implementation, each with
+``--threads`` threads: ours (``AsymmetricCycleGAN.train_step``, with XLA as
+``fit`` uses it and/or without) and the official ``optimize_parameters``
+written again in PyTorch (``benchmarks.torch_reference.OfficialTrainingStep``).
+The parent asks them for one step at a time, in turn, so both see the same
+machine minute by minute; each reports its own peak RSS. Speed is the median
+of the per-round ratios official/ours (> 1: ours is faster), with min and max.
 
-    python benchmarks/train_step.py --threads 2 --steps 3 --output benchmarks/results/train_step.json
+    python -m benchmarks.train_step                    # 512, 3 timed rounds
+    python -m benchmarks.train_step --size 256 --steps 5 --jit_compile on
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from absl import app, flags
+import numpy as np
+from absl import flags
 
-_SIZE = flags.DEFINE_integer("size", 512, "Image side.")
+from benchmarks import machine
+from benchmarks.report import render_train_step
+from edge_demo import cli
+
+_SIZE = flags.DEFINE_integer("size", 512, "Image side (the official style head needs 512).")
 _BATCH = flags.DEFINE_integer("batch", 1, "Batch size.")
-_STEPS = flags.DEFINE_integer("steps", 3, "Timed steps after the warm-up step.")
-_THREADS = flags.DEFINE_integer("threads", 2, "TensorFlow intra-op threads (inter-op is 1).")
-_JIT = flags.DEFINE_multi_enum("jit_compile", ["on", "off"], ["off", "on"], "Run once per value; \"on\" is what fit uses by default (Keras jit_compile=\"auto\").")
-_DISTANCE = flags.DEFINE_enum("cycle_distance", "hed_lpips", ["hed_lpips", "edges"], "Relaxed-cycle distance.")
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results/train_step.json", "JSON results path.")
+_STEPS = flags.DEFINE_integer("steps", 3, "Timed rounds after one warm-up step each.")
+_THREADS = flags.DEFINE_integer("threads", 2, "Threads per framework.")
+_JIT = flags.DEFINE_list("jit_compile", ["on"], "Ours with XLA ('on', what fit uses) and/or without ('off').")
+_DISTANCE = flags.DEFINE_enum("cycle_distance", "hed_lpips", ["hed_lpips", "edges"], "Our relaxed-cycle distance (the official is hed_lpips).")
+_OUTPUT = flags.DEFINE_string("output", "docs/results/train_step.json", "JSON results path.")
+_WORKER = flags.DEFINE_string("worker", None, "Internal: 'ours-on', 'ours-off' or 'official'; steps on each line read from stdin.")
 
-OFFICIAL_SECONDS = (44.0, 46.0)
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def measure(jit: bool) -> dict:
+def ours(jit: bool):
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from keras_asym.data.synthetic import random_batch
     from keras_asym.model import build_model
 
-    size, batch = _SIZE.value, _BATCH.value
+    tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(0)
-    model = build_model(image_size=size, cycle_distance=_DISTANCE.value)
-    model.compile(
-        g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-        d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-        jit_compile=jit,
-    )
+    model = build_model(image_size=_SIZE.value, cycle_distance=_DISTANCE.value)
+    model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit)
     model.progress.assign(0.3)
-    data = random_batch(batch, size)
-    data = keras.tree.map_structure(tf.constant, data)
+    data = keras.tree.map_structure(tf.constant, random_batch(_BATCH.value, _SIZE.value))
     step = tf.function(model.train_step, jit_compile=jit)
-    start = time.perf_counter()
-    step(data)["generator"].numpy()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(_STEPS.value):
-        start = time.perf_counter()
-        step(data)["generator"].numpy()
-        times.append(time.perf_counter() - start)
-    return {
-        "jit_compile": jit,
-        "first_step_s": first,
-        "step_s_median": float(np.median(times)),
-        "step_s_all": times,
-        "images_per_s": batch / float(np.median(times)),
-    }
+    return lambda: float(step(data)["generator"].numpy())
+
+
+def official():
+    import torch
+
+    from benchmarks.torch_reference import OfficialTrainingStep, random_official_batch
+
+    torch.set_num_threads(_THREADS.value)
+    torch.manual_seed(0)
+    model = OfficialTrainingStep()
+    batch = random_official_batch(_BATCH.value, _SIZE.value)
+    return lambda: model.step(batch)
+
+
+def worker(kind: str) -> int:
+    """Builds one implementation, then runs a step per line on stdin and answers ``STEP seconds loss``."""
+    from export.timing import peak_rss_mb
+
+    step = official() if kind == "official" else ours(kind == "ours-on")
+    print("READY", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        started = time.perf_counter()
+        loss = step()
+        print(f"STEP {time.perf_counter() - started} {loss}", flush=True)
+    print(f"RSS {peak_rss_mb()}", flush=True)
+    return cli.OK
+
+
+class Worker:
+    def __init__(self, kind: str):
+        self.kind = kind
+        args = [sys.executable, "-m", "benchmarks.train_step", f"--worker={kind}", f"--size={_SIZE.value}", f"--batch={_BATCH.value}",
+                f"--threads={_THREADS.value}", f"--cycle_distance={_DISTANCE.value}"]
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self._expect("READY")
+
+    def _expect(self, prefix: str) -> str:
+        for line in self.process.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+        raise RuntimeError(f"{self.kind} worker exited (status {self.process.wait()}) before answering {prefix}")
+
+    def step(self) -> tuple[float, float]:
+        self.process.stdin.write("step\n")
+        self.process.stdin.flush()
+        seconds, loss = self._expect("STEP ").split()
+        return float(seconds), float(loss)
+
+    def close(self) -> float:
+        self.process.stdin.write("quit\n")
+        self.process.stdin.flush()
+        rss = float(self._expect("RSS "))
+        self.process.wait()
+        return rss
 
 
 def main(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    if _WORKER.value:
+        return worker(_WORKER.value)
+    try:
+        import torch  # noqa: F401
+        kinds = ["official"]
+    except ImportError:
+        kinds = []
+        log("PyTorch is not installed (pip install -e '.[bench]'): the official column says 'not measured'")
+    kinds += [f"ours-{value}" for value in _JIT.value]
+    record = {"benchmark": "train_step", "command": " ".join(["python", "-m", "benchmarks.train_step", *sys.argv[1:]]),
+              "machine": machine.describe(_THREADS.value), "size": _SIZE.value, "batch": _BATCH.value,
+              "cycle_distance": _DISTANCE.value, "rows": {}}
+    workers = {}
+    for kind in kinds:
+        log(f"starting {kind} (builds the networks; the first step compiles)")
+        workers[kind] = Worker(kind)
+    first = {}
+    for kind, w in workers.items():
+        first[kind] = w.step()[0]
+        log(f"  {kind}: first step {first[kind]:.1f} s")
+    times = {kind: [] for kind in workers}
+    losses = {kind: [] for kind in workers}
+    started = time.perf_counter()
+    for round_ in range(_STEPS.value):
+        for kind, w in workers.items():
+            seconds, loss = w.step()
+            times[kind].append(seconds)
+            losses[kind].append(loss)
+        done = round_ + 1
+        eta = (time.perf_counter() - started) / done * (_STEPS.value - done)
+        log(f"  round {done}/{_STEPS.value}: " + ", ".join(f"{k} {t[-1]:.1f}s" for k, t in times.items()) + f" (ETA {eta:.0f} s)")
+    for kind, w in workers.items():
+        values = np.array(times[kind])
+        row = {"first_step_s": first[kind], "median_s": float(np.median(values)), "min_s": float(values.min()), "max_s": float(values.max()),
+               "all_s": values.round(3).tolist(), "peak_rss_mb": w.close(), "finite_losses": bool(np.isfinite(losses[kind]).all())}
+        if "official" in times and kind != "official":
+            ratios = np.array(times["official"]) / values
+            row.update(speed_vs_official=float(np.median(ratios)), speed_vs_official_min=float(ratios.min()), speed_vs_official_max=float(ratios.max()))
+        record["rows"][kind] = row
+    print(render_train_step(record))
+    from keras_asym.imageio import write_bytes_atomic
 
-    tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    rows = [measure(jit == "on") for jit in _JIT.value]
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    result = {
-        "benchmark": "train_step",
-        "size": _SIZE.value,
-        "batch": _BATCH.value,
-        "threads": _THREADS.value,
-        "cycle_distance": _DISTANCE.value,
-        "cpu": os.cpu_count(),
-        "tensorflow": tf.__version__,
-        "official_pytorch_s_per_step": list(OFFICIAL_SECONDS),
-        "peak_rss_mb": peak_rss_mb,
-        "runs": rows,
-    }
-    print(f"\nFull training step, {_SIZE.value}x{_SIZE.value}, batch {_BATCH.value}, {_THREADS.value} threads")
-    print("| implementation | s/step (median) | first step s | speed-up vs official |")
-    print("|---|---|---|---|")
-    print(f"| official PyTorch 2.13 (measured on this machine type) | {OFFICIAL_SECONDS[0]:.0f}-{OFFICIAL_SECONDS[1]:.0f} | - | 1.00x |")
-    for row in rows:
-        speed = f"{sum(OFFICIAL_SECONDS) / 2 / row['step_s_median']:.2f}x" if _SIZE.value == 512 and _BATCH.value == 1 else "n/a (official figure is 512, batch 1)"
-        name = "keras_asym (XLA)" if row["jit_compile"] else "keras_asym"
-        print(f"| {name} | {row['step_s_median']:.2f} | {row['first_step_s']:.1f} | {speed} |")
-    print(f"peak RSS: {peak_rss_mb:.0f} MB")
-    out = Path(_OUTPUT.value)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out)
-    print(f"wrote {out}")
+    write_bytes_atomic(_OUTPUT.value, json.dumps(record, indent=1).encode())
+    log(f"wrote {_OUTPUT.value}")
+    return cli.OK
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

@@ -29,7 +29,6 @@ _JIT = flags.DEFINE_boolean("jit_compile", True, "XLA (fit's default).")
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results/train_throughput.json", "JSON results path.")
 _CHILD = flags.DEFINE_string("child", None, "Internal: 'size,batch,replicas'.")
 
-OFFICIAL_S_PER_STEP_512 = 45.0
 
 
 def measure(size: int, batch: int, replicas: int) -> dict:
@@ -101,7 +100,6 @@ def main(argv):
     print("\n| size | batch | replicas | device | s/step | steps/s | images/s | first step s |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['batch']} | {r['replicas']} | {r['device']} | {r['s_per_step']:.2f} | {r['steps_per_s']:.3f} | {r['images_per_s']:.3f} | {r['first_step_s']:.0f} |")
-    print(f"| 512 | 1 | 1 | official PyTorch, CPU | {OFFICIAL_S_PER_STEP_512:.0f} (44-46, HED+LPIPS) | | | |")
     out = Path(_OUTPUT.value)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "train_throughput", "cycle_distance": _DISTANCE.value, "jit_compile": _JIT.value, "runs": rows}, indent=2))

@@ -23,6 +23,7 @@ from absl import flags
 
 from edge_demo import cli
 
+from export.heldout import photo_split
 from export.timing import child_timing
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
@@ -34,32 +35,6 @@ _RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reporte
 _PHOTOS = flags.DEFINE_integer("photos", 8, "Photos for the quality columns.")
 _QAT_STEPS = flags.DEFINE_integer("qat_steps", 100, "QAT fine-tuning steps when the qat variant must be exported.")
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table, JSON and plot go.")
-
-TORCH_FP32_512_S = 2.10  # official PyTorch G, fp32, 2 threads, measured on this machine (torch 2.13)
-CPU_PEAK_GFLOPS = 185.0  # measured fp32 sgemm peak of this 2-core machine (AVX2/FMA)
-
-
-def photo_split(count: int, work: Path) -> tuple[Path | None, Path | None]:
-    """(quality photos, calibration photos) folders: the shared aligned photos split in two, so
-    quantized models are never scored on the photos they were calibrated on; (None, None) without them."""
-    from keras_asym.imageio import list_images
-
-    from keras_asym.data.shared import shared_dir
-
-    folder = shared_dir() / "data" / "aligned_photos" / "images"
-    files = list_images(folder) if folder.is_dir() else []
-    if len(files) < count + 4:
-        return None, None
-    order = np.random.default_rng(1).permutation(len(files))
-    split = {"quality": [files[i] for i in order[:count]], "calibration": [files[i] for i in order[count:]]}
-    for name, chosen in split.items():
-        (work / name).mkdir(parents=True, exist_ok=True)
-        for path in chosen:
-            link = work / name / path.name
-            if not link.exists():
-                link.symlink_to(path.resolve())
-    return work / "quality", work / "calibration"
-
 
 def benchmark_photos(folder: Path | None, height: int, width: int, count: int) -> tuple[list[np.ndarray], str]:
     from export.tflite import calibration_photos
@@ -99,11 +74,9 @@ def write_plot(path: Path, rows: dict, size: str) -> None:
     for variant, row in rows.items():
         ax.scatter(row["latency_2t_s"], row["psnr_db"], s=40 + row["mb"] * 3)
         ax.annotate(f"{variant} ({row['mb']:.1f} MB)", (row["latency_2t_s"], row["psnr_db"]), textcoords="offset points", xytext=(5, 5))
-    ax.axvline(TORCH_FP32_512_S, color="gray", linestyle="--", label=f"PyTorch fp32 ({TORCH_FP32_512_S} s)")
     ax.set_xlabel("latency, 2 threads (s)")
     ax.set_ylabel("PSNR vs float Keras (dB)")
     ax.set_title(f"Generator variants at {size}")
-    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -143,29 +116,24 @@ def main(argv):
         rows[variant] = row
         print(f"{variant}: {row}", flush=True)
 
-    square_512 = (height, width) == (512, 512)
     lines = [
         f"Generator variants at {height}x{width} ({gflops:.1f} GFLOP/frame), quality on {photo_source}; "
         f"latency = LiteRT + XNNPACK, median of {_RUNS.value}, this 2-core CPU.",
         "",
-        "| variant | MB | peak RSS MB | " + " | ".join(f"{t} thr s" for t in _THREADS.value) + " | PSNR dB | SSIM | edge-F1 |" + (" vs PyTorch fp32 |" if square_512 else ""),
-        "|---|---|---|" + "---|" * len(_THREADS.value) + "---|---|---|" + ("---|" if square_512 else ""),
+        "| variant | MB | peak RSS MB | " + " | ".join(f"{t} thr s" for t in _THREADS.value) + " | PSNR dB | SSIM | edge-F1 |",
+        "|---|---|---|" + "---|" * len(_THREADS.value) + "---|---|---|",
     ]
     for variant, row in rows.items():
         timings = " | ".join(f"{row[f'latency_{t}t_s']:.3f}" for t in _THREADS.value)
-        speedup = f" {TORCH_FP32_512_S / row['latency_2t_s']:.2f}x |" if square_512 and "latency_2t_s" in row else ""
         psnr = "inf" if not np.isfinite(row["psnr_db"]) else f"{row['psnr_db']:.1f}"
-        lines.append(f"| {variant} | {row['mb']:.1f} | {row['peak_rss_mb']:.0f} | {timings} | {psnr} | {row['ssim']:.4f} | {row['edge_f1']:.4f} |{speedup}")
-    floor = gflops / CPU_PEAK_GFLOPS
-    lines += ["", f"fp32 floor: {gflops:.1f} GFLOP / {CPU_PEAK_GFLOPS:.0f} GFLOP/s measured sgemm peak = {floor:.2f} s per frame."]
-    if square_512:
-        lines.append(f"PyTorch fp32 figure: {TORCH_FP32_512_S} s (official G, 2 threads, torch 2.13, measured earlier on this machine; torch is not installed in this run).")
+        lines.append(f"| {variant} | {row['mb']:.1f} | {row['peak_rss_mb']:.0f} | {timings} | {psnr} | {row['ssim']:.4f} | {row['edge_f1']:.4f} |")
+    lines += ["", "PyTorch beside these variants, same weights and run: python -m benchmarks.inference (a source checkout with the bench extra)."]
     table = "\n".join(lines)
     print(table)
     output = Path(_OUTPUT.value)
     output.mkdir(parents=True, exist_ok=True)
     (output / "export_benchmark.md").write_text(table + "\n")
-    record = {"size": [height, width], "gflops": gflops, "photos": photo_source, "rows": rows, "torch_fp32_s": TORCH_FP32_512_S, "fp32_floor_s": floor, "model": str(model)}
+    record = {"size": [height, width], "gflops": gflops, "photos": photo_source, "rows": rows, "model": str(model)}
     (output / "export_benchmark.json").write_text(json.dumps(record, indent=2))
     if "latency_2t_s" in next(iter(rows.values())):
         write_plot(output / "export_benchmark.png", rows, f"{height}x{width}")

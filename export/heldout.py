@@ -1,0 +1,34 @@
+"""The shared aligned photos split once into held-out (quality) and calibration/fitting halves.
+
+Benchmarks score quantized models and fitted generators only on photos they
+never saw: the split is a fixed permutation (seed 1), so every benchmark and
+run agrees on it. Flag-free, so any benchmark can import it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def photo_split(count: int, work: Path) -> tuple[Path | None, Path | None]:
+    """(quality photos, calibration photos) folders: the shared aligned photos split in two, so
+    quantized models are never scored on the photos they were calibrated on; (None, None) without them."""
+    from keras_asym.imageio import list_images
+
+    from keras_asym.data.shared import shared_dir
+
+    folder = shared_dir() / "data" / "aligned_photos" / "images"
+    files = list_images(folder) if folder.is_dir() else []
+    if len(files) < count + 4:
+        return None, None
+    order = np.random.default_rng(1).permutation(len(files))
+    split = {"quality": [files[i] for i in order[:count]], "calibration": [files[i] for i in order[count:]]}
+    for name, chosen in split.items():
+        (work / name).mkdir(parents=True, exist_ok=True)
+        for path in chosen:
+            link = work / name / path.name
+            if not link.exists():
+                link.symlink_to(path.resolve())
+    return work / "quality", work / "calibration"
