@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -40,7 +39,13 @@ _PASTE_BACK = flags.DEFINE_boolean("paste_back", False, "With --align, warp the 
 _SIZE = flags.DEFINE_integer("size", 512, "Aligned size; with --noalign, the longest side is limited to this.")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.")
+_JIT = flags.DEFINE_enum("jit_compile", "auto", ["auto", "on", "off"],
+                         "XLA for .keras models: faster per drawing, seconds to compile per size; auto = on from "
+                         "8 drawings (images x styles).")
 _LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
+
+
+XLA_FROM_DRAWINGS = 8  # where XLA's compilation is repaid (benchmarks.inference: first call vs per-drawing time)
 
 
 def styles_from_flags(styles: str, style: str | None) -> list[np.ndarray]:
@@ -64,22 +69,6 @@ def fit_to_multiple_of_four(rgb: np.ndarray, longest: int) -> np.ndarray:
     return cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
 
 
-class Progress:
-    def __init__(self, total: int):
-        self.total, self.done, self.start = total, 0, time.perf_counter()
-        self.enabled = total > 1 and sys.stderr.isatty()
-
-    def step(self, name: str) -> None:
-        self.done += 1
-        if self.enabled:
-            filled = int(30 * self.done / self.total)
-            rate = self.done / max(time.perf_counter() - self.start, 1e-9)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {rate:.2f} img/s {name[:30]:<30}")
-            if self.done == self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
     from keras_asym.imageio import write_bytes_atomic
     from keras_asym.pages import html_page
@@ -100,13 +89,15 @@ def main(argv):
     from keras_asym.drawing import Drawer, style_suffix
     from keras_asym.face.detector import NoFaceError
     from keras_asym.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
+    from keras_asym.progress import Progress
 
     try:
         styles = styles_from_flags(_STYLES.value, _STYLE.value)
         if _SIZE.value % 4 or _SIZE.value < 16:
             raise ValueError(f"--size must be a multiple of 4 and >= 16, got {_SIZE.value}.")
         files = list_images(_INPUT.value)
-        drawer = Drawer(_MODEL.value, batch_size=_BATCH.value, threads=_THREADS.value)
+        jit = _JIT.value == "on" or (_JIT.value == "auto" and len(files) * len(styles) >= XLA_FROM_DRAWINGS)
+        drawer = Drawer(_MODEL.value, batch_size=_BATCH.value, threads=_THREADS.value, jit_compile=jit)
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"draw: error: {err}", file=sys.stderr)
         return 2
@@ -127,7 +118,7 @@ def main(argv):
     stems_seen: dict[str, int] = defaultdict(int)
     groups: dict[tuple, list] = defaultdict(list)
     rows, failures, drawn = [], [], 0
-    progress = Progress(len(files))
+    progress = Progress(len(files), "draw", unit="images")
 
     def flush(shape):
         nonlocal drawn
@@ -161,14 +152,14 @@ def main(argv):
             except (ImageReadError, NoFaceError) as err:
                 failures.append(str(err))
                 print(f"skipped: {err}", file=sys.stderr)
-                progress.step(path.name)
+                progress.update(note=path.name)
                 continue
             stems_seen[path.stem] += 1
             stem = path.stem if stems_seen[path.stem] == 1 else f"{path.stem}_{path.suffix.lstrip('.').lower()}"
             groups[photo.shape].append({"stem": stem, "photo": photo, "matrix": matrix, "original": rgb})
             if len(groups[photo.shape]) >= _BATCH.value:
                 flush(photo.shape)
-            progress.step(path.name)
+            progress.update(note=path.name)
         for shape in list(groups):
             flush(shape)
     finally:

@@ -73,12 +73,18 @@ def resolve_model_path(model: str | Path) -> Path:
 
 
 class KerasBackend:
-    def __init__(self, path: Path, batch_size: int):
+    """A ``.keras`` generator in fixed-size batches, one traced function per input size.
+
+    ``jit_compile``: XLA. It draws faster (``benchmarks.inference``) but compiles
+    for seconds per input size, so it pays off for folders, not single photos.
+    """
+
+    def __init__(self, path: Path, batch_size: int, jit_compile: bool = False):
         import tensorflow as tf
 
         self.model = load_generator(path)
         self.batch_size = batch_size
-        self._fn = tf.function(lambda photo, style: self.model({"photo": photo, "style": style}, training=False))
+        self._fn = tf.function(lambda photo, style: self.model({"photo": photo, "style": style}, training=False), jit_compile=jit_compile)
 
     def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
         n = len(photos)
@@ -112,14 +118,15 @@ class Drawer:
         model: ``.keras`` or ``.tflite`` generator, or a folder with ``generator.keras``.
         batch_size: Keras batch size (TFLite runs one image at a time).
         threads: TFLite interpreter threads.
+        jit_compile: compile Keras models with XLA (faster per drawing, seconds to compile per size).
     """
 
-    def __init__(self, model: str | Path, batch_size: int = 4, threads: int = 2):
+    def __init__(self, model: str | Path, batch_size: int = 4, threads: int = 2, jit_compile: bool = False):
         self.path = resolve_model_path(model)
         if self.path.suffix == ".tflite":
             self.backend = TFLiteBackend(self.path, threads)
         else:
-            self.backend = KerasBackend(self.path, batch_size)
+            self.backend = KerasBackend(self.path, batch_size, jit_compile)
         sidecar = self.path.with_suffix(".json")
         self.metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
 
