@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,qat]"
+	$(PY) -m pip install --quiet -e ".[dev,qat,bench]"
 	# tensorflow-model-optimization declares numpy<2 but runs on numpy 2 (tested by
 	# tests/test_export.py); installed without its pins so it cannot downgrade numpy.
 	$(PY) -m pip install --quiet --no-deps "tensorflow-model-optimization==0.7.3"
@@ -28,11 +28,14 @@ test: $(STAMP) assets
 demo: $(STAMP) assets
 	$(PY) -m keras_asym.demo --output demo_out
 
-# The export and edge benchmarks (about an hour on 2 cores): reference generator, every variant, edge FPS.
+# The benchmarks behind docs/benchmarks.md (about 90 minutes on 2 cores): our generator beside the
+# official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant, one
+# training step beside the official step, then the tables regenerated from their JSON.
 bench: $(STAMP) assets
-	test -f benchmarks/results/reference_generator.keras || $(PY) benchmarks/reference_generator.py
-	$(PY) -m export.benchmark --model benchmarks/results/reference_generator.keras --size 512 --export_dir benchmarks/results/export_512
-	$(PY) benchmarks/edge_fps.py --export_dirs benchmarks/results/export_256
+	$(PY) -m benchmarks.inference
+	$(PY) -m benchmarks.layer_profile
+	$(PY) -m benchmarks.train_step
+	$(PY) -m benchmarks.report
 
 clean:
 	rm -rf demo_out .pytest_cache

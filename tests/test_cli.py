@@ -40,3 +40,22 @@ def test_an_unexpected_exception_exits_3_with_its_traceback(tmp_path):
                             env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])})
     assert result.returncode == 3
     assert "Traceback" in result.stderr and "internal error" in result.stderr
+
+
+def test_one_console_command_lists_and_runs_every_command():
+    from pathlib import Path
+
+    from keras_asym.commands import COMMANDS as CONSOLE
+
+    script = Path(sys.executable).with_name("keras-asym")
+    assert script.is_file(), "the keras-asym console script is installed by `pip install -e .`"
+    listing = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0 and all(name in listing.stdout for name in CONSOLE)
+    unknown = subprocess.run([str(script), "paint"], capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "unknown command 'paint'" in unknown.stderr
+    helped = subprocess.run([str(script), "draw", "--helpshort"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and "--model" in helped.stdout
+    bad = subprocess.run([str(script), "export", "--no_such_flag=1"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no_such_flag" in bad.stderr
+    modules = {module.removesuffix(".__main__") for module, _ in CONSOLE.values()}
+    assert modules >= set(COMMANDS), "every python -m command is reachable through keras-asym"
