@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: install assets test demo bench clean
+.PHONY: install assets lint test demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,10 @@ install: $(STAMP)
 assets: $(STAMP)
 	$(PY) -m edge_demo.assets
 
-test: $(STAMP) assets
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: $(STAMP) assets lint
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 demo: $(STAMP) assets

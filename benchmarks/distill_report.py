@@ -43,10 +43,10 @@ def main(argv):
     from edge_demo.generator import TFLiteGenerator
     from export import exporter, tflite
     from export.timing import child_timing
-    from keras_asym.drawing import load_generator
     from keras_asym import metrics
-    from keras_asym.evaluation import draw, self_consistency, to_uint8
     from keras_asym.data.procedural import render_photo, sample_face
+    from keras_asym.drawing import load_generator
+    from keras_asym.evaluation import draw, self_consistency, to_uint8
 
     size = _SIZE.value
     rng = np.random.default_rng(4242)
@@ -74,7 +74,8 @@ def main(argv):
         }
         rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
         print(name, rows[name], flush=True)
-    drawn = lambda name, batch, style: to_uint8(draw(models[name], batch, style))[..., 0]
+    def drawn(name, batch, style):
+        return to_uint8(draw(models[name], batch, style))[..., 0]
     quality, ceiling, seen = {}, {}, {}
     if _SEEN.value and Path(_SEEN.value).is_dir():
         batch = np.stack(tflite.calibration_photos(_SEEN.value, size, size, 64)[0])

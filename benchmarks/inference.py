@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -194,11 +193,11 @@ def main(argv):
     except ImportError:
         torch = None
         log("PyTorch is not installed (pip install -e '.[bench]'): its row and every ratio say 'not measured'")
+    import tensorflow as tf
+
     from export.heldout import photo_split
     from keras_asym.imageio import fit_to_size, list_images, read_rgb
     from keras_asym.metrics import conv_gflops
-
-    import tensorflow as tf
 
     work = Path(_WORK.value)
     work.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,7 @@ def main(argv):
                 args = [sys.executable, __file__, f"--child={size},{batch},{replicas}", f"--steps={_STEPS.value}",
                         f"--cycle_distance={_DISTANCE.value}", f"--jit_compile={_JIT.value}"]
                 result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=7200)
-                line = next((l for l in result.stdout.splitlines() if l.startswith("RESULT ")), None)
+                line = next((out for out in result.stdout.splitlines() if out.startswith("RESULT ")), None)
                 if line is None:
                     print(f"size {size} batch {batch} replicas {replicas}: failed\n{result.stderr[-1500:]}", file=sys.stderr)
                     continue

@@ -20,8 +20,7 @@ sys.modules.setdefault("tensorflow", None)
 
 from absl import flags  # noqa: E402
 
-from edge_demo import cli
-
+from edge_demo import cli  # noqa: E402
 from edge_demo.generator import DELEGATES, parse_style  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m export` (default: edge_demo_model.tflite if present).")

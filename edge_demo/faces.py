@@ -11,10 +11,9 @@ eye first), are weighted means of mesh points fitted to the authors' points
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import json
 
 import cv2
 import numpy as np

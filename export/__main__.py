@@ -21,7 +21,6 @@ import sys
 from absl import flags
 
 from edge_demo import cli
-
 from export import exporter
 from export.tflite import VARIANTS
 

@@ -22,7 +22,6 @@ import numpy as np
 from absl import flags
 
 from edge_demo import cli
-
 from export.heldout import photo_split
 from export.timing import child_timing
 

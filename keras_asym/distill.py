@@ -219,8 +219,8 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
 
     from keras_asym import training
     from keras_asym.backup import BackupStore, StepBackup, fit_resumable
-    from keras_asym.drawing import load_generator
     from keras_asym.distillation import DistillationModel
+    from keras_asym.drawing import load_generator
     from keras_asym.metrics import conv_gflops
     from keras_asym.mobile import MobileStyleGenerator
 
@@ -247,7 +247,8 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     source = cache.get("source", np.arange(len(photos)))
     real = cache.get("real", np.zeros(len(photos), bool))
     held_out, train_rows, eval_rows = split_examples(source, cache["index"], config["holdout"], config["seed"])
-    examples = lambda rows: (cache["index"][rows], cache["styles"][rows], cache["drawings"][rows])
+    def examples(rows):
+        return (cache["index"][rows], cache["styles"][rows], cache["drawings"][rows])
     from_real = real[cache["index"][train_rows]]
     share = config.get("real_share", 0.5)
 

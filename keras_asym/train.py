@@ -21,7 +21,6 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo import cli
-
 from keras_asym.training import PRECISIONS, STRATEGIES, TrainConfig, run_training
 
 _D = TrainConfig()

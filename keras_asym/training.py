@@ -84,7 +84,7 @@ class TrainConfig:
         return self.niter + self.niter_decay
 
     @classmethod
-    def from_json(cls, path: Path) -> "TrainConfig":
+    def from_json(cls, path: Path) -> TrainConfig:
         """The config a run folder's ``config.json`` recorded (unknown keys ignored)."""
         stored = json.loads(Path(path).read_text())
         return cls(**{k: (tuple(v) if k == "parts" else v) for k, v in stored.items() if k in cls.__dataclass_fields__})

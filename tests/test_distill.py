@@ -196,7 +196,7 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
 
 
 def test_distill_killed_mid_epoch_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path):
-    from tests.test_train import _h5_arrays, _kill_when, _newest_step
+    from tests.test_train import _h5_arrays, _kill_when
 
     keras.utils.set_random_seed(3)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")

@@ -104,8 +104,10 @@ def test_self_consistency_is_one_for_a_pixelwise_generator_and_exposes_aliasing(
 
     photos = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     style = np.eye(3, dtype=np.float32)[0]
-    pixelwise = lambda inputs, training=False: np.mean(inputs["photo"], -1, keepdims=True)
-    subsampled = lambda inputs, training=False: np.repeat(np.repeat(pixelwise(inputs)[:, ::2, ::2], 2, 1), 2, 2)
+    def pixelwise(inputs, training=False):
+        return np.mean(inputs["photo"], -1, keepdims=True)
+    def subsampled(inputs, training=False):
+        return np.repeat(np.repeat(pixelwise(inputs)[:, ::2, ::2], 2, 1), 2, 2)
     for kwargs in ({"shift": 1}, {"shift": 3}, {"mirror": True}):
         assert self_consistency(pixelwise, photos, style, **kwargs) == {"ssim": pytest.approx(1.0), "edge_f1": pytest.approx(1.0)}
     assert self_consistency(subsampled, photos, style, shift=2)["ssim"] == pytest.approx(1.0)  # its period

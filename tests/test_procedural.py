@@ -31,7 +31,7 @@ def test_points_follow_the_template_and_drawings_differ_by_style():
     drawings = [render_drawing(face, 256, s)[0] for s in (1, 2, 3)]
     ink = [float((d < 128).mean()) for d in drawings]
     assert ink[0] < ink[1] < ink[2]  # thin lines < hatching < filled hair and shadows
-    for k, eye in enumerate(points[:2]):
+    for _k, eye in enumerate(points[:2]):
         y, x = int(round(eye[1])), int(round(eye[0]))
         assert drawings[0][y, x] < 128, "the pupil is drawn at the eye point"
     with pytest.raises(ValueError, match="style"):

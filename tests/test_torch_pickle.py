@@ -208,7 +208,7 @@ def test_a_huge_memo_index_or_declared_length_costs_nothing(tmp_path):
     for name, body in (("memo.pth", b"\x80\x02}r\xff\xff\xff\x7fh\x07."), ("length.pth", b"\x80\x02X\xff\xff\xff\x7fabc.")):
         path = tmp_path / name
         _zip_checkpoint(path, body)
-        peak = _peak_while(lambda: pytest.raises(CheckpointFormatError, load_torch_file, path))
+        peak = _peak_while(lambda path=path: pytest.raises(CheckpointFormatError, load_torch_file, path))
         assert peak < 4 << 20, name
 
 

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from benchmarks import torch_reference as ref  # noqa: E402
 
 
-def _official_step(official) -> "ref.OfficialTrainingStep":
+def _official_step(official) -> ref.OfficialTrainingStep:
     cfg = official.config
     step = ref.OfficialTrainingStep(ngf=cfg["ngf"], ndf=cfg["ndf"], n_blocks=cfg["n_blocks"], progress=cfg["process"],
                                     trunc_levels=cfg["trunc_a"], lambda_a=cfg["lambda_A"], lambda_b=cfg["lambda_B"],

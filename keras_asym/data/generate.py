@@ -10,7 +10,6 @@ training, ``test/A`` with the same faces drawn in every style under
 from __future__ import annotations
 
 import json
-import sys
 
 from absl import flags
 
