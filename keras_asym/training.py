@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from keras_asym.backup import BackupStore, StepBackup, fit_resumable
 from keras_asym.model import PARTS, AsymmetricCycleGAN, build_model
+from keras_asym.progress import ProgressCallback
 from keras_asym.schedules import EpochSchedule
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -368,6 +369,10 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
     sample = next(iter(make_dataset(config.dataset, **stream))) if replicas == 1 else None
     callbacks = make_callbacks(config, run_dir, sample, backup) + list(extra_callbacks or [])
+    if verbose == 1 and not sys.stderr.isatty():
+        # Keras' bar only prints at epoch ends off a terminal: one line per 30 s with an ETA instead.
+        callbacks.append(ProgressCallback("train", steps * config.epochs, interval=30.0, keys=("generator", "discriminator"), start=start_step))
+        verbose = 2
     histories = fit_resumable(
         model,
         lambda step: make_stream(config.dataset, start=int(model.data_position.numpy()), **stream),
