@@ -24,6 +24,7 @@ assets: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 test: $(STAMP) assets lint
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

@@ -24,8 +24,11 @@ _TEACHER = flags.DEFINE_string("teacher", "benchmarks/results/reference_generato
 _STUDENT = flags.DEFINE_string("student", "runs/student/generators/generator.keras", "Student .keras.")
 _SIZE = flags.DEFINE_integer("size", 256, "Resolution.")
 _REAL = flags.DEFINE_string("real_photos", "benchmarks/results/bench_256/photo_split/quality", "Held-out aligned photos.")
-_SEEN = flags.DEFINE_string("seen_photos", "benchmarks/results/bench_256/photo_split/calibration",
-                             "Photos the student was distilled on, scored fp32 for the generalisation gap ('' to skip).")
+_SEEN = flags.DEFINE_string(
+    "seen_photos",
+    "benchmarks/results/bench_256/photo_split/calibration",
+    "Photos the student was distilled on, scored fp32 for the generalisation gap ('' to skip).",
+)
 _PROCEDURAL = flags.DEFINE_integer("procedural", 24, "Held-out procedural portraits.")
 _EXPORTS = flags.DEFINE_string("exports", "benchmarks/results/distill_exports", "Where the TFLite files go.")
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table goes.")
@@ -34,8 +37,11 @@ _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table g
 def _scores(drawings, teacher) -> dict:
     from keras_asym import metrics
 
-    return {"ssim": float(np.mean([metrics.ssim(d, t) for d, t in zip(drawings, teacher)])),
-            "edge_f1": float(np.mean([metrics.edge_f1(d, t) for d, t in zip(drawings, teacher)])), "photos": len(teacher)}
+    return {
+        "ssim": float(np.mean([metrics.ssim(d, t) for d, t in zip(drawings, teacher)])),
+        "edge_f1": float(np.mean([metrics.edge_f1(d, t) for d, t in zip(drawings, teacher)])),
+        "photos": len(teacher),
+    }
 
 
 def main(argv):
@@ -62,8 +68,15 @@ def main(argv):
         int8 = out / "drawing_int8.tflite"
         if not int8.is_file() or int8.stat().st_mtime < Path(path).stat().st_mtime:
             calibration = Path(_REAL.value).parent / "calibration"
-            exporter.export_generator(path, out, (size, size), ("fp32", "int8"), calibration_dir=calibration if calibration.is_dir() else None,
-                                      per_op_report=False, log=lambda *a: None)
+            exporter.export_generator(
+                path,
+                out,
+                (size, size),
+                ("fp32", "int8"),
+                calibration_dir=calibration if calibration.is_dir() else None,
+                per_op_report=False,
+                log=lambda *a: None,
+            )
         rows[name] = {
             "params_M": models[name].count_params() / 1e6,
             "gflops": metrics.conv_gflops(models[name], size, size),
@@ -74,8 +87,10 @@ def main(argv):
         }
         rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
         print(name, rows[name], flush=True)
+
     def drawn(name, batch, style):
         return to_uint8(draw(models[name], batch, style))[..., 0]
+
     quality, ceiling, seen = {}, {}, {}
     if _SEEN.value and Path(_SEEN.value).is_dir():
         batch = np.stack(tflite.calibration_photos(_SEEN.value, size, size, 64)[0])
@@ -94,19 +109,42 @@ def main(argv):
             moves["mirror"].append(self_consistency(models["teacher"], batch, styles[k], mirror=True, reference=teacher))
         for name, per_style in moves.items():
             ceiling[f"{set_name}/{name}"] = {m: float(np.mean([s[m] for s in per_style])) for m in ("ssim", "edge_f1")}
-    lines = [f"Teacher (paper's G) vs distilled student at {size}x{size}; latency = LiteRT + XNNPACK, 2 threads, median of 20, this 2-core CPU.", "",
-             "| model | params (M) | GFLOP/frame | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 FPS |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Teacher (paper's G) vs distilled student at {size}x{size}; latency = LiteRT + XNNPACK, 2 threads, median of 20, this 2-core CPU.",
+        "",
+        "| model | params (M) | GFLOP/frame | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 FPS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['params_M']:.2f} | {r['gflops']:.2f} | {r['fp32_MB']:.1f} | {r['int8_MB']:.2f} | {r['fp32_ms']:.1f} | {r['int8_ms']:.1f} | {r['int8_fps']:.1f} |")
-    lines += ["", "Student vs teacher drawings on held-out photos (SSIM / edge-F1):", "", "| photos | style | student fp32 | student int8 |", "|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {r['params_M']:.2f} | {r['gflops']:.2f} | {r['fp32_MB']:.1f} | {r['int8_MB']:.2f} | {r['fp32_ms']:.1f} | {r['int8_ms']:.1f} | {r['int8_fps']:.1f} |"
+        )
+    lines += [
+        "",
+        "Student vs teacher drawings on held-out photos (SSIM / edge-F1):",
+        "",
+        "| photos | style | student fp32 | student int8 |",
+        "|---|---|---|---|",
+    ]
     for set_name in sets:
         for k in range(3):
             a, b = quality[f"{set_name}/style{k + 1}/fp32"], quality[f"{set_name}/style{k + 1}/int8"]
-            lines.append(f"| {set_name} ({a['photos']}) | style{k + 1} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |")
+            lines.append(
+                f"| {set_name} ({a['photos']}) | style{k + 1} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |"
+            )
     if seen:
-        lines += ["", f"Student fp32 on the {seen['style1']['photos']} photos it was distilled on ({_SEEN.value}): "
-                  + ", ".join(f"{name} {r['ssim']:.3f} / {r['edge_f1']:.3f}" for name, r in seen.items())]
-    lines += ["", "Teacher against itself, styles 1-3 (SSIM / edge-F1; 8 px borders left out):", "", "| photos | 1 px shift | mirrored |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Student fp32 on the {seen['style1']['photos']} photos it was distilled on ({_SEEN.value}): "
+            + ", ".join(f"{name} {r['ssim']:.3f} / {r['edge_f1']:.3f}" for name, r in seen.items()),
+        ]
+    lines += [
+        "",
+        "Teacher against itself, styles 1-3 (SSIM / edge-F1; 8 px borders left out):",
+        "",
+        "| photos | 1 px shift | mirrored |",
+        "|---|---|---|",
+    ]
     for set_name in sets:
         a, b = ceiling[f"{set_name}/shift_1px"], ceiling[f"{set_name}/mirror"]
         lines.append(f"| {set_name} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |")
@@ -115,8 +153,19 @@ def main(argv):
     output = Path(_OUTPUT.value)
     output.mkdir(parents=True, exist_ok=True)
     (output / "distill_report.md").write_text(table + "\n")
-    (output / "distill_report.json").write_text(json.dumps({"teacher": _TEACHER.value, "student": _STUDENT.value, "models": rows, "quality": quality,
-                                                                "seen_photos": seen, "teacher_self_consistency": ceiling}, indent=2))
+    (output / "distill_report.json").write_text(
+        json.dumps(
+            {
+                "teacher": _TEACHER.value,
+                "student": _STUDENT.value,
+                "models": rows,
+                "quality": quality,
+                "seen_photos": seen,
+                "teacher_self_consistency": ceiling,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

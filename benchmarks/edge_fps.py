@@ -21,7 +21,9 @@ from pathlib import Path
 
 from absl import app, flags
 
-_EXPORT_DIRS = flags.DEFINE_list("export_dirs", ["benchmarks/results/export"], "Export folders (python -m export); every drawing_*.tflite is run.")
+_EXPORT_DIRS = flags.DEFINE_list(
+    "export_dirs", ["benchmarks/results/export"], "Export folders (python -m export); every drawing_*.tflite is run."
+)
 _MODELS = flags.DEFINE_list("models", [], "Extra .tflite files to run.")
 _FRAMES = flags.DEFINE_integer("frames", 200, "Frames per run.")
 _THREADS = flags.DEFINE_integer("threads", 2, "Generator threads.")
@@ -47,8 +49,20 @@ def clip_faces():
 
 def run_demo(model: Path, clip: Path, threads: int, stats: Path) -> dict:
     result = subprocess.run(
-        [sys.executable, "-m", "edge_demo", f"--model={model}", f"--source={clip}", "--headless", f"--threads={threads}", f"--stats={stats}"],
-        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1],
+        [
+            sys.executable,
+            "-m",
+            "edge_demo",
+            f"--model={model}",
+            f"--source={clip}",
+            "--headless",
+            f"--threads={threads}",
+            f"--stats={stats}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
     )
     if result.returncode != 0:
         raise RuntimeError(f"edge_demo failed on {model}:\n{result.stderr[-2000:]}")
@@ -73,24 +87,50 @@ def main(argv):
             stats = run_demo(model, clip, _THREADS.value, Path(tmp) / "stats.json")
             name = f"{model.parent.name}/{model.stem}"
             row = {
-                "size": stats["model_size"], "fps": stats["fps"], "frames": stats["frames"], "faces": stats["faces_found"],
-                "dropped": stats["dropped_frames"], "infer_p50_ms": stats["stages_ms"]["infer"]["p50"],
-                "detect_p50_ms": stats["stages_ms"]["detect"]["p50"], "total_p99_ms": sum(s["p99"] for s in stats["stages_ms"].values()),
-                "delegate": stats["delegate"], "tensorflow_loaded": stats["tensorflow_loaded"],
+                "size": stats["model_size"],
+                "fps": stats["fps"],
+                "frames": stats["frames"],
+                "faces": stats["faces_found"],
+                "dropped": stats["dropped_frames"],
+                "infer_p50_ms": stats["stages_ms"]["infer"]["p50"],
+                "detect_p50_ms": stats["stages_ms"]["detect"]["p50"],
+                "total_p99_ms": sum(s["p99"] for s in stats["stages_ms"].values()),
+                "delegate": stats["delegate"],
+                "tensorflow_loaded": stats["tensorflow_loaded"],
             }
             if _SOAK.value:
                 samples = stats["rss_mb_by_frame"]
                 baseline = next((mb for frame, mb in samples if frame > _WARMUP.value), samples[-1][1])
-                row.update({"rss_after_warmup_mb": baseline, "rss_end_mb": samples[-1][1], "rss_growth_mb": round(samples[-1][1] - baseline, 1), "rss_samples": samples})
+                row.update(
+                    {
+                        "rss_after_warmup_mb": baseline,
+                        "rss_end_mb": samples[-1][1],
+                        "rss_growth_mb": round(samples[-1][1] - baseline, 1),
+                        "rss_samples": samples,
+                    }
+                )
             rows[name] = row
-            print(f"{name}: {row['fps']} FPS, infer p50 {row['infer_p50_ms']} ms" + (f", RSS growth {row['rss_growth_mb']} MB" if _SOAK.value else ""), flush=True)
+            print(
+                f"{name}: {row['fps']} FPS, infer p50 {row['infer_p50_ms']} ms"
+                + (f", RSS growth {row['rss_growth_mb']} MB" if _SOAK.value else ""),
+                flush=True,
+            )
     kind = "edge_soak" if _SOAK.value else "edge_fps"
-    header = f"Edge demo end to end ({_FRAMES.value} frames of a 640x480 clip of {source}, {_THREADS.value} generator threads, this 2-core CPU)"
-    lines = [header, "", "| model | size | FPS | infer p50 ms | detect p50 ms | faces | dropped |" + (" RSS after warm-up MB | growth MB |" if _SOAK.value else ""),
-             "|---|---|---|---|---|---|---|" + ("---|---|" if _SOAK.value else "")]
+    header = (
+        f"Edge demo end to end ({_FRAMES.value} frames of a 640x480 clip of {source}, {_THREADS.value} generator threads, this 2-core CPU)"
+    )
+    lines = [
+        header,
+        "",
+        "| model | size | FPS | infer p50 ms | detect p50 ms | faces | dropped |"
+        + (" RSS after warm-up MB | growth MB |" if _SOAK.value else ""),
+        "|---|---|---|---|---|---|---|" + ("---|---|" if _SOAK.value else ""),
+    ]
     for name, row in rows.items():
         extra = f" {row['rss_after_warmup_mb']} | {row['rss_growth_mb']} |" if _SOAK.value else ""
-        lines.append(f"| {name} | {row['size'][0]}x{row['size'][1]} | {row['fps']} | {row['infer_p50_ms']} | {row['detect_p50_ms']} | {row['faces']}/{row['frames']} | {row['dropped']} |{extra}")
+        lines.append(
+            f"| {name} | {row['size'][0]}x{row['size'][1]} | {row['fps']} | {row['infer_p50_ms']} | {row['detect_p50_ms']} | {row['faces']}/{row['frames']} | {row['dropped']} |{extra}"
+        )
     table = "\n".join(lines)
     print(table)
     output = Path(_OUTPUT.value)

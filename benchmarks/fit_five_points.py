@@ -94,8 +94,13 @@ def collect(files: list[Path], landmarker) -> tuple[list[np.ndarray], list[np.nd
 
 
 def summary(rows: np.ndarray) -> dict:
-    return {"mean": float(rows.mean()), "worst_photo": float(rows.mean(axis=1).max()), "worst_point": float(rows.max()),
-            "per_point_mean": rows.mean(axis=0).round(4).tolist(), "photos": len(rows)}
+    return {
+        "mean": float(rows.mean()),
+        "worst_photo": float(rows.mean(axis=1).max()),
+        "worst_point": float(rows.max()),
+        "per_point_mean": rows.mean(axis=0).round(4).tolist(),
+        "photos": len(rows),
+    }
 
 
 def main(argv):
@@ -122,18 +127,28 @@ def main(argv):
         weights = fit_point(fit_meshes, np.array([r[k] for r in fit_refs]), iods, name, _RIDGE.value)
         model[name] = {"indices": list(CANDIDATES[name]), "weights": [round(float(w), 6) for w in weights]}
     start = {name: {"indices": list(CANDIDATES[name]), "weights": start_weights(name).tolist()} for name in CANDIDATES}
-    result = {"benchmark": "five_points", "command": " ".join(["python", "-m", "benchmarks.fit_five_points", *sys.argv[1:]]),
-              "ridge": _RIDGE.value, "fitted_on": len(fit_meshes), "held_out": held_names}
+    result = {
+        "benchmark": "five_points",
+        "command": " ".join(["python", "-m", "benchmarks.fit_five_points", *sys.argv[1:]]),
+        "ridge": _RIDGE.value,
+        "fitted_on": len(fit_meshes),
+        "held_out": held_names,
+    }
     for label, chosen in (("before", start), ("fitted", model)):
         result[label] = {
             "held_out": summary(np.array([errors(apply(m, chosen), r) for m, r in zip(held_meshes, held_refs)])),
             "fit_photos": summary(np.array([errors(apply(m, chosen), r) for m, r in zip(fit_meshes, fit_refs)])),
             "alignment_example": float(errors(apply(example_mesh, chosen), example_ref).mean()),
         }
-        print(f"{label}: held-out mean {result[label]['held_out']['mean']:.2%}, worst photo {result[label]['held_out']['worst_photo']:.2%}; "
-              f"fit photos mean {result[label]['fit_photos']['mean']:.2%}; alignment example {result[label]['alignment_example']:.2%}")
-    shipped = {"about": "weighted means of face-mesh points giving the official 5 points; made by python -m benchmarks.fit_five_points",
-               "order": list(CANDIDATES), **model}
+        print(
+            f"{label}: held-out mean {result[label]['held_out']['mean']:.2%}, worst photo {result[label]['held_out']['worst_photo']:.2%}; "
+            f"fit photos mean {result[label]['fit_photos']['mean']:.2%}; alignment example {result[label]['alignment_example']:.2%}"
+        )
+    shipped = {
+        "about": "weighted means of face-mesh points giving the official 5 points; made by python -m benchmarks.fit_five_points",
+        "order": list(CANDIDATES),
+        **model,
+    }
     write_bytes_atomic(_MODEL_OUT.value, (json.dumps(shipped, indent=1) + "\n").encode())
     write_bytes_atomic(_OUTPUT.value, json.dumps(result, indent=1).encode())
     print(f"wrote {_MODEL_OUT.value} and {_OUTPUT.value}")

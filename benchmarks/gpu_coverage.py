@@ -27,7 +27,9 @@ from edge_demo import cli
 
 _SIZES = flags.DEFINE_list("sizes", ["128x128", "256x256", "192x256", "512x512"], "HxW sizes to export.")
 _VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "int8"], "Export variants.")
-_MODELS = flags.DEFINE_list("models", ["paper", "student"], "paper: StyleGenerator(ngf 64, 9 blocks); student: MobileStyleGenerator(alpha 2, 6 blocks).")
+_MODELS = flags.DEFINE_list(
+    "models", ["paper", "student"], "paper: StyleGenerator(ngf 64, 9 blocks); student: MobileStyleGenerator(alpha 2, 6 blocks)."
+)
 _OUTPUT = flags.DEFINE_string("output", "docs/results", "Where the table and JSON go (docs/results: the committed, generated record).")
 
 
@@ -68,21 +70,56 @@ def main(argv):
             path = Path(tmp) / f"{kind}.keras"
             if not path.exists():
                 _model(kind).save(path)
-            summary = exporter.export_generator(path, Path(tmp) / f"{kind}_{size}", (height, width), tuple(_VARIANTS.value), calibration_count=4,
-                                                per_op_report=False, log=lambda *a: None)
+            summary = exporter.export_generator(
+                path,
+                Path(tmp) / f"{kind}_{size}",
+                (height, width),
+                tuple(_VARIANTS.value),
+                calibration_count=4,
+                per_op_report=False,
+                log=lambda *a: None,
+            )
             for variant, entry in summary["variants"].items():
                 verdict = entry["gpu"]
-                rows.append({"model": kind, "size": size, "variant": variant, **{k: verdict.get(k) for k in (
-                    "fully_accelerated", "ops_on_gpu", "ops_total", "unsupported_ops", "ran", "psnr_db_vs_cpu", "error", "reason")}})
+                rows.append(
+                    {
+                        "model": kind,
+                        "size": size,
+                        "variant": variant,
+                        **{
+                            k: verdict.get(k)
+                            for k in (
+                                "fully_accelerated",
+                                "ops_on_gpu",
+                                "ops_total",
+                                "unsupported_ops",
+                                "ran",
+                                "psnr_db_vs_cpu",
+                                "error",
+                                "reason",
+                            )
+                        },
+                    }
+                )
             elapsed = time.perf_counter() - started
-            print(f"[{done + 1}/{len(jobs)}] {kind} {size}: {elapsed:.0f} s, ETA {elapsed / (done + 1) * (len(jobs) - done - 1):.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"[{done + 1}/{len(jobs)}] {kind} {size}: {elapsed:.0f} s, ETA {elapsed / (done + 1) * (len(jobs) - done - 1):.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     machine = {"device": device, "cpu": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
-    lines = [f"GPU accelerator coverage, {machine['date']}, {device}", "",
-             "| model | size | variant | fully accelerated | ops on GPU / total | ran | GPU vs CPU PSNR dB |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"GPU accelerator coverage, {machine['date']}, {device}",
+        "",
+        "| model | size | variant | fully accelerated | ops on GPU / total | ran | GPU vs CPU PSNR dB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         psnr = "" if r["psnr_db_vs_cpu"] is None else f"{r['psnr_db_vs_cpu']:.1f}"
         ran = "yes" if r["ran"] else f"no: {r['error'] or r['reason']}"
-        lines.append(f"| {r['model']} | {r['size']} | {r['variant']} | {r['fully_accelerated']} | {r['ops_on_gpu']} / {r['ops_total']} | {ran} | {psnr} |")
+        lines.append(
+            f"| {r['model']} | {r['size']} | {r['variant']} | {r['fully_accelerated']} | {r['ops_on_gpu']} / {r['ops_total']} | {ran} | {psnr} |"
+        )
     table = "\n".join(lines)
     print(table)
     output = Path(_OUTPUT.value)

@@ -51,10 +51,26 @@ def main(argv):
         for name, extra in CONFIGS.items():
             run = root / f"{name}_seed{seed}"
             if not (run / "final.json").is_file():
-                args = [sys.executable, "-m", "keras_asym.train", f"--dataset={dataset}", f"--output={run}", f"--image_size={_SIZE.value}",
-                        f"--load_size={_SIZE.value}", f"--ngf={_NGF.value}", f"--ndf={_NDF.value}", f"--n_blocks={_BLOCKS.value}",
-                        f"--niter={half}", f"--niter_decay={_EPOCHS.value - half}", f"--steps_per_epoch={_STEPS.value}",
-                        f"--seed={seed}", "--image_every=0", "--export_every=0", "--verbose=0", *extra]
+                args = [
+                    sys.executable,
+                    "-m",
+                    "keras_asym.train",
+                    f"--dataset={dataset}",
+                    f"--output={run}",
+                    f"--image_size={_SIZE.value}",
+                    f"--load_size={_SIZE.value}",
+                    f"--ngf={_NGF.value}",
+                    f"--ndf={_NDF.value}",
+                    f"--n_blocks={_BLOCKS.value}",
+                    f"--niter={half}",
+                    f"--niter_decay={_EPOCHS.value - half}",
+                    f"--steps_per_epoch={_STEPS.value}",
+                    f"--seed={seed}",
+                    "--image_every=0",
+                    "--export_every=0",
+                    "--verbose=0",
+                    *extra,
+                ]
                 if (run / "config.json").is_file():
                     args.append("--resume")
                 started = time.perf_counter()
@@ -64,13 +80,19 @@ def main(argv):
                     return 1
                 (run / "train_seconds.txt").write_text(f"{time.perf_counter() - started:.0f}\n")
             evaluation = root / f"eval_{name}_seed{seed}"
-            subprocess.run([sys.executable, "-m", "keras_asym.evaluate", f"--run={run}", f"--dataset={dataset}", f"--output={evaluation}"],
-                           capture_output=True, text=True, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "keras_asym.evaluate", f"--run={run}", f"--dataset={dataset}", f"--output={evaluation}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             report = json.loads((evaluation / "evaluation.json").read_text())
             hidden = report["hidden_information"]
             paired = report["paired"]
             row = {
-                "model": name, "seed": int(seed), **hidden,
+                "model": name,
+                "seed": int(seed),
+                **hidden,
                 "ssim": sum(v["ssim"] for v in paired.values()) / len(paired),
                 "edge_f1": sum(v["edge_f1"] for v in paired.values()) / len(paired),
                 "train_seconds": float((run / "train_seconds.txt").read_text()) if (run / "train_seconds.txt").is_file() else None,
@@ -85,8 +107,10 @@ def main(argv):
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['seed']} | {r['reconstruction_l1']:.4f} | {r['truncated_reconstruction_l1']:.4f} | {r['ratio']:.2f} | "
-                     f"{r['truncation_amplitude_gray_levels']:.2f} | {r['ssim']:.3f} | {r['edge_f1']:.3f} |")
+        lines.append(
+            f"| {r['model']} | {r['seed']} | {r['reconstruction_l1']:.4f} | {r['truncated_reconstruction_l1']:.4f} | {r['ratio']:.2f} | "
+            f"{r['truncation_amplitude_gray_levels']:.2f} | {r['ssim']:.3f} | {r['edge_f1']:.3f} |"
+        )
     table = "\n".join(lines)
     print(table)
     (root / "hidden_information.md").write_text(table + "\n")

@@ -40,7 +40,9 @@ from edge_demo import cli
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator, fitted first if missing).")
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Square sizes.")
-_VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm"], "TFLite variants (exported when missing).")
+_VARIANTS = flags.DEFINE_list(
+    "variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm"], "TFLite variants (exported when missing)."
+)
 _RUNS = flags.DEFINE_integer("runs", 7, "Alternating timing rounds (median reported).")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for every framework.")
 _PHOTOS = flags.DEFINE_integer("photos", 10, "Held-out photos for the quality columns (each drawn in all 3 styles).")
@@ -94,8 +96,16 @@ def export_variants(keras_g, size: int, variants: list[str], work: Path, calibra
     missing = [v for v in variants if not (out / f"drawing_{v}.tflite").is_file()]
     if missing:
         log(f"exporting {', '.join(missing)} at {size}x{size} (int8 calibration on held-in photos; minutes)")
-        exporter.export_generator(model_path, out, (size, size), tuple(missing), calibration_dir=calibration_dir,
-                                  per_op_report=False, gpu_check="off", log=lambda m: log("  " + m))
+        exporter.export_generator(
+            model_path,
+            out,
+            (size, size),
+            tuple(missing),
+            calibration_dir=calibration_dir,
+            per_op_report=False,
+            gpu_check="off",
+            log=lambda m: log("  " + m),
+        )
     return {v: out / f"drawing_{v}.tflite" for v in variants}
 
 
@@ -104,7 +114,6 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
     import tensorflow as tf
 
     from edge_demo.generator import TFLiteGenerator
-
 
     def to_uint8(y):
         return np.clip((np.asarray(y) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
@@ -177,10 +186,19 @@ def summarise(times: dict[str, list[float]]) -> dict[str, dict]:
     rows = {}
     for name, values in times.items():
         values = np.array(values)
-        row = {"median_s": float(np.median(values)), "min_s": float(values.min()), "max_s": float(values.max()), "all_s": values.round(4).tolist()}
+        row = {
+            "median_s": float(np.median(values)),
+            "min_s": float(values.min()),
+            "max_s": float(values.max()),
+            "all_s": values.round(4).tolist(),
+        }
         if len(torch_times):
             ratios = torch_times / values  # > 1: faster than PyTorch in that round
-            row.update(speed_vs_pytorch=float(np.median(ratios)), speed_vs_pytorch_min=float(ratios.min()), speed_vs_pytorch_max=float(ratios.max()))
+            row.update(
+                speed_vs_pytorch=float(np.median(ratios)),
+                speed_vs_pytorch_min=float(ratios.min()),
+                speed_vs_pytorch_max=float(ratios.max()),
+            )
         rows[name] = row
     return rows
 
@@ -204,8 +222,13 @@ def main(argv):
     threads = _THREADS.value
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    record = {"benchmark": "inference", "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.inference", *sys.argv[1:]]),
-              "machine": machine.describe(threads), "sgemm_before": machine.sgemm_peak_gflops(threads), "sizes": {}}
+    record = {
+        "benchmark": "inference",
+        "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.inference", *sys.argv[1:]]),
+        "machine": machine.describe(threads),
+        "sgemm_before": machine.sgemm_peak_gflops(threads),
+        "sizes": {},
+    }
     log(f"machine: {record['machine']['cpu']}, {threads} threads; sgemm peak {record['sgemm_before']['gflops']:.0f} GFLOP/s")
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, work / "photo_split")
     model = Path(_MODEL.value) if _MODEL.value else reference_model(calibration_dir)
@@ -236,7 +259,7 @@ def main(argv):
         for name, row in summarise(times).items():
             rows[name].update(row)
             if name.startswith("tflite_"):
-                rows[name]["mb"] = paths[name[len("tflite_"):]].stat().st_size / 1e6
+                rows[name]["mb"] = paths[name[len("tflite_") :]].stat().st_size / 1e6
         record["sizes"][str(size)] = {"gflop": conv_gflops(keras_g, size, size), "quality_photos": source, "rows": rows}
         print(render_inference_size(str(size), record["sizes"][str(size)]), flush=True)
     record["sgemm_after"] = machine.sgemm_peak_gflops(threads)

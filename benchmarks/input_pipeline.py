@@ -78,8 +78,17 @@ def main(argv):
             next(iterator)
         seconds = time.perf_counter() - start
     rate = steps * _BATCH.value / seconds
-    result = {"benchmark": "input_pipeline", "source": source, "size": _SIZE.value, "batch": _BATCH.value, "cpu": os.cpu_count(), "examples_per_s": rate}
-    print(f"\n| size | batch | examples/s | ms/example | data |\n|---|---|---|---|---|\n| {_SIZE.value} | {_BATCH.value} | {rate:.1f} | {1000 / rate:.1f} | {source} |")
+    result = {
+        "benchmark": "input_pipeline",
+        "source": source,
+        "size": _SIZE.value,
+        "batch": _BATCH.value,
+        "cpu": os.cpu_count(),
+        "examples_per_s": rate,
+    }
+    print(
+        f"\n| size | batch | examples/s | ms/example | data |\n|---|---|---|---|---|\n| {_SIZE.value} | {_BATCH.value} | {rate:.1f} | {1000 / rate:.1f} | {source} |"
+    )
     out = Path(_OUTPUT.value)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -99,8 +99,13 @@ def main(argv):
 
     torch.set_num_threads(_THREADS.value)
     tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
-    record = {"benchmark": "layer_profile", "command": " ".join(["python", "-m", "benchmarks.layer_profile", *sys.argv[1:]]),
-              "machine": machine.describe(_THREADS.value), "size": _SIZE.value, "rows": []}
+    record = {
+        "benchmark": "layer_profile",
+        "command": " ".join(["python", "-m", "benchmarks.layer_profile", *sys.argv[1:]]),
+        "machine": machine.describe(_THREADS.value),
+        "size": _SIZE.value,
+        "rows": [],
+    }
     for spec in shapes(_SIZE.value):
         run = runners(spec, _THREADS.value)
         for f in run.values():
@@ -114,8 +119,11 @@ def main(argv):
         row = {"layer": spec["name"], "count": spec["count"], **{f"{k}_s": float(np.median(v)) for k, v in times.items()}}
         row["tflite_over_pytorch"] = row["tflite_s"] / row["pytorch_s"]
         record["rows"].append(row)
-        print(f"{row['layer']:40s} x{row['count']:2d}  tflite {row['tflite_s'] * 1e3:7.2f} ms  pytorch {row['pytorch_s'] * 1e3:7.2f} ms  "
-              f"({row['tflite_over_pytorch']:.2f}x the time)", flush=True)
+        print(
+            f"{row['layer']:40s} x{row['count']:2d}  tflite {row['tflite_s'] * 1e3:7.2f} ms  pytorch {row['pytorch_s'] * 1e3:7.2f} ms  "
+            f"({row['tflite_over_pytorch']:.2f}x the time)",
+            flush=True,
+        )
     record["total_tflite_s"] = sum(r["count"] * r["tflite_s"] for r in record["rows"])
     record["total_pytorch_s"] = sum(r["count"] * r["pytorch_s"] for r in record["rows"])
     from keras_asym.imageio import write_bytes_atomic

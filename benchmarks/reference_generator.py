@@ -61,8 +61,17 @@ def real_pairs(folder, size: int, count: int, seed: int):
     return np.stack(photos), styles, np.stack(drawings)
 
 
-def fit_reference(output: str | Path, steps: int = 300, size: int = 128, batch_size: int = 4, ngf: int = 64, n_blocks: int = 9, examples: int = 240, seed: int = 0,
-                  photos_dir: str | Path | None = None) -> dict:
+def fit_reference(
+    output: str | Path,
+    steps: int = 300,
+    size: int = 128,
+    batch_size: int = 4,
+    ngf: int = 64,
+    n_blocks: int = 9,
+    examples: int = 240,
+    seed: int = 0,
+    photos_dir: str | Path | None = None,
+) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf

@@ -23,8 +23,13 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), _norm(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), _norm(dim),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            _norm(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            _norm(dim),
         )
 
     def forward(self, x):
@@ -41,8 +46,11 @@ def _encoder(in_channels: int, ngf: int) -> list[nn.Module]:
 def _decoder(ngf: int, out_channels: int) -> list[nn.Module]:
     layers = []
     for mult in (4, 2):
-        layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1),
-                   _norm(ngf * mult // 2), nn.ReLU(True)]
+        layers += [
+            nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1),
+            _norm(ngf * mult // 2),
+            nn.ReLU(True),
+        ]
     return layers + [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
 
 
@@ -53,8 +61,9 @@ class StyleGenerator(nn.Module):
     over the bottleneck, as ``keras_asym.networks.StyleGenerator`` does.
     """
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9, model0_res: int = 0, style_dim: int = 3,
-                 input_channels: int = 3, output_channels: int = 1):
+    def __init__(
+        self, ngf: int = 64, n_blocks: int = 9, model0_res: int = 0, style_dim: int = 3, input_channels: int = 3, output_channels: int = 1
+    ):
         super().__init__()
         dim = ngf * 4
         self.model0 = nn.Sequential(*_encoder(input_channels, ngf), *[ResnetBlock(dim) for _ in range(model0_res)])
@@ -141,8 +150,12 @@ class StyleDiscriminator(nn.Module):
         self.model0 = nn.Sequential(*trunk)
         self.model1 = nn.Sequential(*_patch(channels, ndf, n_layers))
         self.model2 = nn.Sequential(
-            nn.Conv2d(channels, wide, 4, stride=2, padding=1), _norm(wide), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(wide, wide, 4, stride=2, padding=1), _norm(wide), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(channels, wide, 4, stride=2, padding=1),
+            _norm(wide),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(wide, wide, 4, stride=2, padding=1),
+            _norm(wide),
+            nn.LeakyReLU(0.2, True),
             nn.Conv2d(wide, n_class, 16),
         )
 
@@ -193,11 +206,18 @@ class LPIPS(nn.Module):
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(True), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(True), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(True),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(True),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(True),
+            nn.Conv2d(3, 64, 11, stride=4, padding=2),
+            nn.ReLU(True),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(True),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(True),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(True),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(True),
         )
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self.CHANNELS)
 
@@ -244,8 +264,18 @@ class OfficialTrainingStep:
     are the official ``normal(0, 0.02)`` initialisation; HED and LPIPS are frozen.
     """
 
-    def __init__(self, ngf: int = 64, ndf: int = 64, n_blocks: int = 9, progress: float = 0.3, trunc_levels: float = 31.875,
-                 lambda_a: float = 5.0, lambda_b: float = 5.0, lambda_trunc: float = 5.0, lambda_local: float = 0.5):
+    def __init__(
+        self,
+        ngf: int = 64,
+        ndf: int = 64,
+        n_blocks: int = 9,
+        progress: float = 0.3,
+        trunc_levels: float = 31.875,
+        lambda_a: float = 5.0,
+        lambda_b: float = 5.0,
+        lambda_trunc: float = 5.0,
+        lambda_local: float = 0.5,
+    ):
         self.G, self.F = StyleGenerator(ngf, n_blocks), PhotoGenerator(ngf, n_blocks)
         self.D_A, self.D_B = StyleDiscriminator(1, ndf), PatchDiscriminator(3, ndf)
         self.D_local = nn.ModuleList(PatchDiscriminator(2, ndf) for _ in range(3))
@@ -306,11 +336,15 @@ class OfficialTrainingStep:
         real_a, real_b, style = batch["real_A"], batch["real_B"], batch["style"]
         patch_real, cls_real = self.D_A(real_b)
         patch_fake, cls_fake = self.D_A(self.pool_B.query(fake_b))
-        out = {"D_A": (self._gan(patch_real, True) + self._gan(patch_fake, False)) * 0.5,
-               "D_A_cls": (self._style_ce(cls_real, style) + self._style_ce(cls_fake, style)) * 0.5}
+        out = {
+            "D_A": (self._gan(patch_real, True) + self._gan(patch_fake, False)) * 0.5,
+            "D_A_cls": (self._style_ce(cls_real, style) + self._style_ce(cls_fake, style)) * 0.5,
+        }
         for suffix, d, mask_a, mask_b in zip(("l", "le", "ll"), self.D_local, batch["masks_A"], batch["masks_B"]):
             pooled = self.pool_B.query(fake_b)
-            out[f"D_A_{suffix}"] = (self._gan(d(self._masked(real_b, mask_b)), True) + self._gan(d(self._masked(pooled, mask_a)), False)) * 0.5
+            out[f"D_A_{suffix}"] = (
+                self._gan(d(self._masked(real_b, mask_b)), True) + self._gan(d(self._masked(pooled, mask_a)), False)
+            ) * 0.5
         out["D_B"] = (self._gan(self.D_B(real_a), True) + self._gan(self.D_B(self.pool_A.query(fake_a)), False)) * 0.5
         return out
 
@@ -342,5 +376,10 @@ def random_official_batch(batch: int, size: int, seed: int = 0) -> dict:
         return [(torch.rand(batch, 1, size, size, generator=g) > 0.9).float() for _ in range(3)]
 
     style = torch.softmax(torch.randn(batch, 3, generator=g), 1)
-    return {"real_A": torch.rand(batch, 3, size, size, generator=g) * 2 - 1, "real_B": torch.rand(batch, 1, size, size, generator=g) * 2 - 1,
-            "style": style, "masks_A": masks(), "masks_B": masks()}
+    return {
+        "real_A": torch.rand(batch, 3, size, size, generator=g) * 2 - 1,
+        "real_B": torch.rand(batch, 1, size, size, generator=g) * 2 - 1,
+        "style": style,
+        "masks_A": masks(),
+        "masks_B": masks(),
+    }

@@ -34,7 +34,9 @@ _BATCH = flags.DEFINE_integer("batch", 1, "Batch size.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed rounds after one warm-up step each.")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads per framework.")
 _JIT = flags.DEFINE_list("jit_compile", ["on"], "Ours with XLA ('on', what fit uses) and/or without ('off').")
-_DISTANCE = flags.DEFINE_enum("cycle_distance", "hed_lpips", ["hed_lpips", "edges"], "Our relaxed-cycle distance (the official is hed_lpips).")
+_DISTANCE = flags.DEFINE_enum(
+    "cycle_distance", "hed_lpips", ["hed_lpips", "edges"], "Our relaxed-cycle distance (the official is hed_lpips)."
+)
 _OUTPUT = flags.DEFINE_string("output", "docs/results/train_step.json", "JSON results path.")
 _WORKER = flags.DEFINE_string("worker", None, "Internal: 'ours-on', 'ours-off' or 'official'; steps on each line read from stdin.")
 
@@ -92,8 +94,16 @@ def worker(kind: str) -> int:
 class Worker:
     def __init__(self, kind: str):
         self.kind = kind
-        args = [sys.executable, "-m", "benchmarks.train_step", f"--worker={kind}", f"--size={_SIZE.value}", f"--batch={_BATCH.value}",
-                f"--threads={_THREADS.value}", f"--cycle_distance={_DISTANCE.value}"]
+        args = [
+            sys.executable,
+            "-m",
+            "benchmarks.train_step",
+            f"--worker={kind}",
+            f"--size={_SIZE.value}",
+            f"--batch={_BATCH.value}",
+            f"--threads={_THREADS.value}",
+            f"--cycle_distance={_DISTANCE.value}",
+        ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self._expect("READY")
@@ -101,7 +111,7 @@ class Worker:
     def _expect(self, prefix: str) -> str:
         for line in self.process.stdout:
             if line.startswith(prefix):
-                return line[len(prefix):].strip()
+                return line[len(prefix) :].strip()
         raise RuntimeError(f"{self.kind} worker exited (status {self.process.wait()}) before answering {prefix}")
 
     def step(self) -> tuple[float, float]:
@@ -124,14 +134,21 @@ def main(argv):
         return worker(_WORKER.value)
     try:
         import torch  # noqa: F401
+
         kinds = ["official"]
     except ImportError:
         kinds = []
         log("PyTorch is not installed (pip install -e '.[bench]'): the official column says 'not measured'")
     kinds += [f"ours-{value}" for value in _JIT.value]
-    record = {"benchmark": "train_step", "command": " ".join(["python", "-m", "benchmarks.train_step", *sys.argv[1:]]),
-              "machine": machine.describe(_THREADS.value), "size": _SIZE.value, "batch": _BATCH.value,
-              "cycle_distance": _DISTANCE.value, "rows": {}}
+    record = {
+        "benchmark": "train_step",
+        "command": " ".join(["python", "-m", "benchmarks.train_step", *sys.argv[1:]]),
+        "machine": machine.describe(_THREADS.value),
+        "size": _SIZE.value,
+        "batch": _BATCH.value,
+        "cycle_distance": _DISTANCE.value,
+        "rows": {},
+    }
     workers = {}
     for kind in kinds:
         log(f"starting {kind} (builds the networks; the first step compiles)")
@@ -153,11 +170,22 @@ def main(argv):
         log(f"  round {done}/{_STEPS.value}: " + ", ".join(f"{k} {t[-1]:.1f}s" for k, t in times.items()) + f" (ETA {eta:.0f} s)")
     for kind, w in workers.items():
         values = np.array(times[kind])
-        row = {"first_step_s": first[kind], "median_s": float(np.median(values)), "min_s": float(values.min()), "max_s": float(values.max()),
-               "all_s": values.round(3).tolist(), "peak_rss_mb": w.close(), "finite_losses": bool(np.isfinite(losses[kind]).all())}
+        row = {
+            "first_step_s": first[kind],
+            "median_s": float(np.median(values)),
+            "min_s": float(values.min()),
+            "max_s": float(values.max()),
+            "all_s": values.round(3).tolist(),
+            "peak_rss_mb": w.close(),
+            "finite_losses": bool(np.isfinite(losses[kind]).all()),
+        }
         if "official" in times and kind != "official":
             ratios = np.array(times["official"]) / values
-            row.update(speed_vs_official=float(np.median(ratios)), speed_vs_official_min=float(ratios.min()), speed_vs_official_max=float(ratios.max()))
+            row.update(
+                speed_vs_official=float(np.median(ratios)),
+                speed_vs_official_min=float(ratios.min()),
+                speed_vs_official_max=float(ratios.max()),
+            )
         record["rows"][kind] = row
     print(render_train_step(record))
     from keras_asym.imageio import write_bytes_atomic

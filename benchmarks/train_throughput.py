@@ -30,7 +30,6 @@ _OUTPUT = flags.DEFINE_string("output", "benchmarks/results/train_throughput.jso
 _CHILD = flags.DEFINE_string("child", None, "Internal: 'size,batch,replicas'.")
 
 
-
 def measure(size: int, batch: int, replicas: int) -> dict:
     import tensorflow as tf
 
@@ -87,8 +86,14 @@ def main(argv):
             for replicas in map(int, _REPLICAS.value):
                 if batch % replicas:
                     continue
-                args = [sys.executable, __file__, f"--child={size},{batch},{replicas}", f"--steps={_STEPS.value}",
-                        f"--cycle_distance={_DISTANCE.value}", f"--jit_compile={_JIT.value}"]
+                args = [
+                    sys.executable,
+                    __file__,
+                    f"--child={size},{batch},{replicas}",
+                    f"--steps={_STEPS.value}",
+                    f"--cycle_distance={_DISTANCE.value}",
+                    f"--jit_compile={_JIT.value}",
+                ]
                 result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=7200)
                 line = next((out for out in result.stdout.splitlines() if out.startswith("RESULT ")), None)
                 if line is None:
@@ -99,10 +104,14 @@ def main(argv):
                 print(f"size {size} batch {batch} replicas {replicas}: {row['s_per_step']:.2f} s/step", flush=True)
     print("\n| size | batch | replicas | device | s/step | steps/s | images/s | first step s |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']} | {r['batch']} | {r['replicas']} | {r['device']} | {r['s_per_step']:.2f} | {r['steps_per_s']:.3f} | {r['images_per_s']:.3f} | {r['first_step_s']:.0f} |")
+        print(
+            f"| {r['size']} | {r['batch']} | {r['replicas']} | {r['device']} | {r['s_per_step']:.2f} | {r['steps_per_s']:.3f} | {r['images_per_s']:.3f} | {r['first_step_s']:.0f} |"
+        )
     out = Path(_OUTPUT.value)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "train_throughput", "cycle_distance": _DISTANCE.value, "jit_compile": _JIT.value, "runs": rows}, indent=2))
+    out.write_text(
+        json.dumps({"benchmark": "train_throughput", "cycle_distance": _DISTANCE.value, "jit_compile": _JIT.value, "runs": rows}, indent=2)
+    )
     print(f"wrote {out}")
     return 0
 

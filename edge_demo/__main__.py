@@ -27,7 +27,12 @@ _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m e
 _SOURCE = flags.DEFINE_string("source", "0", "Camera index, /dev/videoN, video file, rtsp:// URL, or 'picamera'.")
 _STYLE = flags.DEFINE_string("style", "1", "1, 2, 3, or a mixture 'a,b,c'.")
 _THREADS = flags.DEFINE_integer("threads", 2, "Generator CPU threads.")
-_DELEGATE = flags.DEFINE_enum("delegate", "auto", list(DELEGATES), "gpu: LiteRT's GPU accelerator (any Vulkan device, SwiftShader too); auto: a hardware GPU when there is one, else XNNPACK.")
+_DELEGATE = flags.DEFINE_enum(
+    "delegate",
+    "auto",
+    list(DELEGATES),
+    "gpu: LiteRT's GPU accelerator (any Vulkan device, SwiftShader too); auto: a hardware GPU when there is one, else XNNPACK.",
+)
 _VIEW = flags.DEFINE_enum("view", "paste", ["paste", "side"], "paste: drawing over the face; side: frame and drawing side by side.")
 _DETECT_EVERY = flags.DEFINE_integer("detect_every", 10, "Run the face detector at least every N frames (mesh tracking between).")
 _SMOOTHING = flags.DEFINE_float("smoothing", 1.5, "Alignment smoothing cut-off in Hz (lower: steadier; 0: off).")
@@ -58,10 +63,20 @@ def main(argv):
         style = parse_style(_STYLE.value)
         width, height = (int(v) for v in _CAPTURE.value.lower().split("x"))
         demo = DrawingDemo(
-            model, _SOURCE.value, style, threads=_THREADS.value, delegate=_DELEGATE.value, view=_VIEW.value,
-            detect_every=_DETECT_EVERY.value, smoothing=_SMOOTHING.value, headless=_HEADLESS.value,
-            output=_OUTPUT.value, stats_path=_STATS.value, max_frames=_MAX_FRAMES.value,
-            snapshot_dir=_SNAPSHOTS.value, capture_size=(width, height),
+            model,
+            _SOURCE.value,
+            style,
+            threads=_THREADS.value,
+            delegate=_DELEGATE.value,
+            view=_VIEW.value,
+            detect_every=_DETECT_EVERY.value,
+            smoothing=_SMOOTHING.value,
+            headless=_HEADLESS.value,
+            output=_OUTPUT.value,
+            stats_path=_STATS.value,
+            max_frames=_MAX_FRAMES.value,
+            snapshot_dir=_SNAPSHOTS.value,
+            capture_size=(width, height),
         )
     except (ValueError, FileNotFoundError, SourceError, AssetError) as err:
         print(f"edge_demo: error: {err}", file=sys.stderr)

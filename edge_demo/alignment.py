@@ -58,9 +58,7 @@ def align(image: np.ndarray, points: np.ndarray, size: int = 512) -> tuple[np.nd
     """Warps ``image`` so its 5 points land on the template; returns (aligned, 2x3 matrix)."""
     matrix = similarity_matrix(points, template(size))
     fill = WHITE if image.ndim == 3 else 255
-    aligned = cv2.warpAffine(
-        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill
-    )
+    aligned = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
     return aligned, matrix
 
 

@@ -75,7 +75,9 @@ class Stats:
             "accelerator": generator.accelerator,
             "fully_accelerated": generator.fully_accelerated,
             "tensorflow_loaded": sys.modules.get("tensorflow") is not None,
-            "rss_mb": {"start": round(self.rss[0][1], 1), "end": round(self.rss[-1][1], 1), "max": round(max(r for _, r in self.rss), 1)} if self.rss else {},
+            "rss_mb": {"start": round(self.rss[0][1], 1), "end": round(self.rss[-1][1], 1), "max": round(max(r for _, r in self.rss), 1)}
+            if self.rss
+            else {},
             "rss_mb_by_frame": [[frame, round(mb, 1)] for frame, mb in self.rss],
         }
 
@@ -96,7 +98,15 @@ class Compositor:
         self._canvas = None
 
     def align(self, rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        cv2.warpAffine(rgb, matrix, (self.width, self.height), dst=self._aligned, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+        cv2.warpAffine(
+            rgb,
+            matrix,
+            (self.width, self.height),
+            dst=self._aligned,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(255, 255, 255),
+        )
         return self._aligned
 
     def compose(self, frame: np.ndarray, drawing: np.ndarray | None, matrix: np.ndarray | None) -> np.ndarray:
@@ -141,10 +151,24 @@ class DrawingDemo:
         headless: no window; write ``output`` video and ``stats`` JSON instead.
     """
 
-    def __init__(self, model: str, source: str, style: np.ndarray, threads: int = 2, delegate: str = "auto",
-                 view: str = "paste", detect_every: int = 10, smoothing: float = 1.5, headless: bool = False,
-                 output: str | None = None, stats_path: str | None = None, max_frames: int = 0,
-                 snapshot_dir: str = ".", capture_size: tuple[int, int] = (640, 480), overlay_text: bool = True):
+    def __init__(
+        self,
+        model: str,
+        source: str,
+        style: np.ndarray,
+        threads: int = 2,
+        delegate: str = "auto",
+        view: str = "paste",
+        detect_every: int = 10,
+        smoothing: float = 1.5,
+        headless: bool = False,
+        output: str | None = None,
+        stats_path: str | None = None,
+        max_frames: int = 0,
+        snapshot_dir: str = ".",
+        capture_size: tuple[int, int] = (640, 480),
+        overlay_text: bool = True,
+    ):
         self.generator = TFLiteGenerator(model, threads=threads, delegate=delegate)
         log.info("model %s (%dx%d), delegate: %s", model, self.generator.height, self.generator.width, self.generator.delegate)
         self.delegate_label = self.generator.delegate

@@ -168,7 +168,13 @@ class FaceLandmarker:
         for detection in result.detections:
             box = detection.bounding_box
             keypoints = np.array([[k.x * width, k.y * height] for k in detection.keypoints], np.float64)
-            found.append(((float(box.origin_x), float(box.origin_y), float(box.width), float(box.height)), keypoints, float(detection.categories[0].score)))
+            found.append(
+                (
+                    (float(box.origin_x), float(box.origin_y), float(box.width), float(box.height)),
+                    keypoints,
+                    float(detection.categories[0].score),
+                )
+            )
         return found
 
     def detect(self, rgb: np.ndarray) -> list[Face]:

@@ -122,8 +122,13 @@ class TFLiteGenerator:
             else:
                 self.delegate, self.fully_accelerated = "gpu", self._gpu.fully_accelerated
                 self.accelerator = (self._gpu.placement["adapter"] or device).split(",")[0]
-                log.info("GPU accelerator: %s, %s", self.accelerator,
-                         "fully accelerated" if self.fully_accelerated else f"ops left on the CPU: {', '.join(self._gpu.placement['unsupported_ops']) or '?'}")
+                log.info(
+                    "GPU accelerator: %s, %s",
+                    self.accelerator,
+                    "fully accelerated"
+                    if self.fully_accelerated
+                    else f"ops left on the CPU: {', '.join(self._gpu.placement['unsupported_ops']) or '?'}",
+                )
         inputs = self.interpreter.get_input_details()
         self._photo = next((d for d in inputs if len(d["shape"]) == 4), None)
         self._style = next((d for d in inputs if len(d["shape"]) == 2), None)

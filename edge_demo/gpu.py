@@ -167,8 +167,14 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
         except GpuUnavailable:
             split = None
         placement = split.placement if split else {}
-        return {"device": device, "adapter": placement.get("adapter"), "fully_accelerated": False, "ran": False, "error": str(err),
-                **{k: placement.get(k) for k in ("ops_on_gpu", "ops_on_cpu", "unsupported_ops")}}
+        return {
+            "device": device,
+            "adapter": placement.get("adapter"),
+            "fully_accelerated": False,
+            "ran": False,
+            "error": str(err),
+            **{k: placement.get(k) for k in ("ops_on_gpu", "ops_on_cpu", "unsupported_ops")},
+        }
     cpu = Interpreter(model_path=str(path), num_threads=2)
     cpu.allocate_tensors()
     total = len(cpu._get_ops_details())
@@ -202,10 +208,19 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
             break
         except RuntimeError as err:  # compiled, but the run failed on this device (e.g. a buffer beyond its limits)
             if attempt == 2:
-                return {**verdict, "ran": False, "error": f"{path}: compiled for the GPU but the run failed twice: {str(err).strip().splitlines()[-1].lstrip('└ ')}"}
+                return {
+                    **verdict,
+                    "ran": False,
+                    "error": f"{path}: compiled for the GPU but the run failed twice: {str(err).strip().splitlines()[-1].lstrip('└ ')}",
+                }
             gpu = CompiledGpuModel(path)
     mse = float(np.mean(squared))
-    return {**verdict, "ran": True, "max_abs_vs_cpu": worst, "psnr_db_vs_cpu": float("inf") if mse == 0 else float(10 * np.log10(4.0 / mse))}
+    return {
+        **verdict,
+        "ran": True,
+        "max_abs_vs_cpu": worst,
+        "psnr_db_vs_cpu": float("inf") if mse == 0 else float(10 * np.log10(4.0 / mse)),
+    }
 
 
 def main(argv: list[str]) -> int:

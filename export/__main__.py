@@ -28,7 +28,9 @@ _MODEL = flags.DEFINE_string("model", None, "Generator .keras file (from train, 
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
 _SIZE = flags.DEFINE_string("size", "512", "Fixed input size: N (square) or HxW, multiples of 4.")
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), f"Any of {', '.join(VARIANTS)}, qat (qat fine-tunes: minutes to hours).")
-_CALIBRATION_DIR = flags.DEFINE_string("calibration_dir", None, "Aligned face photos for int8 calibration and QAT (default: procedural portraits).")
+_CALIBRATION_DIR = flags.DEFINE_string(
+    "calibration_dir", None, "Aligned face photos for int8 calibration and QAT (default: procedural portraits)."
+)
 _CALIBRATION_COUNT = flags.DEFINE_integer("calibration_count", 32, "Calibration photos to use.")
 _IO_TYPE = flags.DEFINE_enum("io_type", "uint8", ["uint8", "int8"], "Tensor type of the int8/qat models' inputs and output.")
 _FLOAT_OPS = flags.DEFINE_list("float_ops", [], "int8: TFLite ops to keep in float (e.g. RSQRT); their I/O then stays float.")
@@ -38,7 +40,12 @@ _QAT_STEPS = flags.DEFINE_integer("qat_steps", 300, "qat: fine-tuning steps.")
 _QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 2, "qat: batch size.")
 _QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-5, "qat: Adam learning rate.")
 _QAT_SIZE = flags.DEFINE_integer("qat_train_size", 256, "qat: fine-tuning resolution (at most --size; conversion is at --size).")
-_GPU_CHECK = flags.DEFINE_enum("gpu_check", "auto", ["auto", "off", "require"], "Run each model on LiteRT's GPU accelerator and record the result: auto (when a Vulkan device or SwiftShader exists), require (fail unless fully accelerated), off.")
+_GPU_CHECK = flags.DEFINE_enum(
+    "gpu_check",
+    "auto",
+    ["auto", "off", "require"],
+    "Run each model on LiteRT's GPU accelerator and record the result: auto (when a Vulkan device or SwiftShader exists), require (fail unless fully accelerated), off.",
+)
 
 
 def main(argv):
@@ -56,7 +63,12 @@ def main(argv):
             float_ops=tuple(_FLOAT_OPS.value),
             per_op_report=_PER_OP.value,
             name=_NAME.value,
-            qat_options={"steps": _QAT_STEPS.value, "batch_size": _QAT_BATCH.value, "learning_rate": _QAT_LR.value, "train_size": _QAT_SIZE.value},
+            qat_options={
+                "steps": _QAT_STEPS.value,
+                "batch_size": _QAT_BATCH.value,
+                "learning_rate": _QAT_LR.value,
+                "train_size": _QAT_SIZE.value,
+            },
             gpu_check=_GPU_CHECK.value,
         )
     except (ValueError, FileNotFoundError) as err:

@@ -28,12 +28,17 @@ from export.timing import child_timing
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "benchmarks/results/export", "Folder with (or for) the exported variants.")
 _SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
-_VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm", "qat", "qat_float_norm"], "Variants to export/measure (missing files are exported).")
+_VARIANTS = flags.DEFINE_list(
+    "variants",
+    ["fp32", "fp16", "dynamic", "int8", "int8_float_norm", "qat", "qat_float_norm"],
+    "Variants to export/measure (missing files are exported).",
+)
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
 _RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reported).")
 _PHOTOS = flags.DEFINE_integer("photos", 8, "Photos for the quality columns.")
 _QAT_STEPS = flags.DEFINE_integer("qat_steps", 100, "QAT fine-tuning steps when the qat variant must be exported.")
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table, JSON and plot go.")
+
 
 def benchmark_photos(folder: Path | None, height: int, width: int, count: int) -> tuple[list[np.ndarray], str]:
     from export.tflite import calibration_photos
@@ -98,8 +103,15 @@ def main(argv):
     missing = sorted({"qat" if v.startswith("qat") else v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()})
     if missing:
         print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} (calibration: {calibration_dir or 'procedural'}) ...")
-        exporter.export_generator(model, export_dir, (height, width), tuple(missing), calibration_dir=calibration_dir,
-                                  per_op_report=False, qat_options={"steps": _QAT_STEPS.value})
+        exporter.export_generator(
+            model,
+            export_dir,
+            (height, width),
+            tuple(missing),
+            calibration_dir=calibration_dir,
+            per_op_report=False,
+            qat_options={"steps": _QAT_STEPS.value},
+        )
     generator = load_generator(model)
     gflops = conv_gflops(generator, height, width)
     variants = {v: export_dir / f"drawing_{v}.tflite" for v in _VARIANTS.value}
@@ -125,8 +137,13 @@ def main(argv):
     for variant, row in rows.items():
         timings = " | ".join(f"{row[f'latency_{t}t_s']:.3f}" for t in _THREADS.value)
         psnr = "inf" if not np.isfinite(row["psnr_db"]) else f"{row['psnr_db']:.1f}"
-        lines.append(f"| {variant} | {row['mb']:.1f} | {row['peak_rss_mb']:.0f} | {timings} | {psnr} | {row['ssim']:.4f} | {row['edge_f1']:.4f} |")
-    lines += ["", "PyTorch beside these variants, same weights and run: python -m benchmarks.inference (a source checkout with the bench extra)."]
+        lines.append(
+            f"| {variant} | {row['mb']:.1f} | {row['peak_rss_mb']:.0f} | {timings} | {psnr} | {row['ssim']:.4f} | {row['edge_f1']:.4f} |"
+        )
+    lines += [
+        "",
+        "PyTorch beside these variants, same weights and run: python -m benchmarks.inference (a source checkout with the bench extra).",
+    ]
     table = "\n".join(lines)
     print(table)
     output = Path(_OUTPUT.value)

@@ -63,10 +63,18 @@ def sidecar(variant: str, height: int, width: int, source: str, io: dict, extra:
         "size": [height, width],
         "styles": ["style1", "style2", "style3"],
         "inputs": {
-            "photo": {"shape": [1, height, width, 3], "color": "RGB", "range": [-1.0, 1.0], "from_pixels": "pixel / 127.5 - 1", **io.get("photo", {})},
+            "photo": {
+                "shape": [1, height, width, 3],
+                "color": "RGB",
+                "range": [-1.0, 1.0],
+                "from_pixels": "pixel / 127.5 - 1",
+                **io.get("photo", {}),
+            },
             "style": {"shape": [1, 3], "meaning": "weights of style1..style3, summing to 1", **io.get("style", {})},
         },
-        "outputs": {"drawing": {"shape": [1, height, width, 1], "range": [-1.0, 1.0], "to_pixels": "(value + 1) * 127.5", **io.get("drawing", {})}},
+        "outputs": {
+            "drawing": {"shape": [1, height, width, 1], "range": [-1.0, 1.0], "to_pixels": "(value + 1) * 127.5", **io.get("drawing", {})}
+        },
         "alignment": "official 5-point similarity template (edge_demo.alignment.template), scaled to the input size",
         "source_model": source,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -159,7 +167,9 @@ def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
         else:
             verdict = {"measured": True, **found}
     if gpu_check == "require" and not (verdict.get("fully_accelerated") and verdict.get("ran")):
-        raise ValueError(f"--gpu_check require: the model does not run fully on the GPU accelerator: {verdict.get('error') or verdict.get('reason')}")
+        raise ValueError(
+            f"--gpu_check require: the model does not run fully on the GPU accelerator: {verdict.get('error') or verdict.get('reason')}"
+        )
     return verdict
 
 
@@ -174,8 +184,17 @@ def gpu_summary(verdict: dict) -> str:
     return f"GPU: {verdict.get('ops_on_gpu')} ops on GPU, {verdict.get('ops_on_cpu')} on CPU (lacks {', '.join(verdict.get('unsupported_ops') or []) or '?'})"
 
 
-def write_variant(output: Path, name: str, variant: str, model: bytes, height: int, width: int, source: str, extra: dict | None = None,
-                  gpu_check: str = "auto") -> tuple[Path, dict, dict]:
+def write_variant(
+    output: Path,
+    name: str,
+    variant: str,
+    model: bytes,
+    height: int,
+    width: int,
+    source: str,
+    extra: dict | None = None,
+    gpu_check: str = "auto",
+) -> tuple[Path, dict, dict]:
     """Writes ``<name>_<variant>.tflite`` (with metadata), its JSON sidecar and GPU reports; returns (path, sidecar, I/O record).
 
     ``gpu`` in the sidecar is the measured verdict (``measure_gpu``); ``gpu_static_precheck`` is
@@ -234,7 +253,11 @@ def export_generator(
 
     started = time.perf_counter()
     savedmodel.save_savedmodel(generator, output / "savedmodel", height, width)
-    summary["savedmodel"] = {"path": "savedmodel", "signatures": ["serving_default", "style1", "style2", "style3"], "seconds": round(time.perf_counter() - started, 1)}
+    summary["savedmodel"] = {
+        "path": "savedmodel",
+        "signatures": ["serving_default", "style1", "style2", "style3"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     log(f"SavedModel: {output / 'savedmodel'} ({summary['savedmodel']['seconds']} s)")
 
     photos, source = tflite.calibration_photos(calibration_dir, height, width, calibration_count)
@@ -266,7 +289,9 @@ def export_generator(
                     "quality_vs_keras": quality(path, reference, check_photos),
                 }
                 summary["variants"][label] = entry
-                log(f"{label}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB; {gpu_summary(record['gpu'])})")
+                log(
+                    f"{label}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB; {gpu_summary(record['gpu'])})"
+                )
         if "int8" in variants and per_op_report:
             rows = tflite.per_op_error(static, photos[: min(8, len(photos))])
             write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())

@@ -78,7 +78,9 @@ def add_metadata(model: bytes, sidecar: dict) -> bytes:
     inputs = _tensor_names(tree, tree.subgraphs[0].inputs)
     if len(tree.subgraphs[0].outputs) != 1:
         raise ValueError(f"expected one output tensor, got {len(tree.subgraphs[0].outputs)}.")
-    photo = _image_tensor("photo", "Aligned face photo, RGB, pixels normalised to [-1, 1] (see keras_asym.json).", fb.ColorSpaceType.RGB, True)
+    photo = _image_tensor(
+        "photo", "Aligned face photo, RGB, pixels normalised to [-1, 1] (see keras_asym.json).", fb.ColorSpaceType.RGB, True
+    )
     subgraph = fb.SubGraphMetadataT()
     subgraph.inputTensorMetadata = [_style_tensor() if "style" in name else photo for name in inputs]
     subgraph.outputTensorMetadata = [

@@ -23,8 +23,23 @@ from pathlib import Path
 import numpy as np
 
 CONFIG_KEYS = (
-    "filters", "kernel_size", "strides", "padding", "use_bias", "dilation_rate", "activation", "output_padding",
-    "cropping", "epsilon", "depth_multiplier", "size", "interpolation", "axis", "max_value", "negative_slope", "threshold",
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "use_bias",
+    "dilation_rate",
+    "activation",
+    "output_padding",
+    "cropping",
+    "epsilon",
+    "depth_multiplier",
+    "size",
+    "interpolation",
+    "axis",
+    "max_value",
+    "negative_slope",
+    "threshold",
 )
 
 
@@ -82,15 +97,22 @@ def run_qat(
         np.savez(work / "weights.npz", **weights)
         np.save(work / "photos.npy", np.stack(photos))
         options = {
-            "height": height, "width": width, "io_type": io_type, "steps": steps,
-            "batch_size": batch_size, "learning_rate": learning_rate, "train_size": min(train_size, height, width),
+            "height": height,
+            "width": width,
+            "io_type": io_type,
+            "steps": steps,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "train_size": min(train_size, height, width),
         }
         (work / "options.json").write_text(json.dumps(options))
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
         started = time.perf_counter()
         log_path = output / "qat.log"
         with open(log_path, "w") as log_file:
-            result = subprocess.run([sys.executable, "-m", "export.qat_worker", str(work)], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=False)
+            result = subprocess.run(
+                [sys.executable, "-m", "export.qat_worker", str(work)], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=False
+            )
         if result.returncode != 0:
             tail = "\n".join(log_path.read_text().strip().splitlines()[-15:])
             raise RuntimeError(f"QAT worker failed (exit {result.returncode}), log {log_path}:\n{tail}")

@@ -127,7 +127,9 @@ def main(work: Path) -> None:
     student.compile(optimizer=tf_keras.optimizers.Adam(options["learning_rate"]), loss="mae")
     first = float(student.evaluate({"photo": x, "style": styles}, targets, batch_size=options["batch_size"], verbose=0))
     progress = tf_keras.callbacks.LambdaCallback(
-        on_batch_end=lambda batch, logs: print(f"qat step {batch + 1}/{options['steps']}: L1 {logs['loss']:.4f}", flush=True) if (batch + 1) % 10 == 0 else None
+        on_batch_end=lambda batch, logs: (
+            print(f"qat step {batch + 1}/{options['steps']}: L1 {logs['loss']:.4f}", flush=True) if (batch + 1) % 10 == 0 else None
+        )
     )
     student.fit(dataset, steps_per_epoch=options["steps"], epochs=1, verbose=0, callbacks=[progress])
     last = float(student.evaluate({"photo": x, "style": styles}, targets, batch_size=options["batch_size"], verbose=0))
@@ -172,6 +174,7 @@ def main(work: Path) -> None:
     converter.inference_output_type = io_type
     (work / "model.tflite").write_bytes(converter.convert())
     (work / "record.json").write_text(json.dumps({"loss_first": first, "loss_last": last, "quantized_layers": list(QUANTIZED_LAYERS)}))
+
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))

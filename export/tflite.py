@@ -34,7 +34,9 @@ NORM_OPS = ("MEAN", "SQUARED_DIFFERENCE", "RSQRT", "SUB", "MUL")
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
 
 
-def calibration_photos(directory: str | Path | None, height: int, width: int, count: int = 32, seed: int = 0) -> tuple[list[np.ndarray], str]:
+def calibration_photos(
+    directory: str | Path | None, height: int, width: int, count: int = 32, seed: int = 0
+) -> tuple[list[np.ndarray], str]:
     """Up to ``count`` uint8 RGB photos from ``directory`` (aligned faces), else procedural portraits.
 
     Returns the photos and a one-line description of where they came from.
@@ -80,7 +82,9 @@ def representative_dataset(photos: list[np.ndarray]) -> Callable[[], Iterator[di
     return samples
 
 
-def make_converter(saved_model_dir: str | Path, variant: str, photos: list[np.ndarray] | None = None, io_type: str = "uint8") -> tf.lite.TFLiteConverter:
+def make_converter(
+    saved_model_dir: str | Path, variant: str, photos: list[np.ndarray] | None = None, io_type: str = "uint8"
+) -> tf.lite.TFLiteConverter:
     """A converter configured for ``variant`` (``photos`` are needed for int8)."""
     if variant not in BASE_VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {BASE_VARIANTS}.")
@@ -104,7 +108,13 @@ def make_converter(saved_model_dir: str | Path, variant: str, photos: list[np.nd
     return converter
 
 
-def convert(saved_model_dir: str | Path, variant: str, photos: list[np.ndarray] | None = None, io_type: str = "uint8", float_ops: tuple[str, ...] = ()) -> bytes:
+def convert(
+    saved_model_dir: str | Path,
+    variant: str,
+    photos: list[np.ndarray] | None = None,
+    io_type: str = "uint8",
+    float_ops: tuple[str, ...] = (),
+) -> bytes:
     """The TFLite flatbuffer of one variant.
 
     ``float_ops`` (int8 only): TFLite op names (e.g. ``("RSQRT",)``) kept in

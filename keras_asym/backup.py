@@ -91,7 +91,11 @@ class BackupStore:
         """Finished generations (renamed into place), newest first; not yet verified."""
         if not self.folder.is_dir():
             return []
-        found = [p for p in self.folder.iterdir() if p.is_dir() and p.name.startswith(GENERATION_PREFIX) and p.name[len(GENERATION_PREFIX) :].isdigit()]
+        found = [
+            p
+            for p in self.folder.iterdir()
+            if p.is_dir() and p.name.startswith(GENERATION_PREFIX) and p.name[len(GENERATION_PREFIX) :].isdigit()
+        ]
         return sorted(found, key=lambda p: int(p.name[len(GENERATION_PREFIX) :]), reverse=True)
 
     def save(self, model: keras.Model, state: dict) -> Path:
@@ -172,7 +176,9 @@ class BackupStore:
                 problems.append(str(err))
                 log(f"backup: skipping {generation.name}: {err}")
                 continue
-            log(f"backup: resuming from {generation} (step {state['step']}, epoch {state.get('epoch', 0) + 1}, batch {state.get('batch', 0)})")
+            log(
+                f"backup: resuming from {generation} (step {state['step']}, epoch {state.get('epoch', 0) + 1}, batch {state.get('batch', 0)})"
+            )
             for damaged in generations[: generations.index(generation)]:  # kept for inspection, out of the rotation
                 os.replace(damaged, damaged.with_name(f"damaged-{damaged.name}"))
             return state
@@ -214,8 +220,9 @@ class StepBackup(keras.callbacks.Callback):
         self._save()
 
 
-def fit_resumable(model: keras.Model, data_at, *, start_step: int, first_epoch: int, epochs: int, steps_per_epoch: int,
-                  callbacks: list, **fit_kwargs) -> list:
+def fit_resumable(
+    model: keras.Model, data_at, *, start_step: int, first_epoch: int, epochs: int, steps_per_epoch: int, callbacks: list, **fit_kwargs
+) -> list:
     """Runs epochs ``[first_epoch, epochs)`` from global step ``start_step``, which may lie inside an epoch.
 
     ``data_at(step)`` returns the training data positioned at global step
@@ -228,12 +235,28 @@ def fit_resumable(model: keras.Model, data_at, *, start_step: int, first_epoch: 
     if epoch < first_epoch:
         epoch, batch = first_epoch, 0
     if batch and epoch < epochs:
-        histories.append(model.fit(data_at(start_step), initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps_per_epoch - batch,
-                                   callbacks=callbacks, **fit_kwargs))
+        histories.append(
+            model.fit(
+                data_at(start_step),
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                steps_per_epoch=steps_per_epoch - batch,
+                callbacks=callbacks,
+                **fit_kwargs,
+            )
+        )
         if model.stop_training:
             return histories
         epoch += 1
     if epoch < epochs:
-        histories.append(model.fit(data_at(epoch * steps_per_epoch), initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                                   callbacks=callbacks, **fit_kwargs))
+        histories.append(
+            model.fit(
+                data_at(epoch * steps_per_epoch),
+                initial_epoch=epoch,
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks,
+                **fit_kwargs,
+            )
+        )
     return histories

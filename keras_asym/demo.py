@@ -70,6 +70,7 @@ def loss_plot(run: Path, path: Path) -> list[dict]:
     import matplotlib.pyplot as plt
 
     history = run / "history.csv"
+
     def numbers(row: dict) -> dict:  # CSVLogger writes "NA" for a value an epoch did not log
         out = {}
         for key, value in row.items():
@@ -122,7 +123,8 @@ def write_report(out: Path, summary: dict) -> Path:
         return f"<table><tr>{head}</tr>{body}</table>"
 
     drawings = "".join(
-        f'<figure><img src="{html.escape(p)}" height="160"><figcaption>{html.escape(Path(p).stem)}</figcaption></figure>' for p in summary["drawing_files"]
+        f'<figure><img src="{html.escape(p)}" height="160"><figcaption>{html.escape(Path(p).stem)}</figcaption></figure>'
+        for p in summary["drawing_files"]
     )
     hidden = summary["evaluation"].get("hidden_information", {})
     edge = summary["edge"]
@@ -134,11 +136,23 @@ def write_report(out: Path, summary: dict) -> Path:
         "A few minutes of CPU training: the drawings show the pipeline and the trend, not the paper's quality.</p>",
         "<h2>Losses</h2><img src='losses.png' width='100%'>",
         "<h2>Held-out faces (photo, then G and the known drawing per style)</h2><img src='evaluation/samples.png'>",
-        "<h2>Paired metrics against the known drawings</h2>" + table(summary["evaluation"].get("paired", {}), ["ssim", "edge_f1", "chamfer_px"]),
-        "<h2>Hidden-information test</h2>" + table({"this model": hidden}, ["reconstruction_l1", "truncated_reconstruction_l1", "ratio", "truncation_amplitude_gray_levels"]),
+        "<h2>Paired metrics against the known drawings</h2>"
+        + table(summary["evaluation"].get("paired", {}), ["ssim", "edge_f1", "chamfer_px"]),
+        "<h2>Hidden-information test</h2>"
+        + table({"this model": hidden}, ["reconstruction_l1", "truncated_reconstruction_l1", "ratio", "truncation_amplitude_gray_levels"]),
         f"<h2>Photos drawn with the int8 TFLite model ({html.escape(summary['photos_source'])})</h2>{drawings}",
-        "<h2>Export</h2>" + table({v: {"MB": e["bytes"] / 1e6, "PSNR vs Keras dB": e["quality_vs_keras"]["psnr_db"], "GPU accelerator (measured)": gpu_summary(e["gpu"])} for v, e in summary["export"]["variants"].items()},
-                                  ["MB", "PSNR vs Keras dB", "GPU accelerator (measured)"]),
+        "<h2>Export</h2>"
+        + table(
+            {
+                v: {
+                    "MB": e["bytes"] / 1e6,
+                    "PSNR vs Keras dB": e["quality_vs_keras"]["psnr_db"],
+                    "GPU accelerator (measured)": gpu_summary(e["gpu"]),
+                }
+                for v, e in summary["export"]["variants"].items()
+            },
+            ["MB", "PSNR vs Keras dB", "GPU accelerator (measured)"],
+        ),
         f"<h2>Edge demo (headless, {edge['frames']} frames)</h2><p>{edge['fps']} FPS end to end, generator p50 {edge['stages_ms']['infer']['p50']} ms, "
         f"faces in {edge['faces_found']}/{edge['frames']} frames, {edge['dropped_frames']} dropped. Video: <a href='edge/edge_demo.mp4'>edge/edge_demo.mp4</a></p>",
         "<h2>Timings (s)</h2>" + table({"stage": summary["timings"]}, list(summary["timings"])),
@@ -178,9 +192,21 @@ def main(argv):
     run = out / "run"
     half = max(1, _EPOCHS.value // 2)
     config = TrainConfig(
-        dataset=str(data), output=str(run), image_size=size, load_size=round(size * 572 / 512), ngf=_NGF.value, ndf=_NGF.value,
-        n_blocks=_BLOCKS.value, niter=half, niter_decay=_EPOCHS.value - half, steps_per_epoch=_STEPS.value, seed=_SEED.value,
-        pool_size=20, image_every=0, export_every=0, backup_every=50,
+        dataset=str(data),
+        output=str(run),
+        image_size=size,
+        load_size=round(size * 572 / 512),
+        ngf=_NGF.value,
+        ndf=_NGF.value,
+        n_blocks=_BLOCKS.value,
+        niter=half,
+        niter_decay=_EPOCHS.value - half,
+        steps_per_epoch=_STEPS.value,
+        seed=_SEED.value,
+        pool_size=20,
+        image_every=0,
+        export_every=0,
+        backup_every=50,
     )
     budget = TimeBudget(_MINUTES.value * 60)
     with _stage("train", timings):
@@ -193,8 +219,16 @@ def main(argv):
     generator_path = run / "generators" / "generator.keras"
 
     with _stage("export", timings):
-        export_summary = exporter.export_generator(generator_path, out / "export", (size, size), ("fp32", "int8"), calibration_dir=data / "A",
-                                                   calibration_count=32, per_op_report=False, log=lambda *a: None)
+        export_summary = exporter.export_generator(
+            generator_path,
+            out / "export",
+            (size, size),
+            ("fp32", "int8"),
+            calibration_dir=data / "A",
+            calibration_count=32,
+            per_op_report=False,
+            log=lambda *a: None,
+        )
     int8 = out / "export" / "drawing_int8.tflite"
 
     with _stage("draw", timings):
@@ -202,28 +236,59 @@ def main(argv):
         photos_dir, photos_source = raw, f"{raw}"
         if not (raw.is_dir() and list_images(raw)):
             photos_dir = out / "bundled_photo"
-            write_image_atomic(photos_dir / "procedural_portrait.png", render_photo(sample_face(np.random.default_rng(_SEED.value + 99)), 2 * size)[0])
+            write_image_atomic(
+                photos_dir / "procedural_portrait.png", render_photo(sample_face(np.random.default_rng(_SEED.value + 99)), 2 * size)[0]
+            )
             photos_source = "a bundled procedural portrait (no raw_photos in $KERAS_ASYM_SHARED)"
-        _run(["-m", "keras_asym.draw", f"--model={int8}", f"--input={photos_dir}", f"--output={out / 'drawings'}", f"--size={size}", "--paste_back"])
+        _run(
+            [
+                "-m",
+                "keras_asym.draw",
+                f"--model={int8}",
+                f"--input={photos_dir}",
+                f"--output={out / 'drawings'}",
+                f"--size={size}",
+                "--paste_back",
+            ]
+        )
         drawing_files = sorted(f"drawings/{p.name}" for p in (out / "drawings").glob("*_style*.png"))[:12]
 
     with _stage("edge", timings):
         faces = [read_rgb(p) for p in list_images(data / "test" / "A")[:3]]
         clip = write_clip(out / "edge" / "clip.avi", faces, frames=_CLIP_FRAMES.value, frames_per_face=40)
-        _run(["-m", "edge_demo", f"--model={int8}", f"--source={clip}", "--headless", f"--output={out / 'edge' / 'edge_demo.mp4'}",
-              f"--stats={out / 'edge' / 'stats.json'}"])
+        _run(
+            [
+                "-m",
+                "edge_demo",
+                f"--model={int8}",
+                f"--source={clip}",
+                "--headless",
+                f"--output={out / 'edge' / 'edge_demo.mp4'}",
+                f"--stats={out / 'edge' / 'stats.json'}",
+            ]
+        )
         edge = json.loads((out / "edge" / "stats.json").read_text())
 
     with _stage("evaluate", timings):
         evaluation = evaluate(str(run), None, str(data), str(out / "evaluation"))
 
     summary = {
-        "size": size, "ngf": _NGF.value, "n_blocks": _BLOCKS.value,
+        "size": size,
+        "ngf": _NGF.value,
+        "n_blocks": _BLOCKS.value,
         "dataset": {k: dataset[k] for k in ("photos", "drawings", "test")},
-        "training": {"epochs_run": len(records), "steps": _optimizer_steps(run), "stopped_by_time_budget": budget.stopped_early,
-                     "final_logs": records[-1] if records else {}},
-        "export": export_summary, "photos_source": photos_source, "drawing_files": drawing_files,
-        "edge": edge, "evaluation": evaluation, "timings": timings,
+        "training": {
+            "epochs_run": len(records),
+            "steps": _optimizer_steps(run),
+            "stopped_by_time_budget": budget.stopped_early,
+            "final_logs": records[-1] if records else {},
+        },
+        "export": export_summary,
+        "photos_source": photos_source,
+        "drawing_files": drawing_files,
+        "edge": edge,
+        "evaluation": evaluation,
+        "timings": timings,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     report = write_report(out, summary)

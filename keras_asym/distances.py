@@ -133,10 +133,7 @@ class EdgeDistance(keras.layers.Layer):
         distances, maps = [], []
         for reconstruction in reconstructions:
             levels = self._pyramid(reconstruction)
-            per_scale = [
-                ops.mean(ops.abs(r - t), axis=(1, 2, 3)) + 0.5 * (1.0 - self._ssim(r, t))
-                for r, t in zip(levels, target_levels)
-            ]
+            per_scale = [ops.mean(ops.abs(r - t), axis=(1, 2, 3)) + 0.5 * (1.0 - self._ssim(r, t)) for r, t in zip(levels, target_levels)]
             distances.append(sum(per_scale) / float(self.scales))
             maps.append(levels[0] * 2.0 - 1.0)
         return {"distances": distances, "target_edges": target_levels[0] * 2.0 - 1.0, "reconstruction_edges": maps}

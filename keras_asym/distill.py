@@ -46,9 +46,12 @@ _ALPHA = flags.DEFINE_float("alpha", 1.0, "Student width multiplier.")
 _BLOCKS = flags.DEFINE_integer("n_blocks", 6, "Student inverted-residual blocks.")
 _AUGMENT = flags.DEFINE_integer("augment", 0, "Jittered copies of every --photos photo for the teacher to draw.")
 _CROP = flags.DEFINE_integer("crop", 0, "Train on random crops of this size (multiple of 8; 0: whole images).")
-_CROP_GRID = flags.DEFINE_integer("crop_grid", 8, "Crop corners on this pixel grid: 8, the student's stride (a multiple of G's 4), keeps the pixel phase of whole images.")
+_CROP_GRID = flags.DEFINE_integer(
+    "crop_grid", 8, "Crop corners on this pixel grid: 8, the student's stride (a multiple of G's 4), keeps the pixel phase of whole images."
+)
 _FULL_SIZE_EPOCHS = flags.DEFINE_integer(
-    "full_size_epochs", 0, "Train the last N of --epochs on whole images, the size the student is scored and run at (with --crop).")
+    "full_size_epochs", 0, "Train the last N of --epochs on whole images, the size the student is scored and run at (with --crop)."
+)
 _FULL_SIZE_BATCH = flags.DEFINE_integer("full_size_batch", 4, "Batch size of the whole-image epochs.")
 _REAL_SHARE = flags.DEFINE_float("real_share", 0.5, "Share of training examples from --photos when procedural ones are mixed in.")
 _EDGE = flags.DEFINE_float("edge_weight", 1.0, "Weight of the edge term.")
@@ -59,7 +62,9 @@ _BATCH = flags.DEFINE_integer("batch_size", 8, "Batch size.")
 _LR = flags.DEFINE_float("lr", 2e-3, "Adam learning rate (cosine decay to 1% over the run).")
 _HOLDOUT = flags.DEFINE_float("holdout", 0.1, "Share of photos held out for evaluation.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed.")
-_BACKUP_EVERY = flags.DEFINE_integer("backup_every", 100, "Steps between crash-safe backups (0: at epoch ends only); --resume continues at that exact step.")
+_BACKUP_EVERY = flags.DEFINE_integer(
+    "backup_every", 100, "Steps between crash-safe backups (0: at epoch ends only); --resume continues at that exact step."
+)
 _VERBOSE = flags.DEFINE_integer("verbose", 2, "Keras progress output.")
 
 CONFIG_NAME = "distill_config.json"
@@ -101,7 +106,9 @@ def load_photos(folders: list[str], procedural: int, size: int, seed: int, augme
     return {"photos": np.stack(photos), "source": np.array(source), "real": real, "skipped": skipped}
 
 
-def teacher_drawings(teacher, photos: np.ndarray, source: np.ndarray, seed: int, batch: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def teacher_drawings(
+    teacher, photos: np.ndarray, source: np.ndarray, seed: int, batch: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo index, style, drawing) rows: every original photo in the 3 one-hot styles and one random
     mixture; every jittered copy in one of those four, in turn (the copies add faces, not styles)."""
     import tensorflow as tf
@@ -136,8 +143,17 @@ def split_examples(source: np.ndarray, index: np.ndarray, holdout: float, seed: 
     return held_out, np.flatnonzero(~example_rows), np.flatnonzero(example_rows & np.isin(index, held_out))
 
 
-def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int, training: bool, crop: int = 0, weights=None,
-                 crop_grid: int = 1, start: int = 0):
+def make_dataset(
+    photos: np.ndarray,
+    examples: list,
+    batch_size: int,
+    seed: int,
+    training: bool,
+    crop: int = 0,
+    weights=None,
+    crop_grid: int = 1,
+    start: int = 0,
+):
     """Batches ``({"photo", "style"}, teacher drawing)`` in [-1, 1] from ``(photo index, style, drawing)`` arrays.
 
     Training: each array triple in ``examples`` is shuffled and repeated, the triples are mixed by
@@ -162,8 +178,16 @@ def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int,
         dataset = parts[0]
         for part in parts[1:]:
             dataset = dataset.concatenate(part)
-        return dataset.map(lambda i, style, drawing: ({"photo": tf.cast(tf.gather(photos, i), tf.float32) / 127.5 - 1.0, "style": style},
-                                                      tf.cast(drawing[..., None], tf.float32) / 127.5 - 1.0)).batch(batch_size).prefetch(2)
+        return (
+            dataset.map(
+                lambda i, style, drawing: (
+                    {"photo": tf.cast(tf.gather(photos, i), tf.float32) / 127.5 - 1.0, "style": style},
+                    tf.cast(drawing[..., None], tf.float32) / 127.5 - 1.0,
+                )
+            )
+            .batch(batch_size)
+            .prefetch(2)
+        )
 
     def to_example(step, example):
         i, style, drawing = example
@@ -175,13 +199,19 @@ def make_dataset(photos: np.ndarray, examples: list, batch_size: int, seed: int,
             pair = tf.slice(pair, tf.concat([corner, [0]], 0), [crop, crop, 4])
         return {"photo": pair[..., :3], "style": style}, pair[..., 3:]
 
-    parts = [part.shuffle(len(e[0]), seed=seed + k, reshuffle_each_iteration=True).repeat() for k, (part, (e, _)) in enumerate(zip(parts, kept))]
+    parts = [
+        part.shuffle(len(e[0]), seed=seed + k, reshuffle_each_iteration=True).repeat() for k, (part, (e, _)) in enumerate(zip(parts, kept))
+    ]
     dataset = parts[0] if len(parts) == 1 else tf.data.Dataset.sample_from_datasets(parts, weights=[w for _, w in kept], seed=seed)
     dataset = dataset.enumerate().skip(start)
-    return dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size, drop_remainder=True).prefetch(2)
+    return (
+        dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size, drop_remainder=True).prefetch(2)
+    )
 
 
-def training_phases(epochs: int, crop: int, full_size_epochs: int, batch_size: int, full_size_batch: int) -> list[tuple[int, int, int, int]]:
+def training_phases(
+    epochs: int, crop: int, full_size_epochs: int, batch_size: int, full_size_batch: int
+) -> list[tuple[int, int, int, int]]:
     """``(first epoch, end epoch, crop, batch size)`` of each ``fit``: crops, then whole images (crop 0).
 
     The student runs on whole images; after crops alone it has never seen a face's whole context or the
@@ -237,7 +267,10 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
             print(f"skipped: {line}", file=sys.stderr)
         started = time.perf_counter()
         index, styles, drawings = teacher_drawings(teacher, loaded["photos"], loaded["source"], config["seed"])
-        print(f"distill: teacher drew {len(index)} examples from {len(loaded['photos'])} photos in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(
+            f"distill: teacher drew {len(index)} examples from {len(loaded['photos'])} photos in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
         cache = {**loaded, "index": index, "styles": styles, "drawings": drawings}
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / ".teacher_cache.partial.npz"
@@ -247,8 +280,10 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     source = cache.get("source", np.arange(len(photos)))
     real = cache.get("real", np.zeros(len(photos), bool))
     held_out, train_rows, eval_rows = split_examples(source, cache["index"], config["holdout"], config["seed"])
+
     def examples(rows):
         return (cache["index"][rows], cache["styles"][rows], cache["drawings"][rows])
+
     from_real = real[cache["index"][train_rows]]
     share = config.get("real_share", 0.5)
 
@@ -271,13 +306,22 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch", write_graph=False),
     ]
     logs, phases = {}, []
-    for first, end, crop, batch_size in training_phases(config["epochs"], config.get("crop", 0), config.get("full_size_epochs", 0),
-                                                        config["batch_size"], config.get("full_size_batch", 4)):
+    for first, end, crop, batch_size in training_phases(
+        config["epochs"], config.get("crop", 0), config.get("full_size_epochs", 0), config["batch_size"], config.get("full_size_batch", 4)
+    ):
 
         def train_at(step, first=first, crop=crop, batch_size=batch_size):
-            return make_dataset(photos, [examples(train_rows[from_real]), examples(train_rows[~from_real])], batch_size, config["seed"] + first,
-                                True, crop=crop, weights=[share, 1.0 - share], crop_grid=config.get("crop_grid", 1),
-                                start=(step - first * steps) * batch_size)
+            return make_dataset(
+                photos,
+                [examples(train_rows[from_real]), examples(train_rows[~from_real])],
+                batch_size,
+                config["seed"] + first,
+                True,
+                crop=crop,
+                weights=[share, 1.0 - share],
+                crop_grid=config.get("crop_grid", 1),
+                start=(step - first * steps) * batch_size,
+            )
 
         size = crop or config["size"]
         phases.append({"epochs": [first + 1, end], "batch": [batch_size, size, size, 3]})
@@ -285,8 +329,17 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
             continue  # finished before the resume
         # A new trace per batch shape: a retrace would relax it to unknown sizes, which bilinear UpSampling2D cannot trace.
         model.make_train_function(force=True)
-        for history in fit_resumable(model, train_at, start_step=max(start_step, first * steps), first_epoch=first, epochs=end, steps_per_epoch=steps,
-                                     callbacks=callbacks, validation_data=val, verbose=verbose):
+        for history in fit_resumable(
+            model,
+            train_at,
+            start_step=max(start_step, first * steps),
+            first_epoch=first,
+            epochs=end,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            validation_data=val,
+            verbose=verbose,
+        ):
             logs.update({k: float(v[-1]) for k, v in history.history.items() if v})
     final = run_dir / "generators" / "generator.keras"
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -294,9 +347,16 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     student.save(tmp)
     tmp.replace(final)
     size = config["size"]
-    by_source = {name: subset for name, subset in (("photos", held_out[real[held_out]]), ("procedural", held_out[~real[held_out]])) if len(subset)}
+    by_source = {
+        name: subset for name, subset in (("photos", held_out[real[held_out]]), ("procedural", held_out[~real[held_out]])) if len(subset)
+    }
     report = {
-        "student": {"alpha": config["alpha"], "n_blocks": config["n_blocks"], "params": int(student.count_params()), "gflops": conv_gflops(student, size, size)},
+        "student": {
+            "alpha": config["alpha"],
+            "n_blocks": config["n_blocks"],
+            "params": int(student.count_params()),
+            "gflops": conv_gflops(student, size, size),
+        },
         "teacher": config["teacher"],
         "size": size,
         "held_out_photos": int(len(held_out)),
@@ -332,21 +392,44 @@ def main(argv):
             return 2
         procedural = _PROCEDURAL.value or (0 if _PHOTOS.value else 400)
         config = {
-            "teacher": _TEACHER.value, "output": str(run_dir), "photos": _PHOTOS.value, "procedural": procedural,
-            "augment": _AUGMENT.value, "crop": _CROP.value, "crop_grid": _CROP_GRID.value,
-            "full_size_epochs": _FULL_SIZE_EPOCHS.value, "full_size_batch": _FULL_SIZE_BATCH.value, "real_share": _REAL_SHARE.value,
-            "size": _SIZE.value, "alpha": _ALPHA.value, "n_blocks": _BLOCKS.value, "edge_weight": _EDGE.value, "ssim_weight": _SSIM.value,
-            "epochs": _EPOCHS.value, "steps_per_epoch": _STEPS.value, "batch_size": _BATCH.value, "lr": _LR.value,
-            "holdout": _HOLDOUT.value, "seed": _SEED.value, "backup_every": _BACKUP_EVERY.value,
+            "teacher": _TEACHER.value,
+            "output": str(run_dir),
+            "photos": _PHOTOS.value,
+            "procedural": procedural,
+            "augment": _AUGMENT.value,
+            "crop": _CROP.value,
+            "crop_grid": _CROP_GRID.value,
+            "full_size_epochs": _FULL_SIZE_EPOCHS.value,
+            "full_size_batch": _FULL_SIZE_BATCH.value,
+            "real_share": _REAL_SHARE.value,
+            "size": _SIZE.value,
+            "alpha": _ALPHA.value,
+            "n_blocks": _BLOCKS.value,
+            "edge_weight": _EDGE.value,
+            "ssim_weight": _SSIM.value,
+            "epochs": _EPOCHS.value,
+            "steps_per_epoch": _STEPS.value,
+            "batch_size": _BATCH.value,
+            "lr": _LR.value,
+            "holdout": _HOLDOUT.value,
+            "seed": _SEED.value,
+            "backup_every": _BACKUP_EVERY.value,
         }
         if _SIZE.value % 8 or _CROP.value % 8 or _CROP.value > _SIZE.value or _CROP.value < 0:
-            print(f"distill: error: --size {_SIZE.value} and --crop {_CROP.value} must be multiples of 8, the crop no larger.", file=sys.stderr)
+            print(
+                f"distill: error: --size {_SIZE.value} and --crop {_CROP.value} must be multiples of 8, the crop no larger.",
+                file=sys.stderr,
+            )
             return 2
         if not 0.0 <= _REAL_SHARE.value <= 1.0 or _AUGMENT.value < 0 or _CROP_GRID.value < 1 or _FULL_SIZE_BATCH.value < 1:
-            print("distill: error: --real_share must be in [0, 1], --augment >= 0, --crop_grid and --full_size_batch >= 1.", file=sys.stderr)
+            print(
+                "distill: error: --real_share must be in [0, 1], --augment >= 0, --crop_grid and --full_size_batch >= 1.", file=sys.stderr
+            )
             return 2
         if not 0 <= _FULL_SIZE_EPOCHS.value <= _EPOCHS.value:
-            print(f"distill: error: --full_size_epochs {_FULL_SIZE_EPOCHS.value} must be in [0, --epochs {_EPOCHS.value}].", file=sys.stderr)
+            print(
+                f"distill: error: --full_size_epochs {_FULL_SIZE_EPOCHS.value} must be in [0, --epochs {_EPOCHS.value}].", file=sys.stderr
+            )
             return 2
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(saved, config)

@@ -39,8 +39,12 @@ _PASTE_BACK = flags.DEFINE_boolean("paste_back", False, "With --align, warp the 
 _SIZE = flags.DEFINE_integer("size", 512, "Aligned size; with --noalign, the longest side is limited to this.")
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.")
-_JIT = flags.DEFINE_boolean("jit_compile", True, "Run .keras models with XLA (about 20% faster per drawing; its compilation costs less than one drawing).")
-_LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
+_JIT = flags.DEFINE_boolean(
+    "jit_compile", True, "Run .keras models with XLA (about 20% faster per drawing; its compilation costs less than one drawing)."
+)
+_LANDMARKER_TASK = flags.DEFINE_string(
+    "landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh."
+)
 
 
 def styles_from_flags(styles: str, style: str | None) -> list[np.ndarray]:
@@ -70,9 +74,7 @@ def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]
 
     cells = []
     for stem, input_name, drawings in rows:
-        images = "".join(
-            f'<td><img src="{html.escape(name)}" width="256"><br>{html.escape(label)}</td>' for label, name in drawings
-        )
+        images = "".join(f'<td><img src="{html.escape(name)}" width="256"><br>{html.escape(label)}</td>' for label, name in drawings)
         cells.append(f'<tr><td><img src="{html.escape(input_name)}" width="256"><br>{html.escape(stem)}</td>{images}</tr>')
     page = html_page("keras-asym drawings", "<h1>keras-asym drawings</h1><table>" + "".join(cells) + "</table>")
     write_bytes_atomic(output / "index.html", page.encode())

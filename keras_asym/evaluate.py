@@ -43,12 +43,20 @@ _INCEPTION = flags.DEFINE_string("inception_weights", None, "InceptionV3 no-top 
 _LIMIT = flags.DEFINE_integer("limit", 0, "Use at most this many test photos (0: all).")
 
 
-
 def main(argv):
     del argv
     try:
-        report = evaluate(_RUN.value, _GENERATOR.value, _DATASET.value, _OUTPUT.value, _SIZE.value, _STYLE_CLASSIFIER.value,
-                          _REAL_DRAWINGS.value, _INCEPTION.value, _LIMIT.value)
+        report = evaluate(
+            _RUN.value,
+            _GENERATOR.value,
+            _DATASET.value,
+            _OUTPUT.value,
+            _SIZE.value,
+            _STYLE_CLASSIFIER.value,
+            _REAL_DRAWINGS.value,
+            _INCEPTION.value,
+            _LIMIT.value,
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2

@@ -86,8 +86,15 @@ def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
     return results, outputs
 
 
-def self_consistency(generator, photos: np.ndarray, style: np.ndarray, shift: int = 0, mirror: bool = False, margin: int = 8,
-                     reference: np.ndarray | None = None) -> dict:
+def self_consistency(
+    generator,
+    photos: np.ndarray,
+    style: np.ndarray,
+    shift: int = 0,
+    mirror: bool = False,
+    margin: int = 8,
+    reference: np.ndarray | None = None,
+) -> dict:
     """SSIM / edge-F1 of G's drawing of the photo moved by ``shift`` px (down and right, wrapping) or mirrored,
     moved back, against G's drawing of the photo (``reference``, uint8 (N,H,W), when the caller has it),
     ``margin`` px away from the borders.
@@ -109,7 +116,10 @@ def self_consistency(generator, photos: np.ndarray, style: np.ndarray, shift: in
     back = np.roll(back, (-shift, -shift), axis=(1, 2))
     inner = (slice(None), slice(margin, -margin or None), slice(margin, -margin or None))
     pairs = list(zip(back[inner], reference[inner]))
-    return {"ssim": float(np.mean([metrics.ssim(a, b) for a, b in pairs])), "edge_f1": float(np.mean([metrics.edge_f1(a, b) for a, b in pairs]))}
+    return {
+        "ssim": float(np.mean([metrics.ssim(a, b) for a, b in pairs])),
+        "edge_f1": float(np.mean([metrics.edge_f1(a, b) for a, b in pairs])),
+    }
 
 
 def hidden_information(generator, photo_generator, photos: np.ndarray, levels: float = 31.875) -> dict:
@@ -146,7 +156,9 @@ def style_accuracy(classifier_path: str, outputs: dict) -> dict:
     classifier = keras.saving.load_model(classifier_path)
     result = {}
     for k, drawings in outputs.items():
-        batch = np.stack([np.repeat(cv2.resize(d, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)[:, :, None], 3, 2) for d in drawings]).astype(np.float32)
+        batch = np.stack(
+            [np.repeat(cv2.resize(d, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)[:, :, None], 3, 2) for d in drawings]
+        ).astype(np.float32)
         predicted = np.argmax(np.asarray(classifier(batch)), axis=-1)
         result[f"style{k}"] = float(np.mean(predicted == k - 1))
     return result
@@ -163,7 +175,12 @@ def inception_scores(weights: str, outputs: dict, real_dir: Path) -> dict:
     net = keras.applications.InceptionV3(include_top=False, weights=weights, pooling="avg", input_shape=(299, 299, 3))
 
     def features(images):
-        batch = np.stack([cv2.resize(img if img.ndim == 3 else np.repeat(img[:, :, None], 3, 2), (299, 299), interpolation=cv2.INTER_AREA) for img in images])
+        batch = np.stack(
+            [
+                cv2.resize(img if img.ndim == 3 else np.repeat(img[:, :, None], 3, 2), (299, 299), interpolation=cv2.INTER_AREA)
+                for img in images
+            ]
+        )
         return np.asarray(net.predict(keras.applications.inception_v3.preprocess_input(batch.astype(np.float32)), verbose=0, batch_size=8))
 
     result = {}
@@ -174,7 +191,12 @@ def inception_scores(weights: str, outputs: dict, real_dir: Path) -> dict:
             result[f"style{k}"] = {"skipped": f"{folder}: fewer than 2 real drawings"}
             continue
         fake_f, real_f = features(list(drawings)), features(real)
-        result[f"style{k}"] = {"fid": metrics.fid(fake_f, real_f), "kid": metrics.kid(fake_f, real_f), "real": len(real), "generated": len(drawings)}
+        result[f"style{k}"] = {
+            "fid": metrics.fid(fake_f, real_f),
+            "kid": metrics.kid(fake_f, real_f),
+            "real": len(real),
+            "generated": len(drawings),
+        }
     return result
 
 
@@ -195,8 +217,17 @@ def write_samples(path: Path, photos: np.ndarray, outputs: dict, drawings: dict,
     write_image_atomic(path, np.concatenate(rows, axis=0))
 
 
-def evaluate(run: str | None, generator_path: str | None, dataset: str, output: str, size: int = 0, style_classifier: str | None = None,
-             real_drawings: str | None = None, inception_weights: str | None = None, limit: int = 0) -> dict:
+def evaluate(
+    run: str | None,
+    generator_path: str | None,
+    dataset: str,
+    output: str,
+    size: int = 0,
+    style_classifier: str | None = None,
+    real_drawings: str | None = None,
+    inception_weights: str | None = None,
+    limit: int = 0,
+) -> dict:
     import keras
 
     import keras_asym  # noqa: F401  (registration)
@@ -221,7 +252,9 @@ def evaluate(run: str | None, generator_path: str | None, dataset: str, output: 
     if real_drawings and inception_weights:
         report["fid_kid"] = inception_scores(inception_weights, outputs, Path(real_drawings))
     else:
-        report["fid_kid"] = {"skipped": "needs --real_drawings and --inception_weights (ImageNet InceptionV3 weights cannot be downloaded here)"}
+        report["fid_kid"] = {
+            "skipped": "needs --real_drawings and --inception_weights (ImageNet InceptionV3 weights cannot be downloaded here)"
+        }
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     write_samples(out / "samples.png", photos, outputs, drawings)
@@ -231,14 +264,22 @@ def evaluate(run: str | None, generator_path: str | None, dataset: str, output: 
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Evaluation: {report['run'] or report['generator']}", "", f"{report['test_photos']} test photos of {report['dataset']} at {report['size']} px.", ""]
+    lines = [
+        f"# Evaluation: {report['run'] or report['generator']}",
+        "",
+        f"{report['test_photos']} test photos of {report['dataset']} at {report['size']} px.",
+        "",
+    ]
     if report["paired"]:
         lines += ["| style | SSIM | edge-F1 | Chamfer px |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['ssim']:.3f} | {v['edge_f1']:.3f} | {v['chamfer_px']:.2f} |" for k, v in report["paired"].items()]
     hidden = report["hidden_information"]
     if "skipped" not in hidden:
-        lines += ["", "Hidden information: |F(G(x)) - x| = {reconstruction_l1:.4f}, |F(trunc(G(x))) - x| = {truncated_reconstruction_l1:.4f} "
-                  "(ratio {ratio:.2f}); mean |G(x) - trunc(G(x))| = {truncation_amplitude_gray_levels:.2f} gray levels.".format(**hidden)]
+        lines += [
+            "",
+            "Hidden information: |F(G(x)) - x| = {reconstruction_l1:.4f}, |F(trunc(G(x))) - x| = {truncated_reconstruction_l1:.4f} "
+            "(ratio {ratio:.2f}); mean |G(x) - trunc(G(x))| = {truncation_amplitude_gray_levels:.2f} gray levels.".format(**hidden),
+        ]
     for key in ("style_accuracy", "fid_kid"):
         lines += ["", f"{key}: {json.dumps(report[key])}"]
     return "\n".join(lines) + "\n"

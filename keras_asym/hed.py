@@ -31,10 +31,7 @@ class HED(keras.Model):
         self.stage_convs = []
         for stage, (filters, count) in enumerate(VGG_STAGES, start=1):
             self.stage_convs.append(
-                [
-                    keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"vgg{stage}_conv{i + 1}")
-                    for i in range(count)
-                ]
+                [keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"vgg{stage}_conv{i + 1}") for i in range(count)]
             )
         self.pool = keras.layers.MaxPooling2D(2, 2, padding="valid", name="pool")
         self.scores = [keras.layers.Conv2D(1, 1, name=f"score{stage}") for stage in range(1, 6)]

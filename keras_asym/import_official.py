@@ -31,7 +31,11 @@ _EPOCH = flags.DEFINE_string("epoch", "latest", "Checkpoint prefix: <epoch>_net_
 _HED = flags.DEFINE_string("hed", None, "HED weights (default: <checkpoint_dir>/network-bsds500.pytorch).")
 _LPIPS = flags.DEFINE_string("lpips", None, "LPIPS v0.1 alex heads (default: <checkpoint_dir>/alex.pth).")
 _ALEXNET = flags.DEFINE_string("alexnet", None, "AlexNet trunk for LPIPS: torchvision alexnet .pth or LPIPS .weights.h5.")
-_MAX_MB = flags.DEFINE_integer("max_checkpoint_mb", 2048, "Refuse to allocate more than this for one file's tensors (each file is also held to what its network needs).")
+_MAX_MB = flags.DEFINE_integer(
+    "max_checkpoint_mb",
+    2048,
+    "Refuse to allocate more than this for one file's tensors (each file is also held to what its network needs).",
+)
 
 
 def main(argv):

@@ -124,9 +124,7 @@ class ResizeLike(keras.layers.Layer):
 
     def call(self, inputs, reference):
         shape = ops.shape(reference)
-        return ops.image.resize(
-            inputs, (shape[1], shape[2]), interpolation="bilinear", antialias=False
-        )
+        return ops.image.resize(inputs, (shape[1], shape[2]), interpolation="bilinear", antialias=False)
 
     def compute_output_shape(self, inputs_shape, reference_shape):
         return (inputs_shape[0], reference_shape[1], reference_shape[2], inputs_shape[3])

@@ -65,4 +65,3 @@ def masked_part(drawing, mask):
     drawing, mask = _f32(drawing), _f32(mask)
     whitened = ((drawing / 2.0 + 0.5) * mask + 1.0 - mask) * 2.0 - 1.0
     return ops.concatenate([whitened, mask], axis=-1)
-

@@ -42,12 +42,8 @@ class LPIPS(keras.Model):
         self.lins = [keras.layers.Conv2D(1, 1, use_bias=False, name=f"lin{i}") for i in range(len(ALEXNET_STAGES))]
 
     def build(self, input_shape):
-        self.shift = self.add_weight(
-            shape=(3,), initializer=keras.initializers.Constant(DEFAULT_SHIFT), trainable=False, name="shift"
-        )
-        self.scale = self.add_weight(
-            shape=(3,), initializer=keras.initializers.Constant(DEFAULT_SCALE), trainable=False, name="scale"
-        )
+        self.shift = self.add_weight(shape=(3,), initializer=keras.initializers.Constant(DEFAULT_SHIFT), trainable=False, name="shift")
+        self.scale = self.add_weight(shape=(3,), initializer=keras.initializers.Constant(DEFAULT_SCALE), trainable=False, name="scale")
         channels = 3
         for conv, lin in zip(self.convs, self.lins):
             conv.build((None, None, None, channels))

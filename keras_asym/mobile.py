@@ -70,8 +70,18 @@ class MobileStyleGenerator(_ConfiguredModel):
 
     CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "full_res_skip", "style_dim", "height", "width")
 
-    def __init__(self, alpha: float = 1.0, n_blocks: int = 6, expansion: int = 4, full_res_skip: bool = True, style_dim: int = 3,
-                 height: int | None = None, width: int | None = None, name: str = "mobile_style_generator", **kwargs):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        n_blocks: int = 6,
+        expansion: int = 4,
+        full_res_skip: bool = True,
+        style_dim: int = 3,
+        height: int | None = None,
+        width: int | None = None,
+        name: str = "mobile_style_generator",
+        **kwargs,
+    ):
         _check_size(height, width, 8, "MobileStyleGenerator")
         c1, c2, c3 = (_scaled(c, alpha) for c in (16, 32, 64))
         # === Functional Model ===

@@ -266,8 +266,7 @@ class AsymmetricCycleGAN(keras.Model):
         fake_patch, fake_logits = self.drawing_discriminator(fake_drawing)
         out["d_drawing"] = losses.discriminator_loss(real_patch, fake_patch)
         out["d_style_cls"] = 0.5 * (
-            losses.style_classification_loss(real_logits, style_weights)
-            + losses.style_classification_loss(fake_logits, style_weights)
+            losses.style_classification_loss(real_logits, style_weights) + losses.style_classification_loss(fake_logits, style_weights)
         )
         for part in self.parts:
             net = self.local_discriminators[part]

@@ -183,7 +183,6 @@ class StyleGenerator(_ConfiguredModel):
         self.height, self.width = height, width
 
 
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PhotoGenerator(_ConfiguredModel):
     """F: drawing to photo, the plain CycleGAN ResNet generator.
@@ -225,7 +224,6 @@ class PhotoGenerator(_ConfiguredModel):
         self.ngf, self.n_blocks = ngf, n_blocks
         self.input_channels, self.output_channels = input_channels, output_channels
         self.height, self.width = height, width
-
 
 
 def _down_block(x, filters: int, stride: int, norm: bool, name: str):
@@ -276,7 +274,6 @@ class PatchDiscriminator(_ConfiguredModel):
         self.input_channels, self.ndf, self.n_layers = input_channels, ndf, n_layers
 
 
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class StyleDiscriminator(_ConfiguredModel):
     """D_A: PatchGAN on drawings plus a 3-way style classification head.
@@ -314,9 +311,7 @@ class StyleDiscriminator(_ConfiguredModel):
     ):
         reduction = 2 ** (n_layers + 2)
         if image_size % reduction or image_size < reduction:
-            raise ValueError(
-                f"StyleDiscriminator: image_size must be a positive multiple of {reduction}, got {image_size}."
-            )
+            raise ValueError(f"StyleDiscriminator: image_size must be a positive multiple of {reduction}, got {image_size}.")
         # === Functional Model ===
         image = keras.Input((image_size, image_size, input_channels), name="image")
         features = _patch_trunk(image, ndf, n_layers)
@@ -330,4 +325,3 @@ class StyleDiscriminator(_ConfiguredModel):
         # === Config ===
         self.image_size, self.input_channels = image_size, input_channels
         self.ndf, self.n_layers, self.n_classes = ndf, n_layers, n_classes
-

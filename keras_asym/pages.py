@@ -19,5 +19,7 @@ IMAGES_LOADED_SCRIPT = (
 def html_page(title: str, body: str, style: str = "") -> str:
     """A complete UTF-8 document around ``body`` (already HTML)."""
     css = f"<style>{style}</style>" if style else ""
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{css}</head>"
-            f"<body>{body}{IMAGES_LOADED_SCRIPT}</body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{css}</head>"
+        f"<body>{body}{IMAGES_LOADED_SCRIPT}</body></html>"
+    )

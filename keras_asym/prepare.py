@@ -41,7 +41,9 @@ _STYLE_MODEL = flags.DEFINE_string("style_model", None, "Style classifier .keras
 _DRAWING_LANDMARKS = flags.DEFINE_string("drawing_landmarks", None, "Points JSON (keras_asym.face.landmarks) for drawings.")
 _WHITEN = flags.DEFINE_boolean("whiten_background", False, "Whiten photo backgrounds with the selfie segmentation model.")
 _FORCE = flags.DEFINE_boolean("force", False, "Redo files the manifest lists as done.")
-_LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
+_LANDMARKER_TASK = flags.DEFINE_string(
+    "landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh."
+)
 
 STYLE_FOLDERS = ("style1", "style2", "style3")
 

@@ -40,8 +40,11 @@ class Progress:
         eta = f", ETA {clock((self.total - self.done) / rate)}" if rate > 0 and self.done < self.total else ""
         percent = 100.0 * self.done / self.total
         suffix = f" [{note}]" if note else ""
-        print(f"{self.label}: {self.done}/{self.total} {self.unit} ({percent:.0f}%), {clock(elapsed)} elapsed{eta}{suffix}",
-              file=self.stream, flush=True)
+        print(
+            f"{self.label}: {self.done}/{self.total} {self.unit} ({percent:.0f}%), {clock(elapsed)} elapsed{eta}{suffix}",
+            file=self.stream,
+            flush=True,
+        )
 
 
 class ProgressCallback(keras.callbacks.Callback):

@@ -142,9 +142,15 @@ def main(argv):
         print(f"skipped: {line}", file=sys.stderr)
     model, trunk = build_classifier(_VGG19_WEIGHTS.value)
     print(f"style: classifier trunk = {trunk} ({len(images)} drawings)")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3 if trunk == "small_cnn" else 1e-4), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3 if trunk == "small_cnn" else 1e-4),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     order = np.random.default_rng(_SEED.value).permutation(len(images))
-    history = model.fit(images[order], labels[order], epochs=_EPOCHS.value, batch_size=8, validation_split=0.2 if len(images) >= 10 else 0.0, verbose=2)
+    history = model.fit(
+        images[order], labels[order], epochs=_EPOCHS.value, batch_size=8, validation_split=0.2 if len(images) >= 10 else 0.0, verbose=2
+    )
     output = Path(_OUTPUT.value)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.partial.keras")

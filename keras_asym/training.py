@@ -296,9 +296,20 @@ class ImageGrids(keras.callbacks.Callback):
         columns += [images["photo_edges"], images["reconstructed_photo_edges"], batch["drawing"], images["fake_photo"]]
         grid = tf.concat([rgb(to_unit(c)) for c in columns], axis=2)
         with self.writer.as_default():
-            tf.summary.image("photo | style1 | style2 | style3 | G(x,s) | F(G) | F(trunc G) | edges x | edges F(G) | y | F(y)", grid, step=epoch, max_outputs=4)
+            tf.summary.image(
+                "photo | style1 | style2 | style3 | G(x,s) | F(G) | F(trunc G) | edges x | edges F(G) | y | F(y)",
+                grid,
+                step=epoch,
+                max_outputs=4,
+            )
             for part in self.model.parts:
-                crop = tf.concat([batch["photo_masks"][part] * to_unit(images["fake_drawing"]), batch["drawing_masks"][part] * to_unit(batch["drawing"])], axis=2)
+                crop = tf.concat(
+                    [
+                        batch["photo_masks"][part] * to_unit(images["fake_drawing"]),
+                        batch["drawing_masks"][part] * to_unit(batch["drawing"]),
+                    ],
+                    axis=2,
+                )
                 tf.summary.image(f"local/{part}: G(x) | y", rgb(crop), step=epoch, max_outputs=2)
         self.writer.flush()
 
@@ -348,8 +359,15 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     if config.batch_size % replicas:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {replicas} replicas.")
 
-    stream = dict(image_size=config.image_size, load_size=config.load_size, batch_size=config.batch_size, parts=tuple(config.parts),
-                  one_hot=config.one_hot_style, seed=config.seed, scanned=info)
+    stream = dict(
+        image_size=config.image_size,
+        load_size=config.load_size,
+        batch_size=config.batch_size,
+        parts=tuple(config.parts),
+        one_hot=config.one_hot_style,
+        seed=config.seed,
+        scanned=info,
+    )
 
     with strategy.scope():
         model = create_model(config)
@@ -362,7 +380,9 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     state = store.restore(model) if resume else None
     start_step = int(state["step"]) if state else 0
     if state and state.get("steps_per_epoch", steps) != steps:
-        raise ValueError(f"{run_dir}: the run was backed up with {state['steps_per_epoch']} steps per epoch, now {steps}; keep --steps_per_epoch and the dataset.")
+        raise ValueError(
+            f"{run_dir}: the run was backed up with {state['steps_per_epoch']} steps per epoch, now {steps}; keep --steps_per_epoch and the dataset."
+        )
     if resume and not state:
         print(f"train: {run_dir / 'backup'} holds no backup yet: starting at step 0.", file=sys.stderr)
     backup = StepBackup(store, steps, every=config.backup_every, start_step=start_step, position=lambda: int(model.data_position.numpy()))
@@ -371,7 +391,9 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     callbacks = make_callbacks(config, run_dir, sample, backup) + list(extra_callbacks or [])
     if verbose == 1 and not sys.stderr.isatty():
         # Keras' bar only prints at epoch ends off a terminal: one line per 30 s with an ETA instead.
-        callbacks.append(ProgressCallback("train", steps * config.epochs, interval=30.0, keys=("generator", "discriminator"), start=start_step))
+        callbacks.append(
+            ProgressCallback("train", steps * config.epochs, interval=30.0, keys=("generator", "discriminator"), start=start_step)
+        )
         verbose = 2
     histories = fit_resumable(
         model,

@@ -27,8 +27,12 @@ def render(page: Path, screenshot: Path, size=(1200, 1600)) -> tuple[int, int, f
     dom = subprocess.run([browser, *FLAGS, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     found = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert found, f"{page}: the page's load script did not run (no data-images-loaded in the DOM)"
-    subprocess.run([browser, *FLAGS, f"--window-size={size[0]},{size[1]}", f"--screenshot={screenshot}", url],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [browser, *FLAGS, f"--window-size={size[0]},{size[1]}", f"--screenshot={screenshot}", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     shot = cv2.imread(str(screenshot))
     assert shot is not None, f"{screenshot}: no screenshot written"
     return int(found.group(1)), int(found.group(2)), float(np.std(shot))

@@ -12,9 +12,7 @@ import tensorflow as tf
 
 # Two logical CPUs, so tf.distribute tests can run MirroredStrategy with 2
 # replicas; this must happen before TensorFlow initialises its devices.
-tf.config.set_logical_device_configuration(
-    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
-)
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 ROOT = Path(__file__).resolve().parents[1]
 # CI (.ci/run) sets this: there a skipped test is a failure, since a missing ../shared or

@@ -10,9 +10,19 @@ import pytest
 from edge_demo import cli
 
 COMMANDS = [
-    "keras_asym.train", "keras_asym.draw", "keras_asym.prepare", "keras_asym.import_official", "keras_asym.distill",
-    "keras_asym.evaluate", "keras_asym.style", "keras_asym.demo", "keras_asym.data.generate", "keras_asym.face.align",
-    "keras_asym.face.landmarks", "export", "edge_demo",
+    "keras_asym.train",
+    "keras_asym.draw",
+    "keras_asym.prepare",
+    "keras_asym.import_official",
+    "keras_asym.distill",
+    "keras_asym.evaluate",
+    "keras_asym.style",
+    "keras_asym.demo",
+    "keras_asym.data.generate",
+    "keras_asym.face.align",
+    "keras_asym.face.landmarks",
+    "export",
+    "edge_demo",
 ]
 
 
@@ -36,8 +46,14 @@ def test_every_command_exits_2_on_an_unknown_flag_and_0_on_helpshort(module):
 def test_an_unexpected_exception_exits_3_with_its_traceback(tmp_path):
     script = tmp_path / "broken.py"
     script.write_text("from edge_demo import cli\n\ndef main(argv):\n    raise KeyError('bug')\n\ncli.run(main)\n")
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
-                            env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])})
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(tmp_path),
+        env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])},
+    )
     assert result.returncode == 3
     assert "Traceback" in result.stderr and "internal error" in result.stderr
 

@@ -14,7 +14,13 @@ from keras_asym.networks import PatchDiscriminator, StyleGenerator
 
 def _official_patch_state(ndf=4, channels=2, seed=0):
     rng = np.random.default_rng(seed)
-    shapes = {"model.0": (ndf, channels), "model.2": (2 * ndf, ndf), "model.5": (4 * ndf, 2 * ndf), "model.8": (8 * ndf, 4 * ndf), "model.11": (1, 8 * ndf)}
+    shapes = {
+        "model.0": (ndf, channels),
+        "model.2": (2 * ndf, ndf),
+        "model.5": (4 * ndf, 2 * ndf),
+        "model.8": (8 * ndf, 4 * ndf),
+        "model.11": (1, 8 * ndf),
+    }
     state = {}
     for prefix, (out, inp) in shapes.items():
         state[f"{prefix}.weight"] = rng.standard_normal((out, inp, 4, 4)).astype(np.float32)
@@ -79,7 +85,10 @@ def test_lpips_accepts_torchvision_trunk_and_published_lin_heads():
         trunk[f"features.{k}.bias"] = rng.standard_normal(cout).astype(np.float32)
     names.load_lpips(model, trunk, trunk="torchvision")
     np.testing.assert_array_equal(model.get_layer("alex_conv3").bias.numpy(), trunk["features.6.bias"])
-    lin = {f"lin{k}.model.1.weight": np.abs(rng.standard_normal((1, c, 1, 1))).astype(np.float32) for k, c in enumerate((64, 192, 384, 256, 256))}
+    lin = {
+        f"lin{k}.model.1.weight": np.abs(rng.standard_normal((1, c, 1, 1))).astype(np.float32)
+        for k, c in enumerate((64, 192, 384, 256, 256))
+    }
     names.load_lpips(model, lin, trunk="lin")
     np.testing.assert_array_equal(model.get_layer("lin2").kernel.numpy()[0, 0, :, 0], lin["lin2.model.1.weight"][0, :, 0, 0])
     with pytest.raises(OfficialWeightsError, match="unknown tensors \\['features.0.bias'"):

@@ -15,9 +15,23 @@ from tests.browser import render
 def test_demo_runs_every_stage_and_writes_the_report(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_asym.demo", f"--output={out}", "--size=64", "--ngf=4", "--n_blocks=1", "--epochs=4",
-         "--steps_per_epoch=3", "--photos=12", "--clip_frames=16", "--train_minutes=5"],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "keras_asym.demo",
+            f"--output={out}",
+            "--size=64",
+            "--ngf=4",
+            "--n_blocks=1",
+            "--epochs=4",
+            "--steps_per_epoch=3",
+            "--photos=12",
+            "--clip_frames=16",
+            "--train_minutes=5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Report:" in result.stdout

@@ -36,7 +36,9 @@ def test_mobile_generator_exports_for_the_gpu_and_int8(tmp_path):
 
     keras.utils.set_random_seed(0)
     MobileStyleGenerator(alpha=0.5, n_blocks=2).save(tmp_path / "s.keras")
-    summary = exporter.export_generator(tmp_path / "s.keras", tmp_path / "out", (64, 64), ("fp32", "int8"), calibration_count=4, per_op_report=False, log=lambda *a: None)
+    summary = exporter.export_generator(
+        tmp_path / "s.keras", tmp_path / "out", (64, 64), ("fp32", "int8"), calibration_count=4, per_op_report=False, log=lambda *a: None
+    )
     verdict = summary["variants"]["fp32"]["gpu"]
     assert verdict["fully_accelerated"] if verdict["measured"] else "Vulkan" in verdict["reason"]
     assert summary["variants"]["fp32"]["quality_vs_keras"]["max_abs_diff"] < 1e-4
@@ -166,9 +168,24 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     keras.utils.set_random_seed(2)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "keras_asym.distill", f"--teacher={tmp_path / 'teacher.keras'}", f"--output={run}",
-            "--procedural=10", "--size=64", "--crop=32", "--alpha=0.5", "--n_blocks=1",
-            "--epochs=2", "--full_size_epochs=1", "--full_size_batch=2", "--steps_per_epoch=3", "--batch_size=4", "--verbose=0"]
+    args = [
+        sys.executable,
+        "-m",
+        "keras_asym.distill",
+        f"--teacher={tmp_path / 'teacher.keras'}",
+        f"--output={run}",
+        "--procedural=10",
+        "--size=64",
+        "--crop=32",
+        "--alpha=0.5",
+        "--n_blocks=1",
+        "--epochs=2",
+        "--full_size_epochs=1",
+        "--full_size_batch=2",
+        "--steps_per_epoch=3",
+        "--batch_size=4",
+        "--verbose=0",
+    ]
     bad = subprocess.run([*args[:-1], "--crop=36"], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--crop 36" in bad.stderr and not run.exists()
     bad = subprocess.run([*args[:-1], "--full_size_epochs=3"], capture_output=True, text=True, timeout=600)
@@ -187,7 +204,12 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     config = json.loads((run / "distill_config.json").read_text())
     config["epochs"] = 3  # resumed after epoch 2: the crop phase grows to epoch 2 and is done, one whole-image epoch is left
     (run / "distill_config.json").write_text(json.dumps(config))
-    resumed = subprocess.run([sys.executable, "-m", "keras_asym.distill", f"--output={run}", "--resume", "--verbose=0"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "keras_asym.distill", f"--output={run}", "--resume", "--verbose=0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "teacher drew" not in resumed.stderr  # the teacher cache was reused
     checkpoints = sorted(p.name for p in (run / "checkpoints").glob("*.json"))
@@ -200,20 +222,40 @@ def test_distill_killed_mid_epoch_resumes_step_exactly_to_the_uninterrupted_weig
 
     keras.utils.set_random_seed(3)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
-    common = [f"--teacher={tmp_path / 'teacher.keras'}", "--procedural=8", "--size=64", "--crop=32", "--alpha=0.5", "--n_blocks=1",
-              "--epochs=3", "--full_size_epochs=1", "--full_size_batch=2", "--steps_per_epoch=3", "--batch_size=2", "--backup_every=2",
-              "--verbose=0"]
+    common = [
+        f"--teacher={tmp_path / 'teacher.keras'}",
+        "--procedural=8",
+        "--size=64",
+        "--crop=32",
+        "--alpha=0.5",
+        "--n_blocks=1",
+        "--epochs=3",
+        "--full_size_epochs=1",
+        "--full_size_batch=2",
+        "--steps_per_epoch=3",
+        "--batch_size=2",
+        "--backup_every=2",
+        "--verbose=0",
+    ]
 
     def start(run, *extra):
-        return subprocess.Popen([sys.executable, "-m", "keras_asym.distill", f"--output={run}", *extra], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "keras_asym.distill", f"--output={run}", *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     reference = start(whole, *common)
     process = start(killed, *common)
     _kill_when(process, killed, 2, np.random.default_rng().uniform(0.0, 0.3))  # in the crop phase, maybe mid-save
-    resumed = subprocess.run([sys.executable, "-m", "keras_asym.distill", f"--output={killed}", "--resume", "--verbose=0"],
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "keras_asym.distill", f"--output={killed}", "--resume", "--verbose=0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "backup: resuming from" in resumed.stderr
     assert reference.wait(timeout=600) == 0, reference.stderr.read()[-2000:]

@@ -136,8 +136,22 @@ def test_draw_killed_mid_folder_leaves_only_whole_files_and_a_rerun_completes(tm
     rng = np.random.default_rng(0)
     for k in range(40):
         Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(inputs / f"p{k:02d}.png")
-    args = [sys.executable, "-m", "keras_asym.draw", "--model", str(model), "--input", str(inputs), "--output", str(out),
-            "--noalign", "--size", "256", "--batch_size", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "keras_asym.draw",
+        "--model",
+        str(model),
+        "--input",
+        str(inputs),
+        "--output",
+        str(out),
+        "--noalign",
+        "--size",
+        "256",
+        "--batch_size",
+        "1",
+    ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and len(list(out.glob("p*_style3.png"))) < 4:

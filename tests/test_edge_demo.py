@@ -31,7 +31,9 @@ def int8_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("edge")
     keras.utils.set_random_seed(0)
     StyleGenerator(ngf=8, n_blocks=2).save(root / "g.keras")
-    exporter.export_generator(root / "g.keras", root, size=(SIZE, SIZE), variants=("int8",), calibration_count=4, per_op_report=False, log=lambda *a: None)
+    exporter.export_generator(
+        root / "g.keras", root, size=(SIZE, SIZE), variants=("int8",), calibration_count=4, per_op_report=False, log=lambda *a: None
+    )
     return root / "drawing_int8.tflite"
 
 
@@ -48,7 +50,9 @@ def run_demo(*args):
 
 def test_headless_run_draws_faces_and_writes_stats(int8_model, clip, tmp_path):
     out, stats = tmp_path / "out.mp4", tmp_path / "stats.json"
-    result = run_demo("--model", str(int8_model), "--source", str(clip), "--headless", "--output", str(out), "--stats", str(stats), "--style", "2")
+    result = run_demo(
+        "--model", str(int8_model), "--source", str(clip), "--headless", "--output", str(out), "--stats", str(stats), "--style", "2"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(stats.read_text())
     assert summary["frames"] == 48 and summary["dropped_frames"] == 0

@@ -27,11 +27,16 @@ def procedural(tmp_path_factory):
 def test_twenty_steps_lower_the_generator_loss_and_the_paired_error(procedural):
     keras.utils.set_random_seed(0)
     model = build_model(image_size=64, ngf=8, ndf=8, n_blocks=2, pool_size=4, seed=0)
-    model.compile(g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), jit_compile=False)
+    model.compile(
+        g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), jit_compile=False
+    )
     photos, drawings, _ = load_test_pairs(procedural, 64)
 
     def paired_error():
-        errors = [np.abs(to_uint8(draw(model.generator, photos, np.eye(3, dtype=np.float32)[k - 1]))[..., 0].astype(float) - drawings[k]).mean() for k in (1, 2, 3)]
+        errors = [
+            np.abs(to_uint8(draw(model.generator, photos, np.eye(3, dtype=np.float32)[k - 1]))[..., 0].astype(float) - drawings[k]).mean()
+            for k in (1, 2, 3)
+        ]
         return float(np.mean(errors))
 
     before = paired_error()
@@ -61,15 +66,37 @@ def test_metrics_know_right_from_wrong():
 def test_evaluate_cli_on_a_tiny_run(procedural, tmp_path):
     run = tmp_path / "run"
     train = subprocess.run(
-        [sys.executable, "-m", "keras_asym.train", f"--dataset={procedural}", f"--output={run}", "--image_size=64", "--load_size=72",
-         "--ngf=4", "--ndf=4", "--n_blocks=1", "--pool_size=4", "--niter=1", "--niter_decay=0", "--steps_per_epoch=2",
-         "--nojit_compile", "--verbose=0", "--image_every=0"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "keras_asym.train",
+            f"--dataset={procedural}",
+            f"--output={run}",
+            "--image_size=64",
+            "--load_size=72",
+            "--ngf=4",
+            "--ndf=4",
+            "--n_blocks=1",
+            "--pool_size=4",
+            "--niter=1",
+            "--niter_decay=0",
+            "--steps_per_epoch=2",
+            "--nojit_compile",
+            "--verbose=0",
+            "--image_every=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert train.returncode == 0, train.stderr[-2000:]
     out = tmp_path / "eval"
-    result = subprocess.run([sys.executable, "-m", "keras_asym.evaluate", f"--run={run}", f"--dataset={procedural}", f"--output={out}"],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_asym.evaluate", f"--run={run}", f"--dataset={procedural}", f"--output={out}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / "evaluation.json").read_text())
     assert report["test_photos"] == 6 and set(report["paired"]) == {"style1", "style2", "style3"}
@@ -78,8 +105,12 @@ def test_evaluate_cli_on_a_tiny_run(procedural, tmp_path):
     assert np.isfinite(hidden["ratio"]) and hidden["reconstruction_l1"] > 0
     assert "skipped" in report["fid_kid"] and "skipped" in report["style_accuracy"]
     assert (out / "samples.png").is_file() and "Hidden information" in (out / "evaluation.md").read_text()
-    missing = subprocess.run([sys.executable, "-m", "keras_asym.evaluate", f"--run={tmp_path / 'nope'}", f"--dataset={procedural}", f"--output={out}"],
-                             capture_output=True, text=True, timeout=600)
+    missing = subprocess.run(
+        [sys.executable, "-m", "keras_asym.evaluate", f"--run={tmp_path / 'nope'}", f"--dataset={procedural}", f"--output={out}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert missing.returncode == 2 and "nope" in missing.stderr
 
 
@@ -104,10 +135,13 @@ def test_self_consistency_is_one_for_a_pixelwise_generator_and_exposes_aliasing(
 
     photos = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     style = np.eye(3, dtype=np.float32)[0]
+
     def pixelwise(inputs, training=False):
         return np.mean(inputs["photo"], -1, keepdims=True)
+
     def subsampled(inputs, training=False):
         return np.repeat(np.repeat(pixelwise(inputs)[:, ::2, ::2], 2, 1), 2, 2)
+
     for kwargs in ({"shift": 1}, {"shift": 3}, {"mirror": True}):
         assert self_consistency(pixelwise, photos, style, **kwargs) == {"ssim": pytest.approx(1.0), "edge_f1": pytest.approx(1.0)}
     assert self_consistency(subsampled, photos, style, shift=2)["ssim"] == pytest.approx(1.0)  # its period

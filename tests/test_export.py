@@ -144,7 +144,8 @@ def test_cli_rejects_bad_model(tmp_path):
     bad.write_bytes(b"not a zip")
     result = subprocess.run(
         [sys.executable, "-m", "export", "--model", str(bad), "--output", str(tmp_path / "o"), "--size", "32"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "broken.keras" in result.stderr and "Traceback" not in result.stderr
@@ -219,6 +220,8 @@ def test_the_papers_generator_with_the_official_init_exports_within_parity(tmp_p
     for weight in generator.weights:
         weight.assign(rng.normal(0, 0.02, weight.shape).astype(np.float32) if len(weight.shape) > 1 else np.zeros(weight.shape, np.float32))
     generator.save(tmp_path / "g.keras")
-    summary = exporter.export_generator(tmp_path / "g.keras", tmp_path / "out", size=(256, 256), variants=("fp32",), gpu_check="off", log=lambda *a: None)
+    summary = exporter.export_generator(
+        tmp_path / "g.keras", tmp_path / "out", size=(256, 256), variants=("fp32",), gpu_check="off", log=lambda *a: None
+    )
     quality = summary["variants"]["fp32"]["quality_vs_keras"]
     assert quality["psnr_db"] >= exporter.PARITY_MIN_PSNR_DB and quality["max_abs_diff"] <= exporter.PARITY_MAX_ABS

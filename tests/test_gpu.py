@@ -48,15 +48,18 @@ def _gpu_drawing(path, photo, style):
     return gpu._dequantize(next(iter(drawn.values())), output)[0, ..., 0]
 
 
-@pytest.fixture(scope="module", params=[("paper", (48, 64)), ("paper", (128, 128)), ("student", (64, 96))], ids=lambda p: f"{p[0]}-{p[1][0]}x{p[1][1]}")
+@pytest.fixture(
+    scope="module", params=[("paper", (48, 64)), ("paper", (128, 128)), ("student", (64, 96))], ids=lambda p: f"{p[0]}-{p[1][0]}x{p[1][1]}"
+)
 def exported(request, tmp_path_factory, device):
     kind, size = request.param
     root = tmp_path_factory.mktemp(kind)
     keras.utils.set_random_seed(4)
     model = StyleGenerator(ngf=8, n_blocks=2) if kind == "paper" else MobileStyleGenerator(alpha=0.5, n_blocks=2)
     model.save(root / "g.keras")
-    summary = exporter.export_generator(root / "g.keras", root / "out", size, VARIANTS, calibration_count=4, per_op_report=False,
-                                        gpu_check="require", log=lambda *a: None)
+    summary = exporter.export_generator(
+        root / "g.keras", root / "out", size, VARIANTS, calibration_count=4, per_op_report=False, gpu_check="require", log=lambda *a: None
+    )
     return root / "out", summary, size
 
 

@@ -29,9 +29,7 @@ def _batch(n=2, seed=0):
 def _small(**kwargs):
     keras.utils.set_random_seed(1)
     model = build_model(image_size=SIZE, ngf=4, ndf=4, n_blocks=1, **kwargs)
-    model.compile(
-        g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5)
-    )
+    model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     return model
 
 

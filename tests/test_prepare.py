@@ -109,7 +109,19 @@ def test_prepare_killed_mid_folder_leaves_only_whole_files_and_a_rerun_completes
 
     photos, drawings = sources
     out = tmp_path / "dataset"
-    args = [sys.executable, "-m", "keras_asym.prepare", "--photos", str(photos), "--drawings", str(drawings), "--output", str(out), "--size", "256"]
+    args = [
+        sys.executable,
+        "-m",
+        "keras_asym.prepare",
+        "--photos",
+        str(photos),
+        "--drawings",
+        str(drawings),
+        "--output",
+        str(out),
+        "--size",
+        "256",
+    ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not list((out / "B").glob("*.png")):

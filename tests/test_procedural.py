@@ -55,8 +55,20 @@ def test_dataset_layout_trains_and_keeps_paired_test_drawings(tmp_path):
 
 def test_cli(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "keras_asym.data.generate", "--output", str(tmp_path / "d"), "--photos=2", "--drawings=3", "--test=1", "--size=64"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "keras_asym.data.generate",
+            "--output",
+            str(tmp_path / "d"),
+            "--photos=2",
+            "--drawings=3",
+            "--test=1",
+            "--size=64",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["photos"] == 2

@@ -118,15 +118,30 @@ def test_damaged_and_foreign_files(tmp_path, official):
 
 # --- files built to hurt: each is refused with one line, before any large allocation ----------------------
 
+
 def _tensor_pickle(storage_numel: int, size: tuple, stride: tuple, storage="FloatStorage", tail: bytes = b"") -> bytes:
     """An OrderedDict {"w": _rebuild_tensor_v2(storage, 0, size, stride, ...)} with ``tail`` opcodes before SETITEM."""
+
     def ints(values):
         return b"(" + b"".join(b"\x8a\x08" + struct.pack("<q", v) for v in values) + b"t"
 
-    return (b"\x80\x02ccollections\nOrderedDict\n)R" + b"X\x01\x00\x00\x00w" + b"ctorch._utils\n_rebuild_tensor_v2\n("
-            + b"(X\x07\x00\x00\x00storage" + f"ctorch\n{storage}\n".encode() + b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpu"
-            + b"\x8a\x08" + struct.pack("<q", storage_numel) + b"tQ" + b"K\x00" + ints(size) + ints(stride)
-            + b"\x89ccollections\nOrderedDict\n)RtR" + tail + b"s.")
+    return (
+        b"\x80\x02ccollections\nOrderedDict\n)R"
+        + b"X\x01\x00\x00\x00w"
+        + b"ctorch._utils\n_rebuild_tensor_v2\n("
+        + b"(X\x07\x00\x00\x00storage"
+        + f"ctorch\n{storage}\n".encode()
+        + b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpu"
+        + b"\x8a\x08"
+        + struct.pack("<q", storage_numel)
+        + b"tQ"
+        + b"K\x00"
+        + ints(size)
+        + ints(stride)
+        + b"\x89ccollections\nOrderedDict\n)RtR"
+        + tail
+        + b"s."
+    )
 
 
 def _peak_while(call):
@@ -162,8 +177,11 @@ def test_a_legacy_file_declaring_2_34_doubles_is_refused_in_bounded_memory(tmp_p
     from tests.torch_writer import legacy_bytes
 
     path = tmp_path / "huge.pth"
-    path.write_bytes(legacy_bytes(_tensor_pickle(1 << 34, (1 << 34,), (1,), storage="DoubleStorage"), {"0": b"\0" * 64}, {"0": 8}).replace(
-        struct.pack("<q", 8), struct.pack("<q", 1 << 34), 1))
+    path.write_bytes(
+        legacy_bytes(_tensor_pickle(1 << 34, (1 << 34,), (1,), storage="DoubleStorage"), {"0": b"\0" * 64}, {"0": 8}).replace(
+            struct.pack("<q", 8), struct.pack("<q", 1 << 34), 1
+        )
+    )
     peak = _peak_while(lambda: pytest.raises(CheckpointFormatError, load_torch_file, path))
     assert peak < 16 << 20
     with pytest.raises(CheckpointFormatError, match="huge.pth: truncated inside storage '0'"):
@@ -218,14 +236,18 @@ def test_import_official_holds_each_file_to_what_its_network_needs(tmp_path, off
 
     numel = 1 << 24  # 64 MiB of float32: far beyond an ngf-8 G
     _zip_checkpoint(tmp_path / "latest_net_G_A.pth", _tensor_pickle(numel, (numel,), (1,)), {"0": b"\0" * (numel * 4)})
-    with pytest.raises(CheckpointFormatError, match="latest_net_G_A.pth: storage '0' needs 67,108,864 bytes|latest_net_G_A.pth: tensor 'w' needs"):
+    with pytest.raises(
+        CheckpointFormatError, match="latest_net_G_A.pth: storage '0' needs 67,108,864 bytes|latest_net_G_A.pth: tensor 'w' needs"
+    ):
         import_official(tmp_path, ngf=8, ndf=8, n_blocks=3)
 
 
 def test_names_from_the_file_are_cut_short_in_errors(tmp_path):
     """A 100 kB tensor name must not become a 100 kB error line."""
     long_name = "x" * 100_000
-    body = _tensor_pickle(1, (1 << 40,), (0,)).replace(b"X\x01\x00\x00\x00w", b"X" + struct.pack("<I", len(long_name)) + long_name.encode(), 1)
+    body = _tensor_pickle(1, (1 << 40,), (0,)).replace(
+        b"X\x01\x00\x00\x00w", b"X" + struct.pack("<I", len(long_name)) + long_name.encode(), 1
+    )
     path = tmp_path / "long.pth"
     _zip_checkpoint(path, body, {"0": b"\0" * 4})
     with pytest.raises(CheckpointFormatError) as caught:

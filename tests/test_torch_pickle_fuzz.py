@@ -26,8 +26,18 @@ from tests.torch_writer import legacy_bytes, state_dict_pickle, write_zip
 EXAMPLES = int(os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 MEMORY_BOUND = 64 << 20  # bytes any load of these (< 100 kB) files may allocate at its peak
-DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "LongStorage": "<i8", "IntStorage": "<i4",
-          "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?", "BFloat16Storage": "<u2"}
+DTYPES = {
+    "FloatStorage": "<f4",
+    "DoubleStorage": "<f8",
+    "HalfStorage": "<f2",
+    "LongStorage": "<i8",
+    "IntStorage": "<i4",
+    "ShortStorage": "<i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "?",
+    "BFloat16Storage": "<u2",
+}
 
 BASE = {
     "conv.weight": np.arange(12, dtype=np.float32).reshape(2, 2, 3) / 7,
@@ -40,6 +50,7 @@ ITEMSIZES = {str(i): v.itemsize for i, v in enumerate(BASE.values())}
 
 
 # --- the reference decoder -------------------------------------------------------------------------------
+
 
 class _RefUnpickler(pickle._Unpickler):  # the pure-Python implementation, independent of ours
     def __init__(self, stream, storages: dict):
@@ -103,6 +114,7 @@ def reference_legacy(path) -> dict:
 
 # --- the property ----------------------------------------------------------------------------------------
 
+
 def _check(path, reference) -> None:
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -141,8 +153,13 @@ def _mutate(data: bytes, edits) -> bytes:
     return bytes(out)
 
 
-EDITS = st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "int32"]), st.integers(0, 1 << 20),
-                           st.integers(-(1 << 31), (1 << 31) - 1)), min_size=1, max_size=4)
+EDITS = st.lists(
+    st.tuples(
+        st.sampled_from(["flip", "set", "insert", "delete", "int32"]), st.integers(0, 1 << 20), st.integers(-(1 << 31), (1 << 31) - 1)
+    ),
+    min_size=1,
+    max_size=4,
+)
 
 
 def test_the_unmutated_files_match_the_reference(tmp_path):
@@ -185,12 +202,49 @@ def test_mutated_legacy_checkpoints_decode_as_the_reference_or_are_refused(tmp_p
 def _opcode():
     text = st.text(max_size=6).map(lambda t: t.encode())
     number = st.one_of(st.integers(-3, 300), st.integers(-(1 << 31), (1 << 31) - 1))
-    names = st.sampled_from([("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
-                             ("torch", "FloatStorage"), ("torch", "LongStorage"), ("os", "system"), ("builtins", "getattr"),
-                             ("torch", "load"), ("numpy", "frombuffer")])
+    names = st.sampled_from(
+        [
+            ("collections", "OrderedDict"),
+            ("torch._utils", "_rebuild_tensor_v2"),
+            ("torch._utils", "_rebuild_parameter"),
+            ("torch", "FloatStorage"),
+            ("torch", "LongStorage"),
+            ("os", "system"),
+            ("builtins", "getattr"),
+            ("torch", "load"),
+            ("numpy", "frombuffer"),
+        ]
+    )
     return st.one_of(
-        st.sampled_from([b"(", b"}", b"]", b")", b"N", b"\x88", b"\x89", b"t", b"\x85", b"\x86", b"\x87", b"s", b"u", b"a", b"e",
-                         b"R", b"b", b"Q", b"0", b"1", b"2", b"l", b"d", b"\x94", b"\x93"]),
+        st.sampled_from(
+            [
+                b"(",
+                b"}",
+                b"]",
+                b")",
+                b"N",
+                b"\x88",
+                b"\x89",
+                b"t",
+                b"\x85",
+                b"\x86",
+                b"\x87",
+                b"s",
+                b"u",
+                b"a",
+                b"e",
+                b"R",
+                b"b",
+                b"Q",
+                b"0",
+                b"1",
+                b"2",
+                b"l",
+                b"d",
+                b"\x94",
+                b"\x93",
+            ]
+        ),
         number.map(lambda n: b"J" + struct.pack("<i", n)),
         st.integers(0, 255).map(lambda n: b"K" + bytes([n])),
         text.map(lambda t: b"X" + struct.pack("<I", len(t)) + t),

@@ -17,12 +17,25 @@ from benchmarks import torch_reference as ref  # noqa: E402
 
 def _official_step(official) -> ref.OfficialTrainingStep:
     cfg = official.config
-    step = ref.OfficialTrainingStep(ngf=cfg["ngf"], ndf=cfg["ndf"], n_blocks=cfg["n_blocks"], progress=cfg["process"],
-                                    trunc_levels=cfg["trunc_a"], lambda_a=cfg["lambda_A"], lambda_b=cfg["lambda_B"],
-                                    lambda_trunc=cfg["lambda_A_trunc"], lambda_local=cfg["lambda_G_A_l"])
+    step = ref.OfficialTrainingStep(
+        ngf=cfg["ngf"],
+        ndf=cfg["ndf"],
+        n_blocks=cfg["n_blocks"],
+        progress=cfg["process"],
+        trunc_levels=cfg["trunc_a"],
+        lambda_a=cfg["lambda_A"],
+        lambda_b=cfg["lambda_B"],
+        lambda_trunc=cfg["lambda_A_trunc"],
+        lambda_local=cfg["lambda_G_A_l"],
+    )
     weights = official.root / "weights"
-    for module, net in ((step.G, "G_A"), (step.F, "G_B"), (step.D_A, "D_A"), (step.D_B, "D_B"),
-                        *zip(step.D_local, ("D_A_l", "D_A_le", "D_A_ll"))):
+    for module, net in (
+        (step.G, "G_A"),
+        (step.F, "G_B"),
+        (step.D_A, "D_A"),
+        (step.D_B, "D_B"),
+        *zip(step.D_local, ("D_A_l", "D_A_le", "D_A_ll")),
+    ):
         module.load_state_dict(torch.load(weights / f"latest_net_{net}.pth", weights_only=True))
     step.hed.load_state_dict({k: torch.from_numpy(v) for k, v in official.state_dict("HED").items()} | {"bgr_mean": step.hed.bgr_mean})
     lpips = {}
@@ -41,8 +54,13 @@ def _official_step(official) -> ref.OfficialTrainingStep:
 def _fixture_batch(official) -> dict:
     arrays = official._arrays
     t = lambda key: torch.from_numpy(arrays[key])  # noqa: E731
-    return {"real_A": t("real_A"), "real_B": t("real_B"), "style": torch.from_numpy(arrays["style"][None].astype(np.float32)),
-            "masks_A": [t("A_mask"), t("A_maske"), t("A_maskl")], "masks_B": [t("B_mask"), t("B_maske"), t("B_maskl")]}
+    return {
+        "real_A": t("real_A"),
+        "real_B": t("real_B"),
+        "style": torch.from_numpy(arrays["style"][None].astype(np.float32)),
+        "masks_A": [t("A_mask"), t("A_maske"), t("A_maskl")],
+        "masks_B": [t("B_mask"), t("B_maske"), t("B_maskl")],
+    }
 
 
 def test_pytorch_twin_reproduces_the_official_images_and_generator_losses(official):
@@ -63,8 +81,18 @@ def test_pytorch_twin_reproduces_the_official_images_and_generator_losses(offici
 
 def test_a_twin_step_updates_every_trained_network_and_no_frozen_one(official):
     step = _official_step(official)
-    before = {name: [p.detach().clone() for p in module.parameters()] for name, module in
-              (("G", step.G), ("F", step.F), ("D_A", step.D_A), ("D_B", step.D_B), ("D_local", step.D_local), ("hed", step.hed), ("lpips", step.lpips))}
+    before = {
+        name: [p.detach().clone() for p in module.parameters()]
+        for name, module in (
+            ("G", step.G),
+            ("F", step.F),
+            ("D_A", step.D_A),
+            ("D_B", step.D_B),
+            ("D_local", step.D_local),
+            ("hed", step.hed),
+            ("lpips", step.lpips),
+        )
+    }
     loss = step.step(_fixture_batch(official))
     assert np.isfinite(loss)
     for name, module in (("G", step.G), ("F", step.F), ("D_A", step.D_A), ("D_B", step.D_B), ("D_local", step.D_local)):

@@ -86,8 +86,18 @@ def _kill_when(process, run, step: int, extra_delay: float) -> None:
 
 def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path, dataset):
     """The oracle is an uninterrupted run: same steps, same schedule values, same weights (CPU ops are deterministic)."""
-    args = ["--dataset", dataset, "--niter=2", "--niter_decay=1", "--backup_every=2", "--steps_per_epoch=4", "--pool_size=3",
-            "--image_every=0", "--export_every=0", *SMALL]
+    args = [
+        "--dataset",
+        dataset,
+        "--niter=2",
+        "--niter_decay=1",
+        "--backup_every=2",
+        "--steps_per_epoch=4",
+        "--pool_size=3",
+        "--image_every=0",
+        "--export_every=0",
+        *SMALL,
+    ]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     reference = _train("--output", whole, *args, wait=False)
     process = _train("--output", killed, *args, wait=False)
@@ -192,9 +202,21 @@ def _two_worker_envs() -> list[dict]:
 def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
     processes = []
     for index, env in enumerate(_two_worker_envs()):
-        cmd = [sys.executable, "-m", "keras_asym.train", f"--dataset={dataset}", f"--output={tmp_path / f'worker{index}'}",
-               "--strategy=multi_worker", "--niter=1", "--niter_decay=0", "--steps_per_epoch=2", "--batch_size=2",
-               "--image_every=0", "--export_every=0", *SMALL]
+        cmd = [
+            sys.executable,
+            "-m",
+            "keras_asym.train",
+            f"--dataset={dataset}",
+            f"--output={tmp_path / f'worker{index}'}",
+            "--strategy=multi_worker",
+            "--niter=1",
+            "--niter_decay=0",
+            "--steps_per_epoch=2",
+            "--batch_size=2",
+            "--image_every=0",
+            "--export_every=0",
+            *SMALL,
+        ]
         processes.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = [p.communicate(timeout=600) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], results[0][1][-3000:]
@@ -226,7 +248,9 @@ def test_two_workers_on_different_shards_match_one_device_on_the_combined_batch(
         worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, worker))
         assert largest_update > 0.01 and worst < 1e-5 * max(1.0, largest_update), (index, worst)
     # The check can tell: a worker that stepped on its own sample alone would be far off.
-    alone = trained(tf.distribute.OneDeviceStrategy(cpu), tf.data.Dataset.from_tensors(tf.nest.map_structure(lambda x: x[:1], global_batch())).repeat())
+    alone = trained(
+        tf.distribute.OneDeviceStrategy(cpu), tf.data.Dataset.from_tensors(tf.nest.map_structure(lambda x: x[:1], global_batch())).repeat()
+    )
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(single, alone)) > 1e-3 * largest_update
 
 

@@ -134,8 +134,7 @@ def _layer_arrays(layer, prefix: str, tensors: dict, used: set, source: str) -> 
             value = value.transpose(2, 3, 1, 0)
         if tuple(value.shape) != tuple(weight.shape):
             raise OfficialWeightsError(
-                f"{source}: tensor {key!r} maps to shape {tuple(value.shape)} but layer {layer.name!r} "
-                f"expects {tuple(weight.shape)}."
+                f"{source}: tensor {key!r} maps to shape {tuple(value.shape)} but layer {layer.name!r} expects {tuple(weight.shape)}."
             )
         arrays.append(value.astype(np.float32))
         used.add(key)

@@ -365,7 +365,9 @@ class _StateDictVM:
                 state = self._pop()
                 target = self._top()
                 if not isinstance(target, _OrderedDict):
-                    raise UnsafeCheckpointError(f"{self.where}: refusing BUILD on a {type(target).__name__.lstrip('_')}: only an OrderedDict's metadata may be set.")
+                    raise UnsafeCheckpointError(
+                        f"{self.where}: refusing BUILD on a {type(target).__name__.lstrip('_')}: only an OrderedDict's metadata may be set."
+                    )
                 if not isinstance(state, dict):
                     self._fail("BUILD state of an OrderedDict is not a dictionary")
             elif op == b"Q":  # BINPERSID
@@ -429,12 +431,18 @@ def _materialize(where: str, name, tensor: _Tensor, arrays: dict, budget: _Budge
     offset, size, stride, storage = tensor.offset, tensor.size, tensor.stride, tensor.storage
     label = f"tensor {_brief(name)}"
     ok = (
-        isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0
-        and isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride) <= MAX_DIMS
+        isinstance(offset, int)
+        and not isinstance(offset, bool)
+        and offset >= 0
+        and isinstance(size, tuple)
+        and isinstance(stride, tuple)
+        and len(size) == len(stride) <= MAX_DIMS
         and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size + stride)
     )
     if not ok:
-        raise CheckpointFormatError(f"{where}: {label} has invalid geometry offset={_brief(offset)} size={_brief(size)} stride={_brief(stride)}.")
+        raise CheckpointFormatError(
+            f"{where}: {label} has invalid geometry offset={_brief(offset)} size={_brief(size)} stride={_brief(stride)}."
+        )
     numel = math.prod(size)
     if numel:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
@@ -449,7 +457,9 @@ def _materialize(where: str, name, tensor: _Tensor, arrays: dict, budget: _Budge
             budget.take(storage.nbytes, f"storage {storage.key!r}")
             arrays[storage.key] = np.frombuffer(storage.reader(storage.nbytes), dtype=dtype)
         flat = arrays[storage.key]
-        view = np.lib.stride_tricks.as_strided(flat[offset:], shape=size, strides=tuple(s * dtype.itemsize for s in stride), writeable=False)
+        view = np.lib.stride_tricks.as_strided(
+            flat[offset:], shape=size, strides=tuple(s * dtype.itemsize for s in stride), writeable=False
+        )
         out = np.array(view, copy=True)
     if storage.storage_type.name == "BFloat16Storage":
         out = (out.astype(np.uint32) << 16).view(np.float32)
@@ -471,13 +481,19 @@ def _check_zip_entry(where: str, info: zipfile.ZipInfo, needed: int | None, limi
     if info.flag_bits & 0x1:
         raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} is encrypted.")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} uses compression method {info.compress_type}; torch writes stored entries.")
+        raise CheckpointFormatError(
+            f"{where}: entry {_brief(info.filename)} uses compression method {info.compress_type}; torch writes stored entries."
+        )
     if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1):
-        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} would inflate {info.file_size / max(info.compress_size, 1):.0f}:1 (a zip bomb?).")
+        raise CheckpointFormatError(
+            f"{where}: entry {_brief(info.filename)} would inflate {info.file_size / max(info.compress_size, 1):.0f}:1 (a zip bomb?)."
+        )
     if needed is not None and info.file_size < needed:
         raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} holds {info.file_size} bytes, its storage needs {needed}.")
     if limit is not None and info.file_size > limit:
-        raise CheckpointFormatError(f"{where}: entry {_brief(info.filename)} declares {info.file_size:,} bytes, over the {limit:,}-byte limit.")
+        raise CheckpointFormatError(
+            f"{where}: entry {_brief(info.filename)} declares {info.file_size:,} bytes, over the {limit:,}-byte limit."
+        )
 
 
 def _bounded_reader(where: str, what: str, open_at):
@@ -549,7 +565,9 @@ def _load_legacy(where: str, handle, size: int) -> dict:
             raise CheckpointFormatError(f"{where}: storage {key!r} has {numel} elements, expected {storage.numel}.")
         start = source.pos
         if storage.nbytes > source.remaining():
-            raise CheckpointFormatError(f"{where}: truncated inside storage {key!r} ({storage.nbytes} bytes declared, {source.remaining()} remain).")
+            raise CheckpointFormatError(
+                f"{where}: truncated inside storage {key!r} ({storage.nbytes} bytes declared, {source.remaining()} remain)."
+            )
         source.pos += storage.nbytes
 
         def at_storage(nbytes, start=start):
@@ -596,8 +614,17 @@ def load_torch_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dic
             return {k: _materialize(where, k, t, arrays, budget, False) for k, t in state.items()}
     except (UnsafeCheckpointError, CheckpointFormatError):
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, EOFError, ValueError, OverflowError, NotImplementedError,
-            OSError) as err:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        zlib.error,
+        struct.error,
+        EOFError,
+        ValueError,
+        OverflowError,
+        NotImplementedError,
+        OSError,
+    ) as err:
         raise CheckpointFormatError(f"{where}: damaged or not a PyTorch checkpoint ({type(err).__name__}: {err}).") from err
     except MemoryError as err:  # a last line of defence: the budget should have stopped it first
         raise CheckpointFormatError(f"{where}: out of memory while reading the checkpoint.") from err

@@ -21,7 +21,15 @@ def background(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.clip(60 + 120 * smooth, 0, 255).astype(np.uint8)
 
 
-def render_frames(faces: list[np.ndarray], frames: int, width: int = 640, height: int = 480, face_size: int = 300, frames_per_face: int = 60, seed: int = 0):
+def render_frames(
+    faces: list[np.ndarray],
+    frames: int,
+    width: int = 640,
+    height: int = 480,
+    face_size: int = 300,
+    frames_per_face: int = 60,
+    seed: int = 0,
+):
     """Yields BGR frames; ``faces`` are RGB images (any size, face roughly centred)."""
     if not faces:
         raise ValueError("need at least one face image.")

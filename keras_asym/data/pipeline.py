@@ -233,7 +233,9 @@ def make_stream(
     n_photos = len(info["photos"])
 
     def element(k):
-        order = tf.random.experimental.stateless_shuffle(tf.range(n_photos, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), k // n_photos]))
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n_photos, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), k // n_photos])
+        )
         draw = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64) + 7919, k]), maxval=2**31 - 1, dtype=tf.int64)
         return {**load(order[k % n_photos], draw), "position": k}
 

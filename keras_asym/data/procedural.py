@@ -119,7 +119,9 @@ def render_photo(p: FaceParams, size: int) -> tuple[np.ndarray, np.ndarray]:
     noise /= np.abs(noise).max() + 1e-6
     image = np.array(p.background, np.float32)[None, None] * (1 + 0.15 * noise[:, :, None])
     c, (ax, ay), s = g["center"], g["axes"], size
-    body = np.array([[c[0] - 0.42 * s, s], [c[0] - 0.2 * s, c[1] + 0.36 * s], [c[0] + 0.2 * s, c[1] + 0.36 * s], [c[0] + 0.42 * s, s]], np.int32)
+    body = np.array(
+        [[c[0] - 0.42 * s, s], [c[0] - 0.2 * s, c[1] + 0.36 * s], [c[0] + 0.2 * s, c[1] + 0.36 * s], [c[0] + 0.42 * s, s]], np.int32
+    )
     cv2.fillPoly(image, [body], p.clothing)
     cv2.rectangle(image, _pt(c + [-0.35 * ax, 0.6 * ay]), _pt(c + [0.35 * ax, 1.45 * ay]), [v * 0.9 for v in p.skin], -1)
     hair_axes = (ax * (1.12 + 0.2 * p.hair_volume), ay * (1.05 + 0.15 * p.hair_volume))

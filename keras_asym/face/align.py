@@ -24,7 +24,9 @@ _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
 _SIZE = flags.DEFINE_integer("size", 512, "Output side (the official template is 512).")
 _ALL_FACES = flags.DEFINE_boolean("all_faces", False, "Align every face, not only the largest.")
 _MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.")
-_LANDMARKER_TASK = flags.DEFINE_string("landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh.")
+_LANDMARKER_TASK = flags.DEFINE_string(
+    "landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh."
+)
 
 
 def main(argv):
