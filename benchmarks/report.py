@@ -34,6 +34,17 @@ def machine_line(machine: dict) -> str:
     )
 
 
+def preamble(record: dict) -> list[str]:
+    return [f"Machine: {machine_line(record['machine'])}.", f"Command: `{record['command']}`", ""]
+
+
+def speed_cell(row: dict, key: str, reference: bool) -> str:
+    """``1.04x (1.04-1.05)`` from a row's ``key``/``key_min``/``key_max``; 1.00x for the reference itself."""
+    if key in row:
+        return f"{row[key]:.2f}x ({row[key + '_min']:.2f}-{row[key + '_max']:.2f})"
+    return "1.00x" if reference else "not measured"
+
+
 def render_inference_size(size: str, entry: dict) -> str:
     lines = [
         f"**{size}x{size}** ({entry['gflop']:.1f} GFLOP per drawing; quality: {entry['quality_photos']}, against the fp32 TFLite drawings)",
@@ -42,11 +53,7 @@ def render_inference_size(size: str, entry: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in sorted(entry["rows"].items(), key=lambda item: item[1]["median_s"]):
-        speed = (
-            f"{row['speed_vs_pytorch']:.2f}x ({row['speed_vs_pytorch_min']:.2f}-{row['speed_vs_pytorch_max']:.2f})"
-            if "speed_vs_pytorch" in row
-            else "not measured"
-        )
+        speed = speed_cell(row, "speed_vs_pytorch", False)
         label = CONTENDER_NOTES.get(name, name.replace("tflite_", "TFLite ") + " (LiteRT, XNNPACK)")
         mb = f"{row['mb']:.1f}" if "mb" in row else "-"
         first = f"{row['first_call_s']:.1f}" if "first_call_s" in row else "-"
@@ -60,7 +67,7 @@ def render_inference_size(size: str, entry: dict) -> str:
 def render_inference(record: dict) -> str:
     before, after = record["sgemm_before"], record.get("sgemm_after", record["sgemm_before"])
     out = [
-        f"Machine: {machine_line(record['machine'])}.",
+        preamble(record)[0],
         f"fp32 GEMM peak measured in the same run: {before['gflops']:.0f} GFLOP/s before, {after['gflops']:.0f} after ({before['library']}).",
         f"Weights: `{record['model']}`, shared with PyTorch through `{record.get('pth')}` (max weight difference after the round trip: "
         f"{record.get('weights_max_abs_after_round_trip', float('nan')):g}).",
@@ -80,22 +87,14 @@ def render_inference(record: dict) -> str:
 
 def render_train_step(record: dict) -> str:
     lines = [
-        f"Machine: {machine_line(record['machine'])}.",
-        f"Command: `{record['command']}`",
-        "",
+        *preamble(record),
         f"Full training step, {record['size']}x{record['size']}, batch {record['batch']}, relaxed cycle {record['cycle_distance']}:",
         "",
         "| implementation | s/step median | min-max | first step s | peak RSS GB | speed vs official, median of rounds (min-max) |",
         "|---|---|---|---|---|---|",
     ]
     for kind, row in record["rows"].items():
-        speed = (
-            f"{row['speed_vs_official']:.2f}x ({row['speed_vs_official_min']:.2f}-{row['speed_vs_official_max']:.2f})"
-            if "speed_vs_official" in row
-            else "1.00x"
-            if kind == "official"
-            else "not measured"
-        )
+        speed = speed_cell(row, "speed_vs_official", kind == "official")
         lines.append(
             f"| {STEP_NAMES.get(kind, kind)} | {row['median_s']:.2f} | {row['min_s']:.2f}-{row['max_s']:.2f} | {row['first_step_s']:.1f} | "
             f"{row['peak_rss_mb'] / 1024:.1f} | {speed} |"
@@ -105,9 +104,7 @@ def render_train_step(record: dict) -> str:
 
 def render_layer_profile(record: dict) -> str:
     lines = [
-        f"Machine: {machine_line(record['machine'])}.",
-        f"Command: `{record['command']}`",
-        "",
+        *preamble(record),
         f"Each layer shape of G at {record['size']}x{record['size']} alone, median of alternating runs:",
         "",
         "| layer | used | TFLite (XNNPACK) ms | PyTorch ms | TFLite time / PyTorch time |",
