@@ -25,8 +25,10 @@ recorded. Writes ``--output`` (JSON); ``benchmarks/report.py`` renders it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -91,7 +93,10 @@ def export_variants(keras_g, size: int, variants: list[str], work: Path, calibra
 
     out = work / f"export_{size}"
     model_path = work / "imported_generator.keras"
-    if not model_path.is_file():
+    fingerprint = weights_sha256(keras_g)
+    stamp = out / "weights.sha256"
+    if not stamp.is_file() or stamp.read_text() != fingerprint:  # exports of other weights are never reused
+        shutil.rmtree(out, ignore_errors=True)
         keras_g.save(model_path)
     missing = [v for v in variants if not (out / f"drawing_{v}.tflite").is_file()]
     if missing:
@@ -106,7 +111,15 @@ def export_variants(keras_g, size: int, variants: list[str], work: Path, calibra
             gpu_check="off",
             log=lambda m: log("  " + m),
         )
+        stamp.write_text(fingerprint)
     return {v: out / f"drawing_{v}.tflite" for v in variants}
+
+
+def weights_sha256(model) -> str:
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> dict:
