@@ -26,6 +26,12 @@ CONTENDER_NOTES = {
 STEP_NAMES = {"official": "official (PyTorch)", "ours-on": "keras_asym, XLA", "ours-off": "keras_asym, no XLA"}
 
 
+def step_name(kind: str) -> str:
+    """``ours-on-mixed_bfloat16`` -> ``keras_asym, XLA, mixed_bfloat16``."""
+    base, _, precision = kind.partition("-mixed")
+    return STEP_NAMES.get(base, base) + (f", mixed{precision}" if precision else "")
+
+
 def machine_line(machine: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v != "not installed")
     return (
@@ -96,7 +102,7 @@ def render_train_step(record: dict) -> str:
     for kind, row in record["rows"].items():
         speed = speed_cell(row, "speed_vs_official", kind == "official")
         lines.append(
-            f"| {STEP_NAMES.get(kind, kind)} | {row['median_s']:.2f} | {row['min_s']:.2f}-{row['max_s']:.2f} | {row['first_step_s']:.1f} | "
+            f"| {step_name(kind)} | {row['median_s']:.2f} | {row['min_s']:.2f}-{row['max_s']:.2f} | {row['first_step_s']:.1f} | "
             f"{row['peak_rss_mb'] / 1024:.1f} | {speed} |"
         )
     return "\n".join(lines)
@@ -129,7 +135,7 @@ SECTIONS = (
         "python -m benchmarks.inference",
     ),
     ("Where the float time goes: G's layers alone", "layer_profile.json", render_layer_profile, "python -m benchmarks.layer_profile"),
-    ("One training step beside the official one", "train_step.json", render_train_step, "python -m benchmarks.train_step"),
+    ("One training step beside the official one", "train_step*.json", render_train_step, "python -m benchmarks.train_step"),
     ("GPU accelerator coverage", "gpu_coverage.md", None, "python benchmarks/gpu_coverage.py"),
 )
 
@@ -142,15 +148,13 @@ def build(results: Path = RESULTS) -> str:
         "Every ratio is measured in one run with its contenders alternating; nothing here is a typed-in baseline.",
         "",
     ]
-    for title, name, render, command in SECTIONS:
+    for title, pattern, render, command in SECTIONS:
         out += [f"## {title}", ""]
-        path = results / name
-        if not path.is_file():
+        paths = sorted(results.glob(pattern))  # a pattern: one benchmark may have several runs (e.g. precisions)
+        if not paths:
             out += [f"Not measured yet: run `{command}`.", ""]
-        elif render is None:
-            out += [path.read_text().strip(), ""]
-        else:
-            out += [render(json.loads(path.read_text())), ""]
+        for path in paths:
+            out += [path.read_text().strip() if render is None else render(json.loads(path.read_text())), ""]
     return "\n".join(out)
 
 
@@ -183,14 +187,13 @@ def headline(results: Path = RESULTS) -> str:
         fast_cell = f"{fast_name[len('tflite_') :]}: {cell(fast)}, {fast['psnr_db_vs_fp32']:.1f} dB" if fast else "none"
         fp32 = cell(rows["tflite_fp32"]) if "tflite_fp32" in rows else "-"
         lines.append(f"| {size}² | {torch_cell} | {keras_name}: {cell(keras_best)} | {fp32} | {fast_cell} |")
-    step = results / "train_step.json"
-    if step.is_file():
+    for step in sorted(results.glob("train_step*.json")):
         record = json.loads(step.read_text())
         for kind, row in record["rows"].items():
             if "speed_vs_official" in row:
                 lines += [
                     "",
-                    f"One full training step at {record['size']}² ({STEP_NAMES.get(kind, kind)}): {row['median_s']:.1f} s against the official "
+                    f"One full training step at {record['size']}² ({step_name(kind)}): {row['median_s']:.1f} s against the official "
                     f"{record['rows']['official']['median_s']:.1f} s, {row['speed_vs_official']:.2f}x, same run ({record['machine']['date'][:10]}).",
                 ]
     lines += ["", "All tables, with spreads and machines: [docs/benchmarks.md](docs/benchmarks.md)."]

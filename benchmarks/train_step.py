@@ -34,6 +34,9 @@ _BATCH = flags.DEFINE_integer("batch", 1, "Batch size.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed rounds after one warm-up step each.")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads per framework.")
 _JIT = flags.DEFINE_list("jit_compile", ["on"], "Ours with XLA ('on', what fit uses) and/or without ('off').")
+_PRECISIONS = flags.DEFINE_list(
+    "precisions", ["off"], "Ours in float32 ('off', as the official step) and/or train's --mixed_precision policies (e.g. mixed_bfloat16)."
+)
 _DISTANCE = flags.DEFINE_enum(
     "cycle_distance", "hed_lpips", ["hed_lpips", "edges"], "Our relaxed-cycle distance (the official is hed_lpips)."
 )
@@ -45,15 +48,17 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def ours(jit: bool):
+def ours(jit: bool, precision: str = "off"):
     import keras
     import tensorflow as tf
 
     from keras_asym.data.synthetic import random_batch
     from keras_asym.model import build_model
+    from keras_asym.training import set_precision
 
     tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_precision(precision)
     keras.utils.set_random_seed(0)
     model = build_model(image_size=_SIZE.value, cycle_distance=_DISTANCE.value)
     model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit)
@@ -79,7 +84,11 @@ def worker(kind: str) -> int:
     """Builds one implementation, then runs a step per line on stdin and answers ``STEP seconds loss``."""
     from export.timing import peak_rss_mb
 
-    step = official() if kind == "official" else ours(kind == "ours-on")
+    if kind == "official":
+        step = official()
+    else:  # ours-<on|off>[-<precision policy>]
+        _, jit, *precision = kind.split("-", 2)
+        step = ours(jit == "on", precision[0] if precision else "off")
     print("READY", flush=True)
     for line in sys.stdin:
         if line.strip() != "step":
@@ -139,7 +148,7 @@ def main(argv):
     except ImportError:
         kinds = []
         log("PyTorch is not installed (pip install -e '.[bench]'): the official column says 'not measured'")
-    kinds += [f"ours-{value}" for value in _JIT.value]
+    kinds += [f"ours-{jit}" + ("" if precision == "off" else f"-{precision}") for precision in _PRECISIONS.value for jit in _JIT.value]
     record = {
         "benchmark": "train_step",
         "command": " ".join(["python", "-m", "benchmarks.train_step", *sys.argv[1:]]),
@@ -178,6 +187,7 @@ def main(argv):
             "all_s": values.round(3).tolist(),
             "peak_rss_mb": w.close(),
             "finite_losses": bool(np.isfinite(losses[kind]).all()),
+            "generator_losses": [float(v) for v in losses[kind]],
         }
         if "official" in times and kind != "official":
             ratios = np.array(times["official"]) / values
