@@ -1,8 +1,7 @@
 """``keras-asym <command> [flags]``: one console entry point for every command of the project.
 
 Each command is still its own module (``python -m keras_asym.draw ...`` works
-as before); this only finds the module by name, so nothing here imports
-TensorFlow or the applications until a command is chosen.
+as before); this finds the module by name and imports only the one chosen.
 """
 
 from __future__ import annotations
