@@ -113,6 +113,8 @@ def teacher_drawings(
     mixture; every jittered copy in one of those four, in turn (the copies add faces, not styles)."""
     import tensorflow as tf
 
+    from keras_asym.progress import Progress
+
     rng = np.random.default_rng(seed)
     index, styles = [], []
     for i, s in enumerate(source):
@@ -127,9 +129,11 @@ def teacher_drawings(
     index, styles = np.array(index), np.stack(styles)
     run = tf.function(lambda p, s: teacher({"photo": p, "style": s}, training=False), jit_compile=True)
     drawings = []
+    progress = Progress(len(index), "distill: teacher drawings", unit="drawings", interval=30.0)
     for i in range(0, len(index), batch):
         x = photos[index[i : i + batch]].astype(np.float32) / 127.5 - 1.0
         drawings.append(np.asarray(run(x, styles[i : i + batch])))
+        progress.update(min(i + batch, len(index)))
     drawings = np.concatenate(drawings)
     return index, styles, np.clip((drawings[..., 0] + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
@@ -253,6 +257,7 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     from keras_asym.drawing import load_generator
     from keras_asym.metrics import conv_gflops
     from keras_asym.mobile import MobileStyleGenerator
+    from keras_asym.progress import ProgressCallback
 
     run_dir = Path(config["output"])
     keras.utils.set_random_seed(config["seed"])
@@ -305,6 +310,8 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
         StepBackup(store, steps, every=config.get("backup_every", 0), start_step=start_step),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch", write_graph=False),
     ]
+    if verbose:  # one line per 30 s with an ETA over all phases (Keras prints per epoch at most, off a terminal)
+        callbacks.append(ProgressCallback("distill", config["epochs"] * steps, interval=30.0, keys=("loss",), start=start_step))
     logs, phases = {}, []
     for first, end, crop, batch_size in training_phases(
         config["epochs"], config.get("crop", 0), config.get("full_size_epochs", 0), config["batch_size"], config.get("full_size_batch", 4)

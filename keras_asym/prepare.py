@@ -152,6 +152,7 @@ def main(argv):
 
     from keras_asym.face.detector import NoFaceError, open_landmarker
     from keras_asym.imageio import ImageReadError, list_images, remove_stale_partials, write_bytes_atomic
+    from keras_asym.progress import Progress
 
     output = Path(_OUTPUT.value)
     try:
@@ -185,7 +186,9 @@ def main(argv):
         return 2
     with landmarker:
         preparer = Preparer(output, _SIZE.value, landmarker, whitener, style_model, drawing_points)
-        for group, side, path, stem, label in jobs:
+        progress = Progress(len(jobs), "prepare", unit="images")
+        for done, (group, side, path, stem, label) in enumerate(jobs):
+            progress.update(done, note=path.name)
             entries = manifest[group]
             previous = entries.get(stem, {})
             signature = _signature(path)
@@ -206,6 +209,7 @@ def main(argv):
                 counts["errors"] += 1
                 print(f"skipped: {err}", file=sys.stderr)
             write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
+        progress.update(len(jobs))
     write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     methods = {}
     for entry in manifest["drawings"].values():

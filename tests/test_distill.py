@@ -190,8 +190,10 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     assert bad.returncode == 2 and "--crop 36" in bad.stderr and not run.exists()
     bad = subprocess.run([*args[:-1], "--full_size_epochs=3"], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--full_size_epochs 3" in bad.stderr and not run.exists()
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([*args[:-1], "--verbose=2"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+    # progress lines with an ETA, the last of each at 100%: the teacher's drawings, then every step of both phases
+    assert "distill: teacher drawings: 40/40 drawings (100%)" in result.stderr and "distill: 6/6 steps (100%)" in result.stderr
     report = json.loads((run / "eval.json").read_text())
     assert set(report["vs_teacher"]) == {"style1", "style2", "style3"}
     assert all(0 <= v["ssim"] <= 1 and 0 <= v["edge_f1"] <= 1 and v["photos"] == 1 for v in report["vs_teacher"].values())

@@ -45,6 +45,7 @@ def test_prepare_builds_a_trainable_dataset_and_resumes(tmp_path, sources):
     assert "broken.png: not a readable image" in result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["done"] == 8 and summary["errors"] == 1
+    assert "prepare: 9/9 images (100%)" in result.stderr  # progress lines, the last at the end
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["photos"]["broken"]["status"] == "error"
     assert manifest["photos"]["woman-23_cropped"]["method"] == "detected"
