@@ -8,6 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: install assets lint test demo bench clean
 
 $(STAMP): setup.cfg pyproject.toml
+	@echo "make: installing into $(VENV): TensorFlow, Keras, MediaPipe, LiteRT, OpenCV, PyTorch CPU (benchmarks and tests), pytest, ruff; a few minutes on a fresh machine..."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,qat,bench]"
@@ -15,6 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 	# tests/test_export.py); installed without its pins so it cannot downgrade numpy.
 	$(PY) -m pip install --quiet --no-deps "tensorflow-model-optimization==0.7.3"
 	touch $(STAMP)
+	@echo "make: $(VENV) is ready."
 
 install: $(STAMP)
 
