@@ -131,13 +131,6 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
     def to_uint8(y):
         return np.clip((np.asarray(y) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
-    def pytorch(photo, style):
-        import torch
-
-        with torch.inference_mode():
-            x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-            return to_uint8(twin(x, torch.from_numpy(style[None]))[0, 0].numpy())
-
     def keras_fn(compiled):
         fn = tf.function(lambda p, s: keras_g({"photo": p, "style": s}, training=False), jit_compile=compiled)
 
@@ -151,6 +144,12 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
         import torch
 
         torch.set_num_threads(threads)
+
+        def pytorch(photo, style):
+            with torch.inference_mode():
+                x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+                return to_uint8(twin(x, torch.from_numpy(style[None]))[0, 0].numpy())
+
         found = {"pytorch": pytorch, **found}
     for variant, path in tflite_paths.items():
         found[f"tflite_{variant}"] = TFLiteGenerator(path, threads=threads).draw
