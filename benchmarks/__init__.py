@@ -1,0 +1,3 @@
+from edge_demo import native_logs
+
+native_logs.hide_for_commands()  # before TensorFlow is imported; a no-op outside the project's commands

@@ -1,19 +1,41 @@
-"""The paper's hidden-information claim, tested: CycleGAN vs the asymmetric model at equal budgets.
+"""The paper's central claim, measured: does a strict cycle make G hide the photo in its drawing, and does
+the asymmetric model stop it? Plus the ablations, on the same data and budget.
 
-    python benchmarks/hidden_information.py --size 128 --epochs 8 --steps 100 --seeds 0,1
+    python -m benchmarks.hidden_information --preset cpu        # what docs/results/hidden_information.* come from
+    python -m benchmarks.hidden_information --preset hour       # about an hour of 2 cores per model
 
-Builds a procedural dataset, trains (a) a CycleGAN (strict L1 forward cycle,
-no truncation loss, no local discriminators) and (b) the asymmetric model
-(relaxed edge cycle, truncation loss with its schedule, local
-discriminators) with identical networks, data, seeds and steps, then runs
-``keras_asym.evaluate`` on each: reconstruction error from G(x) and from its
-6-bit truncation, and paired drawing metrics. Writes
-``hidden_information.{md,json,png}``.
+The setting: procedural portraits rendered *plain* (flat skin, hair, clothing
+and background colours, no texture or lighting): what a line drawing cannot
+show is a dozen colours, a few bits a strict cycle can solve by hiding them.
+Small images (``size``), narrow networks and several epochs make it a CPU job.
+
+Runs (``python -m keras_asym.train``, same networks, data, steps and seeds):
+
+- ``cyclegan``: strict L1 forward cycle, no truncation loss, no local discriminators;
+- ``asymmetric``: the paper's model (relaxed edge cycle, truncation loss with its
+  schedule, local discriminators); it is also the ablations' full model;
+- ablations of the full model: ``no_truncation``, ``strict_cycle`` (L1 instead of
+  the relaxed cycle), ``no_local`` (no local discriminators), ``no_style`` (G not
+  conditioned on the style vector).
+
+Measured on held-out plain test photos at every end-of-epoch checkpoint (the
+trend) and reported at the last (``keras_asym.evaluation.hidden_information``):
+L1 of F(G(x)), of F(trunc(G(x))) and of F(G(x) + 1 gray level of noise); the
+truncation's amplitude; and how much of the photo's colour is linearly
+predictable from the residual G(x) - trunc(G(x)). Ablations add paired SSIM,
+edge-F1 and Chamfer per style against the known drawings, and style accuracy
+from a small classifier fitted here on procedural drawings.
+
+Writes ``docs/results/hidden_information.{json,md,png}`` and
+``docs/results/ablations.json`` (``--results``); runs live in ``--output`` and
+are resumed (a finished run is not trained again).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -21,116 +43,347 @@ from pathlib import Path
 
 from absl import app, flags
 
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results/hidden_information", "Work and results folder.")
-_SIZE = flags.DEFINE_integer("size", 128, "Image size (multiple of 32).")
-_NGF = flags.DEFINE_integer("ngf", 16, "Generator width.")
-_NDF = flags.DEFINE_integer("ndf", 16, "Discriminator width.")
-_BLOCKS = flags.DEFINE_integer("n_blocks", 4, "ResNet blocks per generator.")
-_EPOCHS = flags.DEFINE_integer("epochs", 8, "Epochs (half at the initial rate, half decaying).")
-_STEPS = flags.DEFINE_integer("steps", 100, "Steps per epoch.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds.")
-_PHOTOS = flags.DEFINE_integer("photos", 300, "Training photos (and as many drawings).")
-
-CONFIGS = {
+PRESETS = {
+    # ~15 min per asymmetric model with 2 runs side by side on 2 cores (one thread each)
+    "cpu": {"size": 32, "ngf": 16, "ndf": 16, "n_blocks": 3, "batch_size": 4, "epochs": 4, "steps": 500, "photos": 200, "test": 200},
+    # the issue's budget: about an hour of one core per asymmetric model
+    "hour": {"size": 32, "ngf": 16, "ndf": 16, "n_blocks": 3, "batch_size": 4, "epochs": 16, "steps": 500, "photos": 200, "test": 200},
+    # seconds: exercises every step of this script (tests)
+    "smoke": {"size": 32, "ngf": 4, "ndf": 4, "n_blocks": 1, "batch_size": 2, "epochs": 2, "steps": 3, "photos": 8, "test": 20},
+}
+STUDY = {
     "cyclegan": ["--cycle_distance=l1", "--notruncation", "--parts="],
     "asymmetric": ["--cycle_distance=edges", "--truncation", "--parts=eyes,nose,lips"],
 }
+ABLATIONS = {
+    "no_truncation": ["--cycle_distance=edges", "--notruncation", "--parts=eyes,nose,lips"],
+    "strict_cycle": ["--cycle_distance=l1", "--truncation", "--parts=eyes,nose,lips"],
+    "no_local": ["--cycle_distance=edges", "--truncation", "--parts="],
+    "no_style": ["--cycle_distance=edges", "--truncation", "--parts=eyes,nose,lips", "--nostyle_control"],
+}
+
+_PRESET = flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Size, networks and budget (see PRESETS).")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds of the CycleGAN / asymmetric comparison.")
+_ABLATION_SEEDS = flags.DEFINE_list("ablation_seeds", ["0"], "Seeds of the ablations (the full model is 'asymmetric').")
+_WORKERS = flags.DEFINE_integer("workers", 2, "Trainings side by side (each gets cores / workers threads).", lower_bound=1)
+_OUTPUT = flags.DEFINE_string("output", "benchmarks/results/hidden_information", "Work folder: dataset and runs.")
+_RESULTS = flags.DEFINE_string("results", "docs/results", "Where the JSON, table and figure go.")
 
 
-def main(argv):
-    del argv
-    root = Path(_OUTPUT.value)
-    dataset = root / "dataset"
-    if not (dataset / "manifest.json").is_file():
-        from keras_asym.data.procedural import write_dataset
+def run_plan(seeds: list[int], ablation_seeds: list[int]) -> list[tuple[str, int, list[str]]]:
+    """(variant, seed, train flags) of every run, the comparison first."""
+    plan = [(name, seed, extra) for seed in seeds for name, extra in STUDY.items()]
+    plan += [(name, seed, extra) for seed in ablation_seeds for name, extra in ABLATIONS.items()]
+    return plan
 
-        write_dataset(dataset, photos=_PHOTOS.value, drawings=_PHOTOS.value, test=24, size=_SIZE.value, seed=123)
-    half = max(1, _EPOCHS.value // 2)
-    rows = []
-    for seed in _SEEDS.value:
-        for name, extra in CONFIGS.items():
-            run = root / f"{name}_seed{seed}"
-            if not (run / "final.json").is_file():
-                args = [
-                    sys.executable,
-                    "-m",
-                    "keras_asym.train",
-                    f"--dataset={dataset}",
-                    f"--output={run}",
-                    f"--image_size={_SIZE.value}",
-                    f"--load_size={_SIZE.value}",
-                    f"--ngf={_NGF.value}",
-                    f"--ndf={_NDF.value}",
-                    f"--n_blocks={_BLOCKS.value}",
-                    f"--niter={half}",
-                    f"--niter_decay={_EPOCHS.value - half}",
-                    f"--steps_per_epoch={_STEPS.value}",
-                    f"--seed={seed}",
-                    "--image_every=0",
-                    "--export_every=0",
-                    "--verbose=0",
-                    *extra,
-                ]
-                if (run / "config.json").is_file():
-                    args.append("--resume")
-                started = time.perf_counter()
-                result = subprocess.run(args, capture_output=True, text=True, check=False)
-                if result.returncode != 0:
-                    print(result.stderr[-3000:], file=sys.stderr)
-                    return 1
-                (run / "train_seconds.txt").write_text(f"{time.perf_counter() - started:.0f}\n")
-            evaluation = root / f"eval_{name}_seed{seed}"
-            subprocess.run(
-                [sys.executable, "-m", "keras_asym.evaluate", f"--run={run}", f"--dataset={dataset}", f"--output={evaluation}"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            report = json.loads((evaluation / "evaluation.json").read_text())
-            hidden = report["hidden_information"]
-            paired = report["paired"]
-            row = {
-                "model": name,
-                "seed": int(seed),
-                **hidden,
-                "ssim": sum(v["ssim"] for v in paired.values()) / len(paired),
-                "edge_f1": sum(v["edge_f1"] for v in paired.values()) / len(paired),
-                "train_seconds": float((run / "train_seconds.txt").read_text()) if (run / "train_seconds.txt").is_file() else None,
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    lines = [
-        f"Hidden-information test on procedural portraits ({_SIZE.value} px, ngf {_NGF.value}, {_BLOCKS.value} blocks, "
-        f"{_EPOCHS.value} x {_STEPS.value} steps, batch 1, 2 CPU cores). L1 in [-1, 1] units over the test photos.",
-        "",
-        "| model | seed | L1 F(G(x)) | L1 F(trunc G(x)) | ratio | mean abs G(x) - trunc, gray levels | SSIM vs known drawing | edge-F1 |",
-        "|---|---|---|---|---|---|---|---|",
+
+def train_args(preset: dict, dataset: Path, run: Path, seed: int, extra: list[str]) -> list[str]:
+    half = max(1, preset["epochs"] // 2)
+    return [
+        "-m",
+        "keras_asym.train",
+        f"--dataset={dataset}",
+        f"--output={run}",
+        f"--image_size={preset['size']}",
+        f"--load_size={preset['size']}",
+        f"--batch_size={preset['batch_size']}",
+        f"--ngf={preset['ngf']}",
+        f"--ndf={preset['ndf']}",
+        f"--n_blocks={preset['n_blocks']}",
+        f"--niter={half}",
+        f"--niter_decay={preset['epochs'] - half}",
+        f"--steps_per_epoch={preset['steps']}",
+        f"--keep_checkpoints={preset['epochs']}",
+        f"--seed={seed}",
+        "--image_every=0",
+        "--export_every=0",
+        "--verbose=0",
+        *extra,
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['seed']} | {r['reconstruction_l1']:.4f} | {r['truncated_reconstruction_l1']:.4f} | {r['ratio']:.2f} | "
-            f"{r['truncation_amplitude_gray_levels']:.2f} | {r['ssim']:.3f} | {r['edge_f1']:.3f} |"
-        )
-    table = "\n".join(lines)
-    print(table)
-    (root / "hidden_information.md").write_text(table + "\n")
-    (root / "hidden_information.json").write_text(json.dumps(rows, indent=2))
+
+
+def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> None:
+    """Trains every unfinished run, ``workers`` at a time, resuming interrupted ones; progress with an ETA per run."""
+    from keras_asym.progress import Progress
+
+    todo = [(name, seed, extra) for name, seed, extra in plan if not (root / f"{name}_seed{seed}" / "finished.json").is_file()]
+    progress = Progress(len(plan), "hidden_information: trainings", unit="runs", interval=0.0, start=len(plan) - len(todo))
+    threads = str(max(1, (os.cpu_count() or 2) // workers))
+    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
+    running: list[tuple[subprocess.Popen, Path, float, str]] = []
+    while todo or running:
+        while todo and len(running) < workers:
+            name, seed, extra = todo.pop(0)
+            run = root / f"{name}_seed{seed}"
+            args = [sys.executable, *train_args(preset, dataset, run, seed, extra)]
+            if (run / "config.json").is_file():
+                args.append("--resume")
+            log = (root / f"{name}_seed{seed}.log").open("a")
+            running.append(
+                (subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env), run, time.perf_counter(), f"{name} seed {seed}")
+            )
+        time.sleep(2.0)
+        for item in list(running):
+            process, run, started, label = item
+            if process.poll() is None:
+                continue
+            running.remove(item)
+            if process.returncode != 0:
+                raise RuntimeError(f"{label}: train exited {process.returncode}; see {run}.log")
+            seconds = time.perf_counter() - started
+            previous = json.loads((run / "finished.json").read_text())["train_seconds"] if (run / "finished.json").is_file() else 0.0
+            (run / "finished.json").write_text(json.dumps({"train_seconds": previous + seconds}))
+            progress.update(progress.done + 1, note=f"{label} trained in {seconds:.0f} s")
+
+
+def load_checkpoint(run: Path, checkpoint: Path):
+    """(G, F, config, optimizer steps) of one end-of-epoch checkpoint of a run."""
+    from keras_asym.training import TrainConfig, create_model
+
+    config = TrainConfig.from_json(run / "config.json")
+    model = create_model(config)
+    model.load_weights(checkpoint)
+    meta = checkpoint.with_name(checkpoint.name.replace(".weights.h5", ".json"))
+    steps = json.loads(meta.read_text())["iterations"] if meta.is_file() else None
+    return model.generator, model.photo_generator, config, steps
+
+
+def style_classifier(size: int, per_style: int = 300, seed: int = 7):
+    """A small CNN telling the three procedural styles apart, fitted on fresh procedural drawings."""
+    import keras
+    import numpy as np
+
+    from keras_asym.data.procedural import render_drawing, sample_face
+
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for _ in range(per_style):
+        face = sample_face(rng)
+        for style in (1, 2, 3):
+            images.append(render_drawing(face, size, style)[0])
+            labels.append(style - 1)
+    x = np.stack(images)[..., None].astype(np.float32) / 127.5 - 1.0
+    y = np.array(labels)
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 1)),
+            keras.layers.Conv2D(16, 3, strides=2, activation="relu", padding="same"),
+            keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same"),
+            keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=15, batch_size=32, verbose=0, shuffle=True)
+    return model
+
+
+def classify(model, drawings: dict) -> dict:
+    """Share of G's drawings in style k that the classifier calls style k."""
+    import numpy as np
+
+    return {
+        f"style{k}": float(np.mean(np.argmax(np.asarray(model(d[..., None].astype(np.float32) / 127.5 - 1.0)), -1) == k - 1))
+        for k, d in drawings.items()
+    }
+
+
+def figure(path: Path, photos, models: dict, levels: float, count: int = 4) -> None:
+    """Per model: photo, G(x), |G(x) - trunc(G(x))| amplified to full range, F(G(x)), F(trunc(G(x)))."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, marker in (("cyclegan", "o"), ("asymmetric", "s")):
-        pts = [(r["reconstruction_l1"], r["truncated_reconstruction_l1"]) for r in rows if r["model"] == name]
-        ax.scatter(*zip(*pts), marker=marker, label=name, s=50)
-    limit = max(max(r["truncated_reconstruction_l1"], r["reconstruction_l1"]) for r in rows) * 1.1
-    ax.plot([0, limit], [0, limit], "k--", lw=0.8)
-    ax.set_xlabel("L1 of F(G(x))")
-    ax.set_ylabel("L1 of F(trunc(G(x)))")
-    ax.legend()
+    from keras_asym.losses import truncate
+
+    x = photos[:count].astype(np.float32) / 127.5 - 1.0
+    style = np.eye(3, dtype=np.float32)[np.arange(count) % 3]
+    columns = ["photo", "G(x)", "|G(x) - trunc| x levels", "F(G(x))", "F(trunc(G(x)))"]
+    fig, axes = plt.subplots(count * len(models), len(columns), figsize=(len(columns) * 1.6, count * len(models) * 1.6))
+    for m, (name, (generator, photo_generator)) in enumerate(models.items()):
+        y = np.asarray(generator({"photo": x, "style": style}, training=False))
+        y_t = np.asarray(truncate(y, levels))
+        cells = [
+            photos[:count],
+            np.repeat(y, 3, -1) / 2 + 0.5,
+            np.repeat(np.abs(y - y_t) * levels / 2, 3, -1).clip(0, 1),
+            np.asarray(photo_generator(y, training=False)) / 2 + 0.5,
+            np.asarray(photo_generator(y_t, training=False)) / 2 + 0.5,
+        ]
+        for i in range(count):
+            row = m * count + i
+            for c, images in enumerate(cells):
+                ax = axes[row, c]
+                ax.imshow(np.clip(images[i], 0, 255 if images is cells[0] else 1), interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if row == 0:
+                    ax.set_title(columns[c], fontsize=7)
+                if c == 0:
+                    ax.set_ylabel(name, fontsize=7)
     fig.tight_layout()
-    fig.savefig(root / "hidden_information.png", dpi=120)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    plt.close(fig)
+
+
+def software() -> dict:
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": numpy.__version__}
+
+
+def markdown(hidden: dict, ablations: dict) -> str:
+    p = hidden["preset"]
+    lines = [
+        f"Plain procedural portraits, {p['size']} px; G and F with ngf {p['ngf']} and {p['n_blocks']} blocks; "
+        f"{p['epochs']} epochs x {p['steps']} steps of batch {p['batch_size']}. {hidden['test_photos']} held-out photos. "
+        f"L1 in [-1, 1] units (the mean test photo scores {hidden['l1_mean_photo']:.3f}); R^2 of the photo's 4x4 colour layout from the 6-bit residual (5-fold ridge). "
+        f"Machine: {hidden['machine']}, {hidden['date']}.",
+        "",
+        "| model | seed | steps | L1 F(G(x)) | L1 F(trunc G(x)) | L1 F(G(x)+noise) | trunc / plain | residual, gray levels | colour R^2 from residual | from visible |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in hidden["runs"]:
+        lines.append(
+            f"| {r['model']} | {r['seed']} | {r['steps']} | {r['l1_reconstruction']:.3f} | {r['l1_truncated_reconstruction']:.3f} | "
+            f"{r['l1_noisy_reconstruction']:.3f} | {r['ratio']:.3f} | {r['truncation_amplitude_gray_levels']:.2f} | "
+            f"{r['residual_colour_r2']:.3f} | {r['visible_colour_r2']:.3f} |"
+        )
+    lines += [
+        "",
+        "Trend (mean over seeds, per end-of-epoch checkpoint):",
+        "",
+        "| model | steps | L1 F(G(x)) | trunc / plain |",
+        "|---|---|---|---|",
+    ]
+    for model in STUDY:
+        runs = [r for r in hidden["runs"] if r["model"] == model]
+        for i in range(min((len(r["trend"]) for r in runs), default=0)):
+            points = [r["trend"][i] for r in runs]
+            lines.append(
+                f"| {model} | {points[0]['steps']} | {sum(q['reconstruction_l1'] for q in points) / len(points):.3f} | "
+                f"{sum(q['ratio'] for q in points) / len(points):.3f} |"
+            )
+    lines += [
+        "",
+        f"Ablations (seed {', '.join(str(s) for s in ablations['seeds'])}; style classifier accuracy on the known drawings: "
+        f"{ablations['classifier_accuracy_on_known_drawings']:.3f}):",
+        "",
+        "| variant | SSIM | edge-F1 | Chamfer px | style accuracy | L1 F(G(x)) | trunc / plain |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in ablations["runs"]:
+        m = r["mean"]
+        lines.append(
+            f"| {r['variant']} | {m['ssim']:.3f} | {m['edge_f1']:.3f} | {m['chamfer_px']:.2f} | {m['style_accuracy']:.3f} | "
+            f"{r['l1_reconstruction']:.3f} | {r['ratio']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    del argv
+    import numpy as np
+
+    from benchmarks import machine
+    from keras_asym.data.procedural import write_dataset
+    from keras_asym.evaluation import hidden_information, load_test_pairs, paired_metrics
+    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.progress import Progress
+
+    preset = PRESETS[_PRESET.value]
+    root, results = Path(_OUTPUT.value) / _PRESET.value, Path(_RESULTS.value)
+    dataset = root / "dataset"
+    if not (dataset / "manifest.json").is_file():
+        write_dataset(
+            dataset, photos=preset["photos"], drawings=preset["photos"], test=preset["test"], size=preset["size"], seed=123, plain=True
+        )
+    seeds, ablation_seeds = [int(s) for s in _SEEDS.value], [int(s) for s in _ABLATION_SEEDS.value]
+    plan = run_plan(seeds, ablation_seeds)
+    train_all(preset, dataset, root, plan, _WORKERS.value)
+
+    photos, drawings, _ = load_test_pairs(dataset, preset["size"])
+    classifier = style_classifier(preset["size"])
+    known = classify(classifier, drawings)
+    hidden_runs, ablation_runs, finals = [], [], {}
+    progress = Progress(len(plan), "hidden_information: evaluation", unit="runs", interval=0.0)
+    for name, seed, _ in plan:
+        run = root / f"{name}_seed{seed}"
+        trend = []
+        for checkpoint in sorted((run / "checkpoints").glob("epoch-*.weights.h5")):
+            generator, photo_generator, config, steps = load_checkpoint(run, checkpoint)
+            scores = hidden_information(generator, photo_generator, photos, config.truncation_levels)
+            trend.append({"epoch": int(checkpoint.name.split("-")[1].split(".")[0]), "steps": steps, **scores})
+        last = trend[-1]
+        row = {
+            "model" if name in STUDY else "variant": name,
+            "seed": seed,
+            "steps": last["steps"],
+            "l1_reconstruction": last["reconstruction_l1"],
+            "l1_truncated_reconstruction": last["truncated_reconstruction_l1"],
+            "l1_noisy_reconstruction": last["noisy_reconstruction_l1"],
+            "ratio": last["ratio"],
+            "truncation_amplitude_gray_levels": last["truncation_amplitude_gray_levels"],
+            "residual_colour_r2": last["residual_colour_r2"],
+            "visible_colour_r2": last["visible_colour_r2"],
+            "train_seconds": round(json.loads((run / "finished.json").read_text())["train_seconds"], 1),
+        }
+        if name == "asymmetric" and seed in ablation_seeds or name in ABLATIONS:
+            paired, outputs = paired_metrics(generator, photos, drawings)
+            accuracy = classify(classifier, outputs)
+            ablation_runs.append(
+                {
+                    **{k: v for k, v in row.items() if k != "model"},
+                    "variant": "full" if name == "asymmetric" else name,
+                    "paired": paired,
+                    "style_accuracy": accuracy,
+                    "mean": {
+                        **{key: float(np.mean([v[key] for v in paired.values()])) for key in ("ssim", "edge_f1", "chamfer_px")},
+                        "style_accuracy": float(np.mean(list(accuracy.values()))),
+                    },
+                }
+            )
+        if name in STUDY:
+            hidden_runs.append({**row, "trend": trend})
+            if seed == seeds[0]:
+                finals[name] = (generator, photo_generator)
+        progress.update(progress.done + 1, note=f"{name} seed {seed}")
+
+    command = " ".join(["python -m benchmarks.hidden_information", *sys.argv[1:]])
+    common = {
+        "command": command,
+        "preset": {"name": _PRESET.value, **preset},
+        "software": software(),
+        "machine": machine.cpu_model(),
+        "cores": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+        "test_photos": int(len(photos)),
+        # what an F that ignores its input can reach: the mean test photo, scored like F(G(x))
+        "l1_mean_photo": float(np.abs(photos / 127.5 - 1.0 - (photos / 127.5 - 1.0).mean(0)).mean()),
+    }
+    hidden = {**common, "seeds": seeds, "runs": hidden_runs}
+    ablations = {
+        **common,
+        "seeds": ablation_seeds,
+        "classifier_accuracy_on_known_drawings": float(np.mean(list(known.values()))),
+        "classifier_accuracy_per_style": known,
+        "runs": ablation_runs,
+    }
+    results.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(results / "hidden_information.json", json.dumps(hidden, indent=1).encode())
+    write_bytes_atomic(results / "ablations.json", json.dumps(ablations, indent=1).encode())
+    table = markdown(hidden, ablations)
+    write_bytes_atomic(results / "hidden_information.md", table.encode())
+    figure(results / "hidden_information.png", photos, finals, 31.875)
+    print(table)
     return 0
 
 

@@ -7,4 +7,8 @@ alignment and TFLite runner serve the ``keras_asym`` library.
     python -m edge_demo --model drawing_int8.tflite --source 0
 """
 
+from edge_demo import native_logs
+
+native_logs.hide_for_commands()  # a no-op outside the project's commands
+
 __version__ = "0.1.0"

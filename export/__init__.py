@@ -9,3 +9,7 @@ variant; ``python -m export.benchmark`` measures them. The pieces:
 - ``analyzer``: the GPU-delegate compatibility report;
 - ``qat``: quantization-aware fine-tuning in ``tf_keras`` (own process).
 """
+
+from edge_demo import native_logs
+
+native_logs.hide_for_commands()  # before TensorFlow is imported; a no-op outside the project's commands

@@ -4,6 +4,10 @@ Importing the package registers every serializable layer and model, so
 ``keras.saving.load_model`` can read the ``.keras`` files this project writes.
 """
 
-from keras_asym import distances, distillation, hed, layers, lpips, mobile, model, networks, pool  # noqa: F401  (registration)
+from edge_demo import native_logs
+
+native_logs.hide_for_commands()  # before TensorFlow is imported; a no-op outside the project's commands
+
+from keras_asym import distances, distillation, hed, layers, lpips, mobile, model, networks, pool  # noqa: E402, F401  (registration)
 
 __version__ = "0.1.0"

@@ -75,3 +75,39 @@ def test_one_console_command_lists_and_runs_every_command():
     assert bad.returncode == 2 and "no_such_flag" in bad.stderr
     modules = {module.removesuffix(".__main__") for module, _ in CONSOLE.values()}
     assert modules >= set(COMMANDS), "every python -m command is reachable through keras-asym"
+
+
+def test_native_start_up_lines_are_noise_and_python_errors_are_not():
+    from edge_demo.native_logs import is_noise
+
+    assert is_noise(b"I0000 00:00:1796217667.156746    2751 port.cc:153] oneDNN custom operations are on.\n")
+    assert is_noise(b"W0000 00:00:1796217667.1 12 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n")
+    assert is_noise(b"E0000 00:00:1796217681.833180    2757 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n")
+    assert is_noise(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+    assert is_noise(b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+    assert not is_noise(b"E0000 00:00:1796217681.8 2757 conv_ops.cc:52] Invalid argument: shapes differ\n")
+    assert not is_noise(b"Traceback (most recent call last):\n")
+    assert not is_noise(b"draw: error: a.png: not an image.\n")
+    assert not is_noise(b"UserWarning: I0000 looks like a log line but starts mid-sentence\n")
+
+
+def test_only_the_projects_commands_have_their_native_logs_hidden():
+    from edge_demo.native_logs import launched_as_command, wanted
+
+    assert launched_as_command(["python", "-m", "keras_asym.train", "--output", "r"])
+    assert launched_as_command(["python", "-m", "export", "--model", "g.keras"])
+    assert launched_as_command(["/venv/bin/python", "/venv/bin/keras-asym", "draw"])
+    assert not launched_as_command(["python", "-m", "pytest", "tests"])
+    assert not launched_as_command(["python", "my_training_script.py"])
+    assert wanted(["python", "-m", "keras_asym.train", "--native_logs"])
+    assert not wanted(["python", "-m", "keras_asym.train", "--nonative_logs"])
+
+
+def test_a_command_hides_tensorflows_start_up_logs_unless_asked(tmp_path):
+    args = ("-m", "keras_asym.data.generate", f"--output={tmp_path / 'd'}", "--photos=1", "--drawings=1", "--test=1", "--size=32")
+    quiet = _run(*args)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert '"photos": 1' in quiet.stdout
+    assert "port.cc" not in quiet.stderr and "InitializeLog" not in quiet.stderr, quiet.stderr[-2000:]
+    loud = _run(*args, "--native_logs")
+    assert loud.returncode == 0 and "I0000" in loud.stderr

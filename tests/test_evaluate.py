@@ -152,3 +152,51 @@ def test_self_consistency_is_one_for_a_pixelwise_generator_and_exposes_aliasing(
     assert self_consistency(subsampled, photos, style, shift=1, reference=own) == self_consistency(subsampled, photos, style, shift=1)
     assert self_consistency(pixelwise, photos, style, shift=1, reference=np.zeros_like(own))["ssim"] < 0.1  # used as given
     assert self_consistency(subsampled, photos, style, mirror=True)["ssim"] < 0.7
+
+
+def _block_photos(count: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Gray photos made of 4x4 flat blocks: their colour layout is all there is to recover."""
+    blocks = np.random.default_rng(seed).integers(0, 256, (count, 4, 4, 1))
+    return np.repeat(np.repeat(np.repeat(blocks, size // 4, 1), size // 4, 2), 3, 3).astype(np.uint8)
+
+
+def test_a_generator_that_hides_the_photo_below_6_bits_is_caught():
+    from keras_asym.evaluation import hidden_information
+    from keras_asym.losses import truncate
+
+    levels = 31.875
+    base = -1.0 + 20.0 / levels  # a visible gray exactly on the 6-bit grid
+
+    def hider(inputs, training=False):
+        gray = inputs["photo"][..., :1]
+        return base + (gray + 1.0) / 2.0 * (0.98 / levels)  # the photo, below one 6-bit step
+
+    def decoder(drawing, training=False):
+        drawing = np.asarray(drawing)
+        hidden = (drawing - np.asarray(truncate(drawing, levels))) * levels / 0.98
+        return np.repeat(hidden * 2.0 - 1.0, 3, axis=-1)
+
+    report = hidden_information(hider, decoder, _block_photos(40), levels)
+    assert report["reconstruction_l1"] < 0.01 and report["truncated_reconstruction_l1"] > 0.3
+    assert report["noisy_reconstruction_l1"] > 10 * report["reconstruction_l1"]
+    assert report["residual_colour_r2"] > 0.8 and report["visible_colour_r2"] < 0.1
+    assert 0 < report["truncation_amplitude_gray_levels"] < 127.5 / levels
+
+
+def test_a_generator_that_draws_on_the_6_bit_grid_hides_nothing():
+    from keras_asym.evaluation import hidden_information
+    from keras_asym.losses import truncate
+
+    levels = 31.875
+
+    def honest(inputs, training=False):
+        gray = inputs["photo"][..., :1]
+        return (np.floor((gray + 1.0) * 4.0) * 8.0 + 0.5) / levels - 1.0  # coarse and visible: mid-step on the grid
+
+    def decoder(drawing, training=False):  # reads only what is visible
+        return np.repeat(np.asarray(truncate(drawing, levels)), 3, axis=-1)
+
+    report = hidden_information(honest, decoder, _block_photos(40, seed=1), levels)
+    assert report["truncation_amplitude_gray_levels"] == pytest.approx(0.5 * 127.5 / levels, rel=1e-3)  # the same everywhere
+    assert report["ratio"] == pytest.approx(1.0, abs=0.05)
+    assert report["residual_colour_r2"] < 0.1 < report["visible_colour_r2"]

@@ -72,3 +72,15 @@ def test_cli(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["photos"] == 2
+
+
+def test_plain_photos_are_flat_colours_and_keep_the_same_face():
+    from keras_asym.data.procedural import render_photo, sample_face
+
+    face = sample_face(np.random.default_rng(3))
+    plain, points = render_photo(face, 64, plain=True)
+    textured, same_points = render_photo(face, 64)
+    corner = plain[:8, :8].reshape(-1, 3)
+    assert np.abs(corner.astype(int) - face.background).max() <= 1  # the background is its one colour
+    assert textured[:8, :8].reshape(-1, 3).std(0).max() > 2  # texture and noise otherwise
+    assert np.array_equal(points, same_points)

@@ -16,18 +16,19 @@ from absl import flags
 from edge_demo import cli
 
 _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to write.", required=True)
-_PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.")
-_DRAWINGS = flags.DEFINE_integer("drawings", 200, "Training drawings (of other faces), styles drawn uniformly.")
-_TEST = flags.DEFINE_integer("test", 20, "Held-out faces with their drawing in every style.")
-_SIZE = flags.DEFINE_integer("size", 256, "Image side.")
+_PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.", lower_bound=0)
+_DRAWINGS = flags.DEFINE_integer("drawings", 200, "Training drawings (of other faces), styles drawn uniformly.", lower_bound=0)
+_TEST = flags.DEFINE_integer("test", 20, "Held-out faces with their drawing in every style.", lower_bound=0)
+_SIZE = flags.DEFINE_integer("size", 256, "Image side in pixels.", lower_bound=16)
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_PLAIN = flags.DEFINE_boolean("plain_photos", False, "Flat-coloured photos: no texture, lighting or noise.")
 
 
 def main(argv):
     del argv
     from keras_asym.data.procedural import write_dataset
 
-    summary = write_dataset(_OUTPUT.value, _PHOTOS.value, _DRAWINGS.value, _TEST.value, _SIZE.value, _SEED.value)
+    summary = write_dataset(_OUTPUT.value, _PHOTOS.value, _DRAWINGS.value, _TEST.value, _SIZE.value, _SEED.value, _PLAIN.value)
     print(json.dumps({k: v for k, v in summary.items() if k != "test_faces"}))
     return 0
 

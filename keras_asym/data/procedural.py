@@ -111,13 +111,20 @@ def _shade(image: np.ndarray, light: float) -> np.ndarray:
     return np.clip(image * ramp, 0, 255)
 
 
-def render_photo(p: FaceParams, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(HxWx3 uint8 RGB photo, its 5 points)."""
+def render_photo(p: FaceParams, size: int, plain: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(HxWx3 uint8 RGB photo, its 5 points).
+
+    ``plain`` drops the background texture, the side lighting and the sensor
+    noise: what a drawing cannot show is then a dozen flat colours, few enough
+    bits that a strict cycle can be solved by hiding them (the hidden-information
+    benchmark's setting).
+    """
     g = _geometry(p, size)
     rng = np.random.default_rng(p.texture_seed)
     noise = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), size / 40)
     noise /= np.abs(noise).max() + 1e-6
-    image = np.array(p.background, np.float32)[None, None] * (1 + 0.15 * noise[:, :, None])
+    texture = 0.0 if plain else 0.15
+    image = np.array(p.background, np.float32)[None, None] * (1 + texture * noise[:, :, None])
     c, (ax, ay), s = g["center"], g["axes"], size
     body = np.array(
         [[c[0] - 0.42 * s, s], [c[0] - 0.2 * s, c[1] + 0.36 * s], [c[0] + 0.2 * s, c[1] + 0.36 * s], [c[0] + 0.42 * s, s]], np.int32
@@ -147,8 +154,9 @@ def render_photo(p: FaceParams, size: int) -> tuple[np.ndarray, np.ndarray]:
     lips = np.array([left, mid - [0, 0.45 * r], right, mid + [0, 0.6 * r]], np.int32)
     cv2.fillPoly(image, [lips], p.lips)
     cv2.line(image, _pt(left), _pt(right), [v * 0.6 for v in p.lips], max(1, int(r * 0.15)))
-    image = _shade(image, p.light)
-    image = cv2.GaussianBlur(image, (0, 0), 0.6) + rng.normal(0, 3, image.shape)
+    if not plain:
+        image = _shade(image, p.light)
+    image = cv2.GaussianBlur(image, (0, 0), 0.6) + rng.normal(0, 0 if plain else 3, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), points
 
 
@@ -217,11 +225,14 @@ def _write(root: Path, side: str, stem: str, image: np.ndarray, points: np.ndarr
         write_image_atomic(root / f"{side}_{part}" / f"{stem}.png", mask * 255)
 
 
-def write_dataset(output: str | Path, photos: int = 200, drawings: int = 200, test: int = 20, size: int = 256, seed: int = 0) -> dict:
+def write_dataset(
+    output: str | Path, photos: int = 200, drawings: int = 200, test: int = 20, size: int = 256, seed: int = 0, plain: bool = False
+) -> dict:
     """Writes the ``prepare`` layout (train) and ``test/`` with paired drawings per style; returns a summary.
 
     Training photos, training drawings and test faces are all different faces.
     ``test/A/<stem>.png`` has its drawings in ``test/B_style{1,2,3}/<stem>.png``.
+    ``plain`` renders photos without texture, lighting or noise (``render_photo``).
     """
     from keras_asym.imageio import write_bytes_atomic, write_image_atomic, write_npy_atomic
 
@@ -230,7 +241,7 @@ def write_dataset(output: str | Path, photos: int = 200, drawings: int = 200, te
     faces = [sample_face(rng) for _ in range(photos + drawings + test)]
     styles = rng.integers(1, 4, drawings)
     for i in range(photos):
-        image, points = render_photo(faces[i], size)
+        image, points = render_photo(faces[i], size, plain)
         _write(root, "A", f"photo_{i:05d}", image, points)
     for j in range(drawings):
         image, points = render_drawing(faces[photos + j], size, int(styles[j]))
@@ -240,7 +251,7 @@ def write_dataset(output: str | Path, photos: int = 200, drawings: int = 200, te
     for k in range(test):
         face = faces[photos + drawings + k]
         stem = f"test_{k:05d}"
-        image, points = render_photo(face, size)
+        image, points = render_photo(face, size, plain)
         _write(root / "test", "A", stem, image, points)
         for style in STYLES:
             drawing, _ = render_drawing(face, size, style)
@@ -249,6 +260,7 @@ def write_dataset(output: str | Path, photos: int = 200, drawings: int = 200, te
         "generator": "keras_asym.data.procedural",
         "seed": seed,
         "size": size,
+        "plain_photos": plain,
         "photos": photos,
         "drawings": drawings,
         "drawings_per_style": {str(s): int((styles == s).sum()) for s in STYLES},

@@ -1,0 +1,127 @@
+"""Keeps TensorFlow's, XLA's and LiteRT's native start-up logs out of the commands' output.
+
+TensorFlow 2.21 logs through absl's C++ logger before ``absl::InitializeLog``,
+so ``TF_CPP_MIN_LOG_LEVEL`` no longer hides lines such as ``I0000 ... port.cc]
+oneDNN custom operations are on``. The only place to drop them is the stderr
+file descriptor itself: ``hide()`` routes fd 2 through a pipe and a thread that
+forwards every line except native INFO/WARNING lines and CUDA probes on a
+CPU-only machine. Python's own warnings, errors and tracebacks pass unchanged.
+
+The project's commands call it when their package is imported (before
+TensorFlow is), and only when the process *is* one of them: a library user's
+process is never touched. ``--native_logs`` on any command, or
+``KERAS_ASYM_NATIVE_LOGS=1``, keeps everything.
+
+TensorFlow-free, like the rest of ``edge_demo``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import sys
+import threading
+
+FLAG = "--native_logs"
+ENV = "KERAS_ASYM_NATIVE_LOGS"
+PACKAGES = ("keras_asym", "export", "edge_demo", "benchmarks")
+CONSOLE_SCRIPTS = ("keras-asym",)
+
+_NOISE = re.compile(
+    rb"^(?:"
+    rb"[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"  # absl INFO / WARNING
+    rb"|E\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ cuda\S*:\d+\]"  # 'failed call to cuInit' on a machine without a GPU
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] "  # TensorFlow's older logger
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rb"|To enable the following instructions: .* rebuild TensorFlow"  # second line of cpu_feature_guard
+    rb"|INFO: Created TensorFlow Lite .*delegate"
+    rb"|WARNING: Attempting to use a delegate that only supports static-sized tensors"
+    rb")"
+)
+
+_installed = False
+
+try:  # every command accepts the flag; hide_for_commands() reads it from the command line before absl parses it
+    from absl import flags as _flags
+
+    _flags.DEFINE_boolean("native_logs", False, "Show TensorFlow/XLA/LiteRT native start-up logs (hidden by default).")
+except _flags.DuplicateFlagError:  # pragma: no cover - module reloaded
+    pass
+
+
+def is_noise(line: bytes) -> bool:
+    """Whether one stderr line is native start-up chatter."""
+    return bool(_NOISE.match(line.lstrip(b"\r")))
+
+
+def launched_as_command(argv: list[str] | None = None) -> bool:
+    """Whether this process was started as one of the project's commands (``python -m <package>...`` or ``keras-asym``)."""
+    argv = list(getattr(sys, "orig_argv", sys.argv) if argv is None else argv)
+    if any(os.path.basename(a) in CONSOLE_SCRIPTS for a in argv[:2]):
+        return True
+    if "-m" in argv:
+        index = argv.index("-m")
+        module = argv[index + 1] if index + 1 < len(argv) else ""
+        return module.split(".")[0] in PACKAGES
+    return False
+
+
+def wanted(argv: list[str] | None = None) -> bool:
+    """Whether the native logs were asked for (``--native_logs`` or ``KERAS_ASYM_NATIVE_LOGS=1``)."""
+    argv = list(getattr(sys, "orig_argv", sys.argv) if argv is None else argv)
+    if os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes"):
+        return True
+    return any(a in (FLAG, f"{FLAG}=true", f"{FLAG}=1") for a in argv)
+
+
+def hide_for_commands() -> None:
+    """``hide()`` when this process is one of the project's commands and the logs were not asked for."""
+    if launched_as_command() and not wanted():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own logger, where it still applies
+        hide()
+
+
+def hide(fd: int = 2) -> None:
+    """Routes ``fd`` through a filter thread that drops native INFO/WARNING lines; idempotent."""
+    global _installed
+    if _installed:
+        return
+    try:
+        original = os.dup(fd)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, fd)
+        os.close(write_end)
+    except OSError:  # no usable stderr (a daemon): nothing to filter
+        return
+    _installed = True
+
+    def forward() -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = re.split(rb"(?<=[\n\r])", pending)
+            kept = b"".join(line for line in lines if not is_noise(line))
+            if kept:
+                os.write(original, kept)
+        if pending and not is_noise(pending):
+            os.write(original, pending)
+
+    thread = threading.Thread(target=forward, name="native-log-filter", daemon=True)
+    thread.start()
+
+    def restore() -> None:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(original, fd)  # the pipe's last writer in this process goes away: the thread sees EOF
+        thread.join(timeout=2.0)
+
+    atexit.register(restore)
