@@ -159,13 +159,16 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
 def time_alternating(runners: dict, photo: np.ndarray, style: np.ndarray, runs: int) -> dict[str, list[float]]:
     for run in runners.values():  # warm-up
         run(photo, style)
+    from keras_asym.progress import Progress
+
     times = {name: [] for name in runners}
-    for round_ in range(runs):
+    progress = Progress(runs, "  timing", unit="rounds", interval=0.0)
+    for _ in range(runs):
         for name, run in runners.items():
             started = time.perf_counter()
             run(photo, style)
             times[name].append(time.perf_counter() - started)
-        log(f"  round {round_ + 1}/{runs}: " + ", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()))
+        progress.update(note=", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()))
     return times
 
 
@@ -173,12 +176,16 @@ def quality(runners: dict, photos: list[np.ndarray]) -> dict[str, dict]:
     from keras_asym import metrics
 
     styles = np.eye(3, dtype=np.float32)
+    from keras_asym.progress import Progress
+
     drawings, first = {}, {}
+    progress = Progress(len(runners), "  quality", unit="contenders", interval=0.0)
     for name, run in runners.items():
         started = time.perf_counter()  # the first call at this size: tracing, XLA compilation, delegate set-up
         drawings[name] = [run(photos[0], styles[0])]
         first[name] = time.perf_counter() - started
         drawings[name] += [run(p, s) for i, p in enumerate(photos) for j, s in enumerate(styles) if i or j]
+        progress.update(note=f"{name} drew {len(drawings[name])} drawings")
     reference = drawings["tflite_fp32"] if "tflite_fp32" in drawings else drawings["keras"]
     rows = {}
     for name, items in drawings.items():

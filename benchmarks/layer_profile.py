@@ -106,7 +106,11 @@ def main(argv):
         "size": _SIZE.value,
         "rows": [],
     }
-    for spec in shapes(_SIZE.value):
+    from keras_asym.progress import Progress
+
+    specs = shapes(_SIZE.value)
+    progress = Progress(len(specs), "layer_profile", unit="layer shapes", interval=0.0)
+    for spec in specs:
         run = runners(spec, _THREADS.value)
         for f in run.values():
             f()
@@ -124,6 +128,7 @@ def main(argv):
             f"({row['tflite_over_pytorch']:.2f}x the time)",
             flush=True,
         )
+        progress.update()
     record["total_tflite_s"] = sum(r["count"] * r["tflite_s"] for r in record["rows"])
     record["total_pytorch_s"] = sum(r["count"] * r["pytorch_s"] for r in record["rows"])
     from keras_asym.imageio import write_bytes_atomic

@@ -239,6 +239,7 @@ def export_generator(
     the fp32 model does not reproduce Keras (``check_parity``).
     """
     from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.progress import Progress
 
     height, width = size
     output = Path(output)
@@ -267,6 +268,7 @@ def export_generator(
     with tempfile.TemporaryDirectory() as tmp:
         static = Path(tmp) / "static"
         savedmodel.save_savedmodel(generator, static, height, width, batch=1)
+        progress = Progress(len(variants), "export", unit="variants", interval=0.0)
         for variant in variants:
             started = time.perf_counter()
             if variant == "qat":
@@ -292,6 +294,7 @@ def export_generator(
                 log(
                     f"{label}: {path} ({entry['bytes'] / 1e6:.2f} MB, {entry['seconds']} s, PSNR vs Keras {entry['quality_vs_keras']['psnr_db']:.1f} dB; {gpu_summary(record['gpu'])})"
                 )
+            progress.update(note=f"{variant} done")
         if "int8" in variants and per_op_report:
             rows = tflite.per_op_error(static, photos[: min(8, len(photos))])
             write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())

@@ -68,16 +68,25 @@ def calibration_photos(
     return photos, f"{count} procedural portraits (seed {seed})"
 
 
-def representative_dataset(photos: list[np.ndarray]) -> Callable[[], Iterator[dict]]:
-    """Calibration samples keyed by input name; styles cycle through the three one-hots."""
+def representative_dataset(photos: list[np.ndarray], label: str = "") -> Callable[[], Iterator[dict]]:
+    """Calibration samples keyed by input name; styles cycle through the three one-hots.
+
+    With a ``label``, each pass prints progress with an ETA (calibration runs
+    the float model on every photo: minutes at 512 px).
+    """
+    from keras_asym.progress import Progress
+
     styles = np.eye(3, dtype=np.float32)
 
     def samples():
+        progress = Progress(len(photos), label, unit="photos") if label else None
         for i, photo in enumerate(photos):
             yield {
                 "photo": (photo.astype(np.float32) / 127.5 - 1.0)[None],
                 "style": styles[i % 3][None],
             }
+            if progress:
+                progress.update(i + 1)
 
     return samples
 
@@ -101,7 +110,7 @@ def make_converter(
         if io_type not in IO_TYPES:
             raise ValueError(f"io_type must be one of {sorted(IO_TYPES)}, got {io_type!r}.")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative_dataset(photos)
+        converter.representative_dataset = representative_dataset(photos, label="int8 calibration")
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = IO_TYPES[io_type]
         converter.inference_output_type = IO_TYPES[io_type]

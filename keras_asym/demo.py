@@ -5,12 +5,16 @@
 
 1. writes a procedural dataset (unpaired photos and drawings in 3 styles, and
    held-out faces with their known drawings);
-2. trains a small asymmetric model on it (``--train_minutes`` of wall time);
-3. exports G to TFLite (fp32 and full-integer int8, calibrated on the photos);
-4. draws the held-out faces and the photos of ``$KERAS_ASYM_SHARED/data/raw_photos``
-   (or a bundled procedural portrait) in all three styles with the int8 model;
-5. runs the camera demo headless on a rendered clip;
-6. scores the model (paired metrics, hidden-information test) and writes
+2. draws the held-out faces and the photos with the shipped pretrained drawer
+   (``keras_asym.pretrained``: a small paired fit, so the first thing shown is
+   what clean drawings in three distinct styles look like) and scores it
+   against the known drawings and its bar;
+3. trains a small asymmetric model on the dataset (``--train_minutes`` of wall time);
+4. exports the trained G to TFLite (fp32 and full-integer int8, calibrated on the photos);
+5. draws the photos of ``$KERAS_ASYM_SHARED/data/raw_photos`` (or a bundled
+   procedural portrait) in all three styles with that int8 model;
+6. runs the camera demo headless on a rendered clip;
+7. scores the trained model (paired metrics, hidden-information test) and writes
    ``report.html`` with loss curves, sample grids, metrics and timings.
 """
 
@@ -43,14 +47,20 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 HERE = Path(__file__).resolve().parents[1]
 
 
+STAGES = ("dataset", "pretrained", "train", "export", "draw", "edge", "evaluate")
+
+
 @contextmanager
 def _stage(name: str, timings: dict):
-    """Prints a stage's start and duration and records the seconds in ``timings``."""
-    print(f"[demo] {name} ...", flush=True)
+    """Prints a stage's start (k/N, with the time so far) and duration, and records the seconds in ``timings``."""
+    from keras_asym.progress import clock
+
+    k = STAGES.index(name) + 1
+    print(f"[demo] stage {k}/{len(STAGES)}: {name} ... ({clock(sum(timings.values()))} so far)", flush=True)
     started = time.perf_counter()
     yield
     timings[name] = round(time.perf_counter() - started, 1)
-    print(f"[demo] {name}: {timings[name]} s", flush=True)
+    print(f"[demo] stage {k}/{len(STAGES)}: {name} done in {clock(timings[name])}", flush=True)
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
@@ -103,6 +113,48 @@ def loss_plot(run: Path, path: Path) -> list[dict]:
     return records
 
 
+def draw_with_pretrained(folder: Path, data: Path, photos_dir: Path) -> dict:
+    """The shipped drawer (sha256-checked) on the held-out faces, scored against their known drawings and its bar,
+    and on the photos; writes ``styles.png``, ``samples.png`` and ``drawings/`` into ``folder``."""
+    import keras
+
+    from keras_asym import pretrained
+    from keras_asym.evaluation import load_test_pairs, paired_metrics, write_samples, write_styles
+    from keras_asym.pretrained.recipe import BAR, baselines, meets_bar
+
+    path, record = pretrained.verified(), pretrained.record()
+    size = record["settings"]["size"]
+    drawer = keras.saving.load_model(path, compile=False)
+    photos, drawings, _ = load_test_pairs(data, size)
+    paired, outputs = paired_metrics(drawer, photos, drawings)
+    floors = baselines(drawings)
+    write_styles(folder / "styles.png", photos, outputs, count=4)
+    write_samples(folder / "samples.png", photos, outputs, drawings)
+    _run(
+        [
+            "-m",
+            "keras_asym.draw",
+            f"--model={path}",
+            f"--input={photos_dir}",
+            f"--output={folder / 'drawings'}",
+            f"--size={size}",
+            "--paste_back",
+        ]
+    )
+    return {
+        "model": str(path),
+        "what": record["what"],
+        "command": record["command"],
+        "sha256": record["sha256"],
+        "size": size,
+        "paired": paired,
+        "baselines": floors,
+        "bar": BAR,
+        "meets_bar": meets_bar(paired, floors),
+        "drawing_files": sorted(f"pretrained/drawings/{p.name}" for p in (folder / "drawings").glob("*_style*.png"))[:12],
+    }
+
+
 def _optimizer_steps(run: Path) -> int:
     """Optimizer steps of the newest end-of-epoch checkpoint."""
     metas = sorted((run / "checkpoints").glob("epoch-*.json"))
@@ -111,51 +163,77 @@ def _optimizer_steps(run: Path) -> int:
 
 def write_report(out: Path, summary: dict) -> Path:
     from export.exporter import gpu_summary
+    from keras_asym.evaluation import HIDDEN_ROWS, PAIRED_COLUMNS
     from keras_asym.imageio import write_bytes_atomic
     from keras_asym.pages import html_page
 
-    def table(rows: dict, columns: list[str]) -> str:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *columns])
+    def table(rows: dict, columns: dict, first: str = "") -> str:
+        """``columns``: key -> header saying what the number is, its unit and what it is compared with."""
+        head = "".join(f"<th>{html.escape(text)}</th>" for text in [first, *columns.values()])
         body = "".join(
             "<tr><td>" + html.escape(str(name)) + "</td>" + "".join(f"<td>{html.escape(_fmt(row.get(c)))}</td>" for c in columns) + "</tr>"
             for name, row in rows.items()
         )
         return f"<table><tr>{head}</tr>{body}</table>"
 
-    drawings = "".join(
-        f'<figure><img src="{html.escape(p)}" height="160"><figcaption>{html.escape(Path(p).stem)}</figcaption></figure>'
-        for p in summary["drawing_files"]
-    )
+    def gallery(files: list[str]) -> str:
+        return "".join(
+            f'<figure><img src="{html.escape(p)}" height="160"><figcaption>{html.escape(Path(p).stem)}</figcaption></figure>' for p in files
+        )
+
+    pre, train = summary["pretrained"], summary["training"]
+    baseline_rows = {
+        style: {"ssim": b["wrong_face"]["ssim"], "edge_f1": b["wrong_face"]["edge_f1"], "chamfer_px": b["wrong_face"]["chamfer_px"]}
+        for style, b in pre["baselines"].items()
+    }
+    pre_rows = {f"{style}: pretrained drawer": row for style, row in pre["paired"].items()}
+    pre_rows.update({f"{style}: another face's known drawing (baseline)": row for style, row in baseline_rows.items()})
     hidden = summary["evaluation"].get("hidden_information", {})
     edge = summary["edge"]
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}figure{display:inline-block;margin:4px}"
+    epochs = f"{train['epochs_run']} epoch{'s' if train['epochs_run'] != 1 else ''}"
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px}figure{display:inline-block;margin:4px}"
+    )
     parts = [
         "<h1>keras-asym demo report</h1>",
-        f"<p>Procedural dataset ({summary['dataset']['photos']} photos, {summary['dataset']['drawings']} drawings, {summary['dataset']['test']} held-out faces) at {summary['size']} px; "
-        f"G with ngf {summary['ngf']}, {summary['n_blocks']} blocks; {summary['training']['epochs_run']} epochs, {summary['training']['steps']} steps in {summary['timings'].get('train', 0)} s on this machine. "
-        "A few minutes of CPU training: the drawings show the pipeline and the trend, not the paper's quality.</p>",
-        "<h2>Losses</h2><img src='losses.png' width='100%'>",
-        "<h2>Held-out faces (photo, then G and the known drawing per style)</h2><img src='evaluation/samples.png'>",
-        "<h2>Paired metrics against the known drawings</h2>"
-        + table(summary["evaluation"].get("paired", {}), ["ssim", "edge_f1", "chamfer_px"]),
-        "<h2>Hidden-information test</h2>"
-        + table({"this model": hidden}, ["reconstruction_l1", "truncated_reconstruction_l1", "ratio", "truncation_amplitude_gray_levels"]),
-        f"<h2>Photos drawn with the int8 TFLite model ({html.escape(summary['photos_source'])})</h2>{drawings}",
-        "<h2>Export</h2>"
+        "<h2>1. The pretrained drawer (shipped with the package)</h2>",
+        f"<p>{html.escape(pre['what'])}; made by <code>{html.escape(pre['command'])}</code>, sha256 {pre['sha256'][:16]}..., {pre['size']} px. "
+        "Each row: a held-out procedural face, then its drawing in style 1, 2 and 3.</p><img src='pretrained/styles.png'>",
+        "<p>Scores against the known drawing of the same face, mean over the "
+        f"{summary['dataset']['test']} held-out faces. The bar: {html.escape(pre['bar'])}: "
+        f"<b>{'met' if pre['meets_bar'] else 'not met'}</b>.</p>" + table(pre_rows, PAIRED_COLUMNS),
+        f"<h3>Photos drawn by the pretrained drawer ({html.escape(summary['photos_source'])})</h3>"
+        "<p>It was fitted on procedural faces only; real photos show how far that carries.</p>" + gallery(pre["drawing_files"]),
+        "<h2>2. The model trained in this run</h2>",
+        f"<p>Procedural dataset: {summary['dataset']['photos']} photos, {summary['dataset']['drawings']} drawings, "
+        f"{summary['dataset']['test']} held-out faces, at {summary['size']} px. G with ngf {summary['ngf']} and {summary['n_blocks']} blocks, "
+        f"trained with the paper's unpaired objective for {epochs} ({train['steps']} steps) in {summary['timings'].get('train', 0)} s"
+        f"{' (stopped by the time budget)' if train['stopped_by_time_budget'] else ''}. "
+        "Minutes of CPU show every stage of the pipeline and the trend, not the paper's quality.</p>",
+        f"<h3>Losses per epoch (epochs 1 to {train['epochs_run']})</h3><img src='losses.png' width='100%'>",
+        "<h3>Held-out faces: the photo, then per style this model's drawing and the known drawing</h3><img src='evaluation/samples.png'>",
+        "<h3>Scores against the known drawings (mean over the held-out faces)</h3>"
+        + table(summary["evaluation"].get("paired", {}), PAIRED_COLUMNS),
+        "<h3>Hidden-information test</h3>" + table({k: {"value": hidden.get(k)} for k in HIDDEN_ROWS if k in hidden}, {"value": "value"}),
+        f"<h3>Photos drawn with its int8 TFLite export ({html.escape(summary['photos_source'])})</h3>{gallery(summary['drawing_files'])}",
+        "<h3>Export</h3>"
         + table(
             {
                 v: {
                     "MB": e["bytes"] / 1e6,
-                    "PSNR vs Keras dB": e["quality_vs_keras"]["psnr_db"],
-                    "GPU accelerator (measured)": gpu_summary(e["gpu"]),
+                    "psnr": e["quality_vs_keras"]["psnr_db"],
+                    "gpu": gpu_summary(e["gpu"]),
                 }
                 for v, e in summary["export"]["variants"].items()
             },
-            ["MB", "PSNR vs Keras dB", "GPU accelerator (measured)"],
+            {"MB": "file size, MB", "psnr": "PSNR against the Keras model's drawing, dB", "gpu": "LiteRT GPU accelerator (measured)"},
+            "variant",
         ),
-        f"<h2>Edge demo (headless, {edge['frames']} frames)</h2><p>{edge['fps']} FPS end to end, generator p50 {edge['stages_ms']['infer']['p50']} ms, "
-        f"faces in {edge['faces_found']}/{edge['frames']} frames, {edge['dropped_frames']} dropped. Video: <a href='edge/edge_demo.mp4'>edge/edge_demo.mp4</a></p>",
-        "<h2>Timings (s)</h2>" + table({"stage": summary["timings"]}, list(summary["timings"])),
+        f"<h3>Camera demo, headless ({edge['frames']} frames of a rendered clip)</h3><p>{edge['fps']} frames per second end to end; "
+        f"generator median {edge['stages_ms']['infer']['p50']} ms per frame; a face in {edge['faces_found']} of {edge['frames']} frames; "
+        f"{edge['dropped_frames']} frames dropped. Video: <a href='edge/edge_demo.mp4'>edge/edge_demo.mp4</a></p>",
+        "<h2>Time per stage (seconds, on this machine)</h2>" + table({"seconds": summary["timings"]}, {k: k for k in summary["timings"]}),
     ]
     path = out / "report.html"
     write_bytes_atomic(path, html_page("keras-asym demo", "\n".join(parts), style).encode())
@@ -188,6 +266,17 @@ def main(argv):
     with _stage("dataset", timings):
         data = out / "data"
         dataset = write_dataset(data, photos=_PHOTOS.value, drawings=_PHOTOS.value, test=12, size=size, seed=_SEED.value)
+        raw = shared_dir() / "data" / "raw_photos"
+        photos_dir, photos_source = raw, f"{raw}"
+        if not (raw.is_dir() and list_images(raw)):
+            photos_dir = out / "bundled_photo"
+            write_image_atomic(
+                photos_dir / "procedural_portrait.png", render_photo(sample_face(np.random.default_rng(_SEED.value + 99)), 2 * size)[0]
+            )
+            photos_source = "a bundled procedural portrait (no raw_photos in $KERAS_ASYM_SHARED)"
+
+    with _stage("pretrained", timings):
+        pretrained = draw_with_pretrained(out / "pretrained", data, photos_dir)
 
     run = out / "run"
     half = max(1, _EPOCHS.value // 2)
@@ -214,7 +303,7 @@ def main(argv):
             import shutil
 
             shutil.rmtree(run)
-        run_training(config, verbose=0, extra_callbacks=[budget])
+        run_training(config, verbose=1, extra_callbacks=[budget])  # progress with an ETA (one line per 30 s off a terminal)
     records = loss_plot(run, out / "losses.png")
     generator_path = run / "generators" / "generator.keras"
 
@@ -232,14 +321,6 @@ def main(argv):
     int8 = out / "export" / "drawing_int8.tflite"
 
     with _stage("draw", timings):
-        raw = shared_dir() / "data" / "raw_photos"
-        photos_dir, photos_source = raw, f"{raw}"
-        if not (raw.is_dir() and list_images(raw)):
-            photos_dir = out / "bundled_photo"
-            write_image_atomic(
-                photos_dir / "procedural_portrait.png", render_photo(sample_face(np.random.default_rng(_SEED.value + 99)), 2 * size)[0]
-            )
-            photos_source = "a bundled procedural portrait (no raw_photos in $KERAS_ASYM_SHARED)"
         _run(
             [
                 "-m",
@@ -285,6 +366,7 @@ def main(argv):
         },
         "export": export_summary,
         "photos_source": photos_source,
+        "pretrained": pretrained,
         "drawing_files": drawing_files,
         "edge": edge,
         "evaluation": evaluation,

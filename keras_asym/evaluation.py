@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_asym.imageio import write_bytes_atomic
+
 
 def load_run(run_dir: Path):
     """(G, F, config) of a train run, with the weights of its latest end-of-epoch checkpoint."""
@@ -316,9 +318,77 @@ def evaluate(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     write_samples(out / "samples.png", photos, outputs, drawings)
-    (out / "evaluation.json").write_text(json.dumps(report, indent=2))
-    (out / "evaluation.md").write_text(markdown(report))
+    write_styles(out / "styles.png", photos, outputs)
+    write_bytes_atomic(out / "evaluation.json", json.dumps(report, indent=2).encode())
+    write_bytes_atomic(out / "evaluation.md", markdown(report).encode())
+    write_bytes_atomic(out / "evaluation.html", html_report(report).encode())
     return report
+
+
+def write_styles(path: Path, photos: np.ndarray, outputs: dict, count: int = 3) -> None:
+    """The style difference at a glance: each photo, then G's drawing of it in style 1, 2 and 3, side by side."""
+    import cv2
+
+    from keras_asym.imageio import write_image_atomic
+
+    rows = [
+        np.concatenate([photos[i]] + [cv2.cvtColor(outputs[k][i], cv2.COLOR_GRAY2RGB) for k in (1, 2, 3)], 1)
+        for i in range(min(count, len(photos)))
+    ]
+    write_image_atomic(path, np.concatenate(rows, 0))
+
+
+PAIRED_COLUMNS = {
+    "ssim": "SSIM vs the known drawing (1 = identical)",
+    "edge_f1": "edge-F1 vs the known drawing (1 = every line found, none extra)",
+    "chamfer_px": "Chamfer distance to the known lines, px (0 = on them)",
+}
+HIDDEN_ROWS = {
+    "reconstruction_l1": "L1 of F(G(x)) to the photo, [-1, 1] units",
+    "truncated_reconstruction_l1": "L1 of F(trunc(G(x))) to the photo (G(x) at 6 bits)",
+    "noisy_reconstruction_l1": "L1 of F(G(x) + noise) to the photo (noise of noise_gray_levels)",
+    "ratio": "truncated / plain L1 (near 1: nothing hidden below 6 bits)",
+    "truncation_amplitude_gray_levels": "mean |G(x) - trunc(G(x))|, gray levels of 255",
+    "residual_colour_r2": "R^2 of the photo's colour from the residual alone (near 0: nothing hidden)",
+    "visible_colour_r2": "R^2 of the photo's colour from the visible trunc(G(x))",
+}
+
+
+def html_report(report: dict) -> str:
+    """``evaluation.html``: the sample grids and every number with its unit and what it is compared with."""
+    import html
+
+    from keras_asym.pages import html_page
+
+    def cell(value) -> str:
+        return html.escape(f"{value:.4g}" if isinstance(value, float) else str(value))
+
+    parts = [
+        f"<h1>Evaluation of {html.escape(str(report['run'] or report['generator']))}</h1>",
+        f"<p>{report['test_photos']} held-out photos of {html.escape(str(report['dataset']))} at {report['size']} px.</p>",
+        "<h2>The same photo in the three styles</h2><img src='styles.png' alt='photo, then style 1, 2, 3'>",
+        "<h2>Against the known drawings</h2><p>Each row: the photo, then per style G's drawing and the known drawing.</p>"
+        "<img src='samples.png' alt='samples'>",
+    ]
+    if report["paired"]:
+        head = "".join(f"<th>{html.escape(text)}</th>" for text in PAIRED_COLUMNS.values())
+        body = "".join(
+            f"<tr><td>{html.escape(style)}</td>" + "".join(f"<td>{cell(row[k])}</td>" for k in PAIRED_COLUMNS) + "</tr>"
+            for style, row in report["paired"].items()
+        )
+        parts.append(f"<h2>Paired metrics (mean over the photos)</h2><table><tr><th>style</th>{head}</tr>{body}</table>")
+    hidden = report["hidden_information"]
+    if "skipped" in hidden:
+        parts.append(f"<h2>Hidden information</h2><p>Skipped: {html.escape(hidden['skipped'])}.</p>")
+    else:
+        rows = "".join(f"<tr><td>{html.escape(text)}</td><td>{cell(hidden[k])}</td></tr>" for k, text in HIDDEN_ROWS.items() if k in hidden)
+        parts.append(f"<h2>Hidden information</h2><table>{rows}</table>")
+    for key, title in (("style_accuracy", "Style accuracy (share classified as the asked style)"), ("fid_kid", "FID / KID per style")):
+        value = report[key]
+        text = f"Skipped: {value['skipped']}." if "skipped" in value else json.dumps(value)
+        parts.append(f"<h2>{title}</h2><p>{html.escape(text)}</p>")
+    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}img{image-rendering:pixelated;min-width:480px}"
+    return html_page("keras-asym evaluation", "\n".join(parts), style)
 
 
 def markdown(report: dict) -> str:

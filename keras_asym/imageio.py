@@ -115,14 +115,43 @@ def remove_stale_partials(folder: str | Path) -> int:
     return len(stale)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (``os.umask`` would, for every thread)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """``data`` to ``path`` through a hidden temporary file renamed into place, with the permissions a plain
+    ``open(path, "wb")`` would give (``mkstemp`` alone would leave it readable by its owner only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_keras_atomic(model, path: str | Path) -> None:
+    """``model.save(path)`` through a hidden ``.partial.keras`` beside it, renamed into place: never a half-written model."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise

@@ -38,8 +38,12 @@ def test_demo_runs_every_stage_and_writes_the_report(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     # 4 epochs, more than the 3 checkpoints a run keeps: the report counts them all (from history.csv)
     assert summary["training"]["epochs_run"] == 4 and summary["training"]["steps"] == 12
-    assert "4 epochs, 12 steps" in (out / "report.html").read_text()
-    assert set(summary["timings"]) == {"dataset", "train", "export", "draw", "edge", "evaluate"}
+    assert "4 epochs (12 steps)" in (out / "report.html").read_text()
+    assert set(summary["timings"]) == {"dataset", "pretrained", "train", "export", "draw", "edge", "evaluate"}
+    assert "[demo] stage 7/7: evaluate done" in result.stdout
+    pretrained = summary["pretrained"]
+    assert set(pretrained["paired"]) == {"style1", "style2", "style3"} and isinstance(pretrained["meets_bar"], bool)
+    assert pretrained["drawing_files"] and (out / "pretrained" / "styles.png").is_file()
     assert summary["edge"]["frames"] == 16 and summary["edge"]["faces_found"] >= 12
     assert set(summary["evaluation"]["paired"]) == {"style1", "style2", "style3"}
     assert summary["export"]["variants"]["int8"]["io"]["photo"] == "uint8"

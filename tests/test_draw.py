@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -170,3 +171,16 @@ def test_draw_killed_mid_folder_leaves_only_whole_files_and_a_rerun_completes(tm
         for suffix in ("input", "style1", "style2", "style3"):
             assert cv2.imread(str(out / f"p{k:02d}_{suffix}.png")) is not None
     assert (out / "index.html").is_file()
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
+    from keras_asym.imageio import write_bytes_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "a.json", b"{}")
+        (tmp_path / "b.json").write_bytes(b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == (tmp_path / "b.json").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no temporary file left behind

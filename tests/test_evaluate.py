@@ -15,6 +15,7 @@ from keras_asym.data.pipeline import make_dataset
 from keras_asym.data.procedural import write_dataset
 from keras_asym.evaluation import draw, load_test_pairs, paired_metrics, to_uint8
 from keras_asym.model import build_model
+from tests.browser import render
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,8 @@ def test_evaluate_cli_on_a_tiny_run(procedural, tmp_path):
     assert np.isfinite(hidden["ratio"]) and hidden["reconstruction_l1"] > 0
     assert "skipped" in report["fid_kid"] and "skipped" in report["style_accuracy"]
     assert (out / "samples.png").is_file() and "Hidden information" in (out / "evaluation.md").read_text()
+    loaded, total, spread = render(out / "evaluation.html", tmp_path / "evaluation.png")  # as a reader sees it
+    assert total == 2 and loaded == total and spread > 10
     missing = subprocess.run(
         [sys.executable, "-m", "keras_asym.evaluate", f"--run={tmp_path / 'nope'}", f"--dataset={procedural}", f"--output={out}"],
         capture_output=True,

@@ -158,6 +158,11 @@ def test_representative_samples_are_keyed_by_signature_name():
     assert samples[0]["photo"].shape == (1, HEIGHT, WIDTH, 3) and samples[1]["style"].tolist() == [[0, 1, 0]]
 
 
+def test_calibration_reports_its_progress(capsys):
+    list(tflite.representative_dataset(_photos(4), label="int8 calibration")())
+    assert "int8 calibration: 4/4 photos (100%)" in capsys.readouterr().err
+
+
 def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path):
     if importlib.util.find_spec("tensorflow_model_optimization") is None:  # not imported: it breaks Keras 3
         pytest.skip("tensorflow-model-optimization is not installed (make install adds it)")
