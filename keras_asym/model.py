@@ -39,11 +39,15 @@ import tensorflow as tf
 from keras import ops
 
 from keras_asym import losses
+from keras_asym.face.masks import PARTS
 from keras_asym.layers import PACKAGE
 from keras_asym.pool import HistoryPool
 from keras_asym.schedules import cycle_weights
 
-PARTS = ("nose", "eyes", "lips")
+# The official code builds the local discriminators, and sums their losses, in this order (nose, eyes, lips);
+# the order fixes their initialisation and the loss table, so it stays. The same parts as face.masks.PARTS.
+LOCAL_ORDER = ("nose", "eyes", "lips")
+assert sorted(LOCAL_ORDER) == sorted(PARTS)
 OFFICIAL_LOSS_NAMES = {
     "gan_drawing": "G_A",
     "style_cls": "G_A_cls",
@@ -118,14 +122,14 @@ class AsymmetricCycleGAN(keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        unknown = set(local_discriminators) - set(PARTS)
+        unknown = set(local_discriminators) - set(LOCAL_ORDER)
         if unknown:
-            raise ValueError(f"Unknown local discriminator parts {sorted(unknown)}; expected a subset of {PARTS}.")
+            raise ValueError(f"Unknown local discriminator parts {sorted(unknown)}; expected a subset of {LOCAL_ORDER}.")
         self.generator = generator
         self.photo_generator = photo_generator
         self.drawing_discriminator = drawing_discriminator
         self.photo_discriminator = photo_discriminator
-        self.parts = tuple(p for p in PARTS if p in local_discriminators)
+        self.parts = tuple(p for p in LOCAL_ORDER if p in local_discriminators)
         self.local_discriminators = {p: local_discriminators[p] for p in self.parts}
         self.cycle_distance = cycle_distance
         self.lambda_cycle = float(lambda_cycle)
@@ -385,7 +389,7 @@ def build_model(
     n_blocks: int = 9,
     model0_res: int = 0,
     photo_n_blocks: int | None = None,
-    parts=PARTS,
+    parts=LOCAL_ORDER,
     cycle_distance: str = "edges",
     **model_kwargs,
 ) -> AsymmetricCycleGAN:

@@ -66,7 +66,7 @@ class Preparer:
     """Writes one dataset; each ``photo``/``drawing`` call handles one source file."""
 
     def __init__(self, output: Path, size: int, landmarker, whitener=None, style_model=None, drawing_points=None):
-        from keras_asym.data.pipeline import PARTS
+        from keras_asym.face.masks import PARTS
 
         self.output, self.size = output, size
         self.landmarker, self.whitener, self.style_model = landmarker, whitener, style_model
@@ -131,7 +131,7 @@ class Preparer:
 
 
 def _outputs_exist(output: Path, side: str, stem: str) -> bool:
-    from keras_asym.data.pipeline import PARTS
+    from keras_asym.face.masks import PARTS
 
     paths = [output / side / f"{stem}.png"] + [output / f"{side}_{p}" / f"{stem}.png" for p in PARTS]
     if side == "B":

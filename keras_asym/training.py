@@ -31,7 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_asym.backup import BackupStore, StepBackup, fit_resumable
-from keras_asym.model import PARTS, AsymmetricCycleGAN, build_model
+from keras_asym.config_flags import model_options, option
+from keras_asym.distances import CYCLE_DISTANCES
+from keras_asym.model import LOCAL_ORDER, AsymmetricCycleGAN, build_model
 from keras_asym.progress import ProgressCallback
 from keras_asym.schedules import EpochSchedule
 
@@ -41,44 +43,44 @@ PRECISIONS = ("off", "mixed_float16", "mixed_bfloat16")
 
 @dataclass
 class TrainConfig:
-    """Every option of a run; the ``train`` CLI fills it from flags."""
+    """Every option of a run, written once: the ``train`` CLI's flags and the model's build options come from here."""
 
-    dataset: str = ""
-    output: str = "runs/default"
-    image_size: int = 512
-    load_size: int = 572
-    batch_size: int = 1
-    ngf: int = 64
-    ndf: int = 64
-    n_blocks: int = 9
-    model0_res: int = 0
-    lambda_cycle: float = 5.0
-    lambda_drawing_cycle: float = 5.0
-    lambda_truncation: float = 5.0
-    lambda_local: float = 0.5
-    truncation_levels: float = 31.875
-    use_truncation: bool = True
-    weighted_style_loss: bool = True
-    style_control: bool = True
-    one_hot_style: bool = False
-    parts: tuple = PARTS
-    cycle_distance: str = "edges"
-    hed_weights: str = ""
-    lpips_weights: str = ""
-    pool_size: int = 50
-    niter: int = 100
-    niter_decay: int = 100
-    learning_rate: float = 2e-4
-    beta1: float = 0.5
-    seed: int = 0
-    strategy: str = "default"
-    mixed_precision: str = "off"
-    jit_compile: bool = True
-    backup_every: int = 100
-    keep_checkpoints: int = 3
-    export_every: int = 10
-    image_every: int = 1
-    steps_per_epoch: int = 0
+    dataset: str = option("", "Dataset folder (prepare layout).")
+    output: str = option("runs/default", "Run folder.", required=True)
+    image_size: int = option(512, "Crop size (official 512).", model=True)
+    load_size: int = option(572, "Resize before cropping (official 572; 0 = image_size * 572 / 512).")
+    batch_size: int = option(1, "Global batch size (split across replicas).")
+    ngf: int = option(64, "Generator width.", model=True)
+    ndf: int = option(64, "Discriminator width.", model=True)
+    n_blocks: int = option(9, "ResNet blocks per generator.", model=True)
+    model0_res: int = option(0, "Blocks of G before the style is inserted.", model=True)
+    lambda_cycle: float = option(5.0, "Relaxed forward cycle weight (official lambda_A).", model=True)
+    lambda_drawing_cycle: float = option(5.0, "Backward cycle weight (lambda_B).", model=True)
+    lambda_truncation: float = option(5.0, "Truncation cycle weight (lambda_A_trunc).", model=True)
+    lambda_local: float = option(0.5, "Local discriminators' weight in G's loss (lambda_G_A_l).", model=True)
+    truncation_levels: float = option(31.875, "Truncation levels: floor((y+1)*a)/a-1 (31.875 = 6 bits).", alias="trunc_a", model=True)
+    use_truncation: bool = option(True, "Use the truncation loss and its schedule (ntrunc_trunc).", alias="truncation", model=True)
+    weighted_style_loss: bool = option(True, "Weight style cross-entropy by the soft style vector.", model=True)
+    style_control: bool = option(True, "Condition G on the style vector.", model=True)
+    one_hot_style: bool = option(False, "Use argmax one-hot style vectors instead of soft ones.")
+    parts: tuple = option(LOCAL_ORDER, "Local discriminators: any of eyes,nose,lips (empty for none).", model=True)
+    cycle_distance: str = option("edges", "Relaxed-cycle distance.", choices=CYCLE_DISTANCES, model=True)
+    hed_weights: str = option("", "hed.keras from import_official (for hed_lpips).")
+    lpips_weights: str = option("", "lpips.keras from import_official (for hed_lpips).")
+    pool_size: int = option(50, "History pool size.", model=True)
+    niter: int = option(100, "Epochs at the initial learning rate.")
+    niter_decay: int = option(100, "Epochs of linear decay to zero.")
+    learning_rate: float = option(2e-4, "Adam learning rate.", alias="lr")
+    beta1: float = option(0.5, "Adam beta_1.")
+    seed: int = option(0, "Seed of weights, data order, augmentation and pools.", model=True)
+    strategy: str = option("default", "tf.distribute strategy.", choices=STRATEGIES)
+    mixed_precision: str = option("off", "Keras mixed precision policy.", choices=PRECISIONS)
+    jit_compile: bool = option(True, "Compile the training step with XLA.")
+    backup_every: int = option(100, "Batches between mid-epoch backups (0 = end of epoch).")
+    keep_checkpoints: int = option(3, "End-of-epoch checkpoints kept.")
+    export_every: int = option(10, "Epochs between generator .keras exports (0 = never).")
+    image_every: int = option(1, "Epochs between TensorBoard image grids (0 = never).")
+    steps_per_epoch: int = option(0, "Limit batches per epoch (0 = every photo once).")
 
     @property
     def epochs(self) -> int:
@@ -116,25 +118,7 @@ def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
 
 def create_model(config: TrainConfig) -> AsymmetricCycleGAN:
     """Builds and compiles the model in the current strategy scope (optimizers built there too)."""
-    model = build_model(
-        image_size=config.image_size,
-        ngf=config.ngf,
-        ndf=config.ndf,
-        n_blocks=config.n_blocks,
-        model0_res=config.model0_res,
-        parts=tuple(config.parts),
-        cycle_distance=config.cycle_distance,
-        lambda_cycle=config.lambda_cycle,
-        lambda_drawing_cycle=config.lambda_drawing_cycle,
-        lambda_truncation=config.lambda_truncation,
-        lambda_local=config.lambda_local,
-        truncation_levels=config.truncation_levels,
-        use_truncation=config.use_truncation,
-        weighted_style_loss=config.weighted_style_loss,
-        style_control=config.style_control,
-        pool_size=config.pool_size,
-        seed=config.seed,
-    )
+    model = build_model(**model_options(config))
     if config.cycle_distance == "hed_lpips":
         load_perceptual_weights(model, config.hed_weights, config.lpips_weights)
     model.compile(g_optimizer=_optimizer(config), d_optimizer=_optimizer(config), jit_compile=config.jit_compile)

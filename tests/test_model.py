@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_asym.model import PARTS, build_model
+from keras_asym.model import LOCAL_ORDER, build_model
 from keras_asym.schedules import EpochSchedule
 
 SIZE = 64
@@ -15,7 +15,7 @@ SIZE = 64
 
 def _batch(n=2, seed=0):
     rng = np.random.default_rng(seed)
-    masks = lambda: {p: (rng.uniform(size=(n, SIZE, SIZE, 1)) > 0.8).astype(np.float32) for p in PARTS}  # noqa: E731
+    masks = lambda: {p: (rng.uniform(size=(n, SIZE, SIZE, 1)) > 0.8).astype(np.float32) for p in LOCAL_ORDER}  # noqa: E731
     style = rng.dirichlet([1, 1, 1], size=n).astype(np.float32)
     return {
         "photo": rng.uniform(-1, 1, (n, SIZE, SIZE, 3)).astype(np.float32),

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_asym.data.pipeline import PARTS, DatasetLayoutError, _augment, make_dataset, scan
+from keras_asym.data.pipeline import DatasetLayoutError, _augment, make_dataset, scan
+from keras_asym.face.masks import PARTS
 
 BOXES = {"eyes": (10, 20, 30, 60), "nose": (30, 40, 35, 45), "lips": (50, 60, 25, 55)}  # y0, y1, x0, x1
 

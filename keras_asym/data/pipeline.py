@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-PARTS = ("eyes", "nose", "lips")
+from keras_asym.face.masks import PARTS
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 

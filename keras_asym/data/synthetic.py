@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_asym.model import PARTS
+from keras_asym.model import LOCAL_ORDER
 
 
-def random_batch(batch: int, size: int, seed: int = 0, parts=PARTS, mask_fraction: float = 0.1) -> dict:
+def random_batch(batch: int, size: int, seed: int = 0, parts=LOCAL_ORDER, mask_fraction: float = 0.1) -> dict:
     """``{"photo", "drawing", "style", "photo_masks", "drawing_masks"}`` of uniform noise, float32."""
     rng = np.random.default_rng(seed)
 

@@ -16,7 +16,7 @@ import numpy as np
 EYE_BOX = (0.70, 0.52, -0.16)
 NOSE_BOX = (0.60, 0.64, -0.18)
 LIPS_BOX = (1.12, 0.52, -0.08)
-PARTS = ("eyes", "nose", "lips")
+PARTS = ("eyes", "nose", "lips")  # the face parts with a mask and a local discriminator: their one home
 
 
 def _box(mask: np.ndarray, center, width: float, height: float) -> None:

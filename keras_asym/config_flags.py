@@ -1,0 +1,74 @@
+"""One configuration source: a dataclass's fields, with their help in field metadata, become absl flags.
+
+    @dataclass
+    class Config:
+        ngf: int = option(64, "Generator width.")
+        learning_rate: float = option(2e-4, "Adam learning rate.", alias="lr")
+
+    define_flags(Config)            # --ngf, --learning_rate (and --lr, its official name)
+    config = from_flags(Config)     # a Config from the parsed flags
+
+Each flag's type, default and help come from the field, so a new option is
+written once. ``choices`` makes an enum flag, a tuple default a list flag,
+``alias`` keeps an official name working (``--lr``, ``--notruncation``), and
+``required`` marks a flag the command cannot run without.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+
+def option(default, help: str, *, choices=None, alias: str | None = None, required: bool = False, model: bool = False):  # noqa: A002
+    """A dataclass field that ``define_flags`` turns into a flag; ``model``: it is one of the model's build options."""
+    metadata = {"help": help, "choices": choices, "alias": alias, "required": required, "model": model}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple for a list option")
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def define_flags(cls, flag_values: flags.FlagValues = flags.FLAGS, module_name: str | None = None) -> None:
+    """Defines one flag per field of ``cls`` (named as the field; help, type and default from it)."""
+    for field in dataclasses.fields(cls):
+        meta, default = field.metadata, field.default
+        if "help" not in meta:
+            continue
+        kwargs = {"flag_values": flag_values, "module_name": module_name}
+        if meta["choices"]:
+            flags.DEFINE_enum(field.name, default, list(meta["choices"]), meta["help"], **kwargs)
+        elif isinstance(default, bool):
+            flags.DEFINE_boolean(field.name, default, meta["help"], **kwargs)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(field.name, default, meta["help"], **kwargs)
+        elif isinstance(default, float):
+            flags.DEFINE_float(field.name, default, meta["help"], **kwargs)
+        elif isinstance(default, tuple):
+            flags.DEFINE_list(field.name, list(default), meta["help"], **kwargs)
+        else:  # a required flag has no default, so absl can tell it was not given
+            flags.DEFINE_string(field.name, None if meta["required"] else default, meta["help"], **kwargs)
+        if meta["alias"]:
+            flags.DEFINE_alias(meta["alias"], field.name, flag_values=flag_values, module_name=module_name)
+        if meta["required"]:
+            flags.mark_flag_as_required(field.name, flag_values=flag_values)
+
+
+def from_flags(cls, flag_values: flags.FlagValues = flags.FLAGS):
+    """An instance of ``cls`` from the parsed flags (list flags become tuples without empty items)."""
+    values = {}
+    for field in dataclasses.fields(cls):
+        if "help" not in field.metadata:
+            continue
+        value = flag_values[field.name].value
+        if isinstance(field.default, tuple):
+            value = tuple(v for v in value if v)
+        elif value is None:
+            value = field.default
+        values[field.name] = value
+    return cls(**values)
+
+
+def model_options(config) -> dict:
+    """The fields marked ``model=True``: the model's build options, as keyword arguments."""
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.metadata.get("model")}
