@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from edge_demo.styles import ONE_HOTS
+
 _TEACHER = flags.DEFINE_string("teacher", "benchmarks/results/reference_generator.keras", "Teacher .keras.")
 _STUDENT = flags.DEFINE_string("student", "runs/student/generators/generator.keras", "Student .keras.")
 _SIZE = flags.DEFINE_integer("size", 256, "Resolution.")
@@ -60,7 +62,7 @@ def main(argv):
     if Path(_REAL.value).is_dir():
         sets["aligned_photos"] = tflite.calibration_photos(_REAL.value, size, size, 64)[0]
     models = {"teacher": load_generator(_TEACHER.value), "student": load_generator(_STUDENT.value)}
-    styles = np.eye(3, dtype=np.float32)
+    styles = ONE_HOTS
     exports = Path(_EXPORTS.value)
     rows = {}
     for name, path in (("teacher", _TEACHER.value), ("student", _STUDENT.value)):

@@ -24,6 +24,7 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo import cli
+from edge_demo.styles import ONE_HOTS
 
 _SIZES = flags.DEFINE_list("sizes", ["128x128", "256x256", "192x256", "512x512"], "HxW sizes to export.")
 _VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "int8"], "Export variants.")
@@ -44,7 +45,7 @@ def _model(kind: str):
     if kind == "student":
         return MobileStyleGenerator(alpha=2.0, n_blocks=6)
     model = StyleGenerator(ngf=64, n_blocks=9)
-    model({"photo": np.zeros((1, 64, 64, 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
+    model({"photo": np.zeros((1, 64, 64, 3), np.float32), "style": ONE_HOTS[:1]})
     rng = np.random.default_rng(0)
     for weight in model.weights:  # the official init_weights: conv weights N(0, 0.02), biases 0
         weight.assign(rng.normal(0, 0.02, weight.shape).astype(np.float32) if len(weight.shape) > 1 else np.zeros(weight.shape, np.float32))

@@ -198,10 +198,11 @@ def figure(path: Path, photos, models: dict, levels: float, count: int = 4) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from edge_demo.styles import cycling
     from keras_asym.losses import truncate
 
     x = photos[:count].astype(np.float32) / 127.5 - 1.0
-    style = np.eye(3, dtype=np.float32)[np.arange(count) % 3]
+    style = cycling(count)
     columns = ["photo", "G(x)", "|G(x) - trunc| x levels", "F(G(x))", "F(trunc(G(x)))"]
     fig, axes = plt.subplots(count * len(models), len(columns), figsize=(len(columns) * 1.6, count * len(models) * 1.6))
     for m, (name, (generator, photo_generator)) in enumerate(models.items()):

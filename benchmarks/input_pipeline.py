@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from edge_demo.styles import ONE_HOTS
+
 _EXAMPLES = flags.DEFINE_integer("examples", 300, "Examples to time after warm-up.")
 _SIZE = flags.DEFINE_integer("size", 512, "Crop size.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Batch size.")
@@ -55,7 +57,7 @@ def build_layout(root: Path, shared: Path) -> str:
         for part, mask in part_masks(template(512), (512, 512)).items():
             cv2.imwrite(str(root / f"B_{part}" / f"b{i}.png"), mask * 255)
         label = int(path.stem[-1]) - 1 if path else i % 3
-        np.save(root / "B_feat" / f"b{i}.npy", np.eye(3, dtype=np.float32)[label])
+        np.save(root / "B_feat" / f"b{i}.npy", ONE_HOTS[label])
     return source
 
 

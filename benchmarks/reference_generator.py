@@ -45,6 +45,7 @@ def real_pairs(folder, size: int, count: int, seed: int):
     """Up to ``count`` (photos, one-hot styles, line maps) from a folder of aligned photos."""
     import numpy as np
 
+    from edge_demo.styles import cycling
     from keras_asym.imageio import ImageReadError, list_images, read_rgb
 
     files = list_images(folder)
@@ -57,7 +58,7 @@ def real_pairs(folder, size: int, count: int, seed: int):
             continue
         photos.append(photo)
         drawings.append(drawing)
-    styles = np.eye(3, dtype=np.float32)[np.arange(len(photos)) % 3]
+    styles = cycling(len(photos))
     return np.stack(photos), styles, np.stack(drawings)
 
 

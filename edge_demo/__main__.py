@@ -20,8 +20,8 @@ sys.modules.setdefault("tensorflow", None)
 
 from absl import flags  # noqa: E402
 
-from edge_demo import cli  # noqa: E402
-from edge_demo.generator import DELEGATES, parse_style  # noqa: E402
+from edge_demo import cli, styles  # noqa: E402
+from edge_demo.generator import DELEGATES  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m export` (default: edge_demo_model.tflite if present).")
 _SOURCE = flags.DEFINE_string("source", "0", "Camera index, /dev/videoN, video file, rtsp:// URL, or 'picamera'.")
@@ -60,7 +60,7 @@ def main(argv):
         print("edge_demo: error: --model is required (export one with `python -m export`).", file=sys.stderr)
         return 2
     try:
-        style = parse_style(_STYLE.value)
+        style = styles.parse(_STYLE.value)
         width, height = (int(v) for v in _CAPTURE.value.lower().split("x"))
         demo = DrawingDemo(
             model,

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_demo import styles
 from edge_demo.alignment import invert, template
 from edge_demo.camera import FrameSource
 from edge_demo.faces import FaceLandmarker
@@ -191,8 +192,8 @@ class DrawingDemo:
     def _set_style(self, style: np.ndarray) -> None:
         """The style and its overlay label, worked out once per change rather than per frame."""
         self.style = style
-        one_hot = [k for k in range(3) if np.allclose(style, np.eye(3)[k])]
-        self.style_name = f"style{one_hot[0] + 1}" if one_hot else "mix " + ",".join(f"{v:.2f}" for v in style)
+        k = styles.which(style)
+        self.style_name = styles.STYLE_NAMES[k - 1] if k else "mix " + ",".join(f"{v:.2f}" for v in style)
 
     def _write(self, image: np.ndarray) -> None:
         if not self.output:
@@ -245,7 +246,7 @@ class DrawingDemo:
         if key in (ord("q"), 27):
             return False
         if key in (ord("1"), ord("2"), ord("3")):
-            self._set_style(np.eye(3, dtype=np.float32)[key - ord("1")])
+            self._set_style(styles.one_hot(key - ord("0")))
         elif key == ord("s"):
             self.snapshot_dir.mkdir(parents=True, exist_ok=True)
             path = self.snapshot_dir / f"snapshot_{time.strftime('%Y%m%d_%H%M%S')}_{self.stats.frames:06d}.png"

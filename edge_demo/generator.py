@@ -27,24 +27,6 @@ DELEGATES = ("auto", "xnnpack", "gpu", "none")
 log = logging.getLogger("edge_demo")
 
 
-def parse_style(text: str) -> np.ndarray:
-    """``"0.2,0.5,0.3"`` -> a normalised non-negative 3-vector; ``"1"``/``"2"``/``"3"`` -> one-hot."""
-    text = text.strip()
-    if text in ("1", "2", "3"):
-        return np.eye(3, dtype=np.float32)[int(text) - 1]
-    try:
-        values = np.array([float(v) for v in text.split(",")], np.float64)
-    except ValueError as err:
-        raise ValueError(f"style {text!r}: expected 3 comma-separated numbers or 1/2/3.") from err
-    if values.shape != (3,):
-        raise ValueError(f"style {text!r}: expected 3 weights, got {values.size}.")
-    if np.any(values < 0) or not np.all(np.isfinite(values)):
-        raise ValueError(f"style {text!r}: weights must be finite and non-negative.")
-    if values.sum() <= 0:
-        raise ValueError(f"style {text!r}: weights sum to 0.")
-    return (values / values.sum()).astype(np.float32)
-
-
 def read_sidecar(path: str | Path) -> dict:
     """The ``keras_asym.json`` record packed in the model (a zip appended to the flatbuffer) or beside it; ``{}`` if neither."""
     path = Path(path)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_demo import styles
+
 SWIFTSHADER_ICDS = ("/usr/lib/chromium/vk_swiftshader_icd.json", "/usr/lib/chromium-browser/vk_swiftshader_icd.json")
 SYSTEM_ICD_DIRS = ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d")
 INSTALL_HINT = "apt-get install chromium libvulkan1 (SwiftShader's software Vulkan), or install your GPU's Vulkan driver"
@@ -196,7 +198,7 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
                 feeds = {}
                 for name, detail in details.items():
                     shape = tuple(detail["shape"])
-                    values = np.eye(3, dtype=np.float32)[k % 3][None] if len(shape) == 2 else rng.uniform(-1, 1, shape).astype(np.float32)
+                    values = styles.ONE_HOTS[k % 3][None] if len(shape) == 2 else rng.uniform(-1, 1, shape).astype(np.float32)
                     feeds[name] = _quantize(values, detail)
                     cpu.set_tensor(detail["index"], feeds[name])
                 cpu.invoke()

@@ -22,6 +22,7 @@ import numpy as np
 from absl import flags
 
 from edge_demo import cli
+from edge_demo.styles import ONE_HOTS
 from export.heldout import photo_split
 from export.timing import child_timing
 
@@ -50,7 +51,7 @@ def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray])
     from edge_demo.generator import TFLiteGenerator
     from keras_asym import metrics
 
-    styles = np.eye(3, dtype=np.float32)
+    styles = ONE_HOTS
     references = []
     for i, photo in enumerate(photos):
         x = (photo.astype(np.float32) / 127.5 - 1.0)[None]

@@ -17,6 +17,8 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from edge_demo.styles import ONE_HOTS, cycling
+
 QUANTIZED_LAYERS = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Add")
 
 
@@ -113,7 +115,7 @@ def main(work: Path) -> None:
 
     size = options["train_size"]
     x = tf.image.resize(photos.astype(np.float32) / 127.5 - 1.0, (size, size), method="area").numpy()
-    styles = np.eye(3, dtype=np.float32)[np.arange(len(x)) % 3]
+    styles = cycling(len(x))
     x = np.concatenate([x, x[:, :, ::-1]])
     styles = np.concatenate([styles, np.roll(styles, 1, axis=0)])
     targets = np.concatenate([teacher.predict({"photo": x[i : i + 1], "style": styles[i : i + 1]}, verbose=0) for i in range(len(x))])
@@ -160,7 +162,7 @@ def main(work: Path) -> None:
 
     def representative():
         for i, p in enumerate(full):
-            sample = {"photo": (p / 127.5 - 1.0)[None].astype(np.float32), "style": np.eye(3, dtype=np.float32)[i % 3][None]}
+            sample = {"photo": (p / 127.5 - 1.0)[None].astype(np.float32), "style": ONE_HOTS[i % 3][None]}
             yield [sample[name] for name in order]
 
     # Full integer: the ops without fake quantization (instance norm, padding)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_demo.styles import one_hot
+
 
 def time_model(path: str, threads: int, runs: int) -> dict:
     """Median latency of one generator invocation (after 2 warm-ups) and this process's peak RSS."""
@@ -23,7 +25,7 @@ def time_model(path: str, threads: int, runs: int) -> dict:
     generator = TFLiteGenerator(path, threads=threads)
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (generator.height, generator.width, 3), dtype=np.uint8)
-    style = np.eye(3, dtype=np.float32)[0]
+    style = one_hot(1)
     for _ in range(2):
         generator.draw(photo, style)
     times = []

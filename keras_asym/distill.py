@@ -35,6 +35,7 @@ import numpy as np
 from absl import flags
 
 from edge_demo import cli
+from edge_demo.styles import ONE_HOTS
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher generator .keras (train, import_official).")
 _OUTPUT = flags.DEFINE_string("output", None, "Run folder.", required=True)
@@ -119,7 +120,7 @@ def teacher_drawings(
     index, styles = [], []
     for i, s in enumerate(source):
         mixture = rng.dirichlet([1, 1, 1]).astype(np.float32)
-        choices = [*np.eye(3, dtype=np.float32), mixture]
+        choices = [*ONE_HOTS, mixture]
         if s == i:
             index += [i] * 4
             styles += choices
@@ -297,7 +298,7 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     total = config["epochs"] * config["steps_per_epoch"]
     schedule = keras.optimizers.schedules.CosineDecay(config["lr"], total, alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
-    model({"photo": np.zeros((1, config["size"], config["size"], 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
+    model({"photo": np.zeros((1, config["size"], config["size"], 3), np.float32), "style": ONE_HOTS[:1]})
     model.optimizer.build(student.trainable_variables)  # so backups carry the optimizer state from the start
     val = make_dataset(photos, [examples(eval_rows)], config["batch_size"], config["seed"], False)
     steps = config["steps_per_epoch"]

@@ -48,13 +48,13 @@ _LANDMARKER_TASK = flags.DEFINE_string(
 
 
 def styles_from_flags(styles: str, style: str | None) -> list[np.ndarray]:
-    from keras_asym.drawing import parse_style
+    from edge_demo.styles import ONE_HOTS, parse
 
     if style:
-        return [parse_style(style)]
+        return [parse(style)]
     if styles == "all":
-        return [np.eye(3, dtype=np.float32)[k] for k in range(3)]
-    return [parse_style(s) for s in styles.split(",")]
+        return [row.copy() for row in ONE_HOTS]
+    return [parse(s) for s in styles.split(",")]
 
 
 def fit_to_multiple_of_four(rgb: np.ndarray, longest: int) -> np.ndarray:
@@ -83,7 +83,8 @@ def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]
 def main(argv):
     del argv
     from edge_demo.alignment import align, paste_back
-    from keras_asym.drawing import Drawer, style_suffix
+    from edge_demo.styles import suffix
+    from keras_asym.drawing import Drawer
     from keras_asym.face.detector import NoFaceError
     from keras_asym.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
     from keras_asym.progress import Progress
@@ -122,7 +123,7 @@ def main(argv):
         if not items:
             return
         photos = np.stack([item["photo"] for item in items])
-        outputs = {style_suffix(s): drawer.draw(photos, s) for s in styles}
+        outputs = {suffix(s): drawer.draw(photos, s) for s in styles}
         for k, item in enumerate(items):
             entries = []
             write_image_atomic(output / f"{item['stem']}_input.png", item["photo"])

@@ -14,21 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_demo.generator import parse_style  # noqa: F401  (re-exported for the CLIs)
-from keras_asym.networks import STYLE_NAMES
-
-ONE_HOT_STYLES = {name: np.eye(3, dtype=np.float32)[k] for k, name in enumerate(STYLE_NAMES)}
-
-
-def style_suffix(style: np.ndarray) -> str:
-    """``style1``..``style3`` for one-hot vectors, else ``mix-0.20-0.50-0.30``."""
-    for k in range(3):
-        if np.allclose(style, np.eye(3)[k]):
-            return STYLE_NAMES[k]
-    return "mix-" + "-".join(f"{v:.2f}" for v in style)
-
-
-STYLE_COUNT = 3
+from edge_demo.styles import STYLE_COUNT
 
 
 def check_generator(generator, where: str) -> None:

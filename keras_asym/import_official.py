@@ -40,10 +40,10 @@ _MAX_MB = flags.DEFINE_integer(
 
 def main(argv):
     del argv
+    from edge_demo.styles import STYLE_NAMES
     from keras_asym.convert.checkpoints import import_official, parameter_count, save_models
     from keras_asym.convert.official import OfficialWeightsError
     from keras_asym.convert.torch_pickle import CheckpointFormatError, UnsafeCheckpointError
-    from keras_asym.networks import STYLE_NAMES
 
     config = {
         "ngf": _NGF.value,

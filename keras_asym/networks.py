@@ -30,8 +30,6 @@ from keras_asym.layers import (
     normal_init,
 )
 
-STYLE_NAMES = ("style1", "style2", "style3")
-
 
 class _ConfiguredModel(keras.Model):
     """Functional model whose config is its constructor arguments (``CONFIG_KEYS``)."""

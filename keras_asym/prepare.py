@@ -32,6 +32,7 @@ import numpy as np
 from absl import flags
 
 from edge_demo import cli
+from edge_demo.styles import STYLE_NAMES, one_hot
 
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of face photos.", required=True)
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder of drawings (optionally in style1/ style2/ style3/).", required=True)
@@ -45,7 +46,7 @@ _LANDMARKER_TASK = flags.DEFINE_string(
     "landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh."
 )
 
-STYLE_FOLDERS = ("style1", "style2", "style3")
+STYLE_FOLDERS = STYLE_NAMES  # drawings/style1/ .. style3/
 
 
 def _signature(path: Path) -> dict:
@@ -125,7 +126,7 @@ class Preparer:
             style = np.asarray(self.style_model(load_drawing(path)[None]))[0].astype(np.float32)
             source = "classifier"
         else:
-            style, source = np.eye(3, dtype=np.float32)[label], f"folder {STYLE_FOLDERS[label]}"
+            style, source = one_hot(label + 1), f"folder {STYLE_FOLDERS[label]}"
         write_npy_atomic(self.output / "B_feat" / f"{stem}.npy", style)
         return {"method": method, "style": style.round(4).tolist(), "style_source": source}
 

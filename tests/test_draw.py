@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_asym.drawing import Drawer, parse_style, style_suffix
+from edge_demo.styles import parse as parse_style
+from edge_demo.styles import suffix as style_suffix
+from keras_asym.drawing import Drawer
 from keras_asym.imageio import ImageReadError, read_rgb
 from keras_asym.networks import StyleGenerator
 from tests.browser import render
@@ -32,6 +34,19 @@ def generator_file(tmp_path_factory):
 
 def _draw(*args):
     return subprocess.run([sys.executable, "-m", "keras_asym.draw", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_the_style_vector_has_one_home():
+    from edge_demo import styles
+
+    assert styles.STYLE_NAMES == ("style1", "style2", "style3") and styles.STYLE_COUNT == 3
+    np.testing.assert_array_equal(styles.one_hot(3), [0, 0, 1])
+    np.testing.assert_array_equal(styles.cycling(4), [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    assert styles.which(np.float32([0, 1, 0])) == 2 and styles.which(np.float32([0.5, 0.5, 0])) is None
+    with pytest.raises(ValueError, match="style must be 1..3"):
+        styles.one_hot(0)
+    with pytest.raises(ValueError):
+        styles.ONE_HOTS[0, 0] = 5.0  # shared: read-only
 
 
 def test_parse_style_and_names():

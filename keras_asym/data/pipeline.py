@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from edge_demo.styles import ONE_HOTS
 from keras_asym.face.masks import PARTS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -112,7 +113,7 @@ def _load_size(image_size: int, load_size: int | None) -> int:
 def _style_table(info: dict, one_hot: bool):
     styles = info["styles"]
     if one_hot:
-        styles = np.eye(3, dtype=np.float32)[styles.argmax(axis=1)]
+        styles = ONE_HOTS[styles.argmax(axis=1)]
     return tf.constant(styles, tf.float32)
 
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from edge_demo.alignment import template
+from edge_demo.styles import one_hot
 from keras_asym.face.masks import part_masks
 
 STYLES = (1, 2, 3)
@@ -247,7 +248,7 @@ def write_dataset(
         image, points = render_drawing(faces[photos + j], size, int(styles[j]))
         stem = f"drawing_{j:05d}"
         _write(root, "B", stem, image, points)
-        write_npy_atomic(root / "B_feat" / f"{stem}.npy", np.eye(3, dtype=np.float32)[styles[j] - 1])
+        write_npy_atomic(root / "B_feat" / f"{stem}.npy", one_hot(int(styles[j])))
     for k in range(test):
         face = faces[photos + drawings + k]
         stem = f"test_{k:05d}"
@@ -284,5 +285,5 @@ def paired_examples(count: int, size: int, seed: int = 0) -> tuple[np.ndarray, n
         style = int(rng.integers(1, 4))
         photos.append(render_photo(face, size)[0])
         drawings.append(render_drawing(face, size, style)[0])
-        styles.append(np.eye(3, dtype=np.float32)[style - 1])
+        styles.append(one_hot(style))
     return np.stack(photos), np.stack(styles), np.stack(drawings)
