@@ -114,7 +114,7 @@ def teacher_drawings(
     mixture; every jittered copy in one of those four, in turn (the copies add faces, not styles)."""
     import tensorflow as tf
 
-    from keras_asym.progress import Progress
+    from edge_demo.progress import Progress
 
     rng = np.random.default_rng(seed)
     index, styles = [], []

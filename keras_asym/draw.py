@@ -83,11 +83,11 @@ def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]
 def main(argv):
     del argv
     from edge_demo.alignment import align, paste_back
+    from edge_demo.progress import Progress
     from edge_demo.styles import suffix
     from keras_asym.drawing import Drawer
     from keras_asym.face.detector import NoFaceError
     from keras_asym.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
-    from keras_asym.progress import Progress
 
     try:
         styles = styles_from_flags(_STYLES.value, _STYLE.value)

@@ -151,9 +151,9 @@ def main(argv):
     del argv
     import keras
 
+    from edge_demo.progress import Progress
     from keras_asym.face.detector import NoFaceError, open_landmarker
     from keras_asym.imageio import ImageReadError, list_images, remove_stale_partials, write_bytes_atomic
-    from keras_asym.progress import Progress
 
     output = Path(_OUTPUT.value)
     try:
