@@ -26,6 +26,7 @@ Exit status: 0 done, 1 non-finite loss, 2 bad input.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -36,6 +37,7 @@ from absl import flags
 
 from edge_demo import cli
 from edge_demo.styles import ONE_HOTS
+from keras_asym.imageio import save_keras_atomic, write_bytes_atomic, write_json_atomic
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher generator .keras (train, import_official).")
 _OUTPUT = flags.DEFINE_string("output", None, "Run folder.", required=True)
@@ -279,9 +281,9 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
         )
         cache = {**loaded, "index": index, "styles": styles, "drawings": drawings}
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / ".teacher_cache.partial.npz"
-        np.savez(tmp, **cache)
-        tmp.replace(cache_path)
+        buffer = io.BytesIO()
+        np.savez(buffer, **cache)
+        write_bytes_atomic(cache_path, buffer.getvalue())
     photos = cache["photos"]
     source = cache.get("source", np.arange(len(photos)))
     real = cache.get("real", np.zeros(len(photos), bool))
@@ -351,9 +353,7 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
             logs.update({k: float(v[-1]) for k, v in history.history.items() if v})
     final = run_dir / "generators" / "generator.keras"
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(".generator.partial.keras")
-    student.save(tmp)
-    tmp.replace(final)
+    save_keras_atomic(student, final)
     size = config["size"]
     by_source = {
         name: subset for name, subset in (("photos", held_out[real[held_out]]), ("procedural", held_out[~real[held_out]])) if len(subset)
@@ -375,14 +375,14 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
         "logs": logs,
         "generator": str(final),
     }
-    training.write_json_atomic(run_dir / "eval.json", report)
+    write_json_atomic(run_dir / "eval.json", report)
     return report
 
 
 def main(argv):
     del argv
     from keras_asym.backup import BackupError
-    from keras_asym.training import NonFiniteLossError, write_json_atomic
+    from keras_asym.training import NonFiniteLossError
 
     run_dir = Path(_OUTPUT.value)
     saved = run_dir / CONFIG_NAME

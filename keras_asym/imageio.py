@@ -7,6 +7,7 @@ so batch jobs can skip the file and go on.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -142,6 +143,11 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, data) -> None:
+    """``data`` as indented JSON, atomically (``write_bytes_atomic``)."""
+    write_bytes_atomic(path, json.dumps(data, indent=2).encode())
 
 
 def save_keras_atomic(model, path: str | Path) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from absl import flags
 
 from edge_demo import cli
+from keras_asym.imageio import save_keras_atomic
 
 INPUT_SIZE = 224
 STYLE_FOLDERS = ("style1", "style2", "style3")
@@ -153,9 +154,7 @@ def main(argv):
     )
     output = Path(_OUTPUT.value)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.partial.keras")
-    model.save(tmp)
-    tmp.replace(output)
+    save_keras_atomic(model, output)
     summary = {"trunk": trunk, "drawings": int(len(images)), "final": {k: float(v[-1]) for k, v in history.history.items()}}
     print(json.dumps(summary))
     return 0

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -33,6 +32,7 @@ import tensorflow as tf
 from keras_asym.backup import BackupStore, StepBackup, fit_resumable
 from keras_asym.config_flags import model_options, option
 from keras_asym.distances import CYCLE_DISTANCES
+from keras_asym.imageio import save_keras_atomic, write_json_atomic
 from keras_asym.model import LOCAL_ORDER, AsymmetricCycleGAN, build_model
 from keras_asym.progress import ProgressCallback
 from keras_asym.schedules import EpochSchedule
@@ -171,13 +171,6 @@ def _estimated_checkpoint_bytes(config: TrainConfig) -> int:
     return int((2 * g + d) * 4 * 3)  # weights + two Adam moments, float32
 
 
-def write_json_atomic(path: Path, data) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
-
-
 def _save_weights_atomic(model: keras.Model, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.partial.weights.h5")
     model.save_weights(tmp, overwrite=True)
@@ -210,9 +203,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             old.with_suffix("").with_suffix(".json").unlink(missing_ok=True)
         if self.export_every and (epoch + 1) % self.export_every == 0:
             export = self.run / "generators" / f"generator-epoch-{epoch + 1:04d}.keras"
-            tmp = export.with_name(f".{export.stem}.partial.keras")
-            self.model.generator.save(tmp)
-            os.replace(tmp, export)
+            save_keras_atomic(self.model.generator, export)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -390,9 +381,7 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
         verbose=verbose,
     )
     final = run_dir / "generators" / "generator.keras"
-    tmp = final.with_name(".generator.partial.keras")
-    model.generator.save(tmp)
-    tmp.replace(final)
+    save_keras_atomic(model.generator, final)
     logs = {k: float(v[-1]) for history in histories for k, v in history.history.items() if v}
     write_json_atomic(run_dir / "final.json", {"epochs": config.epochs, "logs": logs, "generator": str(final)})
     return logs

@@ -8,8 +8,6 @@ ngf 64, 9 blocks). HED (``network-bsds500.pytorch``) and LPIPS
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import keras
@@ -18,6 +16,7 @@ import numpy as np
 from keras_asym.convert import official
 from keras_asym.convert.torch_pickle import DEFAULT_MAX_BYTES, load_torch_file
 from keras_asym.hed import HED
+from keras_asym.imageio import save_keras_atomic, write_json_atomic
 from keras_asym.lpips import LPIPS
 from keras_asym.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
 
@@ -131,13 +130,9 @@ def save_models(models: dict[str, keras.Model], output: str | Path, config: dict
     written = []
     for name, model in models.items():
         final = output / f"{name}.keras"
-        tmp = output / f".{name}.partial.keras"
-        model.save(tmp)
-        os.replace(tmp, final)
+        save_keras_atomic(model, final)
         written.append(final)
-    tmp = output / ".config.json.partial"
-    tmp.write_text(json.dumps(config, indent=2))
-    os.replace(tmp, output / "config.json")
+    write_json_atomic(output / "config.json", config)
     written.append(output / "config.json")
     return written
 
