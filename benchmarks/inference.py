@@ -39,6 +39,7 @@ from absl import flags
 from benchmarks import machine
 from benchmarks.report import render_inference_size
 from edge_demo import cli
+from edge_demo.styles import ONE_HOTS
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator, fitted first if missing).")
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Square sizes.")
@@ -159,7 +160,7 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
 def time_alternating(runners: dict, photo: np.ndarray, style: np.ndarray, runs: int) -> dict[str, list[float]]:
     for run in runners.values():  # warm-up
         run(photo, style)
-    from keras_asym.progress import Progress
+    from edge_demo.progress import Progress
 
     times = {name: [] for name in runners}
     progress = Progress(runs, "  timing", unit="rounds", interval=0.0)
@@ -175,8 +176,8 @@ def time_alternating(runners: dict, photo: np.ndarray, style: np.ndarray, runs: 
 def quality(runners: dict, photos: list[np.ndarray]) -> dict[str, dict]:
     from keras_asym import metrics
 
-    styles = np.eye(3, dtype=np.float32)
-    from keras_asym.progress import Progress
+    styles = ONE_HOTS
+    from edge_demo.progress import Progress
 
     drawings, first = {}, {}
     progress = Progress(len(runners), "  quality", unit="contenders", interval=0.0)

@@ -106,7 +106,7 @@ def main(argv):
         "size": _SIZE.value,
         "rows": [],
     }
-    from keras_asym.progress import Progress
+    from edge_demo.progress import Progress
 
     specs = shapes(_SIZE.value)
     progress = Progress(len(specs), "layer_profile", unit="layer shapes", interval=0.0)

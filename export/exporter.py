@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_demo.styles import ONE_HOTS
 from export import analyzer, metadata, savedmodel, tflite
 from keras_asym.drawing import load_generator
 from keras_asym.metrics import psnr
@@ -115,7 +116,7 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
     from edge_demo.generator import TFLiteGenerator
 
     generator = TFLiteGenerator(model_path, threads=2)
-    styles = np.eye(3, dtype=np.float32)
+    styles = ONE_HOTS
     outputs = [generator.run(p.astype(np.float32) / 127.5 - 1.0, styles[i % 3]) for i, p in enumerate(photos)]
     diffs = [np.abs(o - r) for o, r in zip(outputs, reference)]
     return {
@@ -127,7 +128,7 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
 
 
 def keras_reference(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
-    styles = np.eye(3, dtype=np.float32)
+    styles = ONE_HOTS
     return [
         np.asarray(generator({"photo": (p.astype(np.float32) / 127.5 - 1.0)[None], "style": styles[i % 3][None]}, training=False))[0]
         for i, p in enumerate(photos)
@@ -238,8 +239,8 @@ def export_generator(
     Raises ``ValueError`` for a bad model or options and ``RuntimeError`` when
     the fp32 model does not reproduce Keras (``check_parity``).
     """
+    from edge_demo.progress import Progress
     from keras_asym.imageio import write_bytes_atomic
-    from keras_asym.progress import Progress
 
     height, width = size
     output = Path(output)

@@ -53,7 +53,7 @@ STAGES = ("dataset", "pretrained", "train", "export", "draw", "edge", "evaluate"
 @contextmanager
 def _stage(name: str, timings: dict):
     """Prints a stage's start (k/N, with the time so far) and duration, and records the seconds in ``timings``."""
-    from keras_asym.progress import clock
+    from edge_demo.progress import clock
 
     k = STAGES.index(name) + 1
     print(f"[demo] stage {k}/{len(STAGES)}: {name} ... ({clock(sum(timings.values()))} so far)", flush=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_demo.styles import cycling, one_hot
 from keras_asym.imageio import write_bytes_atomic
 
 
@@ -75,7 +76,7 @@ def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
 
     results, outputs = {}, {}
     for k in (1, 2, 3):
-        out = to_uint8(draw(generator, photos, np.eye(3, dtype=np.float32)[k - 1]))[..., 0]
+        out = to_uint8(draw(generator, photos, one_hot(k)))[..., 0]
         outputs[k] = out
         if k not in drawings:
             continue
@@ -142,7 +143,7 @@ def hidden_information(
     """
     from keras_asym.losses import truncate
 
-    styles = np.eye(3, dtype=np.float32)[np.arange(len(photos)) % 3]
+    styles = cycling(len(photos))
     x = photos.astype(np.float32) / 127.5 - 1.0
     rng = np.random.default_rng(seed)
     drawn, recs, recs_t, recs_n = [], [], [], []
