@@ -109,13 +109,18 @@ def run_qat(
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
         started = time.perf_counter()
         log_path = output / "qat.log"
-        with open(log_path, "w") as log_file:
-            result = subprocess.run(
-                [sys.executable, "-m", "export.qat_worker", str(work)], env=env, stdout=log_file, stderr=subprocess.STDOUT, check=False
+        with open(log_path, "w") as log_file:  # the whole log to qat.log, the worker's progress lines to stderr too
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "export.qat_worker", str(work)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
-        if result.returncode != 0:
+            for line in worker.stdout:
+                log_file.write(line)
+                if line.startswith("qat: "):
+                    print(line, end="", file=sys.stderr, flush=True)
+            returncode = worker.wait()
+        if returncode != 0:
             tail = "\n".join(log_path.read_text().strip().splitlines()[-15:])
-            raise RuntimeError(f"QAT worker failed (exit {result.returncode}), log {log_path}:\n{tail}")
+            raise RuntimeError(f"QAT worker failed (exit {returncode}), log {log_path}:\n{tail}")
         record = json.loads((work / "record.json").read_text())
         record["seconds"] = round(time.perf_counter() - started, 1)
         log(f"qat: {steps} steps at {options['train_size']}px, distillation L1 {record['loss_first']:.4f} -> {record['loss_last']:.4f}")

@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
+from edge_demo.progress import Progress
 from edge_demo.styles import ONE_HOTS, cycling
 
 QUANTIZED_LAYERS = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Add")
@@ -128,11 +129,8 @@ def main(work: Path) -> None:
     )
     student.compile(optimizer=tf_keras.optimizers.Adam(options["learning_rate"]), loss="mae")
     first = float(student.evaluate({"photo": x, "style": styles}, targets, batch_size=options["batch_size"], verbose=0))
-    progress = tf_keras.callbacks.LambdaCallback(
-        on_batch_end=lambda batch, logs: (
-            print(f"qat step {batch + 1}/{options['steps']}: L1 {logs['loss']:.4f}", flush=True) if (batch + 1) % 10 == 0 else None
-        )
-    )
+    steps = Progress(options["steps"], "qat", unit="steps", stream=sys.stdout)  # the parent shows these lines
+    progress = tf_keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: steps.update(batch + 1, note=f"L1 {logs['loss']:.4f}"))
     student.fit(dataset, steps_per_epoch=options["steps"], epochs=1, verbose=0, callbacks=[progress])
     last = float(student.evaluate({"photo": x, "style": styles}, targets, batch_size=options["batch_size"], verbose=0))
 

@@ -163,7 +163,7 @@ def test_calibration_reports_its_progress(capsys):
     assert "int8 calibration: 4/4 photos (100%)" in capsys.readouterr().err
 
 
-def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path):
+def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path, capfd):
     if importlib.util.find_spec("tensorflow_model_optimization") is None:  # not imported: it breaks Keras 3
         pytest.skip("tensorflow-model-optimization is not installed (make install adds it)")
     generator, out, _ = exported
@@ -172,6 +172,7 @@ def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path):
     photos = _photos(4)
     models, record = exporter_qat(path, tmp_path, photos)
     assert record["qat"]["steps"] == 3 and np.isfinite(record["qat"]["loss_last"])
+    assert "qat: 3/3 steps (100%)" in capfd.readouterr().err  # the worker's progress reaches the user
     x = photos[0].astype(np.float32) / 127.5 - 1
     ref = np.asarray(generator({"photo": x[None], "style": np.eye(3, dtype=np.float32)[:1]}))[0]
     for label, io_dtype in (("qat", np.uint8), ("qat_float_norm", np.float32)):
