@@ -53,6 +53,15 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: str | Path) -> str:
+    """A file's sha256, read in 1 MiB blocks: the one file hash of the project (assets, backups, shipped models)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _store(name: str, data: bytes, source: str) -> Path:
     expected = ASSETS[name]["sha256"]
     if _sha256(data) != expected:

@@ -22,7 +22,6 @@ positioned by the caller), then runs the remaining epochs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from edge_demo.assets import file_sha256
+
 GENERATION_PREFIX = "gen-"
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "weights.weights.h5"
@@ -41,14 +42,6 @@ EXTRA_FILE = "extra.npz"
 
 class BackupError(RuntimeError):
     """No backup generation of a run can be restored, although some exist."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fsync_path(path: Path) -> None:
@@ -112,7 +105,7 @@ class BackupStore:
         files = {}
         for name in (WEIGHTS_FILE, EXTRA_FILE):
             fsync_path(tmp / name)
-            files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+            files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": file_sha256(tmp / name)}
         record = {**state, "step": step, "files": files, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         with open(tmp / STATE_FILE, "w") as handle:
             json.dump(record, handle, indent=2)
@@ -152,7 +145,7 @@ class BackupStore:
             path, expected = generation / name, files.get(name, {})
             if not path.is_file():
                 raise BackupError(f"{path}: missing.")
-            if path.stat().st_size != expected.get("bytes") or _sha256(path) != expected.get("sha256"):
+            if path.stat().st_size != expected.get("bytes") or file_sha256(path) != expected.get("sha256"):
                 raise BackupError(f"{path}: size or checksum differs from {STATE_FILE} (damaged).")
         return state
 

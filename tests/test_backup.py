@@ -85,7 +85,7 @@ def _save_killed_at(folder, source, monkeypatch, point: int) -> bool:
         patch.setattr(backup, "fsync_path", injected(backup.fsync_path))
         patch.setattr(backup.os, "replace", injected(backup.os.replace))
         patch.setattr(backup.shutil, "rmtree", injected(backup.shutil.rmtree))
-        patch.setattr(backup, "_sha256", injected(backup._sha256))
+        patch.setattr(backup, "file_sha256", injected(backup.file_sha256))
         patch.setattr(backup.np, "savez", injected(backup.np.savez))
         patch.setattr(source, "save_weights", injected(source.save_weights))
         try:

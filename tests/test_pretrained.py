@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from edge_demo.assets import file_sha256
 from keras_asym import pretrained
 from keras_asym.evaluation import paired_metrics
 from keras_asym.pretrained.recipe import baselines, held_out_faces, meets_bar
@@ -62,6 +63,6 @@ def test_the_recipe_writes_a_model_and_a_record_that_agree(tmp_path):
     result = subprocess.run([sys.executable, "-m", "keras_asym.pretrained.fit", *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads(output.with_suffix(".json").read_text())
-    assert record["sha256"] == pretrained.sha256(output) and record["settings"]["steps"] == 2
+    assert record["sha256"] == file_sha256(output) and record["settings"]["steps"] == 2
     assert set(record["held_out"]["paired"]) == {"style1", "style2", "style3"}
     assert "demo drawer: 2/2 steps (100%)" in result.stderr

@@ -10,20 +10,13 @@ training; the record says so, and so does the demo report.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from edge_demo.assets import file_sha256
+
 HERE = Path(__file__).resolve().parent
 DEMO_DRAWER = HERE / "demo_drawer.keras"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def record(model: Path = DEMO_DRAWER) -> dict:
@@ -38,7 +31,7 @@ def verified(model: Path = DEMO_DRAWER) -> Path:
     """``model``'s path once its bytes match the sha256 in its record; a clear error otherwise."""
     if not model.is_file():
         raise FileNotFoundError(f"{model}: missing; reinstall the package or run python -m keras_asym.pretrained.fit.")
-    expected, actual = record(model)["sha256"], sha256(model)
+    expected, actual = record(model)["sha256"], file_sha256(model)
     if actual != expected:
         raise ValueError(f"{model}: sha256 {actual[:12]}... does not match its record ({expected[:12]}...); the file was changed.")
     return model

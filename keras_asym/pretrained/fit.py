@@ -23,7 +23,8 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo import cli
-from keras_asym.pretrained import DEMO_DRAWER, sha256
+from edge_demo.assets import file_sha256
+from keras_asym.pretrained import DEMO_DRAWER
 from keras_asym.pretrained.recipe import BAR, baselines, fit, held_out_faces, meets_bar
 
 _OUTPUT = flags.DEFINE_string("output", str(DEMO_DRAWER), "The .keras to write (its record goes beside it as .json).")
@@ -74,7 +75,7 @@ def main(argv):
             "bar": BAR,
             "meets_bar": meets_bar(paired, floors),
         },
-        "sha256": sha256(output),
+        "sha256": file_sha256(output),
         "bytes": output.stat().st_size,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
