@@ -22,7 +22,7 @@ install: $(STAMP)
 
 # MediaPipe face models, pinned by sha256, into ~/.cache/keras_asym (or $$KERAS_ASYM_CACHE).
 assets: $(STAMP)
-	$(PY) -m edge_demo.assets
+	$(PY) -m edge_demo.runtime.assets
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

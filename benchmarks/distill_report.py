@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime.styles import ONE_HOTS
 
 _TEACHER = flags.DEFINE_string("teacher", "benchmarks/results/reference_generator.keras", "Teacher .keras.")
 _STUDENT = flags.DEFINE_string("student", "runs/student/generators/generator.keras", "Student .keras.")
@@ -48,7 +48,7 @@ def _scores(drawings, teacher) -> dict:
 
 def main(argv):
     del argv
-    from edge_demo.generator import TFLiteGenerator
+    from edge_demo.runtime.generator import TFLiteGenerator
     from export import exporter, tflite
     from export.timing import child_timing
     from keras_asym import metrics

@@ -1,6 +1,6 @@
 """Fit the map from MediaPipe's 468-point mesh to the official 5 alignment points, and measure it on held-out photos.
 
-    python -m benchmarks.fit_five_points        # writes edge_demo/five_points.json and docs/results/five_points.json
+    python -m benchmarks.fit_five_points        # writes edge_demo/runtime/five_points.json and docs/results/five_points.json
 
 The official points come from MTCNN, whose eye points are not the centres of
 the eye contours, nor its mouth points the mesh's lip corners. Each of the 5
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 _RIDGE = flags.DEFINE_float("ridge", 0.02, "Pull of each point's weights towards the plain mean (per photo, in IOD^2 units).")
-_MODEL_OUT = flags.DEFINE_string("model_output", "edge_demo/five_points.json", "Where the shipped weights go.")
+_MODEL_OUT = flags.DEFINE_string("model_output", "edge_demo/runtime/five_points.json", "Where the shipped weights go.")
 _OUTPUT = flags.DEFINE_string("output", "docs/results/five_points.json", "Where the measurement goes.")
 
 # Candidate mesh points per official point: the eye contours (and the upper lid and brow-side corners

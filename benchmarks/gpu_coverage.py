@@ -23,8 +23,8 @@ from pathlib import Path
 
 from absl import flags
 
-from edge_demo import cli
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime import cli
+from edge_demo.runtime.styles import ONE_HOTS
 
 _SIZES = flags.DEFINE_list("sizes", ["128x128", "256x256", "192x256", "512x512"], "HxW sizes to export.")
 _VARIANTS = flags.DEFINE_list("variants", ["fp32", "fp16", "int8"], "Export variants.")
@@ -54,7 +54,7 @@ def _model(kind: str):
 
 def main(argv):
     del argv
-    from edge_demo.gpu import GpuUnavailable, vulkan_device
+    from edge_demo.runtime.gpu import GpuUnavailable, vulkan_device
     from export import exporter
 
     try:

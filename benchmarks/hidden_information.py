@@ -104,7 +104,7 @@ def train_args(preset: dict, dataset: Path, run: Path, seed: int, extra: list[st
 
 def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> None:
     """Trains every unfinished run, ``workers`` at a time, resuming interrupted ones; progress with an ETA per run."""
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
 
     todo = [(name, seed, extra) for name, seed, extra in plan if not (root / f"{name}_seed{seed}" / "finished.json").is_file()]
     progress = Progress(len(plan), "hidden_information: trainings", unit="runs", interval=0.0, start=len(plan) - len(todo))
@@ -198,7 +198,7 @@ def figure(path: Path, photos, models: dict, levels: float, count: int = 4) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edge_demo.styles import cycling
+    from edge_demo.runtime.styles import cycling
     from keras_asym.losses import truncate
 
     x = photos[:count].astype(np.float32) / 127.5 - 1.0
@@ -295,7 +295,7 @@ def main(argv):
     import numpy as np
 
     from benchmarks import machine
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
     from keras_asym.data.procedural import write_dataset
     from keras_asym.evaluation import hidden_information, load_test_pairs, paired_metrics
     from keras_asym.imageio import write_bytes_atomic

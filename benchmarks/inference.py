@@ -38,8 +38,8 @@ from absl import flags
 
 from benchmarks import machine
 from benchmarks.report import render_inference_size
-from edge_demo import cli
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime import cli
+from edge_demo.runtime.styles import ONE_HOTS
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator, fitted first if missing).")
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Square sizes.")
@@ -127,7 +127,7 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
     """name -> f(photo uint8 HxWx3, style (3,)) -> drawing uint8 HxW, each the whole photo-to-drawing call."""
     import tensorflow as tf
 
-    from edge_demo.generator import TFLiteGenerator
+    from edge_demo.runtime.generator import TFLiteGenerator
 
     def to_uint8(y):
         return np.clip((np.asarray(y) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
@@ -160,7 +160,7 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
 def time_alternating(runners: dict, photo: np.ndarray, style: np.ndarray, runs: int) -> dict[str, list[float]]:
     for run in runners.values():  # warm-up
         run(photo, style)
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
 
     times = {name: [] for name in runners}
     progress = Progress(runs, "  timing", unit="rounds", interval=0.0)
@@ -177,7 +177,7 @@ def quality(runners: dict, photos: list[np.ndarray]) -> dict[str, dict]:
     from keras_asym import metrics
 
     styles = ONE_HOTS
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
 
     drawings, first = {}, {}
     progress = Progress(len(runners), "  quality", unit="contenders", interval=0.0)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime.styles import ONE_HOTS
 
 _EXAMPLES = flags.DEFINE_integer("examples", 300, "Examples to time after warm-up.")
 _SIZE = flags.DEFINE_integer("size", 512, "Crop size.")
@@ -31,7 +31,7 @@ _OUTPUT = flags.DEFINE_string("output", "benchmarks/results/input_pipeline.json"
 def build_layout(root: Path, shared: Path) -> str:
     import cv2
 
-    from edge_demo.alignment import template
+    from edge_demo.runtime.alignment import template
     from keras_asym.face.masks import part_masks
 
     for sub in ("A", "B", "B_feat") + tuple(f"{s}_{p}" for s in "AB" for p in ("eyes", "nose", "lips")):

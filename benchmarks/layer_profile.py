@@ -20,7 +20,7 @@ import numpy as np
 from absl import flags
 
 from benchmarks import machine
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 _SIZE = flags.DEFINE_integer("size", 256, "Input side of G.")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads per framework.")
@@ -106,7 +106,7 @@ def main(argv):
         "size": _SIZE.value,
         "rows": [],
     }
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
 
     specs = shapes(_SIZE.value)
     progress = Progress(len(specs), "layer_profile", unit="layer shapes", interval=0.0)

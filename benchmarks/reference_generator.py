@@ -45,7 +45,7 @@ def real_pairs(folder, size: int, count: int, seed: int):
     """Up to ``count`` (photos, one-hot styles, line maps) from a folder of aligned photos."""
     import numpy as np
 
-    from edge_demo.styles import cycling
+    from edge_demo.runtime.styles import cycling
     from keras_asym.imageio import ImageReadError, list_images, read_rgb
 
     files = list_images(folder)

@@ -27,7 +27,7 @@ from absl import flags
 
 from benchmarks import machine
 from benchmarks.report import render_train_step
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 _SIZE = flags.DEFINE_integer("size", 512, "Image side (the official style head needs 512).")
 _BATCH = flags.DEFINE_integer("batch", 1, "Batch size.")

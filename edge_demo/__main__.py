@@ -20,8 +20,8 @@ sys.modules.setdefault("tensorflow", None)
 
 from absl import flags  # noqa: E402
 
-from edge_demo import cli, styles  # noqa: E402
-from edge_demo.generator import DELEGATES  # noqa: E402
+from edge_demo.runtime import cli, styles  # noqa: E402
+from edge_demo.runtime.generator import DELEGATES  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m export` (default: edge_demo_model.tflite if present).")
 _SOURCE = flags.DEFINE_string("source", "0", "Camera index, /dev/videoN, video file, rtsp:// URL, or 'picamera'.")
@@ -51,8 +51,8 @@ def main(argv):
     from pathlib import Path
 
     from edge_demo.app import DrawingDemo
-    from edge_demo.assets import AssetError
     from edge_demo.camera import SourceError
+    from edge_demo.runtime.assets import AssetError
 
     logging.basicConfig(level=logging.INFO, format="edge_demo: %(message)s")
     model = _MODEL.value or (DEFAULT_MODEL if Path(DEFAULT_MODEL).is_file() else None)

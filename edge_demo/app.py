@@ -19,11 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_demo import styles
-from edge_demo.alignment import invert, template
 from edge_demo.camera import FrameSource
-from edge_demo.faces import FaceLandmarker
-from edge_demo.generator import TFLiteGenerator
+from edge_demo.runtime import styles
+from edge_demo.runtime.alignment import invert, template
+from edge_demo.runtime.faces import FaceLandmarker
+from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.tracker import FaceTracker
 
 STAGES = ("capture", "detect", "align", "infer", "composite")

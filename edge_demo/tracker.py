@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from edge_demo.alignment import similarity_matrix
-from edge_demo.faces import ROI_SCALE, FaceLandmarker, points_from_mesh, roi_from_mesh
+from edge_demo.runtime.alignment import similarity_matrix
+from edge_demo.runtime.faces import ROI_SCALE, FaceLandmarker, points_from_mesh, roi_from_mesh
 
 PRESENCE_THRESHOLD = 0.5
 

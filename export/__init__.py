@@ -10,6 +10,6 @@ variant; ``python -m export.benchmark`` measures them. The pieces:
 - ``qat``: quantization-aware fine-tuning in ``tf_keras`` (own process).
 """
 
-from edge_demo import native_logs
+from edge_demo.runtime import native_logs
 
 native_logs.hide_for_commands()  # before TensorFlow is imported; a no-op outside the project's commands

@@ -20,7 +20,7 @@ import sys
 
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 from export import exporter
 from export.tflite import VARIANTS
 

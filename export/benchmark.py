@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from edge_demo import cli
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime import cli
+from edge_demo.runtime.styles import ONE_HOTS
 from export.heldout import photo_split
 from export.timing import child_timing
 
@@ -48,7 +48,7 @@ def benchmark_photos(folder: Path | None, height: int, width: int, count: int) -
 
 
 def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray]) -> dict:
-    from edge_demo.generator import TFLiteGenerator
+    from edge_demo.runtime.generator import TFLiteGenerator
     from keras_asym import metrics
 
     styles = ONE_HOTS

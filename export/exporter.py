@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime.styles import ONE_HOTS
 from export import analyzer, metadata, savedmodel, tflite
 from keras_asym.drawing import load_generator
 from keras_asym.metrics import psnr
@@ -76,7 +76,7 @@ def sidecar(variant: str, height: int, width: int, source: str, io: dict, extra:
         "outputs": {
             "drawing": {"shape": [1, height, width, 1], "range": [-1.0, 1.0], "to_pixels": "(value + 1) * 127.5", **io.get("drawing", {})}
         },
-        "alignment": "official 5-point similarity template (edge_demo.alignment.template), scaled to the input size",
+        "alignment": "official 5-point similarity template (edge_demo.runtime.alignment.template), scaled to the input size",
         "source_model": source,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -113,7 +113,7 @@ def check_parity(quality_vs_keras: dict, report: Path) -> None:
 
 def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarray]) -> dict:
     """PSNR and max abs difference of a TFLite model's drawings against the Keras drawings."""
-    from edge_demo.generator import TFLiteGenerator
+    from edge_demo.runtime.generator import TFLiteGenerator
 
     generator = TFLiteGenerator(model_path, threads=2)
     styles = ONE_HOTS
@@ -139,7 +139,7 @@ GPU_CHECKS = ("auto", "off", "require")
 
 
 def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
-    """Runs the flatbuffer on LiteRT's GPU accelerator in a child process (``edge_demo.gpu``) and returns its verdict.
+    """Runs the flatbuffer on LiteRT's GPU accelerator in a child process (``edge_demo.runtime.gpu``) and returns its verdict.
 
     ``{"measured": True, "fully_accelerated", "ops_on_gpu", "ops_total", "unsupported_ops", "psnr_db_vs_cpu", ...}``,
     or ``{"measured": False, "reason"}`` when there is no Vulkan device (``auto``) or the check is ``off``.
@@ -153,7 +153,7 @@ def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
     probe = output / f".gpu-probe-{os.getpid()}.tflite"
     probe.write_bytes(model)
     try:
-        result = subprocess.run([sys.executable, "-m", "edge_demo.gpu", str(probe)], capture_output=True, text=True, timeout=900)
+        result = subprocess.run([sys.executable, "-m", "edge_demo.runtime.gpu", str(probe)], capture_output=True, text=True, timeout=900)
     finally:
         probe.unlink(missing_ok=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
@@ -239,7 +239,7 @@ def export_generator(
     Raises ``ValueError`` for a bad model or options and ``RuntimeError`` when
     the fp32 model does not reproduce Keras (``check_parity``).
     """
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
     from keras_asym.imageio import write_bytes_atomic
 
     height, width = size

@@ -17,8 +17,8 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
 
-from edge_demo.progress import Progress
-from edge_demo.styles import ONE_HOTS, cycling
+from edge_demo.runtime.progress import Progress
+from edge_demo.runtime.styles import ONE_HOTS, cycling
 
 QUANTIZED_LAYERS = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Add")
 

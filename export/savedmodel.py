@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edge_demo.styles import STYLE_COUNT
+from edge_demo.runtime.styles import STYLE_COUNT
 
 
 def _fixed_style(generator: keras.Model, k: int):

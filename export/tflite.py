@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.imageio import fit_to_size
 
 BASE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")  # one converter setting each
@@ -75,7 +75,7 @@ def representative_dataset(photos: list[np.ndarray], label: str = "") -> Callabl
     With a ``label``, each pass prints progress with an ETA (calibration runs
     the float model on every photo: minutes at 512 px).
     """
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
 
     styles = ONE_HOTS
 

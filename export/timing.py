@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_demo.styles import one_hot
+from edge_demo.runtime.styles import one_hot
 
 
 def time_model(path: str, threads: int, runs: int) -> dict:
     """Median latency of one generator invocation (after 2 warm-ups) and this process's peak RSS."""
-    from edge_demo.generator import TFLiteGenerator
+    from edge_demo.runtime.generator import TFLiteGenerator
 
     generator = TFLiteGenerator(path, threads=threads)
     rng = np.random.default_rng(0)

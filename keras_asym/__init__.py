@@ -4,7 +4,7 @@ Importing the package registers every serializable layer and model, so
 ``keras.saving.load_model`` can read the ``.keras`` files this project writes.
 """
 
-from edge_demo import native_logs
+from edge_demo.runtime import native_logs
 
 native_logs.hide_for_commands()  # before TensorFlow is imported; a no-op outside the project's commands
 

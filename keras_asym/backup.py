@@ -32,7 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_demo.assets import file_sha256
+from edge_demo.runtime.assets import file_sha256
 
 GENERATION_PREFIX = "gen-"
 STATE_FILE = "state.json"

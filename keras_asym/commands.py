@@ -19,7 +19,7 @@ COMMANDS = {
     "distill": ("keras_asym.distill", "distil a generator into the mobile generator"),
     "export": ("export.__main__", "a generator -> SavedModel + TFLite variants, checked"),
     "camera": ("edge_demo.__main__", "the live camera demo (TensorFlow-free)"),
-    "gpu-check": ("edge_demo.gpu", "run a .tflite on LiteRT's GPU accelerator and print the verdict"),
+    "gpu-check": ("edge_demo.runtime.gpu", "run a .tflite on LiteRT's GPU accelerator and print the verdict"),
     "demo": ("keras_asym.demo", "the built-in end-to-end run (what make demo runs)"),
     "style": ("keras_asym.style", "train the drawing-style classifier and write style vectors"),
     "generate": ("keras_asym.data.generate", "write a procedural portrait dataset"),
@@ -36,7 +36,7 @@ def usage() -> str:
 
 
 def main() -> None:
-    from edge_demo import cli
+    from edge_demo.runtime import cli
 
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help", "--helpshort", "help"):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 _OUTPUT = flags.DEFINE_string("output", "demo_out", "Output folder.")
 _SIZE = flags.DEFINE_integer("size", 128, "Working resolution (multiple of 32).")
@@ -53,7 +53,7 @@ STAGES = ("dataset", "pretrained", "train", "export", "draw", "edge", "evaluate"
 @contextmanager
 def _stage(name: str, timings: dict):
     """Prints a stage's start (k/N, with the time so far) and duration, and records the seconds in ``timings``."""
-    from edge_demo.progress import clock
+    from edge_demo.runtime.progress import clock
 
     k = STAGES.index(name) + 1
     print(f"[demo] stage {k}/{len(STAGES)}: {name} ... ({clock(sum(timings.values()))} so far)", flush=True)

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from edge_demo import cli
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime import cli
+from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.imageio import save_keras_atomic, write_bytes_atomic, write_json_atomic
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher generator .keras (train, import_official).")
@@ -116,7 +116,7 @@ def teacher_drawings(
     mixture; every jittered copy in one of those four, in turn (the copies add faces, not styles)."""
     import tensorflow as tf
 
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
 
     rng = np.random.default_rng(seed)
     index, styles = [], []

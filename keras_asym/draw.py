@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 _MODEL = flags.DEFINE_string("model", None, ".keras/.tflite generator, or a folder with generator.keras.", required=True)
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
@@ -48,7 +48,7 @@ _LANDMARKER_TASK = flags.DEFINE_string(
 
 
 def styles_from_flags(styles: str, style: str | None) -> list[np.ndarray]:
-    from edge_demo.styles import ONE_HOTS, parse
+    from edge_demo.runtime.styles import ONE_HOTS, parse
 
     if style:
         return [parse(style)]
@@ -82,9 +82,9 @@ def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]
 
 def main(argv):
     del argv
-    from edge_demo.alignment import align, paste_back
-    from edge_demo.progress import Progress
-    from edge_demo.styles import suffix
+    from edge_demo.runtime.alignment import align, paste_back
+    from edge_demo.runtime.progress import Progress
+    from edge_demo.runtime.styles import suffix
     from keras_asym.drawing import Drawer
     from keras_asym.face.detector import NoFaceError
     from keras_asym.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_demo.styles import STYLE_COUNT
+from edge_demo.runtime.styles import STYLE_COUNT
 
 
 def check_generator(generator, where: str) -> None:
@@ -87,10 +87,10 @@ class KerasBackend:
 
 
 class TFLiteBackend:
-    """A TFLite generator (float or quantized) through ``edge_demo.generator``, one image at a time."""
+    """A TFLite generator (float or quantized) through ``edge_demo.runtime.generator``, one image at a time."""
 
     def __init__(self, path: Path, threads: int = 2):
-        from edge_demo.generator import TFLiteGenerator
+        from edge_demo.runtime.generator import TFLiteGenerator
 
         self.generator = TFLiteGenerator(path, threads=threads)
 

@@ -29,7 +29,7 @@ import sys
 
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 from keras_asym.evaluation import evaluate, markdown
 
 _RUN = flags.DEFINE_string("run", None, "Train run folder (config.json + checkpoints), or use --generator.")

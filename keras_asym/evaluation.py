@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_demo.styles import cycling, one_hot
+from edge_demo.runtime.styles import cycling, one_hot
 from keras_asym.imageio import write_bytes_atomic
 
 

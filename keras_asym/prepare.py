@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 from absl import flags
 
-from edge_demo import cli
-from edge_demo.styles import STYLE_NAMES, one_hot
+from edge_demo.runtime import cli
+from edge_demo.runtime.styles import STYLE_NAMES, one_hot
 
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of face photos.", required=True)
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder of drawings (optionally in style1/ style2/ style3/).", required=True)
@@ -86,7 +86,7 @@ class Preparer:
         write_image_atomic(self.output / side / f"{stem}.png", image)
 
     def photo(self, path: Path) -> dict:
-        from edge_demo.alignment import align, transform_points
+        from edge_demo.runtime.alignment import align, transform_points
         from keras_asym.imageio import read_rgb
 
         rgb = read_rgb(path)
@@ -98,7 +98,7 @@ class Preparer:
         return {"method": "detected", "score": round(face.score, 4)}
 
     def drawing(self, path: Path, stem: str, label: int | None) -> dict:
-        from edge_demo.alignment import align, template, transform_points
+        from edge_demo.runtime.alignment import align, template, transform_points
         from keras_asym.face.detector import NoFaceError
         from keras_asym.imageio import read_rgb, write_npy_atomic
 
@@ -151,7 +151,7 @@ def main(argv):
     del argv
     import keras
 
-    from edge_demo.progress import Progress
+    from edge_demo.runtime.progress import Progress
     from keras_asym.face.detector import NoFaceError, open_landmarker
     from keras_asym.imageio import ImageReadError, list_images, remove_stale_partials, write_bytes_atomic
 

@@ -1,10 +1,10 @@
-"""``ProgressCallback``: ``edge_demo.progress.Progress`` over every batch of a Keras ``fit``."""
+"""``ProgressCallback``: ``edge_demo.runtime.progress.Progress`` over every batch of a Keras ``fit``."""
 
 from __future__ import annotations
 
 import keras
 
-from edge_demo.progress import Progress
+from edge_demo.runtime.progress import Progress
 
 
 class ProgressCallback(keras.callbacks.Callback):

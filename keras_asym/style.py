@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 from keras_asym.imageio import save_keras_atomic
 
 INPUT_SIZE = 224

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 from keras_asym import config_flags
 from keras_asym.config_flags import define_flags, from_flags
 from keras_asym.training import TrainConfig, run_training

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 COMMANDS = [
     "keras_asym.train",
@@ -45,7 +45,7 @@ def test_every_command_exits_2_on_an_unknown_flag_and_0_on_helpshort(module):
 
 def test_an_unexpected_exception_exits_3_with_its_traceback(tmp_path):
     script = tmp_path / "broken.py"
-    script.write_text("from edge_demo import cli\n\ndef main(argv):\n    raise KeyError('bug')\n\ncli.run(main)\n")
+    script.write_text("from edge_demo.runtime import cli\n\ndef main(argv):\n    raise KeyError('bug')\n\ncli.run(main)\n")
     result = subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,
@@ -78,7 +78,7 @@ def test_one_console_command_lists_and_runs_every_command():
 
 
 def test_native_start_up_lines_are_noise_and_python_errors_are_not():
-    from edge_demo.native_logs import is_noise
+    from edge_demo.runtime.native_logs import is_noise
 
     assert is_noise(b"I0000 00:00:1796217667.156746    2751 port.cc:153] oneDNN custom operations are on.\n")
     assert is_noise(b"W0000 00:00:1796217667.1 12 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n")
@@ -92,7 +92,7 @@ def test_native_start_up_lines_are_noise_and_python_errors_are_not():
 
 
 def test_only_the_projects_commands_have_their_native_logs_hidden():
-    from edge_demo.native_logs import launched_as_command, wanted
+    from edge_demo.runtime.native_logs import launched_as_command, wanted
 
     assert launched_as_command(["python", "-m", "keras_asym.train", "--output", "r"])
     assert launched_as_command(["python", "-m", "export", "--model", "g.keras"])

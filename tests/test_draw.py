@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_demo.styles import parse as parse_style
-from edge_demo.styles import suffix as style_suffix
+from edge_demo.runtime.styles import parse as parse_style
+from edge_demo.runtime.styles import suffix as style_suffix
 from keras_asym.drawing import Drawer
 from keras_asym.imageio import ImageReadError, read_rgb
 from keras_asym.networks import StyleGenerator
@@ -37,7 +37,7 @@ def _draw(*args):
 
 
 def test_the_style_vector_has_one_home():
-    from edge_demo import styles
+    from edge_demo.runtime import styles
 
     assert styles.STYLE_NAMES == ("style1", "style2", "style3") and styles.STYLE_COUNT == 3
     np.testing.assert_array_equal(styles.one_hot(3), [0, 0, 1])

@@ -15,7 +15,7 @@ import pytest
 
 from edge_demo import camera
 from edge_demo.app import Compositor, model_template
-from edge_demo.generator import TFLiteGenerator
+from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.tracker import OneEuroFilter
 from keras_asym.data.clip import write_clip
 from keras_asym.data.procedural import render_photo, sample_face
@@ -164,7 +164,7 @@ def test_one_euro_filter_steadies_jitter_and_follows_motion():
 
 def test_headless_run_on_the_gpu_accelerator_reports_it(int8_model, clip, tmp_path):
     """A functional run of the whole demo on the GPU kernels (SwiftShader in CI: no speed figure)."""
-    from edge_demo import gpu
+    from edge_demo.runtime import gpu
 
     try:
         gpu.vulkan_device()
@@ -189,7 +189,7 @@ def test_paste_compositor_replaces_only_the_face_square():
 
 
 def test_gpu_delegate_runs_on_the_gpu_accelerator_or_falls_back_with_one_line(int8_model, caplog):
-    from edge_demo import gpu
+    from edge_demo.runtime import gpu
 
     caplog.set_level(logging.INFO, logger="edge_demo")
     generator = TFLiteGenerator(int8_model, delegate="gpu")

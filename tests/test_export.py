@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from edge_demo.generator import TFLiteGenerator
+from edge_demo.runtime.generator import TFLiteGenerator
 from export import exporter, metadata, tflite
 from keras_asym import metrics
 from keras_asym.networks import StyleGenerator

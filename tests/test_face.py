@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_demo import alignment
-from edge_demo.assets import ASSETS, AssetError, asset_path
+from edge_demo.runtime import alignment
+from edge_demo.runtime.assets import ASSETS, AssetError, asset_path
 from tests.conftest import SHARED
 
 DATA = SHARED / "data"
@@ -72,7 +72,7 @@ def test_asset_cache_checks_hashes(tmp_path, monkeypatch):
     (tmp_path / "mediapipe" / "face_landmark.tflite").write_bytes(b"tampered")
     with pytest.raises(AssetError, match="not in"):
         asset_path("face_landmark.tflite", download=False)
-    from edge_demo import assets
+    from edge_demo.runtime import assets
 
     with pytest.raises(AssetError, match="does not match the pinned"):
         assets._store("face_landmark.tflite", b"tampered", "test")

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_demo.alignment import template
+from edge_demo.runtime.alignment import template
 from keras_asym.data.pipeline import make_dataset, scan
 from keras_asym.data.procedural import render_drawing, render_photo, sample_face, write_dataset
 

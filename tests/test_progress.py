@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from edge_demo.progress import Progress, clock
+from edge_demo.runtime.progress import Progress, clock
 
 
 def test_clock_reads_like_a_duration():
@@ -13,7 +13,7 @@ def test_clock_reads_like_a_duration():
 
 def test_progress_prints_at_most_once_per_interval_and_always_at_the_end(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("edge_demo.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("edge_demo.runtime.progress.time.monotonic", lambda: now[0])
     out = io.StringIO()
     progress = Progress(10, "export", unit="photos", interval=5.0, stream=out)
     for _ in range(9):
@@ -27,7 +27,7 @@ def test_progress_prints_at_most_once_per_interval_and_always_at_the_end(monkeyp
 
 def test_a_resumed_job_estimates_from_its_own_rate(monkeypatch):
     now = [0.0]
-    monkeypatch.setattr("edge_demo.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("edge_demo.runtime.progress.time.monotonic", lambda: now[0])
     out = io.StringIO()
     progress = Progress(100, "train", interval=0.0, stream=out, start=90)
     now[0] = 2.0

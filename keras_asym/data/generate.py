@@ -13,7 +13,7 @@ import json
 
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to write.", required=True)
 _PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.", lower_bound=0)

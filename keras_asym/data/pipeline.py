@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from edge_demo.styles import ONE_HOTS
+from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.face.masks import PARTS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_demo.alignment import template
-from edge_demo.styles import one_hot
+from edge_demo.runtime.alignment import template
+from edge_demo.runtime.styles import one_hot
 from keras_asym.face.masks import part_masks
 
 STYLES = (1, 2, 3)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from absl import flags
 
-from edge_demo import cli
+from edge_demo.runtime import cli
 
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -31,7 +31,7 @@ _LANDMARKER_TASK = flags.DEFINE_string(
 
 def main(argv):
     del argv
-    from edge_demo.alignment import align, transform_points
+    from edge_demo.runtime.alignment import align, transform_points
     from keras_asym.face.detector import faces_in_files, open_landmarker
     from keras_asym.imageio import list_images, write_bytes_atomic, write_image_atomic
 

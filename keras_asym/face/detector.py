@@ -1,4 +1,4 @@
-"""Faces in image files for the CLIs; the detector itself lives in ``edge_demo.faces``.
+"""Faces in image files for the CLIs; the detector itself lives in ``edge_demo.runtime.faces``.
 
 ``edge_demo`` holds the TensorFlow-free runtime (MediaPipe detector, face
 mesh, alignment, TFLite generator) so that the camera demo installs on a
@@ -7,7 +7,7 @@ device without TensorFlow; the library re-exports it here.
 
 from __future__ import annotations
 
-from edge_demo.faces import Face, FaceLandmarker, NoFaceError, make_interpreter, points_from_mesh
+from edge_demo.runtime.faces import Face, FaceLandmarker, NoFaceError, make_interpreter, points_from_mesh
 
 __all__ = ["Face", "FaceLandmarker", "NoFaceError", "faces_in_files", "make_interpreter", "open_landmarker", "points_from_mesh"]
 

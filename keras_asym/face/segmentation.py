@@ -9,8 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_demo.assets import asset_path
-from edge_demo.faces import make_interpreter
+from edge_demo.runtime.assets import asset_path
+from edge_demo.runtime.faces import make_interpreter
 
 SEGMENTATION_SIZE = 256
 

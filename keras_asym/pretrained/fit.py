@@ -22,8 +22,8 @@ from pathlib import Path
 
 from absl import flags
 
-from edge_demo import cli
-from edge_demo.assets import file_sha256
+from edge_demo.runtime import cli
+from edge_demo.runtime.assets import file_sha256
 from keras_asym.pretrained import DEMO_DRAWER
 from keras_asym.pretrained.recipe import BAR, baselines, fit, held_out_faces, meets_bar
 

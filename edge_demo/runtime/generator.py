@@ -55,7 +55,7 @@ def _compile_for_gpu(path: Path, threads: int, software_ok: bool):
     A software Vulkan device (SwiftShader) runs the real GPU kernels but slower than XNNPACK:
     only an explicit ``--delegate gpu`` uses it.
     """
-    from edge_demo import gpu
+    from edge_demo.runtime import gpu
 
     try:
         device = gpu.vulkan_device()

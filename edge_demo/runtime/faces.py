@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_demo.assets import asset_path
+from edge_demo.runtime.assets import asset_path
 
 FIVE_POINT_MODEL = Path(__file__).with_name("five_points.json")
 MESH_SIZE = 192

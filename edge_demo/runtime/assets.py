@@ -6,7 +6,7 @@ default ``~/.cache/keras_asym/mediapipe``); the official download URL; the
 same ``.tflite`` files), fetched with ``pip download``. Whatever the source,
 the bytes must match the pinned sha256 before they enter the cache.
 
-    python -m edge_demo.assets          # fetch all, print their paths
+    python -m edge_demo.runtime.assets          # fetch all, print their paths
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def asset_path(name: str, download: bool = True, url_timeout: float = 10.0) -> P
     if cached.is_file() and _sha256(cached.read_bytes()) == ASSETS[name]["sha256"]:
         return cached
     if not download:
-        raise AssetError(f"{name} is not in {cache_dir()}; run `python -m edge_demo.assets` (or `make assets`).")
+        raise AssetError(f"{name} is not in {cache_dir()}; run `python -m edge_demo.runtime.assets` (or `make assets`).")
     errors = []
     try:
         return _store(name, _from_url(name, url_timeout), ASSETS[name]["url"])

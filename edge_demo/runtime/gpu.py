@@ -11,7 +11,7 @@ reports whether it is fully accelerated, which ops would fall back to the CPU
 (from the accelerator's own log), the adapter it selected, and how far its
 output is from XNNPACK's on the same inputs. TensorFlow-free.
 
-    python -m edge_demo.gpu MODEL.tflite [...]     # one JSON line per model
+    python -m edge_demo.runtime.gpu MODEL.tflite [...]     # one JSON line per model
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_demo import styles
+from edge_demo.runtime import styles
 
 SWIFTSHADER_ICDS = ("/usr/lib/chromium/vk_swiftshader_icd.json", "/usr/lib/chromium-browser/vk_swiftshader_icd.json")
 SYSTEM_ICD_DIRS = ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d")
@@ -227,11 +227,11 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m edge_demo.gpu MODEL.tflite [...]", file=sys.stderr)
+        print("usage: python -m edge_demo.runtime.gpu MODEL.tflite [...]", file=sys.stderr)
         return 2
     for path in argv:
         if not Path(path).is_file():
-            print(f"edge_demo.gpu: error: {path}: no such model file.", file=sys.stderr)
+            print(f"edge_demo.runtime.gpu: error: {path}: no such model file.", file=sys.stderr)
             return 2
         print(json.dumps({"model": path, **probe(path)}), flush=True)
     return 0
