@@ -37,7 +37,7 @@ _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table g
 
 
 def _scores(drawings, teacher) -> dict:
-    from keras_asym import metrics
+    from keras_asym.evaluation import metrics
 
     return {
         "ssim": float(np.mean([metrics.ssim(d, t) for d, t in zip(drawings, teacher)])),
@@ -51,10 +51,10 @@ def main(argv):
     from edge_demo.runtime.generator import TFLiteGenerator
     from export import exporter, tflite
     from export.timing import child_timing
-    from keras_asym import metrics
     from keras_asym.data.procedural import render_photo, sample_face
-    from keras_asym.drawing import load_generator
-    from keras_asym.evaluation import draw, self_consistency, to_uint8
+    from keras_asym.evaluation import metrics
+    from keras_asym.evaluation.scoring import draw, self_consistency, to_uint8
+    from keras_asym.inference.drawer import load_generator
 
     size = _SIZE.value
     rng = np.random.default_rng(4242)

@@ -36,7 +36,7 @@ def clip_faces():
     import numpy as np
 
     from keras_asym.data.shared import shared_dir
-    from keras_asym.imageio import list_images, read_rgb
+    from keras_asym.utils.imageio import list_images, read_rgb
 
     folder = shared_dir() / "data" / "aligned_photos" / "images"
     if folder.is_dir():

@@ -82,7 +82,7 @@ def errors(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def collect(files: list[Path], landmarker) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    from keras_asym.imageio import read_rgb
+    from keras_asym.utils.imageio import read_rgb
 
     meshes, references, names = [], [], []
     for image in files:
@@ -108,7 +108,7 @@ def main(argv):
     from export.heldout import photo_split
     from keras_asym.data.shared import shared_dir
     from keras_asym.face.detector import FaceLandmarker
-    from keras_asym.imageio import list_images, read_rgb, write_bytes_atomic
+    from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic
 
     work = Path("benchmarks/results/five_points")
     held_dir, fit_dir = photo_split(10, work / "photo_split")

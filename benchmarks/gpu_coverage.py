@@ -38,8 +38,8 @@ def _model(kind: str):
     import keras
     import numpy as np
 
-    from keras_asym.mobile import MobileStyleGenerator
-    from keras_asym.networks import StyleGenerator
+    from keras_asym.models.mobile import MobileStyleGenerator
+    from keras_asym.models.networks import StyleGenerator
 
     keras.utils.set_random_seed(0)
     if kind == "student":

@@ -19,7 +19,7 @@ Runs (``python -m keras_asym.train``, same networks, data, steps and seeds):
   conditioned on the style vector).
 
 Measured on held-out plain test photos at every end-of-epoch checkpoint (the
-trend) and reported at the last (``keras_asym.evaluation.hidden_information``):
+trend) and reported at the last (``keras_asym.evaluation.scoring.hidden_information``):
 L1 of F(G(x)), of F(trunc(G(x))) and of F(G(x) + 1 gray level of noise); the
 truncation's amplitude; and how much of the photo's colour is linearly
 predictable from the residual G(x) - trunc(G(x)). Ablations add paired SSIM,
@@ -138,7 +138,7 @@ def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> No
 
 def load_checkpoint(run: Path, checkpoint: Path):
     """(G, F, config, optimizer steps) of one end-of-epoch checkpoint of a run."""
-    from keras_asym.training import TrainConfig, create_model
+    from keras_asym.training.loop import TrainConfig, create_model
 
     config = TrainConfig.from_json(run / "config.json")
     model = create_model(config)
@@ -199,7 +199,7 @@ def figure(path: Path, photos, models: dict, levels: float, count: int = 4) -> N
     import matplotlib.pyplot as plt
 
     from edge_demo.runtime.styles import cycling
-    from keras_asym.losses import truncate
+    from keras_asym.objective.losses import truncate
 
     x = photos[:count].astype(np.float32) / 127.5 - 1.0
     style = cycling(count)
@@ -297,8 +297,8 @@ def main(argv):
     from benchmarks import machine
     from edge_demo.runtime.progress import Progress
     from keras_asym.data.procedural import write_dataset
-    from keras_asym.evaluation import hidden_information, load_test_pairs, paired_metrics
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.evaluation.scoring import hidden_information, load_test_pairs, paired_metrics
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     preset = PRESETS[_PRESET.value]
     root, results = Path(_OUTPUT.value) / _PRESET.value, Path(_RESULTS.value)

@@ -75,7 +75,7 @@ def shared_weights(model: Path, work: Path):
 
     from benchmarks.torch_reference import torch_style_generator
     from keras_asym.convert.checkpoints import import_official
-    from keras_asym.drawing import load_generator
+    from keras_asym.inference.drawer import load_generator
 
     original = load_generator(model)
     twin = torch_style_generator(original)
@@ -174,7 +174,7 @@ def time_alternating(runners: dict, photo: np.ndarray, style: np.ndarray, runs: 
 
 
 def quality(runners: dict, photos: list[np.ndarray]) -> dict[str, dict]:
-    from keras_asym import metrics
+    from keras_asym.evaluation import metrics
 
     styles = ONE_HOTS
     from edge_demo.runtime.progress import Progress
@@ -234,8 +234,8 @@ def main(argv):
     import tensorflow as tf
 
     from export.heldout import photo_split
-    from keras_asym.imageio import fit_to_size, list_images, read_rgb
-    from keras_asym.metrics import conv_gflops
+    from keras_asym.evaluation.metrics import conv_gflops
+    from keras_asym.utils.imageio import fit_to_size, list_images, read_rgb
 
     work = Path(_WORK.value)
     work.mkdir(parents=True, exist_ok=True)
@@ -257,7 +257,7 @@ def main(argv):
         record.update(model=str(model), pth=str(pth), weights_max_abs_after_round_trip=weight_gap)
         log(f"weights: {model} -> {pth} -> import_official (max |difference| {weight_gap:g})")
     else:
-        from keras_asym.drawing import load_generator
+        from keras_asym.inference.drawer import load_generator
 
         keras_g, twin = load_generator(model), None
         record.update(model=str(model), pth=None)
@@ -283,7 +283,7 @@ def main(argv):
         record["sizes"][str(size)] = {"gflop": conv_gflops(keras_g, size, size), "quality_photos": source, "rows": rows}
         print(render_inference_size(str(size), record["sizes"][str(size)]), flush=True)
     record["sgemm_after"] = machine.sgemm_peak_gflops(threads)
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     write_bytes_atomic(_OUTPUT.value, json.dumps(record, indent=1).encode())
     log(f"wrote {_OUTPUT.value}")

@@ -48,7 +48,7 @@ def shapes(size: int, ngf: int = 64, n_blocks: int = 9) -> list[dict]:
 def keras_layer(spec: dict):
     import keras
 
-    from keras_asym.layers import InstanceNormalization
+    from keras_asym.layers.basic import InstanceNormalization
 
     if "conv" in spec:
         filters, kernel, stride = spec["conv"]
@@ -131,7 +131,7 @@ def main(argv):
         progress.update()
     record["total_tflite_s"] = sum(r["count"] * r["tflite_s"] for r in record["rows"])
     record["total_pytorch_s"] = sum(r["count"] * r["pytorch_s"] for r in record["rows"])
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     write_bytes_atomic(_OUTPUT.value, json.dumps(record, indent=1).encode())
     print(f"sum of layers: tflite {record['total_tflite_s']:.3f} s, pytorch {record['total_pytorch_s']:.3f} s; wrote {_OUTPUT.value}")

@@ -33,7 +33,7 @@ def line_map(rgb, size: int):
     import cv2
     import numpy as np
 
-    from keras_asym.imageio import fit_to_size
+    from keras_asym.utils.imageio import fit_to_size
 
     photo = fit_to_size(rgb, size, size)
     gray = cv2.GaussianBlur(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), (5, 5), 1.2)
@@ -46,7 +46,7 @@ def real_pairs(folder, size: int, count: int, seed: int):
     import numpy as np
 
     from edge_demo.runtime.styles import cycling
-    from keras_asym.imageio import ImageReadError, list_images, read_rgb
+    from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
 
     files = list_images(folder)
     np.random.default_rng(seed).shuffle(files)
@@ -78,7 +78,7 @@ def fit_reference(
     import tensorflow as tf
 
     from keras_asym.data.procedural import paired_examples
-    from keras_asym.networks import StyleGenerator
+    from keras_asym.models.networks import StyleGenerator
 
     keras.utils.set_random_seed(seed)
     photos, styles, drawings = paired_examples(examples, size, seed)
@@ -92,7 +92,7 @@ def fit_reference(
     generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks)
     generator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="mae", jit_compile=True)
     started = time.perf_counter()
-    from keras_asym.progress import ProgressCallback
+    from keras_asym.training.progress import ProgressCallback
 
     history = generator.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[ProgressCallback("reference generator", steps)])
     output = Path(output)

@@ -209,7 +209,7 @@ def update_readme(readme: Path = README, results: Path = RESULTS) -> str:
 
 
 def main() -> int:
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     write_bytes_atomic(OUTPUT, build().encode())
     write_bytes_atomic(README, update_readme().encode())

@@ -58,7 +58,7 @@ class StyleGenerator(nn.Module):
     """G, the official ``ResnetStyle2Generator`` (``model0`` encoder, ``model`` style fusion + decoder).
 
     ``forward(photo, style)`` takes the plain (N, 3) style vector and tiles it
-    over the bottleneck, as ``keras_asym.networks.StyleGenerator`` does.
+    over the bottleneck, as ``keras_asym.models.networks.StyleGenerator`` does.
     """
 
     def __init__(

@@ -53,8 +53,8 @@ def ours(jit: bool, precision: str = "off"):
     import tensorflow as tf
 
     from keras_asym.data.synthetic import random_batch
-    from keras_asym.model import build_model
-    from keras_asym.training import set_precision
+    from keras_asym.models.cycle_gan import build_model
+    from keras_asym.training.loop import set_precision
 
     tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -198,7 +198,7 @@ def main(argv):
             )
         record["rows"][kind] = row
     print(render_train_step(record))
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     write_bytes_atomic(_OUTPUT.value, json.dumps(record, indent=1).encode())
     log(f"wrote {_OUTPUT.value}")

@@ -41,7 +41,7 @@ def measure(size: int, batch: int, replicas: int) -> dict:
     import keras
 
     from keras_asym.data.synthetic import random_batch
-    from keras_asym.model import build_model
+    from keras_asym.models.cycle_gan import build_model
 
     devices = [d.name for d in tf.config.list_logical_devices("GPU" if gpus else "CPU")][:replicas]
     strategy = tf.distribute.OneDeviceStrategy(devices[0]) if replicas == 1 else tf.distribute.MirroredStrategy(devices)

@@ -49,7 +49,7 @@ def benchmark_photos(folder: Path | None, height: int, width: int, count: int) -
 
 def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray]) -> dict:
     from edge_demo.runtime.generator import TFLiteGenerator
-    from keras_asym import metrics
+    from keras_asym.evaluation import metrics
 
     styles = ONE_HOTS
     references = []
@@ -90,8 +90,8 @@ def write_plot(path: Path, rows: dict, size: str) -> None:
 def main(argv):
     del argv
     from export import exporter
-    from keras_asym.drawing import load_generator
-    from keras_asym.metrics import conv_gflops
+    from keras_asym.evaluation.metrics import conv_gflops
+    from keras_asym.inference.drawer import load_generator
 
     height, width = exporter.parse_size(_SIZE.value)
     export_dir = Path(_EXPORT_DIR.value)

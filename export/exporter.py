@@ -17,8 +17,8 @@ import numpy as np
 
 from edge_demo.runtime.styles import ONE_HOTS
 from export import analyzer, metadata, savedmodel, tflite
-from keras_asym.drawing import load_generator
-from keras_asym.metrics import psnr
+from keras_asym.evaluation.metrics import psnr
+from keras_asym.inference.drawer import load_generator
 
 VERSION = "0.1.0"
 # fp32 TFLite vs Keras, max abs difference on [-1, 1] drawings. Small generators agree to < 1e-5 (tested
@@ -201,7 +201,7 @@ def write_variant(
     ``gpu`` in the sidecar is the measured verdict (``measure_gpu``); ``gpu_static_precheck`` is
     ``tf.lite.experimental.Analyzer``'s opinion, which said "compatible" for models that did not run.
     """
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     io = io_record(model)
     record = sidecar(variant, height, width, source, io, extra)
@@ -240,7 +240,7 @@ def export_generator(
     the fp32 model does not reproduce Keras (``check_parity``).
     """
     from edge_demo.runtime.progress import Progress
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     height, width = size
     output = Path(output)

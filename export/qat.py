@@ -87,7 +87,7 @@ def run_qat(
     Returns ``({"qat": full-integer flatbuffer, "qat_float_norm": flatbuffer with
     the un-annotated ops (instance norm) in float}, record)``.
     """
-    from keras_asym.drawing import load_generator
+    from keras_asym.inference.drawer import load_generator
 
     generator = load_generator(model_path)
     with tempfile.TemporaryDirectory(prefix="qat.", dir=output) as tmp:

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from edge_demo.runtime.styles import ONE_HOTS
-from keras_asym.imageio import fit_to_size
+from keras_asym.utils.imageio import fit_to_size
 
 BASE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")  # one converter setting each
 VARIANTS = (*BASE_VARIANTS, "int8_float_norm")
@@ -45,7 +45,7 @@ def calibration_photos(
     is an error naming it.
     """
     if directory is not None:
-        from keras_asym.imageio import ImageReadError, list_images, read_rgb
+        from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
 
         files = list_images(directory)
         rng = np.random.default_rng(seed)

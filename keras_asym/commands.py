@@ -22,9 +22,9 @@ COMMANDS = {
     "gpu-check": ("edge_demo.runtime.gpu", "run a .tflite on LiteRT's GPU accelerator and print the verdict"),
     "demo": ("keras_asym.demo", "the built-in end-to-end run (what make demo runs)"),
     "style": ("keras_asym.style", "train the drawing-style classifier and write style vectors"),
-    "generate": ("keras_asym.data.generate", "write a procedural portrait dataset"),
-    "align": ("keras_asym.face.align", "align faces to the official 512x512 template"),
-    "landmarks": ("keras_asym.face.landmarks", "print the 5 alignment points of every face, as JSON"),
+    "generate": ("keras_asym.generate", "write a procedural portrait dataset"),
+    "align": ("keras_asym.align", "align faces to the official 512x512 template"),
+    "landmarks": ("keras_asym.landmarks", "print the 5 alignment points of every face, as JSON"),
 }
 PLAIN_ARGV = {"gpu-check"}  # takes file names, not absl flags
 

@@ -119,7 +119,7 @@ def draw_with_pretrained(folder: Path, data: Path, photos_dir: Path) -> dict:
     import keras
 
     from keras_asym import pretrained
-    from keras_asym.evaluation import load_test_pairs, paired_metrics, write_samples, write_styles
+    from keras_asym.evaluation.scoring import load_test_pairs, paired_metrics, write_samples, write_styles
     from keras_asym.pretrained.recipe import BAR, baselines, meets_bar
 
     path, record = pretrained.verified(), pretrained.record()
@@ -163,9 +163,9 @@ def _optimizer_steps(run: Path) -> int:
 
 def write_report(out: Path, summary: dict) -> Path:
     from export.exporter import gpu_summary
-    from keras_asym.evaluation import HIDDEN_ROWS, PAIRED_COLUMNS
-    from keras_asym.imageio import write_bytes_atomic
-    from keras_asym.pages import html_page
+    from keras_asym.evaluation.scoring import HIDDEN_ROWS, PAIRED_COLUMNS
+    from keras_asym.utils.imageio import write_bytes_atomic
+    from keras_asym.utils.pages import html_page
 
     def table(rows: dict, columns: dict, first: str = "") -> str:
         """``columns``: key -> header saying what the number is, its unit and what it is compared with."""
@@ -254,9 +254,9 @@ def main(argv):
     from keras_asym.data.clip import write_clip
     from keras_asym.data.procedural import render_photo, sample_face, write_dataset
     from keras_asym.data.shared import shared_dir
-    from keras_asym.evaluation import evaluate
-    from keras_asym.imageio import list_images, read_rgb, write_image_atomic
-    from keras_asym.training import TimeBudget, TrainConfig, run_training
+    from keras_asym.evaluation.scoring import evaluate
+    from keras_asym.training.loop import TimeBudget, TrainConfig, run_training
+    from keras_asym.utils.imageio import list_images, read_rgb, write_image_atomic
 
     out = Path(_OUTPUT.value).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ one random style mixture, and cached in the run folder
 (``teacher_cache.npz``). ``--augment K`` adds K jittered copies of every
 folder photo (small warp, light, colour, blur, noise; one style each), so a
 few dozen real faces become a few hundred teacher drawings. The student then
-learns those drawings with L1, an edge and an SSIM term (``keras_asym.distillation``),
+learns those drawings with L1, an edge and an SSIM term (``keras_asym.models.distillation``),
 on random ``--crop`` squares (4x cheaper steps at half size; the network is
 fully convolutional) cornered on an 8-pixel grid (``--crop_grid``), with
 ``--real_share`` of every batch from real photos. ``--full_size_epochs N``
@@ -37,7 +37,7 @@ from absl import flags
 
 from edge_demo.runtime import cli
 from edge_demo.runtime.styles import ONE_HOTS
-from keras_asym.imageio import save_keras_atomic, write_bytes_atomic, write_json_atomic
+from keras_asym.utils.imageio import save_keras_atomic, write_bytes_atomic, write_json_atomic
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher generator .keras (train, import_official).")
 _OUTPUT = flags.DEFINE_string("output", None, "Run folder.", required=True)
@@ -81,7 +81,7 @@ def load_photos(folders: list[str], procedural: int, size: int, seed: int, augme
     (``i`` itself for originals), so held-out photos take their copies with them; ``real`` marks folder photos.
     """
     from keras_asym.data.jitter import jitter_photo
-    from keras_asym.imageio import ImageReadError, fit_to_size, list_images, read_rgb
+    from keras_asym.utils.imageio import ImageReadError, fit_to_size, list_images, read_rgb
 
     photos, skipped = [], []
     for folder in folders:
@@ -234,7 +234,7 @@ def training_phases(
 
 def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out: np.ndarray) -> dict:
     """SSIM and edge-F1 of the student against the teacher, per style, on held-out photos."""
-    from keras_asym import metrics
+    from keras_asym.evaluation import metrics
 
     result = {}
     index, styles, drawings = teacher_cache["index"], teacher_cache["styles"], teacher_cache["drawings"]
@@ -254,13 +254,13 @@ def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out:
 def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     import keras
 
-    from keras_asym import training
-    from keras_asym.backup import BackupStore, StepBackup, fit_resumable
-    from keras_asym.distillation import DistillationModel
-    from keras_asym.drawing import load_generator
-    from keras_asym.metrics import conv_gflops
-    from keras_asym.mobile import MobileStyleGenerator
-    from keras_asym.progress import ProgressCallback
+    from keras_asym.evaluation.metrics import conv_gflops
+    from keras_asym.inference.drawer import load_generator
+    from keras_asym.models.distillation import DistillationModel
+    from keras_asym.models.mobile import MobileStyleGenerator
+    from keras_asym.training import loop
+    from keras_asym.training.backup import BackupStore, StepBackup, fit_resumable
+    from keras_asym.training.progress import ProgressCallback
 
     run_dir = Path(config["output"])
     keras.utils.set_random_seed(config["seed"])
@@ -308,8 +308,8 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
     state = store.restore(model) if resume else None
     start_step = int(state["step"]) if state else 0
     callbacks = [
-        training.StopOnNonFiniteLoss(),
-        training.EpochCheckpoint(run_dir, keep=2, export_every=0),
+        loop.StopOnNonFiniteLoss(),
+        loop.EpochCheckpoint(run_dir, keep=2, export_every=0),
         StepBackup(store, steps, every=config.get("backup_every", 0), start_step=start_step),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch", write_graph=False),
     ]
@@ -381,8 +381,8 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
 
 def main(argv):
     del argv
-    from keras_asym.backup import BackupError
-    from keras_asym.training import NonFiniteLossError
+    from keras_asym.training.backup import BackupError
+    from keras_asym.training.loop import NonFiniteLossError
 
     run_dir = Path(_OUTPUT.value)
     saved = run_dir / CONFIG_NAME

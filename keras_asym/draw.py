@@ -69,8 +69,8 @@ def fit_to_multiple_of_four(rgb: np.ndarray, longest: int) -> np.ndarray:
 
 
 def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
-    from keras_asym.imageio import write_bytes_atomic
-    from keras_asym.pages import html_page
+    from keras_asym.utils.imageio import write_bytes_atomic
+    from keras_asym.utils.pages import html_page
 
     cells = []
     for stem, input_name, drawings in rows:
@@ -85,9 +85,9 @@ def main(argv):
     from edge_demo.runtime.alignment import align, paste_back
     from edge_demo.runtime.progress import Progress
     from edge_demo.runtime.styles import suffix
-    from keras_asym.drawing import Drawer
     from keras_asym.face.detector import NoFaceError
-    from keras_asym.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
+    from keras_asym.inference.drawer import Drawer
+    from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
 
     try:
         styles = styles_from_flags(_STYLES.value, _STYLE.value)

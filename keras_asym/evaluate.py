@@ -4,7 +4,7 @@
     python -m keras_asym.evaluate --run runs/x --dataset d --real_drawings drawings/ --inception_weights inception.h5
 
 - Paired metrics (datasets with ``test/A`` photos and ``test/B_style{1,2,3}``
-  drawings of the same faces, as ``keras_asym.data.generate`` writes): SSIM,
+  drawings of the same faces, as ``keras_asym.generate`` writes): SSIM,
   edge-F1 and Chamfer distance of G's drawing in each style against the known
   drawing.
 - Style accuracy: G's drawings in style k classified by ``--style_classifier``
@@ -30,7 +30,7 @@ import sys
 from absl import flags
 
 from edge_demo.runtime import cli
-from keras_asym.evaluation import evaluate, markdown
+from keras_asym.evaluation.scoring import evaluate, markdown
 
 _RUN = flags.DEFINE_string("run", None, "Train run folder (config.json + checkpoints), or use --generator.")
 _GENERATOR = flags.DEFINE_string("generator", None, "A generator .keras alone (no hidden-information test).")

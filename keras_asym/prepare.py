@@ -8,10 +8,10 @@ Photos: detect the largest face, align it to the official template, write
 ``A/<stem>.png`` and ``A_{eyes,nose,lips}/<stem>.png``. Drawings: the same
 into ``B/`` (grayscale) and ``B_*``; faces in line drawings are often missed,
 so a drawing without a detected face uses its entry in ``--drawing_landmarks``
-(the JSON ``keras_asym.face.landmarks`` writes, points in the drawing's
+(the JSON ``keras_asym.landmarks`` writes, points in the drawing's
 frame) or, failing that, a centred square crop; the manifest says which.
 Style features ``B_feat/<stem>.npy``: the softmax of ``--style_model`` (see
-``keras_asym.style``), else one-hot from ``style1/ style2/ style3/``
+``python -m keras_asym.style``), else one-hot from ``style1/ style2/ style3/``
 subfolders of ``DRAWINGS`` (stems then get the folder as prefix).
 
 ``DATASET/manifest.json`` records every file's status (``ok`` or ``error``
@@ -38,8 +38,8 @@ _PHOTOS = flags.DEFINE_string("photos", None, "Folder of face photos.", required
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder of drawings (optionally in style1/ style2/ style3/).", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to create or update.", required=True)
 _SIZE = flags.DEFINE_integer("size", 512, "Aligned size.")
-_STYLE_MODEL = flags.DEFINE_string("style_model", None, "Style classifier .keras (keras_asym.style) for B_feat.")
-_DRAWING_LANDMARKS = flags.DEFINE_string("drawing_landmarks", None, "Points JSON (keras_asym.face.landmarks) for drawings.")
+_STYLE_MODEL = flags.DEFINE_string("style_model", None, "Style classifier .keras (python -m keras_asym.style) for B_feat.")
+_DRAWING_LANDMARKS = flags.DEFINE_string("drawing_landmarks", None, "Points JSON (keras_asym.landmarks) for drawings.")
 _WHITEN = flags.DEFINE_boolean("whiten_background", False, "Whiten photo backgrounds with the selfie segmentation model.")
 _FORCE = flags.DEFINE_boolean("force", False, "Redo files the manifest lists as done.")
 _LANDMARKER_TASK = flags.DEFINE_string(
@@ -56,7 +56,7 @@ def _signature(path: Path) -> dict:
 
 def _drawing_sources(folder: Path) -> list[tuple[Path, str, int | None]]:
     """(path, output stem, style label or None)."""
-    from keras_asym.imageio import list_images
+    from keras_asym.utils.imageio import list_images
 
     if all((folder / name).is_dir() for name in STYLE_FOLDERS):
         return [(p, f"{name}_{p.stem}", k) for k, name in enumerate(STYLE_FOLDERS) for p in list_images(folder / name)]
@@ -79,7 +79,7 @@ class Preparer:
 
     def _write(self, side: str, stem: str, image: np.ndarray, points: np.ndarray) -> None:
         from keras_asym.face.masks import part_masks
-        from keras_asym.imageio import write_image_atomic
+        from keras_asym.utils.imageio import write_image_atomic
 
         for part, mask in part_masks(points, image.shape[:2]).items():
             write_image_atomic(self.output / f"{side}_{part}" / f"{stem}.png", mask * 255)
@@ -87,7 +87,7 @@ class Preparer:
 
     def photo(self, path: Path) -> dict:
         from edge_demo.runtime.alignment import align, transform_points
-        from keras_asym.imageio import read_rgb
+        from keras_asym.utils.imageio import read_rgb
 
         rgb = read_rgb(path)
         face = self.landmarker.largest(rgb, where=str(path))
@@ -100,7 +100,7 @@ class Preparer:
     def drawing(self, path: Path, stem: str, label: int | None) -> dict:
         from edge_demo.runtime.alignment import align, template, transform_points
         from keras_asym.face.detector import NoFaceError
-        from keras_asym.imageio import read_rgb, write_npy_atomic
+        from keras_asym.utils.imageio import read_rgb, write_npy_atomic
 
         if self.style_model is None and label is None:
             raise ValueError(f"{path}: no style known; give --style_model or sort drawings into style1/ style2/ style3/.")
@@ -121,7 +121,7 @@ class Preparer:
         gray = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
         self._write("B", stem, gray, aligned_points)
         if self.style_model is not None:
-            from keras_asym.style import load_drawing
+            from keras_asym.models.style_classifier import load_drawing
 
             style = np.asarray(self.style_model(load_drawing(path)[None]))[0].astype(np.float32)
             source = "classifier"
@@ -153,7 +153,7 @@ def main(argv):
 
     from edge_demo.runtime.progress import Progress
     from keras_asym.face.detector import NoFaceError, open_landmarker
-    from keras_asym.imageio import ImageReadError, list_images, remove_stale_partials, write_bytes_atomic
+    from keras_asym.utils.imageio import ImageReadError, list_images, remove_stale_partials, write_bytes_atomic
 
     output = Path(_OUTPUT.value)
     try:

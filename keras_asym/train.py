@@ -22,9 +22,9 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo.runtime import cli
-from keras_asym import config_flags
-from keras_asym.config_flags import define_flags, from_flags
-from keras_asym.training import TrainConfig, run_training
+from keras_asym.training.loop import TrainConfig, run_training
+from keras_asym.utils import config_flags
+from keras_asym.utils.config_flags import define_flags, from_flags
 
 FLAGS = flags.FLAGS
 define_flags(TrainConfig)  # every option of a run, from its one definition
@@ -40,9 +40,9 @@ def config_from_flags() -> TrainConfig:
 
 def main(argv):
     del argv
-    from keras_asym.backup import BackupError
     from keras_asym.data.pipeline import DatasetLayoutError
-    from keras_asym.training import NonFiniteLossError
+    from keras_asym.training.backup import BackupError
+    from keras_asym.training.loop import NonFiniteLossError
 
     config = config_from_flags()
     if FLAGS.resume:

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_asym.model import build_model
+from keras_asym.models.cycle_gan import build_model
 
 
 def global_batch(n=2):

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_asym import backup
-from keras_asym.backup import BackupError, BackupStore
-from keras_asym.model import build_model
+from keras_asym.models.cycle_gan import build_model
+from keras_asym.training import backup
+from keras_asym.training.backup import BackupError, BackupStore
 
 
 class Killed(BaseException):

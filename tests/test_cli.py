@@ -18,9 +18,9 @@ COMMANDS = [
     "keras_asym.evaluate",
     "keras_asym.style",
     "keras_asym.demo",
-    "keras_asym.data.generate",
-    "keras_asym.face.align",
-    "keras_asym.face.landmarks",
+    "keras_asym.generate",
+    "keras_asym.align",
+    "keras_asym.landmarks",
     "export",
     "edge_demo",
 ]
@@ -104,7 +104,7 @@ def test_only_the_projects_commands_have_their_native_logs_hidden():
 
 
 def test_a_command_hides_tensorflows_start_up_logs_unless_asked(tmp_path):
-    args = ("-m", "keras_asym.data.generate", f"--output={tmp_path / 'd'}", "--photos=1", "--drawings=1", "--test=1", "--size=32")
+    args = ("-m", "keras_asym.generate", f"--output={tmp_path / 'd'}", "--photos=1", "--drawings=1", "--test=1", "--size=32")
     quiet = _run(*args)
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert '"photos": 1' in quiet.stdout

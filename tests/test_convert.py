@@ -7,9 +7,9 @@ import pytest
 
 from keras_asym.convert import official as names
 from keras_asym.convert.official import OfficialWeightsError, load_state_dict
-from keras_asym.hed import HED
-from keras_asym.lpips import LPIPS
-from keras_asym.networks import PatchDiscriminator, StyleGenerator
+from keras_asym.models.networks import PatchDiscriminator, StyleGenerator
+from keras_asym.objective.hed import HED
+from keras_asym.objective.lpips import LPIPS
 
 
 def _official_patch_state(ndf=4, channels=2, seed=0):

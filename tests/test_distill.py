@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_asym.distillation import DistillationModel
-from keras_asym.metrics import conv_gflops
-from keras_asym.mobile import MobileStyleGenerator
-from keras_asym.networks import StyleGenerator
+from keras_asym.evaluation.metrics import conv_gflops
+from keras_asym.models.distillation import DistillationModel
+from keras_asym.models.mobile import MobileStyleGenerator
+from keras_asym.models.networks import StyleGenerator
 
 
 def test_mobile_generator_is_a_drop_in_generator_at_a_fraction_of_the_cost(tmp_path):
@@ -78,8 +78,8 @@ def test_distillation_learns_the_teacher():
 
 
 def test_training_ssim_is_the_reported_ssim():
-    from keras_asym import metrics
-    from keras_asym.distillation import ssim
+    from keras_asym.evaluation import metrics
+    from keras_asym.models.distillation import ssim
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (2, 40, 48), dtype=np.uint8)

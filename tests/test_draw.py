@@ -15,9 +15,9 @@ from PIL import Image
 
 from edge_demo.runtime.styles import parse as parse_style
 from edge_demo.runtime.styles import suffix as style_suffix
-from keras_asym.drawing import Drawer
-from keras_asym.imageio import ImageReadError, read_rgb
-from keras_asym.networks import StyleGenerator
+from keras_asym.inference.drawer import Drawer
+from keras_asym.models.networks import StyleGenerator
+from keras_asym.utils.imageio import ImageReadError, read_rgb
 from tests.browser import render
 from tests.conftest import SHARED
 
@@ -189,7 +189,7 @@ def test_draw_killed_mid_folder_leaves_only_whole_files_and_a_rerun_completes(tm
 
 
 def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     old = os.umask(0o022)
     try:

@@ -26,7 +26,7 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def int8_model(tmp_path_factory):
     from export import exporter
-    from keras_asym.networks import StyleGenerator
+    from keras_asym.models.networks import StyleGenerator
 
     root = tmp_path_factory.mktemp("edge")
     keras.utils.set_random_seed(0)

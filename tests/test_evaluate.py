@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_asym import metrics
 from keras_asym.data.pipeline import make_dataset
 from keras_asym.data.procedural import write_dataset
-from keras_asym.evaluation import draw, load_test_pairs, paired_metrics, to_uint8
-from keras_asym.model import build_model
+from keras_asym.evaluation import metrics
+from keras_asym.evaluation.scoring import draw, load_test_pairs, paired_metrics, to_uint8
+from keras_asym.models.cycle_gan import build_model
 from tests.browser import render
 
 
@@ -134,7 +134,7 @@ def test_paired_metrics_score_the_known_answer_perfectly(procedural):
 
 
 def test_self_consistency_is_one_for_a_pixelwise_generator_and_exposes_aliasing():
-    from keras_asym.evaluation import self_consistency
+    from keras_asym.evaluation.scoring import self_consistency
 
     photos = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     style = np.eye(3, dtype=np.float32)[0]
@@ -149,7 +149,7 @@ def test_self_consistency_is_one_for_a_pixelwise_generator_and_exposes_aliasing(
         assert self_consistency(pixelwise, photos, style, **kwargs) == {"ssim": pytest.approx(1.0), "edge_f1": pytest.approx(1.0)}
     assert self_consistency(subsampled, photos, style, shift=2)["ssim"] == pytest.approx(1.0)  # its period
     assert self_consistency(subsampled, photos, style, shift=1)["ssim"] < 0.7
-    from keras_asym.evaluation import draw, to_uint8
+    from keras_asym.evaluation.scoring import draw, to_uint8
 
     own = to_uint8(draw(subsampled, photos, style))[..., 0]
     assert self_consistency(subsampled, photos, style, shift=1, reference=own) == self_consistency(subsampled, photos, style, shift=1)
@@ -164,8 +164,8 @@ def _block_photos(count: int, size: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def test_a_generator_that_hides_the_photo_below_6_bits_is_caught():
-    from keras_asym.evaluation import hidden_information
-    from keras_asym.losses import truncate
+    from keras_asym.evaluation.scoring import hidden_information
+    from keras_asym.objective.losses import truncate
 
     levels = 31.875
     base = -1.0 + 20.0 / levels  # a visible gray exactly on the 6-bit grid
@@ -187,8 +187,8 @@ def test_a_generator_that_hides_the_photo_below_6_bits_is_caught():
 
 
 def test_a_generator_that_draws_on_the_6_bit_grid_hides_nothing():
-    from keras_asym.evaluation import hidden_information
-    from keras_asym.losses import truncate
+    from keras_asym.evaluation.scoring import hidden_information
+    from keras_asym.objective.losses import truncate
 
     levels = 31.875
 

@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from edge_demo.runtime.generator import TFLiteGenerator
 from export import exporter, metadata, tflite
-from keras_asym import metrics
-from keras_asym.networks import StyleGenerator
+from keras_asym.evaluation import metrics
+from keras_asym.models.networks import StyleGenerator
 
 HEIGHT, WIDTH = 48, 64
 
@@ -186,7 +186,7 @@ def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path, capfd
 def test_qat_converts_the_mobile_generator_whose_inputs_come_style_first(tmp_path):
     if importlib.util.find_spec("tensorflow_model_optimization") is None:
         pytest.skip("tensorflow-model-optimization is not installed (make install adds it)")
-    from keras_asym.mobile import MobileStyleGenerator
+    from keras_asym.models.mobile import MobileStyleGenerator
 
     keras.utils.set_random_seed(0)
     generator = MobileStyleGenerator(alpha=0.5, n_blocks=1)

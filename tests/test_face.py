@@ -183,14 +183,14 @@ def test_landmarks_and_align_clis(tmp_path, landmarker):
     shutil.copy(DATA / "raw_photos" / "woman-23_cropped.png", inputs / "w.png")
     (inputs / "bad.jpg").write_text("nope")
     run = lambda *a: subprocess.run([sys.executable, "-m", *a], capture_output=True, text=True, timeout=300)  # noqa: E731
-    result = run("keras_asym.face.landmarks", "--input", str(inputs), "--output", str(tmp_path / "p.json"))
+    result = run("keras_asym.landmarks", "--input", str(inputs), "--output", str(tmp_path / "p.json"))
     assert result.returncode == 1
     points = json.loads((tmp_path / "p.json").read_text())
     assert points["images"]["bad.jpg"]["faces"] is None and "not a readable image" in points["images"]["bad.jpg"]["error"]
     face = points["images"]["w.png"]["faces"][0]
     expected = landmarker.largest(cv2.cvtColor(cv2.imread(str(inputs / "w.png")), cv2.COLOR_BGR2RGB)).points
     np.testing.assert_allclose(face["points"], expected, atol=0.05)
-    result = run("keras_asym.face.align", "--input", str(inputs), "--output", str(tmp_path / "out"), "--size", "256")
+    result = run("keras_asym.align", "--input", str(inputs), "--output", str(tmp_path / "out"), "--size", "256")
     assert result.returncode == 1 and "bad.jpg" in result.stderr
     assert cv2.imread(str(tmp_path / "out" / "w.png")).shape == (256, 256, 3)
     transforms = json.loads((tmp_path / "out" / "transforms.json").read_text())

@@ -16,9 +16,9 @@ import pytest
 
 from edge_demo.runtime import gpu
 from export import exporter
-from keras_asym.metrics import psnr
-from keras_asym.mobile import MobileStyleGenerator
-from keras_asym.networks import StyleGenerator
+from keras_asym.evaluation.metrics import psnr
+from keras_asym.models.mobile import MobileStyleGenerator
+from keras_asym.models.networks import StyleGenerator
 
 VARIANTS = ("fp32", "fp16", "int8")
 

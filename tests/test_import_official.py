@@ -69,7 +69,7 @@ def test_hostile_checkpoint_folder_is_refused(tmp_path):
 def test_lpips_from_published_heads_and_torchvision_or_keras_trunk(tmp_path):
     """torchvision-layout AlexNet and LPIPS head files written here: the real ones cannot be fetched in CI."""
     from keras_asym.convert.checkpoints import load_lpips_files
-    from keras_asym.lpips import LPIPS
+    from keras_asym.objective.lpips import LPIPS
     from tests.torch_writer import write_state_dict_zip
 
     rng = np.random.default_rng(0)

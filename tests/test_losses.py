@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_asym import losses, schedules
+from keras_asym.objective import losses, schedules
 
 
 def test_lsgan_and_discriminator_loss():

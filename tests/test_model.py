@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_asym.model import LOCAL_ORDER, build_model
-from keras_asym.schedules import EpochSchedule
+from keras_asym.face.masks import LOCAL_ORDER
+from keras_asym.models.cycle_gan import build_model
+from keras_asym.objective.schedules import EpochSchedule
 
 SIZE = 64
 

@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_asym.hed import HED
-from keras_asym.layers import ConcatenateStyle, InstanceNormalization, ReflectionPadding2D
-from keras_asym.lpips import LPIPS
-from keras_asym.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+from keras_asym.layers.basic import ConcatenateStyle, InstanceNormalization, ReflectionPadding2D
+from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+from keras_asym.objective.hed import HED
+from keras_asym.objective.lpips import LPIPS
 
 rng = np.random.default_rng(0)
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from keras_asym.convert import official as names
-from keras_asym.hed import hed_map
-from keras_asym.losses import truncate
-from keras_asym.model import OFFICIAL_LOSS_NAMES, build_model
+from keras_asym.models.cycle_gan import OFFICIAL_LOSS_NAMES, build_model
+from keras_asym.objective.hed import hed_map
+from keras_asym.objective.losses import truncate
 
 IMAGE_TOL = 2e-4
 LOSS_RTOL = 1e-4
@@ -86,7 +86,7 @@ def test_each_network_on_official_stage_inputs(parity, official):
 
 
 def test_local_discriminator_inputs(parity, official):
-    from keras_asym.losses import masked_part
+    from keras_asym.objective.losses import masked_part
 
     batch = official.batch()
     fake = official.nhwc("fake_B")
@@ -116,7 +116,7 @@ def test_every_official_loss_term(parity, official):
         checked += 1
     assert checked == 16
     lambda_cycle, lambda_truncation = reference["lambda_A"], reference["lambda_A_trunc"]
-    from keras_asym.schedules import cycle_weights
+    from keras_asym.objective.schedules import cycle_weights
 
     weights = cycle_weights(official.config["process"], official.config["lambda_A"], official.config["lambda_A_trunc"])
     assert float(weights[0]) == pytest.approx(lambda_cycle, rel=1e-6)

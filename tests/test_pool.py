@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_asym.pool import HistoryPool
+from keras_asym.models.pool import HistoryPool
 
 
 def _batch(values):

@@ -13,7 +13,7 @@ import pytest
 
 from edge_demo.runtime.assets import file_sha256
 from keras_asym import pretrained
-from keras_asym.evaluation import paired_metrics
+from keras_asym.evaluation.scoring import paired_metrics
 from keras_asym.pretrained.recipe import baselines, held_out_faces, meets_bar
 
 

@@ -58,7 +58,7 @@ def test_cli(tmp_path):
         [
             sys.executable,
             "-m",
-            "keras_asym.data.generate",
+            "keras_asym.generate",
             "--output",
             str(tmp_path / "d"),
             "--photos=2",

@@ -107,7 +107,7 @@ def test_keras_weights_reach_the_twin_through_a_pth_that_import_official_reads(t
     import keras
 
     from keras_asym.convert.checkpoints import import_official
-    from keras_asym.networks import StyleGenerator
+    from keras_asym.models.networks import StyleGenerator
 
     keras.utils.set_random_seed(3)
     original = StyleGenerator(ngf=8, n_blocks=2, model0_res=1)

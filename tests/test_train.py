@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_asym import training
-from keras_asym.model import build_model
+from keras_asym.models.cycle_gan import build_model
+from keras_asym.training import loop
 from tests.multi_worker_step import global_batch
 from tests.test_pipeline import _write_dataset
 
@@ -135,14 +135,14 @@ def test_unwritable_or_full_output_fails_before_training(tmp_path, dataset, monk
     blocker.write_text("x")
     result = _train("--dataset", dataset, "--output", blocker / "run", *SMALL)
     assert result.returncode == 2 and "cannot write the run folder" in result.stderr
-    config = training.TrainConfig(dataset=str(dataset), output=str(tmp_path / "full"))
-    monkeypatch.setattr(training.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})())
+    config = loop.TrainConfig(dataset=str(dataset), output=str(tmp_path / "full"))
+    monkeypatch.setattr(loop.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})())
     with pytest.raises(OSError, match="GB free"):
-        training.prepare_output(config, resume=False)
+        loop.prepare_output(config, resume=False)
 
 
 def test_non_finite_loss_stops_before_backing_up(tmp_path):
-    from keras_asym.backup import BackupStore, StepBackup
+    from keras_asym.training.backup import BackupStore, StepBackup
 
     model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
     model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
@@ -154,8 +154,8 @@ def test_non_finite_loss_stops_before_backing_up(tmp_path):
         "drawing_masks": {p: np.ones((1, 64, 64, 1), np.float32) for p in model.parts},
     }
     store = BackupStore(tmp_path / "backup")
-    callbacks = [training.StopOnNonFiniteLoss(), StepBackup(store, steps_per_epoch=2, every=1)]
-    with pytest.raises(training.NonFiniteLossError, match="gan_drawing"):
+    callbacks = [loop.StopOnNonFiniteLoss(), StepBackup(store, steps_per_epoch=2, every=1)]
+    with pytest.raises(loop.NonFiniteLossError, match="gan_drawing"):
         model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, callbacks=callbacks, verbose=0)
     assert store.generations() == []
 
@@ -256,10 +256,10 @@ def test_two_workers_on_different_shards_match_one_device_on_the_combined_batch(
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_finite_losses(policy):
-    config = training.TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=2, mixed_precision=policy, jit_compile=False)
-    training.set_precision(policy)
+    config = loop.TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=2, mixed_precision=policy, jit_compile=False)
+    loop.set_precision(policy)
     try:
-        model = training.create_model(config)
+        model = loop.create_model(config)
         history = model.fit(tf.data.Dataset.from_tensors(global_batch()).repeat(2), epochs=1, verbose=0)
         assert model.generator.get_layer("stem_conv").compute_dtype == policy.split("_")[1]
         assert model.generator.output.dtype == "float32"
@@ -267,4 +267,4 @@ def test_mixed_precision_trains_with_finite_losses(policy):
             assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
         assert all(np.isfinite(v[-1]) for v in history.history.values())
     finally:
-        training.set_precision("off")
+        loop.set_precision("off")

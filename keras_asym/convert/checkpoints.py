@@ -15,10 +15,10 @@ import numpy as np
 
 from keras_asym.convert import official
 from keras_asym.convert.torch_pickle import DEFAULT_MAX_BYTES, load_torch_file
-from keras_asym.hed import HED
-from keras_asym.imageio import save_keras_atomic, write_json_atomic
-from keras_asym.lpips import LPIPS
-from keras_asym.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+from keras_asym.objective.hed import HED
+from keras_asym.objective.lpips import LPIPS
+from keras_asym.utils.imageio import save_keras_atomic, write_json_atomic
 
 # output name -> official network name
 NETWORKS = {
@@ -63,7 +63,7 @@ def load_lpips_files(lin_path: str | Path, alexnet_path: str | Path | None = Non
 
     The trunk comes from torchvision's ``alexnet-owt-*.pth`` (``features.*``;
     the classifier is ignored) or from a Keras ``.weights.h5`` of
-    ``keras_asym.lpips.LPIPS`` saved earlier.
+    ``keras_asym.objective.lpips.LPIPS`` saved earlier.
     """
     model = LPIPS()
     model.build((None, None, None, 3))

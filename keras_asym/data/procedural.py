@@ -14,7 +14,7 @@ the drawing of the same face in every style, so outputs can be scored against
 known answers. Part masks come from the exact 5 points with the same boxes
 as real data (``keras_asym.face.masks``).
 
-    python -m keras_asym.data.generate --output data/procedural --photos 200 --drawings 200 --test 20
+    python -m keras_asym.generate --output data/procedural --photos 200 --drawings 200 --test 20
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def render_drawing(p: FaceParams, size: int, style: int) -> tuple[np.ndarray, np
 
 
 def _write(root: Path, side: str, stem: str, image: np.ndarray, points: np.ndarray) -> None:
-    from keras_asym.imageio import write_image_atomic
+    from keras_asym.utils.imageio import write_image_atomic
 
     write_image_atomic(root / side / f"{stem}.png", image)
     for part, mask in part_masks(points, image.shape[:2]).items():
@@ -235,7 +235,7 @@ def write_dataset(
     ``test/A/<stem>.png`` has its drawings in ``test/B_style{1,2,3}/<stem>.png``.
     ``plain`` renders photos without texture, lighting or noise (``render_photo``).
     """
-    from keras_asym.imageio import write_bytes_atomic, write_image_atomic, write_npy_atomic
+    from keras_asym.utils.imageio import write_bytes_atomic, write_image_atomic, write_npy_atomic
 
     root = Path(output)
     rng = np.random.default_rng(seed)

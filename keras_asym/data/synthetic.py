@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_asym.model import LOCAL_ORDER
+from keras_asym.face.masks import LOCAL_ORDER
 
 
 def random_batch(batch: int, size: int, seed: int = 0, parts=LOCAL_ORDER, mask_fraction: float = 0.1) -> dict:

@@ -18,7 +18,7 @@ def faces_in_files(files, landmarker: FaceLandmarker, all_faces: bool = False):
     ``error`` is a one-line reason naming the file (unreadable, or no face);
     ``faces`` is then empty and ``rgb`` may be ``None``.
     """
-    from keras_asym.imageio import ImageReadError, read_rgb
+    from keras_asym.utils.imageio import ImageReadError, read_rgb
 
     for path in files:
         try:

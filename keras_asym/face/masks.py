@@ -17,6 +17,10 @@ EYE_BOX = (0.70, 0.52, -0.16)
 NOSE_BOX = (0.60, 0.64, -0.18)
 LIPS_BOX = (1.12, 0.52, -0.08)
 PARTS = ("eyes", "nose", "lips")  # the face parts with a mask and a local discriminator: their one home
+# The official code builds the local discriminators, and sums their losses, in this order (nose, eyes, lips);
+# the order fixes their initialisation and the loss table, so it stays.
+LOCAL_ORDER = ("nose", "eyes", "lips")
+assert sorted(LOCAL_ORDER) == sorted(PARTS)
 
 
 def _box(mask: np.ndarray, center, width: float, height: float) -> None:

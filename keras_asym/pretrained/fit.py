@@ -40,8 +40,8 @@ _HELD_OUT = flags.DEFINE_integer("held_out", 24, "Held-out faces scored in every
 
 def main(argv):
     del argv
-    from keras_asym.evaluation import paired_metrics
-    from keras_asym.imageio import write_bytes_atomic
+    from keras_asym.evaluation.scoring import paired_metrics
+    from keras_asym.utils.imageio import write_bytes_atomic
 
     output = Path(_OUTPUT.value)
     settings = {

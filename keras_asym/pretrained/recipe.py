@@ -30,7 +30,7 @@ def held_out_faces(count: int, size: int, seed: int = 10_000) -> tuple[np.ndarra
 
 def baselines(drawings: dict[int, np.ndarray]) -> dict:
     """Per style: the scores of the known drawing of the next face, and the SSIM of a blank page, against each face's own."""
-    from keras_asym import metrics
+    from keras_asym.evaluation import metrics
 
     result = {}
     for k, own in drawings.items():
@@ -83,9 +83,9 @@ def fit(output: Path, steps: int, size: int, batch_size: int, ngf: int, n_blocks
     import tensorflow as tf
 
     from keras_asym.data.procedural import paired_examples
-    from keras_asym.imageio import save_keras_atomic
-    from keras_asym.networks import StyleGenerator
-    from keras_asym.progress import ProgressCallback
+    from keras_asym.models.networks import StyleGenerator
+    from keras_asym.training.progress import ProgressCallback
+    from keras_asym.utils.imageio import save_keras_atomic
 
     keras.utils.set_random_seed(seed)
     photos, styles, drawings = paired_examples(examples, size, seed)

@@ -1,6 +1,6 @@
 """Print the 5 alignment points of every face in images, as JSON.
 
-    python -m keras_asym.face.landmarks --input photos/ --output points.json [--all_faces]
+    python -m keras_asym.landmarks --input photos/ --output points.json [--all_faces]
 
 Per image: ``{"faces": [{"points": [[x, y] x 5], "score": s, "box": [x, y, w, h]}]}``
 with points in the input frame, ordered image-left eye, image-right eye, nose
@@ -30,7 +30,7 @@ def main(argv):
     del argv
     from edge_demo.runtime.alignment import POINT_NAMES
     from keras_asym.face.detector import faces_in_files, open_landmarker
-    from keras_asym.imageio import list_images, write_bytes_atomic
+    from keras_asym.utils.imageio import list_images, write_bytes_atomic
 
     try:
         files = list_images(_INPUT.value)

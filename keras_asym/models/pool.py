@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_asym.layers import PACKAGE
+from keras_asym.layers.basic import PACKAGE
 
 
 def _local_variable(initial, name: str) -> tf.Variable:

@@ -30,8 +30,6 @@ def load_generator(path: str | Path):
     """A style generator from a ``.keras`` file, with a clear error for anything else."""
     import keras
 
-    import keras_asym  # noqa: F401  (registers the custom layers)
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such generator file.")

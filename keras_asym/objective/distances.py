@@ -19,9 +19,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_asym.hed import HED
-from keras_asym.layers import PACKAGE
-from keras_asym.lpips import LPIPS
+from keras_asym.layers.basic import PACKAGE
+from keras_asym.objective.hed import HED
+from keras_asym.objective.lpips import LPIPS
 
 CYCLE_DISTANCES = ("edges", "hed_lpips", "l1")
 

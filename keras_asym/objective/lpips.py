@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_asym.layers import PACKAGE
+from keras_asym.layers.basic import PACKAGE
 
 # LPIPS v0.1 ScalingLayer constants.
 DEFAULT_SHIFT = (-0.030, -0.088, -0.188)

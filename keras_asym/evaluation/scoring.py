@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from edge_demo.runtime.styles import cycling, one_hot
-from keras_asym.imageio import write_bytes_atomic
+from keras_asym.utils.imageio import write_bytes_atomic
 
 
 def load_run(run_dir: Path):
     """(G, F, config) of a train run, with the weights of its latest end-of-epoch checkpoint."""
-    from keras_asym.training import TrainConfig, create_model
+    from keras_asym.training.loop import TrainConfig, create_model
 
     config_path = run_dir / "config.json"
     if not config_path.is_file():
@@ -35,7 +35,7 @@ def load_test_pairs(dataset: Path, size: int, limit: int = 0) -> tuple[np.ndarra
     """Test photos (N,H,W,3) uint8 and, per style, their known drawings (N,H,W) uint8."""
     import cv2
 
-    from keras_asym.imageio import list_images, read_rgb
+    from keras_asym.utils.imageio import list_images, read_rgb
 
     photos_dir = dataset / "test" / "A"
     if not photos_dir.is_dir():
@@ -72,7 +72,7 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
-    from keras_asym import metrics
+    from keras_asym.evaluation import metrics
 
     results, outputs = {}, {}
     for k in (1, 2, 3):
@@ -106,7 +106,7 @@ def self_consistency(
     alias) or texture. That is a ceiling for any student scored against G's drawings: it cannot be closer to
     G than G is to itself under a one-pixel move.
     """
-    from keras_asym import metrics
+    from keras_asym.evaluation import metrics
 
     moved = np.roll(photos, (shift, shift), axis=(1, 2))
     if mirror:
@@ -141,7 +141,7 @@ def hidden_information(
     is predictable from the residual G(x) - trunc(G(x)) alone, beside the same
     from the visible trunc(G(x)).
     """
-    from keras_asym.losses import truncate
+    from keras_asym.objective.losses import truncate
 
     styles = cycling(len(photos))
     x = photos.astype(np.float32) / 127.5 - 1.0
@@ -212,7 +212,7 @@ def style_accuracy(classifier_path: str, outputs: dict) -> dict:
     import cv2
     import keras
 
-    from keras_asym.style import INPUT_SIZE
+    from keras_asym.models.style_classifier import INPUT_SIZE
 
     classifier = keras.saving.load_model(classifier_path)
     result = {}
@@ -230,8 +230,8 @@ def inception_scores(weights: str, outputs: dict, real_dir: Path) -> dict:
     import cv2
     import keras
 
-    from keras_asym import metrics
-    from keras_asym.imageio import list_images, read_rgb
+    from keras_asym.evaluation import metrics
+    from keras_asym.utils.imageio import list_images, read_rgb
 
     net = keras.applications.InceptionV3(include_top=False, weights=weights, pooling="avg", input_shape=(299, 299, 3))
 
@@ -265,7 +265,7 @@ def write_samples(path: Path, photos: np.ndarray, outputs: dict, drawings: dict,
     """A grid: photo, then G's drawing and the known drawing per style, one row per photo."""
     import cv2
 
-    from keras_asym.imageio import write_image_atomic
+    from keras_asym.utils.imageio import write_image_atomic
 
     rows = []
     for i in range(min(count, len(photos))):
@@ -290,8 +290,6 @@ def evaluate(
     limit: int = 0,
 ) -> dict:
     import keras
-
-    import keras_asym  # noqa: F401  (registration)
 
     photo_generator, config = None, None
     if run:
@@ -330,7 +328,7 @@ def write_styles(path: Path, photos: np.ndarray, outputs: dict, count: int = 3) 
     """The style difference at a glance: each photo, then G's drawing of it in style 1, 2 and 3, side by side."""
     import cv2
 
-    from keras_asym.imageio import write_image_atomic
+    from keras_asym.utils.imageio import write_image_atomic
 
     rows = [
         np.concatenate([photos[i]] + [cv2.cvtColor(outputs[k][i], cv2.COLOR_GRAY2RGB) for k in (1, 2, 3)], 1)
@@ -359,7 +357,7 @@ def html_report(report: dict) -> str:
     """``evaluation.html``: the sample grids and every number with its unit and what it is compared with."""
     import html
 
-    from keras_asym.pages import html_page
+    from keras_asym.utils.pages import html_page
 
     def cell(value) -> str:
         return html.escape(f"{value:.4g}" if isinstance(value, float) else str(value))

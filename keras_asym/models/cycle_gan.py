@@ -38,16 +38,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_asym import losses
-from keras_asym.face.masks import PARTS
-from keras_asym.layers import PACKAGE
-from keras_asym.pool import HistoryPool
-from keras_asym.schedules import cycle_weights
+from keras_asym.face.masks import LOCAL_ORDER
+from keras_asym.layers.basic import PACKAGE
+from keras_asym.models.pool import HistoryPool
+from keras_asym.objective import losses
+from keras_asym.objective.schedules import cycle_weights
 
-# The official code builds the local discriminators, and sums their losses, in this order (nose, eyes, lips);
-# the order fixes their initialisation and the loss table, so it stays. The same parts as face.masks.PARTS.
-LOCAL_ORDER = ("nose", "eyes", "lips")
-assert sorted(LOCAL_ORDER) == sorted(PARTS)
 OFFICIAL_LOSS_NAMES = {
     "gan_drawing": "G_A",
     "style_cls": "G_A_cls",
@@ -85,7 +81,7 @@ class AsymmetricCycleGAN(keras.Model):
         photo_discriminator: ``PatchDiscriminator`` with 3 input channels (D_B).
         local_discriminators: dict part -> 2-channel ``PatchDiscriminator``;
             any subset of ``("nose", "eyes", "lips")``, may be empty.
-        cycle_distance: layer from ``keras_asym.distances``.
+        cycle_distance: layer from ``keras_asym.objective.distances``.
         lambda_cycle, lambda_drawing_cycle, lambda_truncation: official
             ``lambda_A``, ``lambda_B``, ``lambda_A_trunc``. Default 5.
         lambda_local: weight of the local GAN terms in G's loss (0.5).
@@ -398,8 +394,8 @@ def build_model(
     ``photo_n_blocks`` defaults to ``n_blocks`` (official: both 9).
     ``model_kwargs`` go to ``AsymmetricCycleGAN`` (lambdas, pool size, seed...).
     """
-    from keras_asym.distances import make_cycle_distance
-    from keras_asym.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+    from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+    from keras_asym.objective.distances import make_cycle_distance
 
     blocks_f = n_blocks if photo_n_blocks is None else photo_n_blocks
     return AsymmetricCycleGAN(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_asym.layers import (
+from keras_asym.layers.basic import (
     PACKAGE,
     ConcatenateStyle,
     InstanceNormalization,

@@ -12,7 +12,7 @@ A run folder holds everything a run needs to be resumed or inspected:
 Every file is written to a temporary name and renamed, so a killed run never
 leaves a half-written checkpoint. ``--resume`` continues at the exact step of
 the newest complete backup, with the same data and schedule values as an
-uninterrupted run (``keras_asym.backup``).
+uninterrupted run (``keras_asym.training.backup``).
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_asym.backup import BackupStore, StepBackup, fit_resumable
-from keras_asym.config_flags import model_options, option
-from keras_asym.distances import CYCLE_DISTANCES
-from keras_asym.imageio import save_keras_atomic, write_json_atomic
-from keras_asym.model import LOCAL_ORDER, AsymmetricCycleGAN, build_model
-from keras_asym.progress import ProgressCallback
-from keras_asym.schedules import EpochSchedule
+from keras_asym.face.masks import LOCAL_ORDER
+from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model
+from keras_asym.objective.distances import CYCLE_DISTANCES
+from keras_asym.objective.schedules import EpochSchedule
+from keras_asym.training.backup import BackupStore, StepBackup, fit_resumable
+from keras_asym.training.progress import ProgressCallback
+from keras_asym.utils.config_flags import model_options, option
+from keras_asym.utils.imageio import save_keras_atomic, write_json_atomic
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("off", "mixed_float16", "mixed_bfloat16")

@@ -1,6 +1,6 @@
 """Write a procedural portrait dataset (the built-in default; see ``keras_asym.data.procedural``).
 
-    python -m keras_asym.data.generate --output data/procedural [--photos 200 --drawings 200 --test 20 --size 256 --seed 0]
+    python -m keras_asym.generate --output data/procedural [--photos 200 --drawings 200 --test 20 --size 256 --seed 0]
 
 Writes the ``prepare`` layout (``A/``, ``B/``, masks, ``B_feat/``) for
 training, ``test/A`` with the same faces drawn in every style under

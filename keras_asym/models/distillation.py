@@ -4,7 +4,7 @@ Objective per batch of (photo, style, teacher drawing):
 ``L1 + edge_weight * EdgeDistance + ssim_weight * (1 - SSIM)`` of student
 against teacher. The edge term (multi-scale Sobel edges, L1 + SSIM) keeps
 thin lines sharp where plain L1 would accept a blur; the SSIM term (the
-standard 11x11 Gaussian one, as ``keras_asym.metrics.ssim`` scores it) asks
+standard 11x11 Gaussian one, as ``keras_asym.evaluation.metrics.ssim`` scores it) asks
 for the teacher's local contrast and structure, which L1 trades for gray haze.
 """
 
@@ -14,8 +14,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_asym.distances import EdgeDistance
-from keras_asym.layers import PACKAGE
+from keras_asym.layers.basic import PACKAGE
+from keras_asym.objective.distances import EdgeDistance
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -26,7 +26,7 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
 
 def ssim(prediction, target):
     """Per-sample mean SSIM of one-channel images in [-1, 1]: 11x11 Gaussian window (sigma 1.5),
-    K1 0.01, K2 0.03 on the [0, 1] range, mirrored borders: ``keras_asym.metrics.ssim``, differentiable."""
+    K1 0.01, K2 0.03 on the [0, 1] range, mirrored borders: ``keras_asym.evaluation.metrics.ssim``, differentiable."""
     a = ops.cast(prediction, "float32") * 0.5 + 0.5
     b = ops.cast(target, "float32") * 0.5 + 0.5
     window = ops.convert_to_tensor(_gaussian_window())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_asym.layers import PACKAGE, ResizeLike
+from keras_asym.layers.basic import PACKAGE, ResizeLike
 
 # Caffe BGR means the HED weights were trained with, on a 0-255 scale.
 BGR_MEANS = (104.00698793, 116.66876762, 122.67891434)

@@ -1,6 +1,6 @@
 """Align faces to the official 512x512 template (white fill), as the official MATLAB step does.
 
-    python -m keras_asym.face.align --input photos/ --output aligned/ [--size 512] [--all_faces]
+    python -m keras_asym.align --input photos/ --output aligned/ [--size 512] [--all_faces]
 
 Writes ``<stem>.png`` per image (``<stem>_face<k>.png`` with ``--all_faces``)
 and ``transforms.json`` with each 2x3 matrix (input pixels -> aligned
@@ -33,7 +33,7 @@ def main(argv):
     del argv
     from edge_demo.runtime.alignment import align, transform_points
     from keras_asym.face.detector import faces_in_files, open_landmarker
-    from keras_asym.imageio import list_images, write_bytes_atomic, write_image_atomic
+    from keras_asym.utils.imageio import list_images, write_bytes_atomic, write_image_atomic
 
     try:
         files = list_images(_INPUT.value)

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_asym.layers import PACKAGE, ConcatenateStyle
-from keras_asym.networks import _check_size, _ConfiguredModel
+from keras_asym.layers.basic import PACKAGE, ConcatenateStyle
+from keras_asym.models.networks import _check_size, _ConfiguredModel
 
 
 def _scaled(channels: int, alpha: float) -> int:

@@ -1,0 +1,1 @@
+"""Drawing with a trained generator, in Keras or TFLite, behind one ``Drawer``."""

@@ -1,0 +1,1 @@
+"""Small Keras layers the official PyTorch networks rely on (reflection padding, instance norm, style concat)."""

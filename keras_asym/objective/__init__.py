@@ -1,0 +1,1 @@
+"""The paper's objective: pure loss functions, the cycle distances with HED and LPIPS, and their schedules."""
