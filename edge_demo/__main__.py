@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 # MediaPipe imports TensorFlow opportunistically when it is installed; the demo
 # must run as it would on a device without it (and 0.7 GB lighter), so TF is
 # made unimportable for this process.
 sys.modules.setdefault("tensorflow", None)
 
+import cv2  # noqa: E402
 from absl import flags  # noqa: E402
 
+from edge_demo.app import DrawingDemo  # noqa: E402
+from edge_demo.camera import SourceError  # noqa: E402
 from edge_demo.runtime import cli, styles  # noqa: E402
+from edge_demo.runtime.assets import AssetError  # noqa: E402
 from edge_demo.runtime.generator import DELEGATES  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m export` (default: edge_demo_model.tflite if present).")
@@ -48,12 +53,6 @@ DEFAULT_MODEL = "edge_demo_model.tflite"
 
 def main(argv):
     del argv
-    from pathlib import Path
-
-    from edge_demo.app import DrawingDemo
-    from edge_demo.camera import SourceError
-    from edge_demo.runtime.assets import AssetError
-
     logging.basicConfig(level=logging.INFO, format="edge_demo: %(message)s")
     model = _MODEL.value or (DEFAULT_MODEL if Path(DEFAULT_MODEL).is_file() else None)
     if model is None:
@@ -86,7 +85,7 @@ def main(argv):
     except SourceError as err:
         print(f"edge_demo: error: {err}", file=sys.stderr)
         return 1
-    except cv2_gui_error() as err:
+    except cv2.error as err:
         print(f"edge_demo: error: no display support ({err}); use --headless, or install opencv-python for a window.", file=sys.stderr)
         return 2
     print(
@@ -95,12 +94,6 @@ def main(argv):
         + (f"; stats in {_STATS.value}" if _STATS.value else "")
     )
     return 0
-
-
-def cv2_gui_error():
-    import cv2
-
-    return cv2.error
 
 
 if __name__ == "__main__":

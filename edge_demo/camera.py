@@ -52,7 +52,7 @@ class _PiCamera:
 
     def __init__(self, width: int, height: int):
         try:
-            from picamera2 import Picamera2
+            from picamera2 import Picamera2  # lazy: an optional extra, on Raspberry Pi OS only
         except ImportError as err:
             raise SourceError("--source picamera needs picamera2 (sudo apt install python3-picamera2).") from err
         self._camera = Picamera2()

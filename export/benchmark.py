@@ -18,13 +18,21 @@ import json
 import sys
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.styles import ONE_HOTS
+from export import exporter
 from export.heldout import photo_split
+from export.tflite import calibration_photos
 from export.timing import child_timing
+from keras_asym.evaluation import metrics
+from keras_asym.evaluation.metrics import conv_gflops
+from keras_asym.inference.drawer import load_generator
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", "benchmarks/results/export", "Folder with (or for) the exported variants.")
@@ -42,15 +50,10 @@ _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table, 
 
 
 def benchmark_photos(folder: Path | None, height: int, width: int, count: int) -> tuple[list[np.ndarray], str]:
-    from export.tflite import calibration_photos
-
     return calibration_photos(folder, height, width, count, seed=1)
 
 
 def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray]) -> dict:
-    from edge_demo.runtime.generator import TFLiteGenerator
-    from keras_asym.evaluation import metrics
-
     styles = ONE_HOTS
     references = []
     for i, photo in enumerate(photos):
@@ -70,10 +73,7 @@ def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray])
 
 
 def write_plot(path: Path, rows: dict, size: str) -> None:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for variant, row in rows.items():
@@ -89,9 +89,6 @@ def write_plot(path: Path, rows: dict, size: str) -> None:
 
 def main(argv):
     del argv
-    from export import exporter
-    from keras_asym.evaluation.metrics import conv_gflops
-    from keras_asym.inference.drawer import load_generator
 
     height, width = exporter.parse_size(_SIZE.value)
     export_dir = Path(_EXPORT_DIR.value)

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
+from edge_demo.runtime.generator import TFLiteGenerator
+from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from export import analyzer, metadata, savedmodel, tflite
+from export import analyzer, metadata, qat, savedmodel, tflite
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
+from keras_asym.utils.imageio import write_bytes_atomic
 
 VERSION = "0.1.0"
 # fp32 TFLite vs Keras, max abs difference on [-1, 1] drawings. Small generators agree to < 1e-5 (tested
@@ -86,8 +92,6 @@ def sidecar(variant: str, height: int, width: int, source: str, io: dict, extra:
 
 def io_record(model: bytes) -> dict:
     """dtype and quantization of the photo/style/drawing tensors of a flatbuffer."""
-    from ai_edge_litert.interpreter import Interpreter
-
     interpreter = Interpreter(model_content=model)
     record = {}
     details = [("photo" if len(d["shape"]) == 4 else "style", d) for d in interpreter.get_input_details()]
@@ -113,8 +117,6 @@ def check_parity(quality_vs_keras: dict, report: Path) -> None:
 
 def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarray]) -> dict:
     """PSNR and max abs difference of a TFLite model's drawings against the Keras drawings."""
-    from edge_demo.runtime.generator import TFLiteGenerator
-
     generator = TFLiteGenerator(model_path, threads=2)
     styles = ONE_HOTS
     outputs = [generator.run(p.astype(np.float32) / 127.5 - 1.0, styles[i % 3]) for i, p in enumerate(photos)]
@@ -145,9 +147,6 @@ def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
     or ``{"measured": False, "reason"}`` when there is no Vulkan device (``auto``) or the check is ``off``.
     A child process, because a GPU driver that crashes must not take the export down with it.
     """
-    import subprocess
-    import sys
-
     if gpu_check == "off":
         return {"measured": False, "reason": "--gpu_check off"}
     probe = output / f".gpu-probe-{os.getpid()}.tflite"
@@ -201,8 +200,6 @@ def write_variant(
     ``gpu`` in the sidecar is the measured verdict (``measure_gpu``); ``gpu_static_precheck`` is
     ``tf.lite.experimental.Analyzer``'s opinion, which said "compatible" for models that did not run.
     """
-    from keras_asym.utils.imageio import write_bytes_atomic
-
     io = io_record(model)
     record = sidecar(variant, height, width, source, io, extra)
     report = analyzer.gpu_report(model)
@@ -239,9 +236,6 @@ def export_generator(
     Raises ``ValueError`` for a bad model or options and ``RuntimeError`` when
     the fp32 model does not reproduce Keras (``check_parity``).
     """
-    from edge_demo.runtime.progress import Progress
-    from keras_asym.utils.imageio import write_bytes_atomic
-
     height, width = size
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -273,8 +267,6 @@ def export_generator(
         for variant in variants:
             started = time.perf_counter()
             if variant == "qat":
-                from export import qat
-
                 models, extra = qat.run_qat(model, output, height, width, photos, io_type, **(qat_options or {}), log=log)
             else:
                 ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()

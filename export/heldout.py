@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_asym.data.shared import shared_dir
+from keras_asym.utils.imageio import list_images
+
 
 def photo_split(count: int, work: Path) -> tuple[Path | None, Path | None]:
     """(quality photos, calibration photos) folders: the shared aligned photos split in two, so
     quantized models are never scored on the photos they were calibrated on; (None, None) without them."""
-    from keras_asym.data.shared import shared_dir
-    from keras_asym.utils.imageio import list_images
-
     folder = shared_dir() / "data" / "aligned_photos" / "images"
     files = list_images(folder) if folder.is_dir() else []
     if len(files) < count + 4:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_asym.inference.drawer import load_generator
+
 CONFIG_KEYS = (
     "filters",
     "kernel_size",
@@ -87,8 +89,6 @@ def run_qat(
     Returns ``({"qat": full-integer flatbuffer, "qat_float_norm": flatbuffer with
     the un-annotated ops (instance norm) in float}, record)``.
     """
-    from keras_asym.inference.drawer import load_generator
-
     generator = load_generator(model_path)
     with tempfile.TemporaryDirectory(prefix="qat.", dir=output) as tmp:
         work = Path(tmp)

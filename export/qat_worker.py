@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras
+from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS, cycling
@@ -154,7 +155,6 @@ def main(work: Path) -> None:
     # A Keras-built converter has no signature: samples go by position, and the
     # position depends on the graph (G takes the photo first, the mobile
     # generator the style), so read it off the converted model: the photo is 4-D.
-    from ai_edge_litert.interpreter import Interpreter
 
     order = ["photo" if len(d["shape"]) == 4 else "style" for d in Interpreter(model_content=float_norm).get_input_details()]
 

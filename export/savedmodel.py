@@ -10,6 +10,8 @@ to the last bit; the quantized TFLite files take uint8/int8 pixels instead.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
@@ -53,9 +55,6 @@ def export_archive(generator: keras.Model, height: int, width: int, batch: int |
 
 def save_savedmodel(generator: keras.Model, path: str | Path, height: int, width: int, batch: int | None = None) -> Path:
     """Writes the SavedModel atomically (temp folder, then rename) and returns its path."""
-    import shutil
-    import tempfile
-
     path = Path(path)
     archive = export_archive(generator, height, width, batch)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))

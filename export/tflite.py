@@ -20,14 +20,19 @@ MIRROR_PAD prepare error.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
+from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from keras_asym.utils.imageio import fit_to_size
+from keras_asym.data.procedural import render_photo, sample_face
+from keras_asym.utils.imageio import ImageReadError, fit_to_size, list_images, read_rgb
 
 BASE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")  # one converter setting each
 VARIANTS = (*BASE_VARIANTS, "int8_float_norm")
@@ -45,8 +50,6 @@ def calibration_photos(
     is an error naming it.
     """
     if directory is not None:
-        from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
-
         files = list_images(directory)
         rng = np.random.default_rng(seed)
         rng.shuffle(files)
@@ -61,7 +64,6 @@ def calibration_photos(
         if not photos:
             raise ValueError(f"{directory}: no readable images for calibration.")
         return photos, f"{len(photos)} photos from {directory}"
-    from keras_asym.data.procedural import render_photo, sample_face
 
     rng = np.random.default_rng(seed)
     side = max(height, width)
@@ -75,8 +77,6 @@ def representative_dataset(photos: list[np.ndarray], label: str = "") -> Callabl
     With a ``label``, each pass prints progress with an ETA (calibration runs
     the float model on every photo: minutes at 512 px).
     """
-    from edge_demo.runtime.progress import Progress
-
     styles = ONE_HOTS
 
     def samples():
@@ -149,8 +149,6 @@ def convert(
 
 def _positional(photos: list[np.ndarray], calibrated_model: bytes) -> Callable[[], Iterator[list]]:
     """The debugger feeds inputs by position: order the samples like the calibrated model's inputs."""
-    from ai_edge_litert.interpreter import Interpreter
-
     names = ["photo" if len(d["shape"]) == 4 else "style" for d in Interpreter(model_content=calibrated_model).get_input_details()]
     samples = representative_dataset(photos)
     return lambda: ([sample[name] for name in names] for sample in samples())
@@ -163,9 +161,6 @@ def per_op_error(saved_model_dir: str | Path, photos: list[np.ndarray]) -> list[
     units of its quantization step: ~0.3 is plain rounding noise, values well
     above 1 mark ops that int8 represents badly.
     """
-    import csv
-    import io
-
     converter = make_converter(saved_model_dir, "int8", photos, "int8")
     converter.inference_input_type = tf.float32
     converter.inference_output_type = tf.float32

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.styles import one_hot
 
 
 def time_model(path: str, threads: int, runs: int) -> dict:
     """Median latency of one generator invocation (after 2 warm-ups) and this process's peak RSS."""
-    from edge_demo.runtime.generator import TFLiteGenerator
-
     generator = TFLiteGenerator(path, threads=threads)
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (generator.height, generator.width, 3), dtype=np.uint8)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from edge_demo.runtime import cli
+
 # name -> (module with ``main(argv)``, one line for the listing)
 COMMANDS = {
     "draw": ("keras_asym.draw", "draw photos in the three styles (or a mixture) with a .keras/.tflite generator"),
@@ -36,8 +38,6 @@ def usage() -> str:
 
 
 def main() -> None:
-    from edge_demo.runtime import cli
-
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help", "--helpshort", "help"):
         print(usage())

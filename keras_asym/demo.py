@@ -20,18 +20,43 @@
 
 from __future__ import annotations
 
+import csv
 import html
 import json
+import shutil
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import keras
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.progress import clock
+from export import exporter
+from export.exporter import gpu_summary
+from keras_asym import pretrained
+from keras_asym.data.clip import write_clip
+from keras_asym.data.procedural import render_photo, sample_face, write_dataset
+from keras_asym.data.shared import shared_dir
+from keras_asym.evaluation.scoring import (
+    HIDDEN_ROWS,
+    PAIRED_COLUMNS,
+    evaluate,
+    load_test_pairs,
+    paired_metrics,
+    write_samples,
+    write_styles,
+)
+from keras_asym.pretrained.recipe import BAR, baselines, meets_bar
+from keras_asym.training.loop import TimeBudget, TrainConfig, run_training
+from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic, write_image_atomic
+from keras_asym.utils.pages import html_page
 
 _OUTPUT = flags.DEFINE_string("output", "demo_out", "Output folder.")
 _SIZE = flags.DEFINE_integer("size", 128, "Working resolution (multiple of 32).")
@@ -53,8 +78,6 @@ STAGES = ("dataset", "pretrained", "train", "export", "draw", "edge", "evaluate"
 @contextmanager
 def _stage(name: str, timings: dict):
     """Prints a stage's start (k/N, with the time so far) and duration, and records the seconds in ``timings``."""
-    from edge_demo.runtime.progress import clock
-
     k = STAGES.index(name) + 1
     print(f"[demo] stage {k}/{len(STAGES)}: {name} ... ({clock(sum(timings.values()))} so far)", flush=True)
     started = time.perf_counter()
@@ -72,12 +95,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 def loss_plot(run: Path, path: Path) -> list[dict]:
     """One point per epoch from the run's ``history.csv`` (every epoch; the checkpoints keep only the last few)."""
-    import csv
-
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     history = run / "history.csv"
 
@@ -116,12 +134,6 @@ def loss_plot(run: Path, path: Path) -> list[dict]:
 def draw_with_pretrained(folder: Path, data: Path, photos_dir: Path) -> dict:
     """The shipped drawer (sha256-checked) on the held-out faces, scored against their known drawings and its bar,
     and on the photos; writes ``styles.png``, ``samples.png`` and ``drawings/`` into ``folder``."""
-    import keras
-
-    from keras_asym import pretrained
-    from keras_asym.evaluation.scoring import load_test_pairs, paired_metrics, write_samples, write_styles
-    from keras_asym.pretrained.recipe import BAR, baselines, meets_bar
-
     path, record = pretrained.verified(), pretrained.record()
     size = record["settings"]["size"]
     drawer = keras.saving.load_model(path, compile=False)
@@ -162,11 +174,6 @@ def _optimizer_steps(run: Path) -> int:
 
 
 def write_report(out: Path, summary: dict) -> Path:
-    from export.exporter import gpu_summary
-    from keras_asym.evaluation.scoring import HIDDEN_ROWS, PAIRED_COLUMNS
-    from keras_asym.utils.imageio import write_bytes_atomic
-    from keras_asym.utils.pages import html_page
-
     def table(rows: dict, columns: dict, first: str = "") -> str:
         """``columns``: key -> header saying what the number is, its unit and what it is compared with."""
         head = "".join(f"<th>{html.escape(text)}</th>" for text in [first, *columns.values()])
@@ -248,15 +255,6 @@ def _fmt(value) -> str:
 
 def main(argv):
     del argv
-    import keras
-
-    from export import exporter
-    from keras_asym.data.clip import write_clip
-    from keras_asym.data.procedural import render_photo, sample_face, write_dataset
-    from keras_asym.data.shared import shared_dir
-    from keras_asym.evaluation.scoring import evaluate
-    from keras_asym.training.loop import TimeBudget, TrainConfig, run_training
-    from keras_asym.utils.imageio import list_images, read_rgb, write_image_atomic
 
     out = Path(_OUTPUT.value).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -300,8 +298,6 @@ def main(argv):
     budget = TimeBudget(_MINUTES.value * 60)
     with _stage("train", timings):
         if run.exists():
-            import shutil
-
             shutil.rmtree(run)
         run_training(config, verbose=1, extra_callbacks=[budget])  # progress with an ETA (one line per 30 s off a terminal)
     records = loss_plot(run, out / "losses.png")

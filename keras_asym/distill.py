@@ -32,12 +32,34 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from keras_asym.utils.imageio import save_keras_atomic, write_bytes_atomic, write_json_atomic
+from keras_asym.data.jitter import jitter_photo
+from keras_asym.data.procedural import render_photo, sample_face
+from keras_asym.evaluation import metrics
+from keras_asym.evaluation.metrics import conv_gflops
+from keras_asym.inference.drawer import load_generator
+from keras_asym.models.distillation import DistillationModel
+from keras_asym.models.mobile import MobileStyleGenerator
+from keras_asym.training import loop
+from keras_asym.training.backup import BackupError, BackupStore, StepBackup, fit_resumable
+from keras_asym.training.loop import NonFiniteLossError
+from keras_asym.training.progress import ProgressCallback
+from keras_asym.utils.imageio import (
+    ImageReadError,
+    fit_to_size,
+    list_images,
+    read_rgb,
+    save_keras_atomic,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 _TEACHER = flags.DEFINE_string("teacher", None, "Teacher generator .keras (train, import_official).")
 _OUTPUT = flags.DEFINE_string("output", None, "Run folder.", required=True)
@@ -80,9 +102,6 @@ def load_photos(folders: list[str], procedural: int, size: int, seed: int, augme
     Returns ``{"photos", "source", "real", "skipped"}``: ``source[i]`` is the photo a copy was made from
     (``i`` itself for originals), so held-out photos take their copies with them; ``real`` marks folder photos.
     """
-    from keras_asym.data.jitter import jitter_photo
-    from keras_asym.utils.imageio import ImageReadError, fit_to_size, list_images, read_rgb
-
     photos, skipped = [], []
     for folder in folders:
         if not Path(folder).is_dir():
@@ -94,8 +113,6 @@ def load_photos(folders: list[str], procedural: int, size: int, seed: int, augme
                 skipped.append(str(err))
     n_real = len(photos)
     if procedural:
-        from keras_asym.data.procedural import render_photo, sample_face
-
         rng = np.random.default_rng(seed + 1)
         photos += [render_photo(sample_face(rng), size)[0] for _ in range(procedural)]
     if not photos:
@@ -114,10 +131,6 @@ def teacher_drawings(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo index, style, drawing) rows: every original photo in the 3 one-hot styles and one random
     mixture; every jittered copy in one of those four, in turn (the copies add faces, not styles)."""
-    import tensorflow as tf
-
-    from edge_demo.runtime.progress import Progress
-
     rng = np.random.default_rng(seed)
     index, styles = [], []
     for i, s in enumerate(source):
@@ -176,8 +189,6 @@ def make_dataset(
     uninterrupted run would have seen next.
     Evaluation: whole images, once, in order.
     """
-    import tensorflow as tf
-
     kept = [(tuple(e), w) for e, w in zip(examples, weights or [1.0] * len(examples)) if len(e[0])]
     photos = tf.constant(photos)
     parts = [tf.data.Dataset.from_tensor_slices(e) for e, _ in kept]
@@ -234,8 +245,6 @@ def training_phases(
 
 def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out: np.ndarray) -> dict:
     """SSIM and edge-F1 of the student against the teacher, per style, on held-out photos."""
-    from keras_asym.evaluation import metrics
-
     result = {}
     index, styles, drawings = teacher_cache["index"], teacher_cache["styles"], teacher_cache["drawings"]
     for k in range(3):
@@ -252,16 +261,6 @@ def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out:
 
 
 def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
-    import keras
-
-    from keras_asym.evaluation.metrics import conv_gflops
-    from keras_asym.inference.drawer import load_generator
-    from keras_asym.models.distillation import DistillationModel
-    from keras_asym.models.mobile import MobileStyleGenerator
-    from keras_asym.training import loop
-    from keras_asym.training.backup import BackupStore, StepBackup, fit_resumable
-    from keras_asym.training.progress import ProgressCallback
-
     run_dir = Path(config["output"])
     keras.utils.set_random_seed(config["seed"])
     cache_path = run_dir / "teacher_cache.npz"
@@ -381,8 +380,6 @@ def run(config: dict, resume: bool = False, verbose: int = 2) -> dict:
 
 def main(argv):
     del argv
-    from keras_asym.training.backup import BackupError
-    from keras_asym.training.loop import NonFiniteLossError
 
     run_dir = Path(_OUTPUT.value)
     saved = run_dir / CONFIG_NAME

@@ -28,6 +28,13 @@ import numpy as np
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.alignment import align, paste_back
+from edge_demo.runtime.progress import Progress
+from edge_demo.runtime.styles import ONE_HOTS, parse, suffix
+from keras_asym.face.detector import NoFaceError, open_landmarker
+from keras_asym.inference.drawer import Drawer
+from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_bytes_atomic, write_image_atomic
+from keras_asym.utils.pages import html_page
 
 _MODEL = flags.DEFINE_string("model", None, ".keras/.tflite generator, or a folder with generator.keras.", required=True)
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
@@ -48,8 +55,6 @@ _LANDMARKER_TASK = flags.DEFINE_string(
 
 
 def styles_from_flags(styles: str, style: str | None) -> list[np.ndarray]:
-    from edge_demo.runtime.styles import ONE_HOTS, parse
-
     if style:
         return [parse(style)]
     if styles == "all":
@@ -69,9 +74,6 @@ def fit_to_multiple_of_four(rgb: np.ndarray, longest: int) -> np.ndarray:
 
 
 def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
-    from keras_asym.utils.imageio import write_bytes_atomic
-    from keras_asym.utils.pages import html_page
-
     cells = []
     for stem, input_name, drawings in rows:
         images = "".join(f'<td><img src="{html.escape(name)}" width="256"><br>{html.escape(label)}</td>' for label, name in drawings)
@@ -82,12 +84,6 @@ def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]
 
 def main(argv):
     del argv
-    from edge_demo.runtime.alignment import align, paste_back
-    from edge_demo.runtime.progress import Progress
-    from edge_demo.runtime.styles import suffix
-    from keras_asym.face.detector import NoFaceError
-    from keras_asym.inference.drawer import Drawer
-    from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
 
     try:
         styles = styles_from_flags(_STYLES.value, _STYLE.value)
@@ -106,8 +102,6 @@ def main(argv):
     remove_stale_partials(output)  # a killed earlier run's temporary files; its finished drawings are redrawn
     landmarker = None
     if _ALIGN.value:
-        from keras_asym.face.detector import open_landmarker
-
         landmarker = open_landmarker("draw", task_path=_LANDMARKER_TASK.value, threads=_THREADS.value)
         if landmarker is None:
             return 2

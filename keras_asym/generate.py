@@ -14,6 +14,7 @@ import json
 from absl import flags
 
 from edge_demo.runtime import cli
+from keras_asym.data.procedural import write_dataset
 
 _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to write.", required=True)
 _PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.", lower_bound=0)
@@ -26,7 +27,6 @@ _PLAIN = flags.DEFINE_boolean("plain_photos", False, "Flat-coloured photos: no t
 
 def main(argv):
     del argv
-    from keras_asym.data.procedural import write_dataset
 
     summary = write_dataset(_OUTPUT.value, _PHOTOS.value, _DRAWINGS.value, _TEST.value, _SIZE.value, _SEED.value, _PLAIN.value)
     print(json.dumps({k: v for k, v in summary.items() if k != "test_faces"}))

@@ -19,6 +19,10 @@ import sys
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.styles import STYLE_NAMES
+from keras_asym.convert.checkpoints import import_official, parameter_count, save_models
+from keras_asym.convert.official import OfficialWeightsError
+from keras_asym.convert.torch_pickle import CheckpointFormatError, UnsafeCheckpointError
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None, "Folder of official .pth files.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the .keras files and config.json.", required=True)
@@ -40,10 +44,6 @@ _MAX_MB = flags.DEFINE_integer(
 
 def main(argv):
     del argv
-    from edge_demo.runtime.styles import STYLE_NAMES
-    from keras_asym.convert.checkpoints import import_official, parameter_count, save_models
-    from keras_asym.convert.official import OfficialWeightsError
-    from keras_asym.convert.torch_pickle import CheckpointFormatError, UnsafeCheckpointError
 
     config = {
         "ngf": _NGF.value,

@@ -16,6 +16,9 @@ import sys
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.alignment import POINT_NAMES
+from keras_asym.face.detector import faces_in_files, open_landmarker
+from keras_asym.utils.imageio import list_images, write_bytes_atomic
 
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "JSON file to write.", required=True)
@@ -28,9 +31,6 @@ _LANDMARKER_TASK = flags.DEFINE_string(
 
 def main(argv):
     del argv
-    from edge_demo.runtime.alignment import POINT_NAMES
-    from keras_asym.face.detector import faces_in_files, open_landmarker
-    from keras_asym.utils.imageio import list_images, write_bytes_atomic
 
     try:
         files = list_images(_INPUT.value)

@@ -28,11 +28,27 @@ import sys
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.alignment import align, template, transform_points
+from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import STYLE_NAMES, one_hot
+from keras_asym.face.detector import NoFaceError, open_landmarker
+from keras_asym.face.masks import PARTS, part_masks
+from keras_asym.face.segmentation import BackgroundWhitener
+from keras_asym.models.style_classifier import load_drawing
+from keras_asym.utils.imageio import (
+    ImageReadError,
+    list_images,
+    read_rgb,
+    remove_stale_partials,
+    write_bytes_atomic,
+    write_image_atomic,
+    write_npy_atomic,
+)
 
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of face photos.", required=True)
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder of drawings (optionally in style1/ style2/ style3/).", required=True)
@@ -56,8 +72,6 @@ def _signature(path: Path) -> dict:
 
 def _drawing_sources(folder: Path) -> list[tuple[Path, str, int | None]]:
     """(path, output stem, style label or None)."""
-    from keras_asym.utils.imageio import list_images
-
     if all((folder / name).is_dir() for name in STYLE_FOLDERS):
         return [(p, f"{name}_{p.stem}", k) for k, name in enumerate(STYLE_FOLDERS) for p in list_images(folder / name)]
     return [(p, p.stem, None) for p in list_images(folder)]
@@ -67,8 +81,6 @@ class Preparer:
     """Writes one dataset; each ``photo``/``drawing`` call handles one source file."""
 
     def __init__(self, output: Path, size: int, landmarker, whitener=None, style_model=None, drawing_points=None):
-        from keras_asym.face.masks import PARTS
-
         self.output, self.size = output, size
         self.landmarker, self.whitener, self.style_model = landmarker, whitener, style_model
         self.drawing_points = drawing_points or {}
@@ -78,17 +90,11 @@ class Preparer:
         (output / "B_feat").mkdir(parents=True, exist_ok=True)
 
     def _write(self, side: str, stem: str, image: np.ndarray, points: np.ndarray) -> None:
-        from keras_asym.face.masks import part_masks
-        from keras_asym.utils.imageio import write_image_atomic
-
         for part, mask in part_masks(points, image.shape[:2]).items():
             write_image_atomic(self.output / f"{side}_{part}" / f"{stem}.png", mask * 255)
         write_image_atomic(self.output / side / f"{stem}.png", image)
 
     def photo(self, path: Path) -> dict:
-        from edge_demo.runtime.alignment import align, transform_points
-        from keras_asym.utils.imageio import read_rgb
-
         rgb = read_rgb(path)
         face = self.landmarker.largest(rgb, where=str(path))
         aligned, matrix = align(rgb, face.points, self.size)
@@ -98,10 +104,6 @@ class Preparer:
         return {"method": "detected", "score": round(face.score, 4)}
 
     def drawing(self, path: Path, stem: str, label: int | None) -> dict:
-        from edge_demo.runtime.alignment import align, template, transform_points
-        from keras_asym.face.detector import NoFaceError
-        from keras_asym.utils.imageio import read_rgb, write_npy_atomic
-
         if self.style_model is None and label is None:
             raise ValueError(f"{path}: no style known; give --style_model or sort drawings into style1/ style2/ style3/.")
         rgb = read_rgb(path)
@@ -121,8 +123,6 @@ class Preparer:
         gray = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
         self._write("B", stem, gray, aligned_points)
         if self.style_model is not None:
-            from keras_asym.models.style_classifier import load_drawing
-
             style = np.asarray(self.style_model(load_drawing(path)[None]))[0].astype(np.float32)
             source = "classifier"
         else:
@@ -132,8 +132,6 @@ class Preparer:
 
 
 def _outputs_exist(output: Path, side: str, stem: str) -> bool:
-    from keras_asym.face.masks import PARTS
-
     paths = [output / side / f"{stem}.png"] + [output / f"{side}_{p}" / f"{stem}.png" for p in PARTS]
     if side == "B":
         paths.append(output / "B_feat" / f"{stem}.npy")
@@ -149,11 +147,6 @@ def _load_points(path: str | None) -> dict:
 
 def main(argv):
     del argv
-    import keras
-
-    from edge_demo.runtime.progress import Progress
-    from keras_asym.face.detector import NoFaceError, open_landmarker
-    from keras_asym.utils.imageio import ImageReadError, list_images, remove_stale_partials, write_bytes_atomic
 
     output = Path(_OUTPUT.value)
     try:
@@ -177,8 +170,6 @@ def main(argv):
 
     whitener = None
     if _WHITEN.value:
-        from keras_asym.face.segmentation import BackgroundWhitener
-
         whitener = BackgroundWhitener()
     counts = {"done": 0, "skipped_unchanged": 0, "errors": 0}
     jobs = [("photos", "A", p, p.stem, None) for p in photos] + [("drawings", "B", p, s, k) for p, s, k in drawings]

@@ -22,7 +22,9 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo.runtime import cli
-from keras_asym.training.loop import TrainConfig, run_training
+from keras_asym.data.pipeline import DatasetLayoutError
+from keras_asym.training.backup import BackupError
+from keras_asym.training.loop import NonFiniteLossError, TrainConfig, run_training
 from keras_asym.utils import config_flags
 from keras_asym.utils.config_flags import define_flags, from_flags
 
@@ -40,9 +42,6 @@ def config_from_flags() -> TrainConfig:
 
 def main(argv):
     del argv
-    from keras_asym.data.pipeline import DatasetLayoutError
-    from keras_asym.training.backup import BackupError
-    from keras_asym.training.loop import NonFiniteLossError
 
     config = config_from_flags()
     if FLAGS.resume:

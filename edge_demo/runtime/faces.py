@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.runtime.assets import asset_path
 
@@ -49,8 +50,6 @@ class Face:
 
 def make_interpreter(path, threads: int = 2):
     """A LiteRT interpreter (``ai_edge_litert``), tensors allocated."""
-    from ai_edge_litert.interpreter import Interpreter
-
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     interpreter.allocate_tensors()
     return interpreter
@@ -108,7 +107,7 @@ class FaceLandmarker:
     """
 
     def __init__(self, min_score: float = 0.5, threads: int = 2, refine: bool = True, task_path: str | None = None):
-        from mediapipe.tasks.python import BaseOptions, vision
+        from mediapipe.tasks.python import BaseOptions, vision  # lazy: 4.8 s to import; only detection needs it
 
         self._task = None
         if task_path is not None:
@@ -160,7 +159,7 @@ class FaceLandmarker:
 
     def detections(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], np.ndarray, float]]:
         """BlazeFace alone: (box x, y, w, h; 6 keypoints in pixels; score) per face."""
-        import mediapipe as mp
+        import mediapipe as mp  # lazy: 4.8 s to import; only detection needs it
 
         height, width = rgb.shape[:2]
         result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
@@ -179,7 +178,7 @@ class FaceLandmarker:
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """All faces, largest first. ``rgb`` is HxWx3 uint8."""
-        import mediapipe as mp
+        import mediapipe as mp  # lazy: 4.8 s to import; only detection needs it
 
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}.")

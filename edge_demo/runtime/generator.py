@@ -22,6 +22,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert import interpreter as litert
+
+from edge_demo.runtime import gpu
 
 DELEGATES = ("auto", "xnnpack", "gpu", "none")
 log = logging.getLogger("edge_demo")
@@ -39,8 +42,6 @@ def read_sidecar(path: str | Path) -> dict:
 
 
 def _make_interpreter(path: Path, threads: int, delegate: str):
-    from ai_edge_litert import interpreter as litert
-
     if delegate not in DELEGATES:
         raise ValueError(f"delegate must be one of {DELEGATES}, got {delegate!r}.")
     if delegate == "none":
@@ -55,8 +56,6 @@ def _compile_for_gpu(path: Path, threads: int, software_ok: bool):
     A software Vulkan device (SwiftShader) runs the real GPU kernels but slower than XNNPACK:
     only an explicit ``--delegate gpu`` uses it.
     """
-    from edge_demo.runtime import gpu
-
     try:
         device = gpu.vulkan_device()
         compiled = gpu.CompiledGpuModel(path, fallback=True, threads=threads)

@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.runtime import styles
 
@@ -101,7 +102,12 @@ class CompiledGpuModel:
     """A ``.tflite`` compiled for the GPU accelerator (``fallback``: ops it lacks run on XNNPACK), buffers made once."""
 
     def __init__(self, path: str | Path, fallback: bool = False, threads: int = 2):
-        from ai_edge_litert.compiled_model import CompiledModel, CpuOptions, HardwareAccelerator, Options
+        from ai_edge_litert.compiled_model import (  # lazy: 1.7 s to import; only GPU runs need it
+            CompiledModel,
+            CpuOptions,
+            HardwareAccelerator,
+            Options,
+        )
 
         self.path = Path(path)
         accelerators = HardwareAccelerator.GPU | HardwareAccelerator.CPU if fallback else HardwareAccelerator.GPU
@@ -155,8 +161,6 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
     outputs, over a [-1, 1] range; ``error`` instead of the differences when it did not run);
     ``{"device": None, "error": ...}`` when no GPU can be used.
     """
-    from ai_edge_litert.interpreter import Interpreter
-
     try:
         device = vulkan_device()
     except GpuUnavailable as err:

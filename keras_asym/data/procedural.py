@@ -29,6 +29,7 @@ import numpy as np
 from edge_demo.runtime.alignment import template
 from edge_demo.runtime.styles import one_hot
 from keras_asym.face.masks import part_masks
+from keras_asym.utils.imageio import write_bytes_atomic, write_image_atomic, write_npy_atomic
 
 STYLES = (1, 2, 3)
 
@@ -219,8 +220,6 @@ def render_drawing(p: FaceParams, size: int, style: int) -> tuple[np.ndarray, np
 
 
 def _write(root: Path, side: str, stem: str, image: np.ndarray, points: np.ndarray) -> None:
-    from keras_asym.utils.imageio import write_image_atomic
-
     write_image_atomic(root / side / f"{stem}.png", image)
     for part, mask in part_masks(points, image.shape[:2]).items():
         write_image_atomic(root / f"{side}_{part}" / f"{stem}.png", mask * 255)
@@ -235,8 +234,6 @@ def write_dataset(
     ``test/A/<stem>.png`` has its drawings in ``test/B_style{1,2,3}/<stem>.png``.
     ``plain`` renders photos without texture, lighting or noise (``render_photo``).
     """
-    from keras_asym.utils.imageio import write_bytes_atomic, write_image_atomic, write_npy_atomic
-
     root = Path(output)
     rng = np.random.default_rng(seed)
     faces = [sample_face(rng) for _ in range(photos + drawings + test)]

@@ -7,6 +7,7 @@ shared by the export benchmark, ``evaluate`` and ``distill``.
 from __future__ import annotations
 
 import cv2
+import keras
 import numpy as np
 
 INK_THRESHOLD = 128
@@ -75,8 +76,6 @@ def conv_gflops(model, height: int, width: int) -> float:
     Only convolution layers are counted (norms and activations are < 1% of the
     generators' cost). Shapes come from a fixed-size rebuild of the model.
     """
-    import keras
-
     config = model.get_config()
     if "height" not in config:
         raise ValueError(f"{type(model).__name__}: cannot rebuild at a fixed size (no height/width in its config).")

@@ -6,19 +6,25 @@ The ``evaluate`` CLI documents each measurement; these functions are what it
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
+import cv2
+import keras
 import numpy as np
 
 from edge_demo.runtime.styles import cycling, one_hot
-from keras_asym.utils.imageio import write_bytes_atomic
+from keras_asym.evaluation import metrics
+from keras_asym.models.style_classifier import INPUT_SIZE
+from keras_asym.objective.losses import truncate
+from keras_asym.training.loop import TrainConfig, create_model
+from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic, write_image_atomic
+from keras_asym.utils.pages import html_page
 
 
 def load_run(run_dir: Path):
     """(G, F, config) of a train run, with the weights of its latest end-of-epoch checkpoint."""
-    from keras_asym.training.loop import TrainConfig, create_model
-
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path}: not a train run folder.")
@@ -33,10 +39,6 @@ def load_run(run_dir: Path):
 
 def load_test_pairs(dataset: Path, size: int, limit: int = 0) -> tuple[np.ndarray, dict[int, np.ndarray], list[str]]:
     """Test photos (N,H,W,3) uint8 and, per style, their known drawings (N,H,W) uint8."""
-    import cv2
-
-    from keras_asym.utils.imageio import list_images, read_rgb
-
     photos_dir = dataset / "test" / "A"
     if not photos_dir.is_dir():
         raise FileNotFoundError(f"{photos_dir}: missing; evaluation needs a dataset with paired test drawings.")
@@ -72,8 +74,6 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
-    from keras_asym.evaluation import metrics
-
     results, outputs = {}, {}
     for k in (1, 2, 3):
         out = to_uint8(draw(generator, photos, one_hot(k)))[..., 0]
@@ -106,8 +106,6 @@ def self_consistency(
     alias) or texture. That is a ceiling for any student scored against G's drawings: it cannot be closer to
     G than G is to itself under a one-pixel move.
     """
-    from keras_asym.evaluation import metrics
-
     moved = np.roll(photos, (shift, shift), axis=(1, 2))
     if mirror:
         moved = moved[:, :, ::-1]
@@ -141,8 +139,6 @@ def hidden_information(
     is predictable from the residual G(x) - trunc(G(x)) alone, beside the same
     from the visible trunc(G(x)).
     """
-    from keras_asym.objective.losses import truncate
-
     styles = cycling(len(photos))
     x = photos.astype(np.float32) / 127.5 - 1.0
     rng = np.random.default_rng(seed)
@@ -209,11 +205,6 @@ def ridge_r2(features: np.ndarray, targets: np.ndarray, folds: int = 5, seed: in
 
 
 def style_accuracy(classifier_path: str, outputs: dict) -> dict:
-    import cv2
-    import keras
-
-    from keras_asym.models.style_classifier import INPUT_SIZE
-
     classifier = keras.saving.load_model(classifier_path)
     result = {}
     for k, drawings in outputs.items():
@@ -227,12 +218,6 @@ def style_accuracy(classifier_path: str, outputs: dict) -> dict:
 
 def inception_scores(weights: str, outputs: dict, real_dir: Path) -> dict:
     """FID and KID per style of G's drawings against real drawings (InceptionV3 pool features)."""
-    import cv2
-    import keras
-
-    from keras_asym.evaluation import metrics
-    from keras_asym.utils.imageio import list_images, read_rgb
-
     net = keras.applications.InceptionV3(include_top=False, weights=weights, pooling="avg", input_shape=(299, 299, 3))
 
     def features(images):
@@ -263,10 +248,6 @@ def inception_scores(weights: str, outputs: dict, real_dir: Path) -> dict:
 
 def write_samples(path: Path, photos: np.ndarray, outputs: dict, drawings: dict, count: int = 4) -> None:
     """A grid: photo, then G's drawing and the known drawing per style, one row per photo."""
-    import cv2
-
-    from keras_asym.utils.imageio import write_image_atomic
-
     rows = []
     for i in range(min(count, len(photos))):
         cells = [photos[i]]
@@ -289,8 +270,6 @@ def evaluate(
     inception_weights: str | None = None,
     limit: int = 0,
 ) -> dict:
-    import keras
-
     photo_generator, config = None, None
     if run:
         generator, photo_generator, config = load_run(Path(run))
@@ -326,10 +305,6 @@ def evaluate(
 
 def write_styles(path: Path, photos: np.ndarray, outputs: dict, count: int = 3) -> None:
     """The style difference at a glance: each photo, then G's drawing of it in style 1, 2 and 3, side by side."""
-    import cv2
-
-    from keras_asym.utils.imageio import write_image_atomic
-
     rows = [
         np.concatenate([photos[i]] + [cv2.cvtColor(outputs[k][i], cv2.COLOR_GRAY2RGB) for k in (1, 2, 3)], 1)
         for i in range(min(count, len(photos)))
@@ -355,9 +330,6 @@ HIDDEN_ROWS = {
 
 def html_report(report: dict) -> str:
     """``evaluation.html``: the sample grids and every number with its unit and what it is compared with."""
-    import html
-
-    from keras_asym.utils.pages import html_page
 
     def cell(value) -> str:
         return html.escape(f"{value:.4g}" if isinstance(value, float) else str(value))

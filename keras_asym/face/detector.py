@@ -7,7 +7,10 @@ device without TensorFlow; the library re-exports it here.
 
 from __future__ import annotations
 
+import sys
+
 from edge_demo.runtime.faces import Face, FaceLandmarker, NoFaceError, make_interpreter, points_from_mesh
+from keras_asym.utils.imageio import ImageReadError, read_rgb
 
 __all__ = ["Face", "FaceLandmarker", "NoFaceError", "faces_in_files", "make_interpreter", "open_landmarker", "points_from_mesh"]
 
@@ -18,8 +21,6 @@ def faces_in_files(files, landmarker: FaceLandmarker, all_faces: bool = False):
     ``error`` is a one-line reason naming the file (unreadable, or no face);
     ``faces`` is then empty and ``rgb`` may be ``None``.
     """
-    from keras_asym.utils.imageio import ImageReadError, read_rgb
-
     for path in files:
         try:
             rgb = read_rgb(path)
@@ -35,8 +36,6 @@ def faces_in_files(files, landmarker: FaceLandmarker, all_faces: bool = False):
 
 def open_landmarker(program: str, min_score: float = 0.5, task_path: str | None = None, threads: int = 2) -> FaceLandmarker | None:
     """A landmarker for a CLI, or ``None`` after printing why it could not start."""
-    import sys
-
     try:
         return FaceLandmarker(min_score=min_score, threads=threads, task_path=task_path)
     except (FileNotFoundError, RuntimeError) as err:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.styles import STYLE_COUNT
 
 
@@ -28,8 +31,6 @@ def check_generator(generator, where: str) -> None:
 
 def load_generator(path: str | Path):
     """A style generator from a ``.keras`` file, with a clear error for anything else."""
-    import keras
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such generator file.")
@@ -65,8 +66,6 @@ class KerasBackend:
     """
 
     def __init__(self, path: Path, batch_size: int, jit_compile: bool = True):
-        import tensorflow as tf
-
         self.model = load_generator(path)
         self.batch_size = batch_size
         self._fn = tf.function(lambda photo, style: self.model({"photo": photo, "style": style}, training=False), jit_compile=jit_compile)
@@ -88,8 +87,6 @@ class TFLiteBackend:
     """A TFLite generator (float or quantized) through ``edge_demo.runtime.generator``, one image at a time."""
 
     def __init__(self, path: Path, threads: int = 2):
-        from edge_demo.runtime.generator import TFLiteGenerator
-
         self.generator = TFLiteGenerator(path, threads=threads)
 
     def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:

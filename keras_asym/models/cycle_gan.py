@@ -40,8 +40,10 @@ from keras import ops
 
 from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.layers.basic import PACKAGE
+from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
 from keras_asym.models.pool import HistoryPool
 from keras_asym.objective import losses
+from keras_asym.objective.distances import make_cycle_distance
 from keras_asym.objective.schedules import cycle_weights
 
 OFFICIAL_LOSS_NAMES = {
@@ -394,9 +396,6 @@ def build_model(
     ``photo_n_blocks`` defaults to ``n_blocks`` (official: both 9).
     ``model_kwargs`` go to ``AsymmetricCycleGAN`` (lambdas, pool size, seed...).
     """
-    from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
-    from keras_asym.objective.distances import make_cycle_distance
-
     blocks_f = n_blocks if photo_n_blocks is None else photo_n_blocks
     return AsymmetricCycleGAN(
         generator=StyleGenerator(ngf=ngf, n_blocks=n_blocks, model0_res=model0_res),

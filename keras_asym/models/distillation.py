@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_asym.layers.basic import PACKAGE
@@ -85,8 +86,6 @@ class DistillationModel(keras.Model):
         return {"loss": loss, "l1": l1, "edge": edge, "ssim": similarity}
 
     def train_step(self, data):
-        import tensorflow as tf
-
         inputs, target = data
         with tf.GradientTape() as tape:
             losses = self.losses_for(inputs, target, training=True)

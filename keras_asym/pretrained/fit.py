@@ -20,12 +20,16 @@ import sys
 import time
 from pathlib import Path
 
+import keras
+import tensorflow as tf
 from absl import flags
 
 from edge_demo.runtime import cli
 from edge_demo.runtime.assets import file_sha256
+from keras_asym.evaluation.scoring import paired_metrics
 from keras_asym.pretrained import DEMO_DRAWER
 from keras_asym.pretrained.recipe import BAR, baselines, fit, held_out_faces, meets_bar
+from keras_asym.utils.imageio import write_bytes_atomic
 
 _OUTPUT = flags.DEFINE_string("output", str(DEMO_DRAWER), "The .keras to write (its record goes beside it as .json).")
 _STEPS = flags.DEFINE_integer("steps", 1500, "Optimizer steps.", lower_bound=1)
@@ -40,8 +44,6 @@ _HELD_OUT = flags.DEFINE_integer("held_out", 24, "Held-out faces scored in every
 
 def main(argv):
     del argv
-    from keras_asym.evaluation.scoring import paired_metrics
-    from keras_asym.utils.imageio import write_bytes_atomic
 
     output = Path(_OUTPUT.value)
     settings = {
@@ -57,8 +59,6 @@ def main(argv):
     photos, drawings = held_out_faces(_HELD_OUT.value, _SIZE.value)
     paired, _ = paired_metrics(result["generator"], photos, drawings)
     floors = baselines(drawings)
-    import keras
-    import tensorflow as tf
 
     summary = {
         "what": "the paper's generator architecture fitted to procedural photos and the known drawing of the same face "

@@ -9,7 +9,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_asym.data.procedural import STYLES, paired_examples, render_drawing, render_photo, sample_face
+from keras_asym.evaluation import metrics
+from keras_asym.models.networks import StyleGenerator
+from keras_asym.training.progress import ProgressCallback
+from keras_asym.utils.imageio import save_keras_atomic
 
 # The bar, fixed before the model was fitted: on held-out faces, in every style, the drawing must be closer
 # to the known drawing of *its* face than the known drawing of another face is (SSIM and edge-F1 higher,
@@ -20,8 +29,6 @@ BAR = "beats the wrong-face drawing on SSIM, edge-F1 and Chamfer, and a blank pa
 
 def held_out_faces(count: int, size: int, seed: int = 10_000) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """``count`` fresh faces (a seed no fit uses): photos (N,H,W,3) and, per style, their known drawings (N,H,W)."""
-    from keras_asym.data.procedural import STYLES, render_drawing, render_photo, sample_face
-
     rng = np.random.default_rng(seed)
     faces = [sample_face(rng) for _ in range(count)]
     photos = np.stack([render_photo(f, size)[0] for f in faces])
@@ -30,8 +37,6 @@ def held_out_faces(count: int, size: int, seed: int = 10_000) -> tuple[np.ndarra
 
 def baselines(drawings: dict[int, np.ndarray]) -> dict:
     """Per style: the scores of the known drawing of the next face, and the SSIM of a blank page, against each face's own."""
-    from keras_asym.evaluation import metrics
-
     result = {}
     for k, own in drawings.items():
         wrong, blank = np.roll(own, 1, axis=0), np.full_like(own, 255)
@@ -63,8 +68,6 @@ def line_loss(sigma: float = 1.5):
     white (the median) and style 2 collapses into style 1. The blurred term asks
     for the hatching's tone wherever its exact lines cannot be had.
     """
-    from keras import ops
-
     radius = int(3 * sigma)
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel = np.outer(taps, taps) / np.outer(taps, taps).sum()
@@ -79,14 +82,6 @@ def line_loss(sigma: float = 1.5):
 
 def fit(output: Path, steps: int, size: int, batch_size: int, ngf: int, n_blocks: int, examples: int, seed: int) -> dict:
     """Fits, saves ``output`` atomically and returns the fit's summary."""
-    import keras
-    import tensorflow as tf
-
-    from keras_asym.data.procedural import paired_examples
-    from keras_asym.models.networks import StyleGenerator
-    from keras_asym.training.progress import ProgressCallback
-    from keras_asym.utils.imageio import save_keras_atomic
-
     keras.utils.set_random_seed(seed)
     photos, styles, drawings = paired_examples(examples, size, seed)
     x = photos.astype(np.float32) / 127.5 - 1.0

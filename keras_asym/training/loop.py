@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_asym.data.pipeline import make_dataset, make_stream, scan
 from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model
 from keras_asym.objective.distances import CYCLE_DISTANCES
@@ -318,8 +319,6 @@ def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None, ba
 
 def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, extra_callbacks: list | None = None) -> dict:
     """Trains per ``config`` with ``fit`` (the ``train`` CLI); returns the final epoch's logs."""
-    from keras_asym.data.pipeline import make_dataset, make_stream, scan
-
     set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
