@@ -13,7 +13,7 @@ The package is layered; each layer imports only those below it
 
 * ``edge_demo.runtime``: TensorFlow-free foundation (faces, alignment, TFLite runner, style vector).
 * ``keras_asym.utils``, ``face``, ``data``, ``layers``, ``objective``, ``models``, ``training``,
-  ``evaluation``, ``inference``, ``convert``, ``pretrained``: the library.
+  ``evaluation``, ``inference``, ``convert``, ``distillation``, ``pretrained``: the library.
 * ``export``: Keras -> SavedModel -> TFLite.
 * the modules at this package's root (``train``, ``draw``, ``evaluate``, ``demo``, ...), ``export.__main__``
   and ``edge_demo``'s camera app: the commands.
@@ -27,10 +27,11 @@ from edge_demo.runtime import native_logs
 native_logs.hide_for_commands()  # before TensorFlow is imported; a no-op outside the project's commands
 
 # ruff: noqa: E402  (the imports below must follow the native-log filter)
+from keras_asym.distillation.model import DistillationModel
+from keras_asym.distillation.recipe import DistillConfig
 from keras_asym.inference.drawer import Drawer, load_generator
 from keras_asym.layers import basic as _basic_layers  # noqa: F401  (registration)
 from keras_asym.models.cycle_gan import OFFICIAL_LOSS_NAMES, AsymmetricCycleGAN, build_model
-from keras_asym.models.distillation import DistillationModel
 from keras_asym.models.mobile import MobileStyleGenerator
 from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
 from keras_asym.models.pool import HistoryPool
@@ -46,6 +47,7 @@ __all__ = [
     "LPIPS",
     "OFFICIAL_LOSS_NAMES",
     "AsymmetricCycleGAN",
+    "DistillConfig",
     "DistillationModel",
     "Drawer",
     "HistoryPool",

@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_asym.distillation.model import DistillationModel
 from keras_asym.evaluation.metrics import conv_gflops
-from keras_asym.models.distillation import DistillationModel
 from keras_asym.models.mobile import MobileStyleGenerator
 from keras_asym.models.networks import StyleGenerator
 
@@ -78,8 +78,8 @@ def test_distillation_learns_the_teacher():
 
 
 def test_training_ssim_is_the_reported_ssim():
+    from keras_asym.distillation.model import ssim
     from keras_asym.evaluation import metrics
-    from keras_asym.models.distillation import ssim
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (2, 40, 48), dtype=np.uint8)
@@ -103,7 +103,7 @@ def test_jittered_photos_are_new_faces_of_the_same_shape_and_reproducible():
 
 
 def test_copies_of_held_out_photos_are_neither_trained_on_nor_scored(tmp_path):
-    from keras_asym.distill import load_photos, split_examples, teacher_drawings
+    from keras_asym.distillation.recipe import load_photos, split_examples, teacher_drawings
 
     folder = tmp_path / "faces"
     folder.mkdir()
@@ -127,7 +127,7 @@ def test_copies_of_held_out_photos_are_neither_trained_on_nor_scored(tmp_path):
 
 
 def test_training_crops_keep_photo_and_drawing_aligned_on_the_stride_grid_and_mix_the_pools():
-    from keras_asym.distill import make_dataset
+    from keras_asym.distillation.recipe import make_dataset
 
     rng = np.random.default_rng(0)
     photos = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
@@ -156,7 +156,7 @@ def test_training_crops_keep_photo_and_drawing_aligned_on_the_stride_grid_and_mi
 
 
 def test_training_phases_end_on_whole_images():
-    from keras_asym.distill import training_phases
+    from keras_asym.distillation.recipe import training_phases
 
     assert training_phases(10, 128, 3, 8, 4) == [(0, 7, 128, 8), (7, 10, 0, 4)]
     assert training_phases(10, 128, 0, 8, 4) == [(0, 10, 128, 8)]

@@ -38,6 +38,7 @@ LIBRARY_RANK = {
     "convert": 5,
     "evaluation": 6,
     "inference": 6,
+    "distillation": 7,
     "pretrained": 7,
 }
 TENSORFLOW = {"tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "torch", "jax"}

@@ -1,0 +1,77 @@
+"""The presets in configs/ are runnable as they are: each parses into its command's config, every key known."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from absl import flags
+
+from keras_asym.distillation.recipe import PREDATED, DistillConfig
+from keras_asym.training.loop import TrainConfig
+from keras_asym.utils.config_flags import define_flags, from_flags
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PRESETS = {"official.flags": TrainConfig, "cpu_small.flags": TrainConfig, "student.flags": DistillConfig}
+
+
+def _parse(cls, *argv: str):
+    values = flags.FlagValues()
+    define_flags(cls, flag_values=values)
+    values(["prog", "--output=runs/x", *argv])
+    return from_flags(cls, values)
+
+
+def test_every_preset_is_known_to_this_test():
+    assert sorted(p.name for p in CONFIGS.glob("*.flags")) == sorted(PRESETS)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_preset_parses_into_its_config_and_sets_what_it_says(name):
+    cls = PRESETS[name]
+    config = _parse(cls, f"--flagfile={CONFIGS / name}")
+    lines = [line for line in (CONFIGS / name).read_text().splitlines() if line.startswith("--")]
+    assert lines, name
+    defaults = cls()
+    changed = {f.name for f in dataclasses.fields(cls) if getattr(config, f.name) != getattr(defaults, f.name)}
+    assert changed, f"{name} sets nothing that differs from the defaults"
+    if cls is DistillConfig:
+        config.resolved().validate()
+
+
+def test_the_official_preset_is_the_official_train_sh():
+    config = _parse(TrainConfig, f"--flagfile={CONFIGS / 'official.flags'}")
+    assert (config.image_size, config.load_size, config.batch_size, config.learning_rate) == (512, 572, 1, 1.5e-5)
+    assert (config.niter, config.niter_decay, config.cycle_distance, config.parts) == (100, 100, "hed_lpips", ("eyes", "nose", "lips"))
+
+
+def test_distill_flags_are_the_config_fields_and_record_the_same_json():
+    config = _parse(DistillConfig, "--teacher=t.keras", "--photos=a,b", "--crop=64").resolved()
+    assert config.photos == ("a", "b") and config.procedural == 0 and config.crop == 64
+    assert DistillConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    assert _parse(DistillConfig, "--teacher=t.keras").resolved().procedural == 400  # no photo folders: procedural portraits
+
+
+def test_a_recorded_distill_config_from_before_an_option_existed_resumes_as_it_started():
+    old = {"teacher": "t.keras", "output": "runs/old", "photos": ["p"], "procedural": 0, "size": 128, "epochs": 3, "future_key": 1}
+    config = DistillConfig.from_json(old)
+    for name, value in PREDATED.items():
+        assert getattr(config, name) == value
+    assert config.crop_grid == 1 and DistillConfig().crop_grid == 8  # the option's default now differs from then
+    assert (config.size, config.epochs, config.photos) == (128, 3, ("p",))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"crop": 12}, "multiples of 8"),
+        ({"size": 64, "crop": 128}, "the crop no larger"),
+        ({"real_share": 1.5}, "--real_share"),
+        ({"epochs": 2, "full_size_epochs": 3}, "--full_size_epochs 3"),
+    ],
+)
+def test_a_distill_config_that_cannot_make_a_run_says_which_flags(changes, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(DistillConfig(teacher="t.keras"), **changes).validate()
