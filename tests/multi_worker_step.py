@@ -14,18 +14,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_asym.data.synthetic import random_batch
 from keras_asym.models.cycle_gan import build_model
 
 
 def global_batch(n=2):
-    rng = np.random.default_rng(0)
-    return {
-        "photo": rng.uniform(-1, 1, (n, 64, 64, 3)).astype(np.float32),
-        "drawing": rng.uniform(-1, 1, (n, 64, 64, 1)).astype(np.float32),
-        "style": rng.dirichlet([1, 1, 1], n).astype(np.float32),
-        "photo_masks": {p: (rng.uniform(size=(n, 64, 64, 1)) > 0.7).astype(np.float32) for p in ("eyes", "nose", "lips")},
-        "drawing_masks": {p: (rng.uniform(size=(n, 64, 64, 1)) > 0.7).astype(np.float32) for p in ("eyes", "nose", "lips")},
-    }
+    return random_batch(n, 64, mask_fraction=0.3, soft_styles=True)
 
 
 def trained(strategy, dataset) -> list[np.ndarray]:

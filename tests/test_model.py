@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_asym.face.masks import LOCAL_ORDER
+from keras_asym.data.synthetic import random_batch
 from keras_asym.models.cycle_gan import build_model
 from keras_asym.objective.schedules import EpochSchedule
 
@@ -15,16 +15,7 @@ SIZE = 64
 
 
 def _batch(n=2, seed=0):
-    rng = np.random.default_rng(seed)
-    masks = lambda: {p: (rng.uniform(size=(n, SIZE, SIZE, 1)) > 0.8).astype(np.float32) for p in LOCAL_ORDER}  # noqa: E731
-    style = rng.dirichlet([1, 1, 1], size=n).astype(np.float32)
-    return {
-        "photo": rng.uniform(-1, 1, (n, SIZE, SIZE, 3)).astype(np.float32),
-        "drawing": rng.uniform(-1, 1, (n, SIZE, SIZE, 1)).astype(np.float32),
-        "style": style,
-        "photo_masks": masks(),
-        "drawing_masks": masks(),
-    }
+    return random_batch(n, SIZE, seed, mask_fraction=0.2, soft_styles=True)
 
 
 def _small(**kwargs):
