@@ -65,7 +65,7 @@ def main(argv):
         "(L1 on the pixels and after a Gaussian blur: a paired fit, not the paper's unpaired training)",
         "command": " ".join(["python -m keras_asym.pretrained.fit", *sys.argv[1:]]),
         "settings": settings,
-        "final_l1": result["final_l1"],
+        "final_loss": result["final_loss"],  # pixel L1 + blurred L1 (line_loss), the last batch
         "fit_seconds": result["seconds"],
         "held_out": {
             "faces": _HELD_OUT.value,

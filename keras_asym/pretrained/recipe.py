@@ -94,4 +94,4 @@ def fit(output: Path, steps: int, size: int, batch_size: int, ngf: int, n_blocks
     shipped = StyleGenerator.from_config(generator.get_config())  # the weights alone: no optimizer state (a third of the size)
     shipped.set_weights(generator.get_weights())
     save_keras_atomic(shipped, output)
-    return {"final_l1": float(history.history["loss"][-1]), "seconds": round(time.perf_counter() - started, 1), "generator": shipped}
+    return {"final_loss": float(history.history["loss"][-1]), "seconds": round(time.perf_counter() - started, 1), "generator": shipped}
