@@ -14,10 +14,16 @@ skin, hair and backgrounds. Then it caches it:
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 from absl import app, flags
+
+from edge_demo.runtime.styles import cycling
+from keras_asym.data.procedural import paired_examples
+from keras_asym.pretrained.recipe import fit_paired
+from keras_asym.utils.imageio import ImageReadError, fit_to_size, list_images, read_rgb
 
 _OUTPUT = flags.DEFINE_string("output", "benchmarks/results/reference_generator.keras", "Where to write the generator.")
 _STEPS = flags.DEFINE_integer("steps", 300, "Training steps.")
@@ -30,11 +36,6 @@ _PHOTOS = flags.DEFINE_string("photos", None, "Folder of real aligned photos to 
 
 def line_map(rgb, size: int):
     """A photo and a plausible line drawing of it, both ``size``x``size`` uint8: thickened Canny edges, black on white."""
-    import cv2
-    import numpy as np
-
-    from keras_asym.utils.imageio import fit_to_size
-
     photo = fit_to_size(rgb, size, size)
     gray = cv2.GaussianBlur(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), (5, 5), 1.2)
     edges = cv2.dilate(cv2.Canny(gray, 40, 110), np.ones((2, 2), np.uint8))
@@ -43,11 +44,6 @@ def line_map(rgb, size: int):
 
 def real_pairs(folder, size: int, count: int, seed: int):
     """Up to ``count`` (photos, one-hot styles, line maps) from a folder of aligned photos."""
-    import numpy as np
-
-    from edge_demo.runtime.styles import cycling
-    from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
-
     files = list_images(folder)
     np.random.default_rng(seed).shuffle(files)
     photos, drawings = [], []
@@ -73,38 +69,30 @@ def fit_reference(
     seed: int = 0,
     photos_dir: str | Path | None = None,
 ) -> dict:
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_asym.data.procedural import paired_examples
-    from keras_asym.models.networks import StyleGenerator
-
-    keras.utils.set_random_seed(seed)
+    """Procedural pairs (and real photos' line maps) fitted with plain L1 by the library's paired fit."""
     photos, styles, drawings = paired_examples(examples, size, seed)
     if photos_dir is not None:
         real = real_pairs(photos_dir, size, examples, seed)
         photos, styles, drawings = (np.concatenate([a, b]) for a, b in zip((photos, styles, drawings), real))
-        examples = len(photos)
-    x = photos.astype(np.float32) / 127.5 - 1.0
-    y = drawings[..., None].astype(np.float32) / 127.5 - 1.0
-    dataset = tf.data.Dataset.from_tensor_slices(({"photo": x, "style": styles}, y)).shuffle(examples, seed=seed).repeat().batch(batch_size)
-    generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks)
-    generator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss="mae", jit_compile=True)
-    started = time.perf_counter()
-    from keras_asym.training.progress import ProgressCallback
-
-    history = generator.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[ProgressCallback("reference generator", steps)])
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    generator.save(output)
-    return {"loss": float(history.history["loss"][-1]), "seconds": time.perf_counter() - started, "path": str(output)}
+    return fit_paired(
+        photos,
+        styles,
+        drawings,
+        Path(output),
+        steps=steps,
+        batch_size=batch_size,
+        ngf=ngf,
+        n_blocks=n_blocks,
+        seed=seed,
+        loss="mae",
+        label="reference generator",
+    )
 
 
 def main(argv):
     del argv
     result = fit_reference(_OUTPUT.value, _STEPS.value, _SIZE.value, _BATCH.value, _NGF.value, _BLOCKS.value, photos_dir=_PHOTOS.value)
-    print(f"reference generator: {result['path']} (final L1 {result['loss']:.4f}, {result['seconds']:.0f} s)")
+    print(f"reference generator: {_OUTPUT.value} (final L1 {result['final_loss']:.4f}, {result['seconds']:.0f} s)")
     return 0
 
 

@@ -80,18 +80,53 @@ def line_loss(sigma: float = 1.5):
     return loss
 
 
-def fit(output: Path, steps: int, size: int, batch_size: int, ngf: int, n_blocks: int, examples: int, seed: int) -> dict:
-    """Fits, saves ``output`` atomically and returns the fit's summary."""
+def fit_paired(
+    photos: np.ndarray,
+    styles: np.ndarray,
+    drawings: np.ndarray,
+    output: Path,
+    *,
+    steps: int,
+    batch_size: int,
+    ngf: int,
+    n_blocks: int,
+    seed: int,
+    loss,
+    label: str,
+) -> dict:
+    """Fits the paper's G to ``(photo, style) -> drawing`` pairs (uint8) with ``loss``; saves ``output`` atomically.
+
+    The saved model holds the weights alone, without the optimizer state (a third of the size).
+    Returns ``{"final_loss", "seconds", "generator"}``.
+    """
     keras.utils.set_random_seed(seed)
-    photos, styles, drawings = paired_examples(examples, size, seed)
     x = photos.astype(np.float32) / 127.5 - 1.0
     y = drawings[..., None].astype(np.float32) / 127.5 - 1.0
-    data = tf.data.Dataset.from_tensor_slices(({"photo": x, "style": styles}, y)).shuffle(examples, seed=seed).repeat().batch(batch_size)
+    data = tf.data.Dataset.from_tensor_slices(({"photo": x, "style": styles}, y)).shuffle(len(x), seed=seed).repeat().batch(batch_size)
     generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks)
-    generator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss=line_loss(), jit_compile=True)
+    generator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss=loss, jit_compile=True)
     started = time.perf_counter()
-    history = generator.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[ProgressCallback("demo drawer", steps)])
-    shipped = StyleGenerator.from_config(generator.get_config())  # the weights alone: no optimizer state (a third of the size)
+    history = generator.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[ProgressCallback(label, steps)])
+    shipped = StyleGenerator.from_config(generator.get_config())
     shipped.set_weights(generator.get_weights())
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
     save_keras_atomic(shipped, output)
     return {"final_loss": float(history.history["loss"][-1]), "seconds": round(time.perf_counter() - started, 1), "generator": shipped}
+
+
+def fit(output: Path, steps: int, size: int, batch_size: int, ngf: int, n_blocks: int, examples: int, seed: int) -> dict:
+    """The demo drawer: ``examples`` procedural pairs fitted with ``line_loss``; see ``fit_paired``."""
+    photos, styles, drawings = paired_examples(examples, size, seed)
+    return fit_paired(
+        photos,
+        styles,
+        drawings,
+        output,
+        steps=steps,
+        batch_size=batch_size,
+        ngf=ngf,
+        n_blocks=n_blocks,
+        seed=seed,
+        loss=line_loss(),
+        label="demo drawer",
+    )
