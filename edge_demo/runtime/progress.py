@@ -22,10 +22,24 @@ def clock(seconds: float) -> str:
 
 
 class Progress:
-    """Counts ``total`` units of work named ``unit`` and prints ``label: done/total`` lines with an ETA."""
+    """Counts ``total`` units of work named ``unit`` and prints ``label: done/total`` lines with an ETA.
 
-    def __init__(self, total: int, label: str, unit: str = "steps", interval: float = 10.0, stream=None, start: int = 0):
+    ``budget``: seconds after which the job stops whatever is left (a time-boxed run); the ETA is then
+    the sooner of the work left and the budget left, marked ``(time budget)`` when the budget ends first.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        label: str,
+        unit: str = "steps",
+        interval: float = 10.0,
+        stream=None,
+        start: int = 0,
+        budget: float | None = None,
+    ):
         self.total, self.label, self.unit, self.interval = max(int(total), 1), label, unit, interval
+        self.budget = budget
         self.stream = stream or sys.stderr
         self.done = self.first = start
         self.started = self.printed = time.monotonic()
@@ -38,7 +52,13 @@ class Progress:
         self.printed = now
         elapsed = now - self.started
         rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
-        eta = f", ETA {clock((self.total - self.done) / rate)}" if rate > 0 and self.done < self.total else ""
+        eta = ""
+        if rate > 0 and self.done < self.total:
+            left = (self.total - self.done) / rate
+            if self.budget is not None and self.budget - elapsed < left:
+                eta = f", ETA {clock(self.budget - elapsed)} (time budget)"
+            else:
+                eta = f", ETA {clock(left)}"
         percent = 100.0 * self.done / self.total
         suffix = f" [{note}]" if note else ""
         print(

@@ -366,8 +366,11 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     callbacks = make_callbacks(config, run_dir, sample, backup) + list(extra_callbacks or [])
     if verbose == 1 and not sys.stderr.isatty():
         # Keras' bar only prints at epoch ends off a terminal: one line per 30 s with an ETA instead.
+        budget = next((c.seconds for c in extra_callbacks or [] if isinstance(c, TimeBudget)), None)
         callbacks.append(
-            ProgressCallback("train", steps * config.epochs, interval=30.0, keys=("generator", "discriminator"), start=start_step)
+            ProgressCallback(
+                "train", steps * config.epochs, interval=30.0, keys=("generator", "discriminator"), start=start_step, budget=budget
+            )
         )
         verbose = 2
     histories = fit_resumable(

@@ -10,9 +10,11 @@ from edge_demo.runtime.progress import Progress
 class ProgressCallback(keras.callbacks.Callback):
     """``Progress`` over every batch of a ``fit``; the note shows the first logged losses."""
 
-    def __init__(self, label: str, total_steps: int, interval: float = 10.0, keys: tuple[str, ...] = (), start: int = 0):
+    def __init__(
+        self, label: str, total_steps: int, interval: float = 10.0, keys: tuple[str, ...] = (), start: int = 0, budget: float | None = None
+    ):
         super().__init__()
-        self.progress = Progress(total_steps, label, "steps", interval, start=start)
+        self.progress = Progress(total_steps, label, "steps", interval, start=start, budget=budget)
         self.keys = keys
 
     def on_train_batch_end(self, batch, logs=None):
