@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 
 _TEACHER = flags.DEFINE_string("teacher", "benchmarks/results/reference_generator.keras", "Teacher .keras.")
@@ -65,6 +66,8 @@ def main(argv):
     styles = ONE_HOTS
     exports = Path(_EXPORTS.value)
     rows = {}
+    # the two models' exports and timings, then each photo set in three styles
+    progress = Progress(2 + 3 * len(sets), "distill_report", unit="stages", interval=0.0)
     for name, path in (("teacher", _TEACHER.value), ("student", _STUDENT.value)):
         out = exports / name
         int8 = out / "drawing_int8.tflite"
@@ -89,6 +92,7 @@ def main(argv):
         }
         rows[name]["int8_fps"] = 1e3 / rows[name]["int8_ms"]
         print(name, rows[name], flush=True)
+        progress.update(note=f"{name} exported and timed")
 
     def drawn(name, batch, style):
         return to_uint8(draw(models[name], batch, style))[..., 0]
@@ -109,6 +113,7 @@ def main(argv):
                 quality[f"{set_name}/style{k + 1}/{variant}"] = _scores(drawings, teacher)
             moves["shift_1px"].append(self_consistency(models["teacher"], batch, styles[k], shift=1, reference=teacher))
             moves["mirror"].append(self_consistency(models["teacher"], batch, styles[k], mirror=True, reference=teacher))
+            progress.update(note=f"{set_name} style {k + 1}")
         for name, per_style in moves.items():
             ceiling[f"{set_name}/{name}"] = {m: float(np.mean([s[m] for s in per_style])) for m in ("ssim", "edge_f1")}
     lines = [

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+from edge_demo.runtime.progress import Progress
+
 _EXPORT_DIRS = flags.DEFINE_list(
     "export_dirs", ["benchmarks/results/export"], "Export folders (python -m export); every drawing_*.tflite is run."
 )
@@ -83,8 +85,10 @@ def main(argv):
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "clip.avi", faces, frames=_FRAMES.value, frames_per_face=100)
+        progress = Progress(len(models), "edge_fps", unit="models", interval=0.0)
         for model in models:
             stats = run_demo(model, clip, _THREADS.value, Path(tmp) / "stats.json")
+            progress.update(note=model.name)
             name = f"{model.parent.name}/{model.stem}"
             row = {
                 "size": stats["model_size"],

@@ -24,6 +24,7 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 
 _SIZES = flags.DEFINE_list("sizes", ["128x128", "256x256", "192x256", "512x512"], "HxW sizes to export.")
@@ -65,8 +66,8 @@ def main(argv):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(kind, size) for kind in _MODELS.value for size in _SIZES.value]
-        started = time.perf_counter()
-        for done, (kind, size) in enumerate(jobs):
+        progress = Progress(len(jobs), "gpu_coverage", unit="exports", interval=0.0)
+        for kind, size in jobs:
             height, width = exporter.parse_size(size)
             path = Path(tmp) / f"{kind}.keras"
             if not path.exists():
@@ -102,12 +103,7 @@ def main(argv):
                         },
                     }
                 )
-            elapsed = time.perf_counter() - started
-            print(
-                f"[{done + 1}/{len(jobs)}] {kind} {size}: {elapsed:.0f} s, ETA {elapsed / (done + 1) * (len(jobs) - done - 1):.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+            progress.update(note=f"{kind} {size}")
     machine = {"device": device, "cpu": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
     lines = [
         f"GPU accelerator coverage, {machine['date']}, {device}",

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 
 _EXAMPLES = flags.DEFINE_integer("examples", 300, "Examples to time after warm-up.")
@@ -76,8 +77,10 @@ def main(argv):
             next(iterator)
         steps = max(1, _EXAMPLES.value // _BATCH.value)
         start = time.perf_counter()
+        progress = Progress(steps, "input_pipeline", unit="batches", interval=10.0)
         for _ in range(steps):
             next(iterator)
+            progress.update()
         seconds = time.perf_counter() - start
     rate = steps * _BATCH.value / seconds
     result = {

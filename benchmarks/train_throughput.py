@@ -20,6 +20,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+from edge_demo.runtime.progress import Progress
+
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Image sizes.")
 _BATCHES = flags.DEFINE_list("batches", ["1", "2", "4"], "Global batch sizes.")
 _REPLICAS = flags.DEFINE_list("replicas", ["1", "2"], "Replica counts.")
@@ -81,27 +83,32 @@ def main(argv):
         return 0
     rows = []
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for size in map(int, _SIZES.value):
-        for batch in map(int, _BATCHES.value):
-            for replicas in map(int, _REPLICAS.value):
-                if batch % replicas:
-                    continue
-                args = [
-                    sys.executable,
-                    __file__,
-                    f"--child={size},{batch},{replicas}",
-                    f"--steps={_STEPS.value}",
-                    f"--cycle_distance={_DISTANCE.value}",
-                    f"--jit_compile={_JIT.value}",
-                ]
-                result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=7200)
-                line = next((out for out in result.stdout.splitlines() if out.startswith("RESULT ")), None)
-                if line is None:
-                    print(f"size {size} batch {batch} replicas {replicas}: failed\n{result.stderr[-1500:]}", file=sys.stderr)
-                    continue
-                rows.append(json.loads(line[len("RESULT ") :]))
-                row = rows[-1]
-                print(f"size {size} batch {batch} replicas {replicas}: {row['s_per_step']:.2f} s/step", flush=True)
+    runs = [
+        (size, batch, replicas)
+        for size in map(int, _SIZES.value)
+        for batch in map(int, _BATCHES.value)
+        for replicas in map(int, _REPLICAS.value)
+        if batch % replicas == 0
+    ]
+    progress = Progress(len(runs), "train_throughput", unit="runs", interval=0.0)
+    for size, batch, replicas in runs:
+        args = [
+            sys.executable,
+            __file__,
+            f"--child={size},{batch},{replicas}",
+            f"--steps={_STEPS.value}",
+            f"--cycle_distance={_DISTANCE.value}",
+            f"--jit_compile={_JIT.value}",
+        ]
+        result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=7200)
+        progress.update(note=f"size {size} batch {batch} replicas {replicas}")
+        line = next((out for out in result.stdout.splitlines() if out.startswith("RESULT ")), None)
+        if line is None:
+            print(f"size {size} batch {batch} replicas {replicas}: failed\n{result.stderr[-1500:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(line[len("RESULT ") :]))
+        row = rows[-1]
+        print(f"size {size} batch {batch} replicas {replicas}: {row['s_per_step']:.2f} s/step", flush=True)
     print("\n| size | batch | replicas | device | s/step | steps/s | images/s | first step s |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
