@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 from absl import flags
 
 from keras_asym.distillation.recipe import PREDATED, DistillConfig
+from keras_asym.models.cycle_gan import HYPERPARAMETERS, AsymmetricCycleGAN, build_model
 from keras_asym.training.loop import TrainConfig
-from keras_asym.utils.config_flags import define_flags, from_flags
+from keras_asym.utils.config_flags import define_flags, from_flags, model_options
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PRESETS = {"official.flags": TrainConfig, "cpu_small.flags": TrainConfig, "student.flags": DistillConfig}
@@ -75,3 +77,19 @@ def test_a_recorded_distill_config_from_before_an_option_existed_resumes_as_it_s
 def test_a_distill_config_that_cannot_make_a_run_says_which_flags(changes, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(DistillConfig(teacher="t.keras"), **changes).validate()
+
+
+def test_the_model_options_of_train_are_the_models_arguments_and_nothing_else():
+    options = set(model_options(TrainConfig()))
+    sizes = set(inspect.signature(build_model).parameters) - {"model_kwargs"}
+    init = set(inspect.signature(AsymmetricCycleGAN.__init__).parameters)
+    assert options == sizes | set(HYPERPARAMETERS), "a TrainConfig model field and build_model/AsymmetricCycleGAN disagree"
+    assert set(HYPERPARAMETERS) <= init
+
+
+def test_the_model_is_rebuilt_from_its_config_with_the_same_options():
+    config = TrainConfig(image_size=32, ngf=4, ndf=4, n_blocks=1, lambda_local=0.25, use_truncation=False, pool_size=3, seed=7)
+    model = build_model(**model_options(config))
+    again = AsymmetricCycleGAN.from_config(model.get_config())
+    assert {name: getattr(again, name) for name in HYPERPARAMETERS} == {name: getattr(config, name) for name in HYPERPARAMETERS}
+    assert again.parts == model.parts and again.generator.count_params() == model.generator.count_params()

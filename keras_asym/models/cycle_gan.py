@@ -66,6 +66,22 @@ OFFICIAL_LOSS_NAMES = {
 }
 
 
+# The objective's scalar options: ``__init__`` arguments, ``get_config`` keys and, with build_model's
+# sizes, the fields of ``TrainConfig`` marked ``model=True`` (tests/test_configs.py keeps them equal).
+HYPERPARAMETERS = (
+    "lambda_cycle",
+    "lambda_drawing_cycle",
+    "lambda_truncation",
+    "lambda_local",
+    "truncation_levels",
+    "use_truncation",
+    "weighted_style_loss",
+    "style_control",
+    "pool_size",
+    "seed",
+)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class AsymmetricCycleGAN(keras.Model):
     """Photo→drawing G and drawing→photo F trained with the asymmetric cycle objective.
@@ -358,16 +374,7 @@ class AsymmetricCycleGAN(keras.Model):
             "photo_discriminator": ser(self.photo_discriminator),
             "local_discriminators": {p: ser(m) for p, m in self.local_discriminators.items()},
             "cycle_distance": ser(self.cycle_distance),
-            "lambda_cycle": self.lambda_cycle,
-            "lambda_drawing_cycle": self.lambda_drawing_cycle,
-            "lambda_truncation": self.lambda_truncation,
-            "lambda_local": self.lambda_local,
-            "truncation_levels": self.truncation_levels,
-            "use_truncation": self.use_truncation,
-            "weighted_style_loss": self.weighted_style_loss,
-            "style_control": self.style_control,
-            "pool_size": self.pool_size,
-            "seed": self.seed,
+            **{name: getattr(self, name) for name in HYPERPARAMETERS},
         }
 
     @classmethod
@@ -386,20 +393,18 @@ def build_model(
     ndf: int = 64,
     n_blocks: int = 9,
     model0_res: int = 0,
-    photo_n_blocks: int | None = None,
     parts=LOCAL_ORDER,
     cycle_distance: str = "edges",
     **model_kwargs,
 ) -> AsymmetricCycleGAN:
     """Builds G, F, D_A, D_B and the local discriminators with the official layouts.
 
-    ``photo_n_blocks`` defaults to ``n_blocks`` (official: both 9).
-    ``model_kwargs`` go to ``AsymmetricCycleGAN`` (lambdas, pool size, seed...).
+    G and F have ``n_blocks`` ResNet blocks each (official: both 9). ``model_kwargs`` go to
+    ``AsymmetricCycleGAN`` (``HYPERPARAMETERS``: lambdas, pool size, seed...).
     """
-    blocks_f = n_blocks if photo_n_blocks is None else photo_n_blocks
     return AsymmetricCycleGAN(
         generator=StyleGenerator(ngf=ngf, n_blocks=n_blocks, model0_res=model0_res),
-        photo_generator=PhotoGenerator(ngf=ngf, n_blocks=blocks_f),
+        photo_generator=PhotoGenerator(ngf=ngf, n_blocks=n_blocks),
         drawing_discriminator=StyleDiscriminator(image_size=image_size, ndf=ndf),
         photo_discriminator=PatchDiscriminator(input_channels=3, ndf=ndf, name="photo_discriminator"),
         local_discriminators={p: PatchDiscriminator(input_channels=2, ndf=ndf, name=f"{p}_discriminator") for p in parts},
