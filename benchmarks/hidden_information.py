@@ -45,11 +45,44 @@ from absl import app, flags
 
 PRESETS = {
     # ~15 min per asymmetric model with 2 runs side by side on 2 cores (one thread each)
-    "cpu": {"size": 32, "ngf": 16, "ndf": 16, "n_blocks": 3, "batch_size": 4, "epochs": 4, "steps": 500, "photos": 200, "test": 200},
+    "cpu": {
+        "size": 32,
+        "ngf": 16,
+        "ndf": 16,
+        "n_blocks": 3,
+        "n_layers_d": 1,
+        "batch_size": 4,
+        "epochs": 4,
+        "steps": 500,
+        "photos": 200,
+        "test": 200,
+    },
     # the budget: about an hour of one core per asymmetric model
-    "hour": {"size": 32, "ngf": 16, "ndf": 16, "n_blocks": 3, "batch_size": 4, "epochs": 16, "steps": 500, "photos": 200, "test": 200},
+    "hour": {
+        "size": 32,
+        "ngf": 16,
+        "ndf": 16,
+        "n_blocks": 3,
+        "n_layers_d": 1,
+        "batch_size": 4,
+        "epochs": 16,
+        "steps": 500,
+        "photos": 200,
+        "test": 200,
+    },
     # seconds: exercises every step of this script (tests)
-    "smoke": {"size": 32, "ngf": 4, "ndf": 4, "n_blocks": 1, "batch_size": 2, "epochs": 2, "steps": 3, "photos": 8, "test": 20},
+    "smoke": {
+        "size": 32,
+        "ngf": 4,
+        "ndf": 4,
+        "n_blocks": 1,
+        "n_layers_d": 1,
+        "batch_size": 2,
+        "epochs": 2,
+        "steps": 3,
+        "photos": 8,
+        "test": 20,
+    },
 }
 STUDY = {
     "cyclegan": ["--cycle_distance=l1", "--notruncation", "--parts="],
@@ -90,6 +123,7 @@ def train_args(preset: dict, dataset: Path, run: Path, seed: int, extra: list[st
         f"--ngf={preset['ngf']}",
         f"--ndf={preset['ndf']}",
         f"--n_blocks={preset['n_blocks']}",
+        f"--n_layers_d={preset['n_layers_d']}",
         f"--niter={half}",
         f"--niter_decay={preset['epochs'] - half}",
         f"--steps_per_epoch={preset['steps']}",

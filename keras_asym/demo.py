@@ -282,7 +282,6 @@ def main(argv):
         dataset=str(data),
         output=str(run),
         image_size=size,
-        load_size=round(size * 572 / 512),
         ngf=_NGF.value,
         ndf=_NGF.value,
         n_blocks=_BLOCKS.value,

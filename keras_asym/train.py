@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from absl import flags
@@ -35,15 +34,10 @@ flags.DEFINE_boolean("resume", False, "Continue the run in --output from its las
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 one line per epoch.")
 
 
-def config_from_flags() -> TrainConfig:
-    config = from_flags(TrainConfig)
-    return replace(config, load_size=config.load_size or round(config.image_size * 572 / 512))
-
-
 def main(argv):
     del argv
 
-    config = config_from_flags()
+    config = from_flags(TrainConfig)
     if FLAGS.resume:
         saved = Path(config.output) / "config.json"
         if not saved.is_file():

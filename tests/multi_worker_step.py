@@ -25,7 +25,7 @@ def global_batch(n=2):
 def trained(strategy, dataset) -> list[np.ndarray]:
     keras.utils.set_random_seed(5)
     with strategy.scope():
-        model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
+        model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=0)
         model.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
     model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
     return [np.asarray(w) for w in model.trainable_weights]

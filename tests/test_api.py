@@ -15,7 +15,7 @@ def test_every_public_name_exists_and_nothing_private_is_exported():
 
 
 def test_the_docstring_example_builds_a_model_and_draws_with_a_saved_generator(tmp_path):
-    model = keras_asym.build_model(image_size=32, ngf=4, ndf=4, n_blocks=1)
+    model = keras_asym.build_model(image_size=32, ngf=4, ndf=4, n_blocks=1, n_layers_d=1)
     assert isinstance(model, keras_asym.AsymmetricCycleGAN) and isinstance(model.generator, keras_asym.StyleGenerator)
     path = tmp_path / "generator.keras"
     model.generator.save(path)

@@ -18,7 +18,7 @@ class Killed(BaseException):
 
 
 def _model(pool_size=2):
-    model = build_model(image_size=32, ngf=4, ndf=4, n_blocks=1, pool_size=pool_size, parts=())
+    model = build_model(image_size=32, ngf=4, ndf=4, n_blocks=1, n_layers_d=1, pool_size=pool_size, parts=())
     model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
     return model
 

@@ -88,7 +88,9 @@ def test_the_model_options_of_train_are_the_models_arguments_and_nothing_else():
 
 
 def test_the_model_is_rebuilt_from_its_config_with_the_same_options():
-    config = TrainConfig(image_size=32, ngf=4, ndf=4, n_blocks=1, lambda_local=0.25, use_truncation=False, pool_size=3, seed=7)
+    config = TrainConfig(
+        image_size=32, ngf=4, ndf=4, n_blocks=1, n_layers_d=1, lambda_local=0.25, use_truncation=False, pool_size=3, seed=7
+    )
     model = build_model(**model_options(config))
     again = AsymmetricCycleGAN.from_config(model.get_config())
     assert {name: getattr(again, name) for name in HYPERPARAMETERS} == {name: getattr(config, name) for name in HYPERPARAMETERS}

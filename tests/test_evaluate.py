@@ -27,7 +27,7 @@ def procedural(tmp_path_factory):
 
 def test_twenty_steps_lower_the_generator_loss_and_the_paired_error(procedural):
     keras.utils.set_random_seed(0)
-    model = build_model(image_size=64, ngf=8, ndf=8, n_blocks=2, pool_size=4, seed=0)
+    model = build_model(image_size=64, ngf=8, ndf=8, n_blocks=2, n_layers_d=2, pool_size=4, seed=0)
     model.compile(
         g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5), jit_compile=False
     )
@@ -75,6 +75,7 @@ def test_evaluate_cli_on_a_tiny_run(procedural, tmp_path):
             f"--output={run}",
             "--image_size=64",
             "--load_size=72",
+            "--n_layers_d=2",
             "--ngf=4",
             "--ndf=4",
             "--n_blocks=1",

@@ -20,7 +20,7 @@ def _batch(n=2, seed=0):
 
 def _small(**kwargs):
     keras.utils.set_random_seed(1)
-    model = build_model(image_size=SIZE, ngf=4, ndf=4, n_blocks=1, **kwargs)
+    model = build_model(image_size=SIZE, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, **kwargs)
     model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     return model
 
@@ -86,7 +86,7 @@ def test_loss_terms_follow_the_options():
     parts = sum(v for k, v in all_losses.items() if k not in ("generator", "discriminator") and not k.startswith("d_"))
     assert float(all_losses["generator"]) == pytest.approx(float(parts), rel=1e-6)
     with pytest.raises(ValueError, match="Unknown local"):
-        build_model(image_size=SIZE, ngf=4, ndf=4, n_blocks=1, parts=("ears",))
+        build_model(image_size=SIZE, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, parts=("ears",))
 
 
 def test_epoch_schedule_sets_progress_and_learning_rate():

@@ -122,7 +122,7 @@ def test_discriminator_shapes():
             {"photo": np.ones((1, 32, 32, 3), np.float32) * 0.3, "style": np.array([[0.2, 0.5, 0.3]], np.float32)},
         ),
         (lambda: PhotoGenerator(ngf=4, n_blocks=1), np.ones((1, 32, 32, 1), np.float32) * 0.1),
-        (lambda: StyleDiscriminator(image_size=64, ndf=4), rng.uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)),
+        (lambda: StyleDiscriminator(image_size=64, ndf=4, n_layers=2), rng.uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)),
         (lambda: PatchDiscriminator(input_channels=3, ndf=4), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)),
         (lambda: HED(), rng.uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)),
         (lambda: LPIPS(), [rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)]),

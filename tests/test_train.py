@@ -19,7 +19,17 @@ from keras_asym.training import loop
 from tests.multi_worker_step import global_batch
 from tests.test_pipeline import _write_dataset
 
-SMALL = ["--image_size=64", "--load_size=72", "--ngf=4", "--ndf=4", "--n_blocks=1", "--pool_size=4", "--nojit_compile", "--verbose=0"]
+SMALL = [
+    "--image_size=64",
+    "--load_size=72",
+    "--n_layers_d=2",
+    "--ngf=4",
+    "--ndf=4",
+    "--n_blocks=1",
+    "--pool_size=4",
+    "--nojit_compile",
+    "--verbose=0",
+]
 
 
 def _train(*args, wait=True):
@@ -144,7 +154,7 @@ def test_unwritable_or_full_output_fails_before_training(tmp_path, dataset, monk
 def test_non_finite_loss_stops_before_backing_up(tmp_path):
     from keras_asym.training.backup import BackupStore, StepBackup
 
-    model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
+    model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=0)
     model.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
     batch = {
         "photo": np.full((1, 64, 64, 3), np.nan, np.float32),
@@ -171,7 +181,7 @@ def test_two_replicas_match_one_device_on_the_global_batch():
     def trained(strategy):
         keras.utils.set_random_seed(5)
         with strategy.scope():
-            model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0)
+            model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=0)
             model.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
         before = [np.asarray(w) for w in model.trainable_weights]
         model.fit(tf.data.Dataset.from_tensors(global_batch()), epochs=1, verbose=0)
@@ -240,7 +250,7 @@ def test_two_workers_on_different_shards_match_one_device_on_the_combined_batch(
     cpu = [d.name for d in tf.config.list_logical_devices("CPU")][0]
     single = trained(tf.distribute.OneDeviceStrategy(cpu), tf.data.Dataset.from_tensors(global_batch()).repeat())
     keras.utils.set_random_seed(5)
-    start = [np.asarray(w) for w in build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=0).trainable_weights]
+    start = [np.asarray(w) for w in build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=0).trainable_weights]
     largest_update = max(float(np.max(np.abs(a - b))) for a, b in zip(single, start))
     for index in range(2):
         with np.load(tmp_path / f"worker{index}.npz") as data:
@@ -256,7 +266,7 @@ def test_two_workers_on_different_shards_match_one_device_on_the_combined_batch(
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_finite_losses(policy):
-    config = loop.TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, pool_size=2, mixed_precision=policy, jit_compile=False)
+    config = loop.TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=2, mixed_precision=policy, jit_compile=False)
     loop.set_precision(policy)
     try:
         model = loop.create_model(config)

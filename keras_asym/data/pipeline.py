@@ -102,8 +102,8 @@ def _augment(image, masks, seed, load_size: int, image_size: int, flip: bool):
     return stacked[..., :channels], stacked[..., channels:]
 
 
-def _load_size(image_size: int, load_size: int | None) -> int:
-    """The official resize before cropping: 572 for 512 unless given."""
+def resolve_load_size(image_size: int, load_size: int | None = 0) -> int:
+    """The resize before cropping: ``load_size`` if given, else the official ratio (572 for 512, 143 for 128)."""
     load_size = load_size or int(round(image_size * 572 / 512))
     if load_size < image_size:
         raise ValueError(f"load_size {load_size} is smaller than image_size {image_size}.")
@@ -182,7 +182,7 @@ def make_dataset(
         input_context: from ``strategy.distribute_datasets_from_function``;
             photos are sharded across input pipelines.
     """
-    load_size = _load_size(image_size, load_size)
+    load_size = resolve_load_size(image_size, load_size)
     info = scanned or scan(root, parts)
     styles = _style_table(info, one_hot)
     n_photos = len(info["photos"])
@@ -229,7 +229,7 @@ def make_stream(
     undecodable file is dropped (logged) and the stream moves on, still
     deterministically.
     """
-    load_size = _load_size(image_size, load_size)
+    load_size = resolve_load_size(image_size, load_size)
     info = scanned or scan(root, parts)
     load = _element_loader(info, parts, _style_table(info, one_hot), load_size, image_size, False, flip)
     n_photos = len(info["photos"])

@@ -40,7 +40,7 @@ from keras import ops
 
 from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.layers.basic import PACKAGE
-from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
+from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator, check_norm_maps
 from keras_asym.models.pool import HistoryPool
 from keras_asym.objective import losses
 from keras_asym.objective.distances import make_cycle_distance
@@ -393,21 +393,38 @@ def build_model(
     ndf: int = 64,
     n_blocks: int = 9,
     model0_res: int = 0,
+    n_layers_d: int = 3,
     parts=LOCAL_ORDER,
     cycle_distance: str = "edges",
     **model_kwargs,
 ) -> AsymmetricCycleGAN:
     """Builds G, F, D_A, D_B and the local discriminators with the official layouts.
 
-    G and F have ``n_blocks`` ResNet blocks each (official: both 9). ``model_kwargs`` go to
+    G and F have ``n_blocks`` ResNet blocks each (official: both 9); every discriminator has
+    ``n_layers_d`` stride-2 layers (official ``n_layers_D``, 3). ``model_kwargs`` go to
     ``AsymmetricCycleGAN`` (``HYPERPARAMETERS``: lambdas, pool size, seed...).
+
+    Refuses (``ValueError``) a size at which some network would instance-normalise a map too small
+    to have statistics (``networks.MIN_NORM_POSITIONS``): such a network cannot learn. At 64 px use
+    ``n_layers_d=2``, at 32 px ``n_layers_d=1``.
     """
+    generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks, model0_res=model0_res)
+    photo_generator = PhotoGenerator(ngf=ngf, n_blocks=n_blocks)
+    drawing_discriminator = StyleDiscriminator(image_size=image_size, ndf=ndf, n_layers=n_layers_d)
+    photo_discriminator = PatchDiscriminator(input_channels=3, ndf=ndf, n_layers=n_layers_d, name="photo_discriminator")
+    local = {p: PatchDiscriminator(input_channels=2, ndf=ndf, n_layers=n_layers_d, name=f"{p}_discriminator") for p in parts}
+    image = lambda channels: keras.KerasTensor((1, image_size, image_size, channels))  # noqa: E731
+    check_norm_maps(generator, {"photo": image(3), "style": keras.KerasTensor((1, generator.style_dim))}, f"G at {image_size} px")
+    check_norm_maps(photo_generator, image(1), f"F at {image_size} px")
+    check_norm_maps(photo_discriminator, image(3), f"D_B at {image_size} px")
+    for part, discriminator in local.items():
+        check_norm_maps(discriminator, image(2), f"the {part} discriminator at {image_size} px")
     return AsymmetricCycleGAN(
-        generator=StyleGenerator(ngf=ngf, n_blocks=n_blocks, model0_res=model0_res),
-        photo_generator=PhotoGenerator(ngf=ngf, n_blocks=n_blocks),
-        drawing_discriminator=StyleDiscriminator(image_size=image_size, ndf=ndf),
-        photo_discriminator=PatchDiscriminator(input_channels=3, ndf=ndf, name="photo_discriminator"),
-        local_discriminators={p: PatchDiscriminator(input_channels=2, ndf=ndf, name=f"{p}_discriminator") for p in parts},
+        generator=generator,
+        photo_generator=photo_generator,
+        drawing_discriminator=drawing_discriminator,
+        photo_discriminator=photo_discriminator,
+        local_discriminators=local,
         cycle_distance=make_cycle_distance(cycle_distance),
         **model_kwargs,
     )

@@ -108,6 +108,32 @@ def _head(x, channels: int):
     return keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
 
 
+# Instance norm over fewer positions than this leaves (almost) nothing of its input: a 1x1 map normalises to
+# zero, so only the next layer's bias is left (measured: the 32x32 style head gave identical logits for every
+# drawing); a 2x2 map keeps 3 numbers per channel. 4x4 is the smallest map the official 512 layout ever
+# normalises at 128 (its style head's last block), and where that head is measured to learn.
+MIN_NORM_POSITIONS = 16
+
+
+def instance_norm_maps(model: keras.Model, inputs) -> list[tuple[str, int, int]]:
+    """``(layer name, height, width)`` of every instance-normalised map of ``model`` on ``inputs`` (KerasTensors)."""
+    norms = [layer for layer in model.layers if isinstance(layer, InstanceNormalization)]
+    if not norms:
+        return []
+    specs = keras.Model(model.inputs, [layer.input for layer in norms]).compute_output_spec(inputs)
+    return [(layer.name, int(spec.shape[1]), int(spec.shape[2])) for layer, spec in zip(norms, specs)]
+
+
+def check_norm_maps(model: keras.Model, inputs, what: str) -> None:
+    """Refuses a network whose smallest instance-normalised map has fewer than ``MIN_NORM_POSITIONS`` positions."""
+    for name, height, width in instance_norm_maps(model, inputs):
+        if height * width < MIN_NORM_POSITIONS:
+            raise ValueError(
+                f"{what}: {name} normalises a {height}x{width} map, too small for instance-norm statistics "
+                f"(at least {MIN_NORM_POSITIONS} positions): use a larger image size or fewer discriminator layers."
+            )
+
+
 def _check_size(height: int | None, width: int | None, multiple: int, what: str):
     for side in (height, width):
         if side is not None and side % multiple:
@@ -282,7 +308,9 @@ class StyleDiscriminator(_ConfiguredModel):
     only fits 512x512 inputs; here its kernel is ``image_size / 2**(n_layers+2)``,
     i.e. exactly the official 16x16 layer at 512 (weights map one to one) and
     the same "one linear classifier over the whole map" at 256 (8x8), 128 (4x4).
-    The input size is therefore fixed at construction.
+    The input size is therefore fixed at construction, and must leave the class head's last
+    instance norm a map of at least 4x4 (``MIN_NORM_POSITIONS``): 128 px with 3 trunk layers,
+    64 with 2, 32 with 1. Below that the head gives the same logits for every drawing, and is refused.
 
     Args:
         image_size: int. Training crop size, a multiple of ``2**(n_layers+2)``.
@@ -320,6 +348,7 @@ class StyleDiscriminator(_ConfiguredModel):
         x = _conv(n_classes, image_size // reduction, name="cls_out_conv")(x)
         logits = keras.layers.Reshape((n_classes,), dtype="float32", name="style_logits")(x)
         super().__init__(inputs=image, outputs=[patch, logits], name=name, **kwargs)
+        check_norm_maps(self, keras.KerasTensor((1, image_size, image_size, input_channels)), f"StyleDiscriminator at {image_size} px")
         # === Config ===
         self.image_size, self.input_channels = image_size, input_channels
         self.ndf, self.n_layers, self.n_classes = ndf, n_layers, n_classes

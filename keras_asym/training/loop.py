@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_asym.data.pipeline import make_dataset, make_stream, scan
+from keras_asym.data.pipeline import make_dataset, make_stream, resolve_load_size, scan
 from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model
 from keras_asym.objective.distances import CYCLE_DISTANCES
@@ -50,12 +50,13 @@ class TrainConfig:
     dataset: str = option("", "Dataset folder (prepare layout).")
     output: str = option("runs/default", "Run folder.", required=True)
     image_size: int = option(512, "Crop size (official 512).", model=True)
-    load_size: int = option(572, "Resize before cropping (official 572; 0 = image_size * 572 / 512).")
+    load_size: int = option(0, "Resize before cropping (0 = image_size * 572 / 512, the official 572 at 512).")
     batch_size: int = option(1, "Global batch size (split across replicas).")
     ngf: int = option(64, "Generator width.", model=True)
     ndf: int = option(64, "Discriminator width.", model=True)
     n_blocks: int = option(9, "ResNet blocks per generator.", model=True)
     model0_res: int = option(0, "Blocks of G before the style is inserted.", model=True)
+    n_layers_d: int = option(3, "Stride-2 layers of every discriminator (2 at 64 px, 1 at 32).", alias="n_layers_D", model=True)
     lambda_cycle: float = option(5.0, "Relaxed forward cycle weight (official lambda_A).", model=True)
     lambda_drawing_cycle: float = option(5.0, "Backward cycle weight (lambda_B).", model=True)
     lambda_truncation: float = option(5.0, "Truncation cycle weight (lambda_A_trunc).", model=True)
@@ -111,7 +112,7 @@ def set_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy("float32" if policy == "off" else policy)
 
 
-def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
     optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
     if config.mixed_precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -123,7 +124,7 @@ def create_model(config: TrainConfig) -> AsymmetricCycleGAN:
     model = build_model(**model_options(config))
     if config.cycle_distance == "hed_lpips":
         load_perceptual_weights(model, config.hed_weights, config.lpips_weights)
-    model.compile(g_optimizer=_optimizer(config), d_optimizer=_optimizer(config), jit_compile=config.jit_compile)
+    model.compile(g_optimizer=make_optimizer(config), d_optimizer=make_optimizer(config), jit_compile=config.jit_compile)
     return model
 
 
@@ -322,6 +323,7 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
+    config = replace(config, load_size=resolve_load_size(config.image_size, config.load_size))  # config.json records it
     run_dir = prepare_output(config, resume)
     info = scan(config.dataset, tuple(config.parts))
     for line in info["skipped"]:
