@@ -141,9 +141,13 @@ def torch_style_generator(keras_generator) -> StyleGenerator:
 
 
 class StyleDiscriminator(nn.Module):
-    """D_A, the official ``NLayerDiscriminatorCls``: a PatchGAN (``model1``) and a style head (``model2``) on one trunk."""
+    """D_A, the official ``NLayerDiscriminatorCls``: a PatchGAN (``model1``) and a style head (``model2``) on one trunk.
 
-    def __init__(self, input_channels: int = 1, ndf: int = 64, n_layers: int = 3, n_class: int = 3):
+    The official class conv is 16x16 (512 px with 3 trunk layers); ``class_kernel`` sizes it for other inputs,
+    as ``keras_asym``'s head does.
+    """
+
+    def __init__(self, input_channels: int = 1, ndf: int = 64, n_layers: int = 3, n_class: int = 3, class_kernel: int = 16):
         super().__init__()
         trunk, channels = _trunk(input_channels, ndf, n_layers)
         wide = ndf * min(2**n_layers, 8)
@@ -156,7 +160,7 @@ class StyleDiscriminator(nn.Module):
             nn.Conv2d(wide, wide, 4, stride=2, padding=1),
             _norm(wide),
             nn.LeakyReLU(0.2, True),
-            nn.Conv2d(wide, n_class, 16),
+            nn.Conv2d(wide, n_class, class_kernel),
         )
 
     def forward(self, x):
@@ -240,6 +244,8 @@ class ImagePool:
         self.size, self.images = size, []
 
     def query(self, images):
+        if self.size == 0:  # the official pool_size 0: no history
+            return images
         out = []
         for image in images.detach():
             image = image[None]
@@ -275,10 +281,18 @@ class OfficialTrainingStep:
         lambda_b: float = 5.0,
         lambda_trunc: float = 5.0,
         lambda_local: float = 0.5,
+        image_size: int = 512,
+        n_layers: int = 3,
+        pool_size: int = 50,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        niter: int = 100,
+        niter_decay: int = 100,
     ):
         self.G, self.F = StyleGenerator(ngf, n_blocks), PhotoGenerator(ngf, n_blocks)
-        self.D_A, self.D_B = StyleDiscriminator(1, ndf), PatchDiscriminator(3, ndf)
-        self.D_local = nn.ModuleList(PatchDiscriminator(2, ndf) for _ in range(3))
+        self.D_A = StyleDiscriminator(1, ndf, n_layers, class_kernel=image_size // 2 ** (n_layers + 2))
+        self.D_B = PatchDiscriminator(3, ndf, n_layers)
+        self.D_local = nn.ModuleList(PatchDiscriminator(2, ndf, n_layers) for _ in range(3))
         self.hed, self.lpips = HED(), LPIPS()
         for module in (self.G, self.F, self.D_A, self.D_B, self.D_local, self.hed, self.lpips):
             for layer in module.modules():
@@ -290,12 +304,32 @@ class OfficialTrainingStep:
             frozen.requires_grad_(False)
         self.discriminators = [self.D_A, self.D_B, *self.D_local]
         generator_params = [*self.G.parameters(), *self.F.parameters()]
-        self.opt_G = torch.optim.Adam(generator_params, lr=2e-4, betas=(0.5, 0.999))
-        self.opt_D = torch.optim.Adam([p for d in self.discriminators for p in d.parameters()], lr=2e-4, betas=(0.5, 0.999))
-        self.pool_B, self.pool_A = ImagePool(), ImagePool()
-        self.lambda_a = lambda_a * (1 - progress * 0.9)
-        self.lambda_trunc = lambda_trunc * progress * 0.9
+        self.opt_G = torch.optim.Adam(generator_params, lr=lr, betas=(beta1, 0.999))
+        self.opt_D = torch.optim.Adam([p for d in self.discriminators for p in d.parameters()], lr=lr, betas=(beta1, 0.999))
+        # The official BaseModel.setup: lr_policy 'linear' with epoch_count 1, stepped at the end of every epoch.
+        rule = lambda epoch: 1.0 - max(0, epoch + 1 - niter) / float(niter_decay + 1)  # noqa: E731
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (self.opt_G, self.opt_D)]
+        self.niter, self.niter_decay = niter, niter_decay
+        self.pool_B, self.pool_A = ImagePool(pool_size), ImagePool(pool_size)
         self.lambda_b, self.lambda_local, self.levels = lambda_b, lambda_local, trunc_levels
+        self._lambda_a0, self._lambda_trunc0 = lambda_a, lambda_trunc
+        self.set_progress(progress)
+        self.last_losses: dict = {}
+
+    def set_progress(self, progress: float) -> None:
+        """The official ``backward_G`` weights: the relaxed cycle fades while the truncated one grows."""
+        self.process = progress
+        self.lambda_a = self._lambda_a0 * (1 - progress * 0.9)
+        self.lambda_trunc = self._lambda_trunc0 * progress * 0.9
+
+    def begin_epoch(self, epoch: int) -> None:
+        """The official ``train.py`` at the top of epoch ``epoch`` (1-based): ``update_process(epoch)``."""
+        self.set_progress((epoch - 1) / float(self.niter_decay + self.niter))
+
+    def end_epoch(self) -> None:
+        """The official ``update_learning_rate()`` after an epoch: every scheduler steps once."""
+        for scheduler in self.schedulers:
+            scheduler.step()
 
     @staticmethod
     def _gan(prediction, real: bool):
@@ -365,7 +399,25 @@ class OfficialTrainingStep:
         d_losses = self.discriminator_losses(batch, fakes["fake_B"].detach(), fakes["fake_A"].detach())
         sum(d_losses.values()).backward()
         self.opt_D.step()
+        self.last_losses = {k: float(v.detach()) for k, v in {**g_losses, **d_losses}.items()}
         return float(g_losses["G"].detach())
+
+
+def load_perceptual(step: OfficialTrainingStep, hed: dict, lpips: dict) -> None:
+    """HED (``pytorch-hed`` names) and LPIPS (a whole official ``PNetLin`` state_dict) into the twin, from numpy arrays."""
+    step.hed.load_state_dict({k: torch.from_numpy(v) for k, v in hed.items()} | {"bgr_mean": step.hed.bgr_mean})
+    state = {}
+    for name, value in lpips.items():
+        if name.startswith("scaling_layer."):  # scaling_layer.shift -> the (1, 3, 1, 1) buffer shift
+            key = name.split(".")[1]
+            value = value.reshape(getattr(step.lpips, key).shape)
+        elif name.startswith("net."):  # net.slice<k>.<features index>.<weight|bias>
+            _, _, index, kind = name.split(".")
+            key = f"features.{index}.{kind}"
+        else:  # lin<k>.model.1.weight
+            key = f"lins.{name[3]}.weight"
+        state[key] = torch.from_numpy(value)
+    step.lpips.load_state_dict(state)
 
 
 def random_official_batch(batch: int, size: int, seed: int = 0) -> dict:

@@ -37,19 +37,7 @@ def _official_step(official) -> ref.OfficialTrainingStep:
         *zip(step.D_local, ("D_A_l", "D_A_le", "D_A_ll")),
     ):
         module.load_state_dict(torch.load(weights / f"latest_net_{net}.pth", weights_only=True))
-    step.hed.load_state_dict({k: torch.from_numpy(v) for k, v in official.state_dict("HED").items()} | {"bgr_mean": step.hed.bgr_mean})
-    lpips = {}
-    for name, value in official.state_dict("LPIPS_alex").items():
-        if name.startswith("scaling_layer."):  # scaling_layer.shift -> the (1, 3, 1, 1) buffer shift
-            key = name.split(".")[1]
-            value = value.reshape(getattr(step.lpips, key).shape)
-        elif name.startswith("net."):  # net.slice<k>.<features index>.<weight|bias>
-            _, _, index, kind = name.split(".")
-            key = f"features.{index}.{kind}"
-        else:  # lin<k>.model.1.weight
-            key = f"lins.{name[3]}.weight"
-        lpips[key] = torch.from_numpy(value)
-    step.lpips.load_state_dict(lpips)
+    ref.load_perceptual(step, official.state_dict("HED"), official.state_dict("LPIPS_alex"))
     return step
 
 

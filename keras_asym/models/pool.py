@@ -12,8 +12,9 @@ Differences from the official implementation, on purpose:
   variables), as each GPU process would with the official code;
 * random numbers come from a seeded stateless generator and a draw counter,
   not Python's ``random``, so runs are reproducible;
-* pool contents are not checkpointed: a resumed run refills it, like the
-  official code after a restart.
+* pool contents travel with the crash-safe backups (``training/backup.py``),
+  so ``--resume`` continues with the same history; the official code refills
+  its pool after a restart. End-of-epoch weight checkpoints do not hold them.
 """
 
 from __future__ import annotations
