@@ -62,6 +62,22 @@ def edge_f1(prediction: np.ndarray, reference: np.ndarray, tolerance: float = 1.
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
+def edge_scores_in(prediction: np.ndarray, reference: np.ndarray, mask: np.ndarray, tolerance: float = 1.5) -> dict:
+    """Precision, recall and F1 of line pixels inside ``mask`` (a face part), matched within ``tolerance`` px.
+
+    Lines are matched against the other drawing's lines anywhere (a line just outside the mask still counts);
+    only the pixels scored are limited to the mask. No reference line in the mask scores recall 1; no
+    predicted line there scores precision 1 (nothing drawn wrongly).
+    """
+    region = np.asarray(mask) > 0
+    pred, ref = ink(prediction), ink(reference)
+    pred_in, ref_in = pred & region, ref & region
+    precision = float((_distance_to(ref)[pred_in] <= tolerance).mean()) if pred_in.any() else 1.0
+    recall = float((_distance_to(pred)[ref_in] <= tolerance).mean()) if ref_in.any() else 1.0
+    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
 def chamfer(prediction: np.ndarray, reference: np.ndarray) -> float:
     """Symmetric mean Chamfer distance between line pixels, in pixels (inf if either is blank)."""
     pred, ref = ink(prediction), ink(reference)
