@@ -70,6 +70,20 @@ PRESETS = {
         "photos": 200,
         "test": 200,
     },
+    # until CycleGAN's F(G(x)) can beat the mean photo: 20,000 steps per run (about 2.5 h of one core each);
+    # resumable, so it may take several sessions
+    "long": {
+        "size": 32,
+        "ngf": 16,
+        "ndf": 16,
+        "n_blocks": 3,
+        "n_layers_d": 1,
+        "batch_size": 4,
+        "epochs": 40,
+        "steps": 500,
+        "photos": 200,
+        "test": 200,
+    },
     # seconds: exercises every step of this script (tests)
     "smoke": {
         "size": 32,
@@ -85,7 +99,8 @@ PRESETS = {
     },
 }
 STUDY = {
-    "cyclegan": ["--cycle_distance=l1", "--notruncation", "--parts="],
+    # CycleGAN as its paper trains it: strict L1 cycles weighted 10 (the asymmetric paper's lambdas are 5)
+    "cyclegan": ["--cycle_distance=l1", "--notruncation", "--parts=", "--lambda_cycle=10", "--lambda_drawing_cycle=10"],
     "asymmetric": ["--cycle_distance=edges", "--truncation", "--parts=eyes,nose,lips"],
 }
 ABLATIONS = {
@@ -99,8 +114,12 @@ _PRESET = flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Size, networks and 
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds of the CycleGAN / asymmetric comparison.")
 _ABLATION_SEEDS = flags.DEFINE_list("ablation_seeds", ["0"], "Seeds of the ablations (the full model is 'asymmetric').")
 _WORKERS = flags.DEFINE_integer("workers", 2, "Trainings side by side (each gets cores / workers threads).", lower_bound=1)
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results/hidden_information", "Work folder: dataset and runs.")
+_OUTPUT = flags.DEFINE_string(
+    "output", str(Path("~/.cache/keras_asym/work/hidden_information").expanduser()), "Work folder: dataset and runs (kept across sessions)."
+)
+_THREADS = flags.DEFINE_integer("threads", 0, "Threads per training (0: cores / workers).", lower_bound=0)
 _RESULTS = flags.DEFINE_string("results", "docs/results", "Where the JSON, table and figure go.")
+_TRAIN = flags.DEFINE_boolean("train", True, "Train (or resume) every run first; --notrain scores the checkpoints there are.")
 
 
 def run_plan(seeds: list[int], ablation_seeds: list[int]) -> list[tuple[str, int, list[str]]]:
@@ -142,7 +161,7 @@ def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> No
 
     todo = [(name, seed, extra) for name, seed, extra in plan if not (root / f"{name}_seed{seed}" / "finished.json").is_file()]
     progress = Progress(len(plan), "hidden_information: trainings", unit="runs", interval=0.0, start=len(plan) - len(todo))
-    threads = str(max(1, (os.cpu_count() or 2) // workers))
+    threads = str(_THREADS.value or max(1, (os.cpu_count() or 2) // workers))
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
     running: list[tuple[subprocess.Popen, Path, float, str]] = []
     while todo or running:
@@ -343,7 +362,12 @@ def main(argv):
         )
     seeds, ablation_seeds = [int(s) for s in _SEEDS.value], [int(s) for s in _ABLATION_SEEDS.value]
     plan = run_plan(seeds, ablation_seeds)
-    train_all(preset, dataset, root, plan, _WORKERS.value)
+    if _TRAIN.value:
+        train_all(preset, dataset, root, plan, _WORKERS.value)
+    plan = [item for item in plan if list((root / f"{item[0]}_seed{item[1]}" / "checkpoints").glob("epoch-*.weights.h5"))]
+    if not plan:
+        print(f"hidden_information: no run in {root} has a checkpoint yet.", file=sys.stderr)
+        return 1
 
     photos, drawings, _ = load_test_pairs(dataset, preset["size"])
     classifier = style_classifier(preset["size"])
@@ -369,7 +393,10 @@ def main(argv):
             "truncation_amplitude_gray_levels": last["truncation_amplitude_gray_levels"],
             "residual_colour_r2": last["residual_colour_r2"],
             "visible_colour_r2": last["visible_colour_r2"],
-            "train_seconds": round(json.loads((run / "finished.json").read_text())["train_seconds"], 1),
+            "finished": (run / "finished.json").is_file(),
+            "train_seconds": round(json.loads((run / "finished.json").read_text())["train_seconds"], 1)
+            if (run / "finished.json").is_file()
+            else None,
         }
         if name == "asymmetric" and seed in ablation_seeds or name in ABLATIONS:
             paired, outputs = paired_metrics(generator, photos, drawings)
