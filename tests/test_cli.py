@@ -43,6 +43,23 @@ def test_every_command_exits_2_on_an_unknown_flag_and_0_on_helpshort(module):
     assert helped.returncode == 0 and "--" in helped.stdout
 
 
+@pytest.mark.parametrize(
+    "flag, says",
+    [
+        ("--steps_per_epoch=-1", "steps_per_epoch"),
+        ("--batch_size=0", "batch_size"),
+        ("--learning_rate=nan", "finite"),
+        ("--image_size=32", "too small for instance-norm statistics"),
+        ("--image_size=130", "multiple of 4"),
+    ],
+)
+def test_train_refuses_a_configuration_that_cannot_run_before_reading_anything(tmp_path, flag, says):
+    result = _run("-m", "keras_asym.train", f"--dataset={tmp_path / 'nothing'}", f"--output={tmp_path / 'run'}", flag)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
+
+
 def test_an_unexpected_exception_exits_3_with_its_traceback(tmp_path):
     script = tmp_path / "broken.py"
     script.write_text("from edge_demo.runtime import cli\n\ndef main(argv):\n    raise KeyError('bug')\n\ncli.run(main)\n")

@@ -95,3 +95,42 @@ def test_the_model_is_rebuilt_from_its_config_with_the_same_options():
     again = AsymmetricCycleGAN.from_config(model.get_config())
     assert {name: getattr(again, name) for name in HYPERPARAMETERS} == {name: getattr(config, name) for name in HYPERPARAMETERS}
     assert again.parts == model.parts and again.generator.count_params() == model.generator.count_params()
+
+
+def _bounded_fields():
+    return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("bounds")]
+
+
+@pytest.mark.parametrize("field", _bounded_fields(), ids=lambda f: f.name)
+def test_a_train_option_outside_its_bounds_is_refused_by_the_flag_parser_and_by_validate(field):
+    lower, upper = field.metadata["bounds"]
+    outside = [v for v in (lower - 1 if isinstance(lower, int) else lower * 0.5 - 1, upper * 2 + 1) if v is not None]
+    for value in outside:
+        with pytest.raises(flags.IllegalFlagValueError):
+            _parse(TrainConfig, f"--{field.name}={value}")
+        with pytest.raises(ValueError, match=f"--{field.name} must be in"):
+            dataclasses.replace(TrainConfig(image_size=128, n_layers_d=3), **{field.name: type(field.default)(value)}).validate()
+    for value in (lower, upper):  # the bounds themselves are accepted by the parser
+        assert getattr(_parse(TrainConfig, f"--{field.name}={value}"), field.name) == value
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_float_option_is_refused(value):
+    with pytest.raises(flags.IllegalFlagValueError):
+        _parse(TrainConfig, f"--learning_rate={value}")
+    with pytest.raises(ValueError, match="finite"):
+        TrainConfig(lambda_cycle=float(value)).validate()
+
+
+def test_validate_refuses_what_no_single_bound_can_say(tmp_path):
+    with pytest.raises(ValueError, match="multiple of 4"):
+        TrainConfig(image_size=130).validate()
+    with pytest.raises(ValueError, match="smaller than --image_size"):
+        TrainConfig(image_size=128, load_size=100).validate()
+    with pytest.raises(ValueError, match="model0_res"):
+        TrainConfig(n_blocks=2, model0_res=3).validate()
+    with pytest.raises(ValueError, match="at least 1"):
+        TrainConfig(niter=0, niter_decay=0).validate()
+    with pytest.raises(ValueError, match="--hed_weights"):
+        TrainConfig(cycle_distance="hed_lpips", hed_weights=str(tmp_path / "missing.keras"), lpips_weights="x").validate()
+    TrainConfig().validate()  # the defaults make a run

@@ -387,6 +387,34 @@ class AsymmetricCycleGAN(keras.Model):
         return cls(**config)
 
 
+def _networks(image_size: int, ngf: int, ndf: int, n_blocks: int, model0_res: int, n_layers_d: int, parts) -> dict:
+    """G, F, D_A, D_B and the local discriminators with the official layouts."""
+    return {
+        "generator": StyleGenerator(ngf=ngf, n_blocks=n_blocks, model0_res=model0_res),
+        "photo_generator": PhotoGenerator(ngf=ngf, n_blocks=n_blocks),
+        "drawing_discriminator": StyleDiscriminator(image_size=image_size, ndf=ndf, n_layers=n_layers_d),
+        "photo_discriminator": PatchDiscriminator(input_channels=3, ndf=ndf, n_layers=n_layers_d, name="photo_discriminator"),
+        "local_discriminators": {
+            p: PatchDiscriminator(input_channels=2, ndf=ndf, n_layers=n_layers_d, name=f"{p}_discriminator") for p in parts
+        },
+    }
+
+
+def check_trainable_size(image_size: int, n_layers_d: int = 3, parts=LOCAL_ORDER, networks: dict | None = None) -> None:
+    """Refuses (``ValueError``) a size at which some network would instance-normalise a map too small to have
+    statistics (``networks.MIN_NORM_POSITIONS``): such a network cannot learn. Map sizes depend on the geometry
+    only, so without ``networks`` the check builds one-channel stand-ins (a fraction of a second)."""
+    nets = networks or _networks(image_size, 1, 1, 1, 0, n_layers_d, parts)
+    image = lambda channels: keras.KerasTensor((1, image_size, image_size, channels))  # noqa: E731
+    generator = nets["generator"]
+    check_norm_maps(generator, {"photo": image(3), "style": keras.KerasTensor((1, generator.style_dim))}, f"G at {image_size} px")
+    check_norm_maps(nets["photo_generator"], image(1), f"F at {image_size} px")
+    check_norm_maps(nets["drawing_discriminator"], image(1), f"D_A at {image_size} px")
+    check_norm_maps(nets["photo_discriminator"], image(3), f"D_B at {image_size} px")
+    for part, discriminator in nets["local_discriminators"].items():
+        check_norm_maps(discriminator, image(2), f"the {part} discriminator at {image_size} px")
+
+
 def build_model(
     image_size: int = 512,
     ngf: int = 64,
@@ -404,27 +432,9 @@ def build_model(
     ``n_layers_d`` stride-2 layers (official ``n_layers_D``, 3). ``model_kwargs`` go to
     ``AsymmetricCycleGAN`` (``HYPERPARAMETERS``: lambdas, pool size, seed...).
 
-    Refuses (``ValueError``) a size at which some network would instance-normalise a map too small
-    to have statistics (``networks.MIN_NORM_POSITIONS``): such a network cannot learn. At 64 px use
+    Refuses a size at which a network cannot learn (``check_trainable_size``). At 64 px use
     ``n_layers_d=2``, at 32 px ``n_layers_d=1``.
     """
-    generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks, model0_res=model0_res)
-    photo_generator = PhotoGenerator(ngf=ngf, n_blocks=n_blocks)
-    drawing_discriminator = StyleDiscriminator(image_size=image_size, ndf=ndf, n_layers=n_layers_d)
-    photo_discriminator = PatchDiscriminator(input_channels=3, ndf=ndf, n_layers=n_layers_d, name="photo_discriminator")
-    local = {p: PatchDiscriminator(input_channels=2, ndf=ndf, n_layers=n_layers_d, name=f"{p}_discriminator") for p in parts}
-    image = lambda channels: keras.KerasTensor((1, image_size, image_size, channels))  # noqa: E731
-    check_norm_maps(generator, {"photo": image(3), "style": keras.KerasTensor((1, generator.style_dim))}, f"G at {image_size} px")
-    check_norm_maps(photo_generator, image(1), f"F at {image_size} px")
-    check_norm_maps(photo_discriminator, image(3), f"D_B at {image_size} px")
-    for part, discriminator in local.items():
-        check_norm_maps(discriminator, image(2), f"the {part} discriminator at {image_size} px")
-    return AsymmetricCycleGAN(
-        generator=generator,
-        photo_generator=photo_generator,
-        drawing_discriminator=drawing_discriminator,
-        photo_discriminator=photo_discriminator,
-        local_discriminators=local,
-        cycle_distance=make_cycle_distance(cycle_distance),
-        **model_kwargs,
-    )
+    networks = _networks(image_size, ngf, ndf, n_blocks, model0_res, n_layers_d, parts)
+    check_trainable_size(image_size, n_layers_d, parts, networks)
+    return AsymmetricCycleGAN(**networks, cycle_distance=make_cycle_distance(cycle_distance), **model_kwargs)

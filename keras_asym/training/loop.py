@@ -31,12 +31,12 @@ import tensorflow as tf
 
 from keras_asym.data.pipeline import make_dataset, make_stream, resolve_load_size, scan
 from keras_asym.face.masks import LOCAL_ORDER
-from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model
+from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model, check_trainable_size
 from keras_asym.objective.distances import CYCLE_DISTANCES
 from keras_asym.objective.schedules import EpochSchedule
 from keras_asym.training.backup import BackupStore, StepBackup, fit_resumable
 from keras_asym.training.progress import ProgressCallback
-from keras_asym.utils.config_flags import model_options, option
+from keras_asym.utils.config_flags import check_bounds, model_options, option
 from keras_asym.utils.imageio import save_keras_atomic, write_json_atomic
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -49,19 +49,23 @@ class TrainConfig:
 
     dataset: str = option("", "Dataset folder (prepare layout).")
     output: str = option("runs/default", "Run folder.", required=True)
-    image_size: int = option(512, "Crop size (official 512).", model=True)
-    load_size: int = option(0, "Resize before cropping (0 = image_size * 572 / 512, the official 572 at 512).")
-    batch_size: int = option(1, "Global batch size (split across replicas).")
-    ngf: int = option(64, "Generator width.", model=True)
-    ndf: int = option(64, "Discriminator width.", model=True)
-    n_blocks: int = option(9, "ResNet blocks per generator.", model=True)
-    model0_res: int = option(0, "Blocks of G before the style is inserted.", model=True)
-    n_layers_d: int = option(3, "Stride-2 layers of every discriminator (2 at 64 px, 1 at 32).", alias="n_layers_D", model=True)
-    lambda_cycle: float = option(5.0, "Relaxed forward cycle weight (official lambda_A).", model=True)
-    lambda_drawing_cycle: float = option(5.0, "Backward cycle weight (lambda_B).", model=True)
-    lambda_truncation: float = option(5.0, "Truncation cycle weight (lambda_A_trunc).", model=True)
-    lambda_local: float = option(0.5, "Local discriminators' weight in G's loss (lambda_G_A_l).", model=True)
-    truncation_levels: float = option(31.875, "Truncation levels: floor((y+1)*a)/a-1 (31.875 = 6 bits).", alias="trunc_a", model=True)
+    image_size: int = option(512, "Crop size (official 512).", model=True, bounds=(16, 2048))
+    load_size: int = option(0, "Resize before cropping (0 = image_size * 572 / 512, the official 572 at 512).", bounds=(0, 4096))
+    batch_size: int = option(1, "Global batch size (split across replicas).", bounds=(1, 1024))
+    ngf: int = option(64, "Generator width.", model=True, bounds=(1, 256))
+    ndf: int = option(64, "Discriminator width.", model=True, bounds=(1, 256))
+    n_blocks: int = option(9, "ResNet blocks per generator.", model=True, bounds=(0, 64))
+    model0_res: int = option(0, "Blocks of G before the style is inserted.", model=True, bounds=(0, 64))
+    n_layers_d: int = option(
+        3, "Stride-2 layers of every discriminator (2 at 64 px, 1 at 32).", alias="n_layers_D", model=True, bounds=(1, 6)
+    )
+    lambda_cycle: float = option(5.0, "Relaxed forward cycle weight (official lambda_A).", model=True, bounds=(0.0, 1e4))
+    lambda_drawing_cycle: float = option(5.0, "Backward cycle weight (lambda_B).", model=True, bounds=(0.0, 1e4))
+    lambda_truncation: float = option(5.0, "Truncation cycle weight (lambda_A_trunc).", model=True, bounds=(0.0, 1e4))
+    lambda_local: float = option(0.5, "Local discriminators' weight in G's loss (lambda_G_A_l).", model=True, bounds=(0.0, 1e4))
+    truncation_levels: float = option(
+        31.875, "Truncation levels: floor((y+1)*a)/a-1 (31.875 = 6 bits).", alias="trunc_a", model=True, bounds=(0.5, 32767.5)
+    )
     use_truncation: bool = option(True, "Use the truncation loss and its schedule (ntrunc_trunc).", alias="truncation", model=True)
     weighted_style_loss: bool = option(True, "Weight style cross-entropy by the soft style vector.", model=True)
     style_control: bool = option(True, "Condition G on the style vector.", model=True)
@@ -70,24 +74,41 @@ class TrainConfig:
     cycle_distance: str = option("edges", "Relaxed-cycle distance.", choices=CYCLE_DISTANCES, model=True)
     hed_weights: str = option("", "hed.keras from import_official (for hed_lpips).")
     lpips_weights: str = option("", "lpips.keras from import_official (for hed_lpips).")
-    pool_size: int = option(50, "History pool size.", model=True)
-    niter: int = option(100, "Epochs at the initial learning rate.")
-    niter_decay: int = option(100, "Epochs of linear decay to zero.")
-    learning_rate: float = option(2e-4, "Adam learning rate.", alias="lr")
-    beta1: float = option(0.5, "Adam beta_1.")
-    seed: int = option(0, "Seed of weights, data order, augmentation and pools.", model=True)
+    pool_size: int = option(50, "History pool size.", model=True, bounds=(0, 10_000))
+    niter: int = option(100, "Epochs at the initial learning rate.", bounds=(0, 100_000))
+    niter_decay: int = option(100, "Epochs of linear decay to zero.", bounds=(0, 100_000))
+    learning_rate: float = option(2e-4, "Adam learning rate.", alias="lr", bounds=(1e-12, 1.0))
+    beta1: float = option(0.5, "Adam beta_1.", bounds=(0.0, 0.9999))
+    seed: int = option(0, "Seed of weights, data order, augmentation and pools.", model=True, bounds=(0, 2**31 - 1))
     strategy: str = option("default", "tf.distribute strategy.", choices=STRATEGIES)
     mixed_precision: str = option("off", "Keras mixed precision policy.", choices=PRECISIONS)
     jit_compile: bool = option(True, "Compile the training step with XLA.")
-    backup_every: int = option(100, "Batches between mid-epoch backups (0 = end of epoch).")
-    keep_checkpoints: int = option(3, "End-of-epoch checkpoints kept.")
-    export_every: int = option(10, "Epochs between generator .keras exports (0 = never).")
-    image_every: int = option(1, "Epochs between TensorBoard image grids (0 = never).")
-    steps_per_epoch: int = option(0, "Limit batches per epoch (0 = every photo once).")
+    backup_every: int = option(100, "Batches between mid-epoch backups (0 = end of epoch).", bounds=(0, 10**9))
+    keep_checkpoints: int = option(3, "End-of-epoch checkpoints kept.", bounds=(1, 10_000))
+    export_every: int = option(10, "Epochs between generator .keras exports (0 = never).", bounds=(0, 100_000))
+    image_every: int = option(1, "Epochs between TensorBoard image grids (0 = never).", bounds=(0, 100_000))
+    steps_per_epoch: int = option(0, "Limit batches per epoch (0 = every photo once).", bounds=(0, 10**9))
 
     @property
     def epochs(self) -> int:
         return self.niter + self.niter_decay
+
+    def validate(self) -> None:
+        """Raises ``ValueError`` naming the options that cannot make a run (before anything is built or read)."""
+        check_bounds(self)
+        if self.image_size % 4:
+            raise ValueError(f"--image_size {self.image_size} must be a multiple of 4 (two stride-2 downsamplings).")
+        if self.load_size and self.load_size < self.image_size:
+            raise ValueError(f"--load_size {self.load_size} is smaller than --image_size {self.image_size}.")
+        if self.model0_res > self.n_blocks:
+            raise ValueError(f"--model0_res {self.model0_res} is larger than --n_blocks {self.n_blocks}.")
+        if self.epochs < 1:
+            raise ValueError("--niter + --niter_decay must be at least 1.")
+        check_trainable_size(self.image_size, self.n_layers_d, self.parts)
+        if self.cycle_distance == "hed_lpips":
+            for flag, path in (("hed_weights", self.hed_weights), ("lpips_weights", self.lpips_weights)):
+                if not path or not Path(path).is_file():
+                    raise ValueError(f"--cycle_distance hed_lpips needs --{flag}, a .keras file from import_official; got {path!r}.")
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:
@@ -320,6 +341,7 @@ def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None, ba
 
 def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, extra_callbacks: list | None = None) -> dict:
     """Trains per ``config`` with ``fit`` (the ``train`` CLI); returns the final epoch's logs."""
+    config.validate()
     set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)

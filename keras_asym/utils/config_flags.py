@@ -10,20 +10,32 @@
 
 Each flag's type, default and help come from the field, so a new option is
 written once. ``choices`` makes an enum flag, a tuple default a list flag,
-``alias`` keeps an official name working (``--lr``, ``--notruncation``), and
-``required`` marks a flag the command cannot run without.
+``alias`` keeps an official name working (``--lr``, ``--notruncation``),
+``required`` marks a flag the command cannot run without, and ``bounds``
+(inclusive ``(lower, upper)``, either may be ``None``) are enforced both when
+the flags are parsed and by ``check_bounds`` for configs built in Python.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from absl import flags
 
 
-def option(default, help: str, *, choices=None, alias: str | None = None, required: bool = False, model: bool = False):  # noqa: A002
+def option(
+    default,
+    help: str,  # noqa: A002
+    *,
+    choices=None,
+    alias: str | None = None,
+    required: bool = False,
+    model: bool = False,
+    bounds: tuple | None = None,
+):
     """A dataclass field that ``define_flags`` turns into a flag; ``model``: it is one of the model's build options."""
-    metadata = {"help": help, "choices": choices, "alias": alias, "required": required, "model": model}
+    metadata = {"help": help, "choices": choices, "alias": alias, "required": required, "model": model, "bounds": bounds}
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for a list option")
     return dataclasses.field(default=default, metadata=metadata)
@@ -41,9 +53,15 @@ def define_flags(cls, flag_values: flags.FlagValues = flags.FLAGS, module_name: 
         elif isinstance(default, bool):
             flags.DEFINE_boolean(field.name, default, meta["help"], **kwargs)
         elif isinstance(default, int):
-            flags.DEFINE_integer(field.name, default, meta["help"], **kwargs)
+            lower, upper = meta.get("bounds") or (None, None)
+            flags.DEFINE_integer(field.name, default, meta["help"], lower_bound=lower, upper_bound=upper, **kwargs)
         elif isinstance(default, float):
-            flags.DEFINE_float(field.name, default, meta["help"], **kwargs)
+            lower, upper = meta.get("bounds") or (None, None)
+            flags.DEFINE_float(field.name, default, meta["help"], lower_bound=lower, upper_bound=upper, **kwargs)
+            if math.isfinite(default):  # absl's bounds let NaN through
+                flags.register_validator(
+                    field.name, lambda v: v is None or math.isfinite(v), message="must be a finite number", flag_values=flag_values
+                )
         elif isinstance(default, tuple):
             flags.DEFINE_list(field.name, list(default), meta["help"], **kwargs)
         else:  # a required flag has no default, so absl can tell it was not given
@@ -67,6 +85,18 @@ def from_flags(cls, flag_values: flags.FlagValues = flags.FLAGS):
             value = field.default
         values[field.name] = value
     return cls(**values)
+
+
+def check_bounds(config) -> None:
+    """Raises ``ValueError`` naming the first option outside its declared bounds (or a non-finite float)."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"--{field.name} must be a finite number, got {value}.")
+        lower, upper = field.metadata.get("bounds") or (None, None)
+        if (lower is not None and value < lower) or (upper is not None and value > upper):
+            span = f"[{'-inf' if lower is None else lower}, {'inf' if upper is None else upper}]"
+            raise ValueError(f"--{field.name} must be in {span}, got {value}.")
 
 
 def model_options(config) -> dict:
