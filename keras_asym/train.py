@@ -4,6 +4,11 @@
     python -m keras_asym.train --flagfile configs/official.flags --dataset DATASET --output runs/official
     python -m keras_asym.train --output runs/my_run --resume            # continue a killed run
 
+``--resume`` continues the run in the folder named by ``--output`` (wherever it
+has been moved) with the options it recorded in ``config.json``; an option given
+on the command line that differs from the recorded one is refused unless
+``--allow_changes`` (the dataset may be given again to say where it now lives).
+
 ``DATASET`` is a folder in the ``prepare`` layout. The run folder gets
 ``config.json``, a mid-epoch backup (``backup/``), end-of-epoch checkpoints,
 generator exports (``generators/*.keras``) and TensorBoard logs (``logs/``).
@@ -14,6 +19,7 @@ finished, 1 when it stopped on a non-finite loss, 2 when it could not start.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -30,7 +36,28 @@ from keras_asym.utils.config_flags import define_flags, from_flags
 FLAGS = flags.FLAGS
 define_flags(TrainConfig)  # every option of a run, from its one definition
 flags.adopt_module_key_flags(config_flags)  # --helpshort lists them as this command's own
-flags.DEFINE_boolean("resume", False, "Continue the run in --output from its last backup.")
+flags.DEFINE_boolean("resume", False, "Continue the run in --output from its last backup, with its recorded options.")
+flags.DEFINE_boolean("allow_changes", False, "With --resume: continue with the options given here where they differ from the run's.")
+
+# Options a resumed run may take from the command line without --allow_changes: where things are, not what they are.
+LOCATIONS = ("output", "dataset")
+
+
+def resumed_config(given: TrainConfig, saved: Path, allow_changes: bool) -> TrainConfig:
+    """The recorded config with ``--output`` as given, the options given on the command line, and a clear error
+    (``ValueError``) when those change the run and ``allow_changes`` is off."""
+    try:
+        recorded = TrainConfig.from_json(saved)
+    except (OSError, ValueError, TypeError) as err:
+        raise ValueError(f"{saved}: not a readable run configuration ({err}).") from err
+    explicit = [f.name for f in dataclasses.fields(TrainConfig) if f.name in FLAGS and FLAGS[f.name].present]
+    changed = [n for n in explicit if n not in LOCATIONS and getattr(given, n) != getattr(recorded, n)]
+    if changed and not allow_changes:
+        details = ", ".join(f"--{n} {getattr(given, n)!r} (run: {getattr(recorded, n)!r})" for n in changed)
+        raise ValueError(f"{saved.parent}: --resume with changed options {details}; pass --allow_changes to continue with them.")
+    return dataclasses.replace(recorded, output=given.output, **{n: getattr(given, n) for n in explicit if n != "output"})
+
+
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 one line per epoch.")
 
 
@@ -43,8 +70,11 @@ def main(argv):
         if not saved.is_file():
             print(f"train: error: {saved}: nothing to resume.", file=sys.stderr)
             return 2
-        if not FLAGS.dataset:
-            config = TrainConfig.from_json(saved)
+        try:
+            config = resumed_config(config, saved, FLAGS.allow_changes)
+        except ValueError as err:
+            print(f"train: error: {err}", file=sys.stderr)
+            return 2
     if not config.dataset:
         print("train: error: --dataset is required.", file=sys.stderr)
         return 2

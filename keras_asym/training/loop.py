@@ -17,6 +17,7 @@ uninterrupted run (``keras_asym.training.backup``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -112,9 +113,29 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:
-        """The config a run folder's ``config.json`` recorded (unknown keys ignored)."""
+        """The config a run folder's ``config.json`` recorded. An option the run predates takes the value it had
+        before the option existed (``TRAIN_PREDATED``); unknown keys are ignored; a value of the wrong type is a
+        ``ValueError`` naming it."""
         stored = json.loads(Path(path).read_text())
-        return cls(**{k: (tuple(v) if k == "parts" else v) for k, v in stored.items() if k in cls.__dataclass_fields__})
+        if not isinstance(stored, dict):
+            raise ValueError(f"{path}: expected a JSON object.")
+        values = {**TRAIN_PREDATED}
+        for field in dataclasses.fields(cls):
+            if field.name not in stored:
+                continue
+            value, default = stored[field.name], field.default
+            if isinstance(default, tuple) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = tuple(value)
+            elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not type(default):
+                raise ValueError(f"{path}: {field.name} is {value!r}, expected a {type(default).__name__}.")
+            values[field.name] = value
+        return cls(**values)
+
+
+# What a recorded run used before each of these options existed.
+TRAIN_PREDATED = {"n_layers_d": 3}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
