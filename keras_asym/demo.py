@@ -5,10 +5,11 @@
 
 1. writes a procedural dataset (unpaired photos and drawings in 3 styles, and
    held-out faces with their known drawings);
-2. draws the held-out faces and the photos with the shipped pretrained drawer
+2. draws the held-out faces and the photos with the shipped drawers
    (``keras_asym.pretrained``: a small paired fit, so the first thing shown is
-   what clean drawings in three distinct styles look like) and scores it
-   against the known drawings and its bar;
+   what clean drawings in three distinct styles look like, and, where shipped,
+   a generator trained from scratch by the paper's unpaired method) and scores
+   each against the known drawings and its bar;
 3. trains a small asymmetric model on the dataset (``--train_minutes`` of wall time);
 4. exports the trained G to TFLite (fp32 and full-integer int8, calibrated on the photos);
 5. draws the photos of ``$KERAS_ASYM_SHARED/data/raw_photos`` (or a bundled
@@ -163,7 +164,8 @@ def draw_with_pretrained(folder: Path, data: Path, photos_dir: Path) -> dict:
         "baselines": floors,
         "bar": BAR,
         "meets_bar": meets_bar(paired, floors),
-        "drawing_files": sorted(f"pretrained/drawings/{p.name}" for p in (folder / "drawings").glob("*_style*.png"))[:12],
+        "drawing_files": sorted(f"{folder.name}/drawings/{p.name}" for p in (folder / "drawings").glob("*_style*.png"))[:12],
+        "folder": folder.name,
     }
 
 
@@ -188,13 +190,7 @@ def write_report(out: Path, summary: dict) -> Path:
             f'<figure><img src="{html.escape(p)}" height="160"><figcaption>{html.escape(Path(p).stem)}</figcaption></figure>' for p in files
         )
 
-    pre, train = summary["pretrained"], summary["training"]
-    baseline_rows = {
-        style: {"ssim": b["wrong_face"]["ssim"], "edge_f1": b["wrong_face"]["edge_f1"], "chamfer_px": b["wrong_face"]["chamfer_px"]}
-        for style, b in pre["baselines"].items()
-    }
-    pre_rows = {f"{style}: pretrained drawer": row for style, row in pre["paired"].items()}
-    pre_rows.update({f"{style}: another face's known drawing (baseline)": row for style, row in baseline_rows.items()})
+    train = summary["training"]
     hidden = summary["evaluation"].get("hidden_information", {})
     edge = summary["edge"]
     epochs = f"{train['epochs_run']} epoch{'s' if train['epochs_run'] != 1 else ''}"
@@ -202,16 +198,30 @@ def write_report(out: Path, summary: dict) -> Path:
         "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 8px}figure{display:inline-block;margin:4px}"
     )
-    parts = [
-        "<h1>keras-asym demo report</h1>",
-        "<h2>1. The pretrained drawer (shipped with the package)</h2>",
-        f"<p>{html.escape(pre['what'])}; made by <code>{html.escape(pre['command'])}</code>, sha256 {pre['sha256'][:16]}..., {pre['size']} px. "
-        "Each row: a held-out procedural face, then its drawing in style 1, 2 and 3.</p><img src='pretrained/styles.png'>",
-        "<p>Scores against the known drawing of the same face, mean over the "
-        f"{summary['dataset']['test']} held-out faces. The bar: {html.escape(pre['bar'])}: "
-        f"<b>{'met' if pre['meets_bar'] else 'not met'}</b>.</p>" + table(pre_rows, PAIRED_COLUMNS),
-        f"<h3>Photos drawn by the pretrained drawer ({html.escape(summary['photos_source'])})</h3>"
-        "<p>It was fitted on procedural faces only; real photos show how far that carries.</p>" + gallery(pre["drawing_files"]),
+    parts = ["<h1>keras-asym demo report</h1>", "<h2>1. The drawers shipped with the package</h2>"]
+    shipped = [("1a", "paired fit (not the paper's method)", summary["pretrained"])]
+    if summary.get("pretrained_unpaired"):
+        shipped.append(("1b", "trained from scratch by the paper's unpaired method", summary["pretrained_unpaired"]))
+    for number, kind, pre in shipped:
+        rows = {f"{s}: this drawer": row for s, row in pre["paired"].items()}
+        rows.update(
+            {
+                f"{s}: another face's known drawing (baseline)": {k: b["wrong_face"][k] for k in PAIRED_COLUMNS}
+                for s, b in pre["baselines"].items()
+            }
+        )
+        parts += [
+            f"<h3>{number}. {html.escape(kind)}</h3>",
+            f"<p>{html.escape(pre['what'])}; made by <code>{html.escape(pre['command'])}</code>, sha256 {pre['sha256'][:16]}..., "
+            f"{pre['size']} px. Each row: a held-out procedural face, then its drawing in style 1, 2 and 3.</p>"
+            f"<img src='{pre['folder']}/styles.png'>",
+            "<p>Scores against the known drawing of the same face, mean over the "
+            f"{summary['dataset']['test']} held-out faces. The bar: {html.escape(pre['bar'])}: "
+            f"<b>{'met' if pre['meets_bar'] else 'not met'}</b>.</p>" + table(rows, PAIRED_COLUMNS),
+            f"<p>Photos drawn by it ({html.escape(summary['photos_source'])}); it saw procedural faces only.</p>"
+            + gallery(pre["drawing_files"]),
+        ]
+    parts += [
         "<h2>2. The model trained in this run</h2>",
         f"<p>Procedural dataset: {summary['dataset']['photos']} photos, {summary['dataset']['drawings']} drawings, "
         f"{summary['dataset']['test']} held-out faces, at {summary['size']} px. G with ngf {summary['ngf']} and {summary['n_blocks']} blocks, "
@@ -274,7 +284,10 @@ def main(argv):
             photos_source = "a bundled procedural portrait (no raw_photos in $KERAS_ASYM_SHARED)"
 
     with _stage("pretrained", timings):
-        pretrained = draw_with_pretrained(out / "pretrained", data, photos_dir)
+        paired_drawer = draw_with_pretrained(out / "pretrained", data, photos_dir)
+        unpaired_drawer = None
+        if pretrained.UNPAIRED_DRAWER.is_file():
+            unpaired_drawer = draw_with_pretrained(out / "pretrained_unpaired", data, photos_dir, pretrained.UNPAIRED_DRAWER)
 
     run = out / "run"
     half = max(1, _EPOCHS.value // 2)
@@ -361,7 +374,8 @@ def main(argv):
         },
         "export": export_summary,
         "photos_source": photos_source,
-        "pretrained": pretrained,
+        "pretrained": paired_drawer,
+        "pretrained_unpaired": unpaired_drawer,
         "drawing_files": drawing_files,
         "edge": edge,
         "evaluation": evaluation,
