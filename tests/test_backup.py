@@ -168,3 +168,34 @@ def test_state_json_records_sizes_and_checksums(tmp_path, models):
     for name in (backup.WEIGHTS_FILE, backup.EXTRA_FILE):
         assert state["files"][name]["bytes"] == (generation / name).stat().st_size
         assert len(state["files"][name]["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    "edit, says",
+    [
+        (lambda s: {**s, "step": s["step"] + 4, "epoch": s["epoch"] + 1}, "checksum does not match"),  # a consistent edit
+        (lambda s: {**s, "step": -1}, "checksum does not match"),
+        (lambda s: {k: v for k, v in s.items() if k != "checksum"} | {"step": 7}, "does not match epoch"),
+        (lambda s: {k: v for k, v in s.items() if k != "checksum"} | {"step": 11, "epoch": 2, "batch": 3}, "not the step of its folder"),
+        (lambda s: {k: v for k, v in s.items() if k != "checksum"} | {"epoch": "one"}, "non-negative integers"),
+        (lambda s: [s], "no readable"),
+    ],
+)
+def test_an_edited_state_json_is_refused_not_trusted(tmp_path, models, edit, says):
+    source, target = models
+    store = BackupStore(tmp_path)
+    generation = store.save(source, {"step": 6, "epoch": 1, "batch": 2, "steps_per_epoch": 4})
+    state_file = generation / backup.STATE_FILE
+    state_file.write_text(json.dumps(edit(json.loads(state_file.read_text()))))
+    with pytest.raises(BackupError, match=says):
+        BackupStore.verify(generation)
+    with pytest.raises(BackupError, match="none of 1 backup generations"):
+        store.restore(target, log=lambda message: None)
+
+
+def test_a_backup_written_before_state_json_had_a_checksum_still_restores(tmp_path, models):
+    source, target = models
+    generation = BackupStore(tmp_path).save(source, {"step": 6, "epoch": 1, "batch": 2, "steps_per_epoch": 4})
+    state_file = generation / backup.STATE_FILE
+    state_file.write_text(json.dumps({k: v for k, v in json.loads(state_file.read_text()).items() if k != "checksum"}))
+    assert BackupStore(tmp_path).restore(target, log=lambda message: None)["step"] == 6

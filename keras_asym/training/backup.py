@@ -22,6 +22,7 @@ positioned by the caller), then runs the remaining epochs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -42,6 +43,12 @@ EXTRA_FILE = "extra.npz"
 
 class BackupError(RuntimeError):
     """No backup generation of a run can be restored, although some exist."""
+
+
+def _record_checksum(record: dict) -> str:
+    """sha256 of ``record`` without its ``checksum`` key, as canonical JSON: covers ``state.json`` itself."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def fsync_path(path: Path) -> None:
@@ -107,6 +114,7 @@ class BackupStore:
             fsync_path(tmp / name)
             files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": file_sha256(tmp / name)}
         record = {**state, "step": step, "files": files, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        record["checksum"] = _record_checksum(record)
         with open(tmp / STATE_FILE, "w") as handle:
             json.dump(record, handle, indent=2)
             handle.flush()
@@ -139,8 +147,23 @@ class BackupStore:
         try:
             state = json.loads((generation / STATE_FILE).read_text())
             files = state["files"]
+            if not isinstance(state, dict) or not isinstance(files, dict):
+                raise TypeError("not a JSON object")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise BackupError(f"{generation}: no readable {STATE_FILE} ({err}).") from err
+        # Backups written before state.json carried its own checksum are checked for consistency only.
+        if "checksum" in state and state["checksum"] != _record_checksum(state):
+            raise BackupError(f"{generation / STATE_FILE}: its checksum does not match its contents (edited or damaged).")
+        step, epoch, batch, per_epoch = (state.get(k) for k in ("step", "epoch", "batch", "steps_per_epoch"))
+        numbers = (step, epoch, batch, per_epoch)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers if v is not None) or not isinstance(
+            step, int
+        ):
+            raise BackupError(f"{generation / STATE_FILE}: step, epoch and batch must be non-negative integers.")
+        if per_epoch and (epoch is None or batch is None or epoch * per_epoch + batch != step or batch >= per_epoch):
+            raise BackupError(f"{generation / STATE_FILE}: step {step} does not match epoch {epoch}, batch {batch} of {per_epoch}.")
+        if generation.name.startswith(GENERATION_PREFIX) and generation.name[len(GENERATION_PREFIX) :] != f"{step:012d}":
+            raise BackupError(f"{generation / STATE_FILE}: step {step} is not the step of its folder {generation.name}.")
         for name in (WEIGHTS_FILE, EXTRA_FILE):
             path, expected = generation / name, files.get(name, {})
             if not path.is_file():

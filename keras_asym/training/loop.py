@@ -35,7 +35,7 @@ from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model, check_trainable_size
 from keras_asym.objective.distances import CYCLE_DISTANCES
 from keras_asym.objective.schedules import EpochSchedule
-from keras_asym.training.backup import BackupStore, StepBackup, fit_resumable
+from keras_asym.training.backup import BackupError, BackupStore, StepBackup, fit_resumable
 from keras_asym.training.progress import ProgressCallback
 from keras_asym.utils.config_flags import check_bounds, model_options, option
 from keras_asym.utils.imageio import save_keras_atomic, write_json_atomic
@@ -404,6 +404,12 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
             f"{run_dir}: the run was backed up with {state['steps_per_epoch']} steps per epoch, now {steps}; keep --steps_per_epoch and the dataset."
         )
     if resume and not state:
+        progressed = sorted((run_dir / "checkpoints").glob("epoch-*.weights.h5")) + sorted((run_dir / "generators").glob("*.keras"))
+        if progressed:
+            raise BackupError(
+                f"{run_dir / 'backup'}: holds no backup, but the run has trained ({progressed[-1].name}); "
+                "refusing to start it over (remove the run folder to start anew)."
+            )
         print(f"train: {run_dir / 'backup'} holds no backup yet: starting at step 0.", file=sys.stderr)
     backup = StepBackup(store, steps, every=config.backup_every, start_step=start_step, position=lambda: int(model.data_position.numpy()))
     # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
