@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -302,8 +303,6 @@ def test_resume_works_where_the_run_folder_is_now_and_refuses_changed_options(tm
     assert damaged.returncode == 2 and "ngf is 'four', expected a int" in damaged.stderr and "Traceback" not in damaged.stderr
 
     (moved / "config.json").write_text(json.dumps(record))
-    import shutil
-
     shutil.rmtree(moved / "backup")
     lost = _train("--output", moved, "--resume", "--verbose=0")
     assert lost.returncode == 2 and "refusing to start it over" in lost.stderr and "Traceback" not in lost.stderr
