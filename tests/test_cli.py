@@ -108,6 +108,25 @@ def test_native_start_up_lines_are_noise_and_python_errors_are_not():
     assert not is_noise(b"UserWarning: I0000 looks like a log line but starts mid-sentence\n")
 
 
+def test_a_fatal_native_error_reaches_the_user_through_the_filter(tmp_path):
+    """The filter outlives a process that aborts: its last lines and faulthandler's traceback still arrive."""
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import faulthandler, os, sys\n"
+        "from edge_demo.runtime import native_logs\n"
+        "native_logs.hide()\n"
+        "os.write(2, b'I0000 00:00:1796400000.000000 1 port.cc:153] native start-up chatter\\n')\n"
+        "print('the last words', file=sys.stderr, flush=True)\n"
+        "faulthandler.enable()\n"
+        "os.abort()\n"
+    )
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env={"PYTHONPATH": root})
+    assert result.returncode < 0  # killed by SIGABRT
+    assert "the last words" in result.stderr and "Fatal Python error: Aborted" in result.stderr
+    assert "native start-up chatter" not in result.stderr
+
+
 def test_only_the_projects_commands_have_their_native_logs_hidden():
     from edge_demo.runtime.native_logs import launched_as_command, wanted
 

@@ -3,9 +3,11 @@
 TensorFlow 2.21 logs through absl's C++ logger before ``absl::InitializeLog``,
 so ``TF_CPP_MIN_LOG_LEVEL`` no longer hides lines such as ``I0000 ... port.cc]
 oneDNN custom operations are on``. The only place to drop them is the stderr
-file descriptor itself: ``hide()`` routes fd 2 through a pipe and a thread that
-forwards every line except native INFO/WARNING lines and CUDA probes on a
-CPU-only machine. Python's own warnings, errors and tracebacks pass unchanged.
+file descriptor itself: ``hide()`` routes fd 2 through a pipe and a filter
+process that forwards every line except native INFO/WARNING lines and CUDA
+probes on a CPU-only machine. Python's own warnings, errors and tracebacks pass
+unchanged, and so do a dying process's last lines (``abort()``, a segfault's
+faulthandler traceback): the filter outlives it.
 
 The project's commands call it when their package is imported (before
 TensorFlow is), and only when the process *is* one of them: a library user's
@@ -20,8 +22,10 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import signal
 import sys
 import threading
+import time
 
 FLAG = "--native_logs"
 ENV = "KERAS_ASYM_NATIVE_LOGS"
@@ -82,46 +86,84 @@ def hide_for_commands() -> None:
         hide()
 
 
+def _filter(read_end: int, out: int) -> None:
+    """Copies ``read_end`` to ``out`` line by line until EOF, dropping native start-up chatter."""
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(read_end, 65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = re.split(rb"(?<=[\n\r])", pending)
+        kept = b"".join(line for line in lines if not is_noise(line))
+        if kept:
+            os.write(out, kept)
+    if pending and not is_noise(pending):
+        os.write(out, pending)
+
+
 def hide(fd: int = 2) -> None:
-    """Routes ``fd`` through a filter thread that drops native INFO/WARNING lines; idempotent."""
+    """Routes ``fd`` through a filter that drops native INFO/WARNING lines; idempotent.
+
+    The filter runs in a forked child process, not a thread: when this process dies on ``abort()`` or a
+    signal, the child still reads everything it wrote before dying (a fatal native error, faulthandler's
+    traceback) until the pipe closes, and forwards it. Where ``fork`` is unavailable a thread does the same
+    for every exit but a fatal one.
+    """
     global _installed
     if _installed:
         return
     try:
         original = os.dup(fd)
         read_end, write_end = os.pipe()
-        os.dup2(write_end, fd)
-        os.close(write_end)
     except OSError:  # no usable stderr (a daemon): nothing to filter
         return
-    _installed = True
-
-    def forward() -> None:
-        pending = b""
-        while True:
+    child = None
+    if hasattr(os, "fork"):
+        try:
+            child = os.fork()
+        except OSError:
+            child = None
+        if child == 0:  # the filter process: holds no write end of the pipe, ignores the terminal's Ctrl-C
             try:
-                chunk = os.read(read_end, 65536)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = re.split(rb"(?<=[\n\r])", pending)
-            kept = b"".join(line for line in lines if not is_noise(line))
-            if kept:
-                os.write(original, kept)
-        if pending and not is_noise(pending):
-            os.write(original, pending)
-
-    thread = threading.Thread(target=forward, name="native-log-filter", daemon=True)
-    thread.start()
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                os.close(write_end)
+                os.dup2(original, fd)
+                _filter(read_end, original)
+            finally:
+                os._exit(0)
+    os.dup2(write_end, fd)
+    os.close(write_end)
+    _installed = True
+    thread = None
+    if child is None:
+        thread = threading.Thread(target=_filter, args=(read_end, original), name="native-log-filter", daemon=True)
+        thread.start()
+    else:
+        os.close(read_end)
 
     def restore() -> None:
         try:
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        os.dup2(original, fd)  # the pipe's last writer in this process goes away: the thread sees EOF
-        thread.join(timeout=2.0)
+        os.dup2(original, fd)  # this process's last write end goes away: the filter sees EOF once children finish
+        if thread is not None:
+            thread.join(timeout=2.0)
+            return
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            try:
+                done, _ = os.waitpid(child, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if done:
+                return
+            time.sleep(0.01)
 
     atexit.register(restore)
