@@ -105,13 +105,17 @@ def io_record(model: bytes) -> dict:
     return record
 
 
-def check_parity(quality_vs_keras: dict, report: Path) -> None:
-    """Raises ``ParityError`` (one line, with the numbers) when fp32 TFLite is not a faithful conversion."""
+def check_parity(quality_vs_keras: dict, report: Path | None) -> None:
+    """Raises ``ParityError`` (one line, with the numbers) when fp32 TFLite is not a faithful conversion.
+
+    ``report``: where the details are, or ``None`` when the check ran before anything was written.
+    """
     psnr_db, worst = quality_vs_keras["psnr_db"], quality_vs_keras["max_abs_diff"]
     if psnr_db < PARITY_MIN_PSNR_DB or worst > PARITY_MAX_ABS:
+        where = f"details in {report}" if report else "nothing was written"
         raise ParityError(
             f"fp32 TFLite does not reproduce Keras: PSNR {psnr_db:.1f} dB (bar {PARITY_MIN_PSNR_DB:.0f} dB), "
-            f"worst pixel {worst:.2e} (bar {PARITY_MAX_ABS:.2e}); details in {report}."
+            f"worst pixel {worst:.2e} (bar {PARITY_MAX_ABS:.2e}); {where}."
         )
 
 
@@ -238,7 +242,6 @@ def export_generator(
     """
     height, width = size
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
     if gpu_check not in GPU_CHECKS:
         raise ValueError(f"gpu_check must be one of {GPU_CHECKS}, got {gpu_check!r}.")
     unknown = set(variants) - set(tflite.VARIANTS) - {"qat"}
@@ -246,16 +249,6 @@ def export_generator(
         raise ValueError(f"unknown variants {sorted(unknown)}; expected {tflite.VARIANTS + ('qat',)}.")
     generator = load_generator(model)
     summary = {"model": str(model), "size": [height, width], "variants": {}, "version": VERSION}
-
-    started = time.perf_counter()
-    savedmodel.save_savedmodel(generator, output / "savedmodel", height, width)
-    summary["savedmodel"] = {
-        "path": "savedmodel",
-        "signatures": ["serving_default", "style1", "style2", "style3"],
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    log(f"SavedModel: {output / 'savedmodel'} ({summary['savedmodel']['seconds']} s)")
-
     photos, source = tflite.calibration_photos(calibration_dir, height, width, calibration_count)
     summary["calibration"] = source
     check_photos = photos[: min(6, len(photos))]
@@ -263,6 +256,21 @@ def export_generator(
     with tempfile.TemporaryDirectory() as tmp:
         static = Path(tmp) / "static"
         savedmodel.save_savedmodel(generator, static, height, width, batch=1)
+        # The fp32 conversion is checked first, whatever the variants: a refused export writes nothing.
+        fp32_bytes = tflite.convert(static, "fp32", photos, io_type, ())
+        probe = Path(tmp) / "fp32_check.tflite"
+        probe.write_bytes(fp32_bytes)
+        check_parity(quality(probe, reference, check_photos), None)
+
+        output.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        savedmodel.save_savedmodel(generator, output / "savedmodel", height, width)
+        summary["savedmodel"] = {
+            "path": "savedmodel",
+            "signatures": ["serving_default", "style1", "style2", "style3"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        log(f"SavedModel: {output / 'savedmodel'} ({summary['savedmodel']['seconds']} s)")
         progress = Progress(len(variants), "export", unit="variants", interval=0.0)
         for variant in variants:
             started = time.perf_counter()
@@ -270,7 +278,8 @@ def export_generator(
                 models, extra = qat.run_qat(model, output, height, width, photos, io_type, **(qat_options or {}), log=log)
             else:
                 ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()
-                models = {variant: tflite.convert(static, variant, photos, io_type, ops)}
+                converted = fp32_bytes if variant == "fp32" else tflite.convert(static, variant, photos, io_type, ops)
+                models = {variant: converted}
                 extra = {"calibration": source, "float_ops": list(ops)} if variant.startswith("int8") else {}
             for label, model_bytes in models.items():
                 path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra, gpu_check)
@@ -293,7 +302,4 @@ def export_generator(
             write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())
             summary["int8_worst_ops"] = rows[:5]
     write_bytes_atomic(output / "export.json", json.dumps(summary, indent=2).encode())
-    fp32 = summary["variants"].get("fp32")
-    if fp32:
-        check_parity(fp32["quality_vs_keras"], output / "export.json")
     return summary

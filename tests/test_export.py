@@ -231,3 +231,15 @@ def test_the_papers_generator_with_the_official_init_exports_within_parity(tmp_p
     )
     quality = summary["variants"]["fp32"]["quality_vs_keras"]
     assert quality["psnr_db"] >= exporter.PARITY_MIN_PSNR_DB and quality["max_abs_diff"] <= exporter.PARITY_MAX_ABS
+
+
+def test_a_conversion_that_fails_parity_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    """Checked on fp32 whatever the variants asked for; nothing of the refused export is left in --output."""
+    generator = StyleGenerator(ngf=4, n_blocks=1)
+    generator({"photo": np.zeros((1, 32, 32, 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
+    generator.save(tmp_path / "g.keras")
+    monkeypatch.setattr(exporter, "quality", lambda *a: {"psnr_db": 35.0, "max_abs_diff": 0.3})
+    output = tmp_path / "out"
+    with pytest.raises(exporter.ParityError, match="nothing was written"):
+        exporter.export_generator(tmp_path / "g.keras", output, size=(32, 32), variants=("int8",), gpu_check="off", log=lambda *a: None)
+    assert not output.exists()
