@@ -138,3 +138,20 @@ def test_keras_file_round_trip(tmp_path, factory, inputs):
     got = keras.tree.map_structure(np.asarray, restored(inputs))
     for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(got)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_the_style_reaches_gs_bottleneck_interior_only_as_a_per_channel_shift():
+    """The official fusion (tiled style, zero-padded conv, instance norm): a constant style map adds a constant per
+    channel, which instance norm removes, except on the one-pixel ring the zero padding touches and through that
+    ring's share of each channel's statistics. So at initialisation switching the style moves the ring's features
+    ten times more than the interior's, where it is a near-uniform shift (docs/unpaired_training.md)."""
+    keras.utils.set_random_seed(0)
+    g = StyleGenerator(ngf=8, n_blocks=2)
+    probe = keras.Model(g.inputs, g.get_layer("style_norm").output)
+    photo = np.random.default_rng(0).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    a, b = (np.asarray(probe({"photo": photo, "style": np.float32([s])}))[0] for s in ([1, 0, 0], [0, 1, 0]))
+    delta = b - a
+    interior = delta[1:-1, 1:-1].reshape(-1, delta.shape[-1])
+    ring = np.concatenate([delta[0], delta[-1], delta[:, 0], delta[:, -1]])
+    assert np.abs(ring).mean() > 5 * np.abs(interior).mean()
+    assert interior.std(0).mean() < 0.5 * np.abs(interior.mean(0)).mean()  # within the interior: mostly one shift per channel
