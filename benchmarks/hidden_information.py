@@ -202,10 +202,10 @@ def load_checkpoint(run: Path, checkpoint: Path):
 
 
 def style_classifier(size: int, per_style: int = 300, seed: int = 7):
-    """A small CNN telling the three procedural styles apart, fitted on fresh procedural drawings."""
-    import keras
+    """The style judge fitted on fresh procedural drawings (``benchmarks.style_judge``)."""
     import numpy as np
 
+    from benchmarks import style_judge
     from keras_asym.data.procedural import render_drawing, sample_face
 
     rng = np.random.default_rng(seed)
@@ -215,32 +215,14 @@ def style_classifier(size: int, per_style: int = 300, seed: int = 7):
         for style in (1, 2, 3):
             images.append(render_drawing(face, size, style)[0])
             labels.append(style - 1)
-    x = np.stack(images)[..., None].astype(np.float32) / 127.5 - 1.0
-    y = np.array(labels)
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((size, size, 1)),
-            keras.layers.Conv2D(16, 3, strides=2, activation="relu", padding="same"),
-            keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same"),
-            keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(3, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=15, batch_size=32, verbose=0, shuffle=True)
-    return model
+    return style_judge.fit(np.stack(images), np.array(labels), seed)
 
 
 def classify(model, drawings: dict) -> dict:
-    """Share of G's drawings in style k that the classifier calls style k."""
-    import numpy as np
+    """Share of G's drawings in style k that the judge calls style k."""
+    from benchmarks import style_judge
 
-    return {
-        f"style{k}": float(np.mean(np.argmax(np.asarray(model(d[..., None].astype(np.float32) / 127.5 - 1.0)), -1) == k - 1))
-        for k, d in drawings.items()
-    }
+    return style_judge.accuracy(model, drawings)
 
 
 def figure(path: Path, photos, models: dict, levels: float, count: int = 4) -> None:

@@ -34,7 +34,7 @@ import keras
 import numpy as np
 from absl import app, flags
 
-from benchmarks import machine
+from benchmarks import machine, style_judge
 from edge_demo.runtime.assets import file_sha256
 from edge_demo.runtime.progress import Progress
 from keras_asym.data.procedural import write_dataset
@@ -159,32 +159,14 @@ def train(preset: dict, dataset: Path, run: Path, seed: int, threads: int) -> fl
 
 
 def fit_classifier(dataset: Path, size: int, seed: int = 7) -> keras.Model:
-    """A small CNN telling the three styles apart, fitted only on the dataset's training drawings and their labels."""
+    """The style judge fitted only on the dataset's training drawings and their labels."""
     files = list_images(dataset / "B")
-    x = np.stack([read_rgb(f)[..., :1] for f in files]).astype(np.float32) / 127.5 - 1.0
-    y = np.array([int(np.argmax(np.load(dataset / "B_feat" / f"{f.stem}.npy"))) for f in files])
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((size, size, 1)),
-            keras.layers.Conv2D(16, 3, strides=2, activation="relu", padding="same"),
-            keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same"),
-            keras.layers.Conv2D(32, 3, strides=2, activation="relu", padding="same"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(3, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=15, batch_size=32, verbose=0, shuffle=True)
-    return model
+    drawings = np.stack([read_rgb(f)[..., 0] for f in files])
+    labels = np.array([int(np.argmax(np.load(dataset / "B_feat" / f"{f.stem}.npy"))) for f in files])
+    return style_judge.fit(drawings, labels, seed)
 
 
-def style_accuracy(classifier: keras.Model, drawings: dict) -> dict:
-    """Per style k: the share of drawings (uint8, N,H,W) that the classifier calls style k."""
-    return {
-        f"style{k}": float(np.mean(np.argmax(np.asarray(classifier(d[..., None].astype(np.float32) / 127.5 - 1.0)), -1) == k - 1))
-        for k, d in drawings.items()
-    }
+style_accuracy = style_judge.accuracy
 
 
 def load_part_masks(dataset: Path, size: int) -> dict[str, np.ndarray]:
