@@ -31,7 +31,7 @@ from edge_demo.runtime.generator import DELEGATES  # noqa: E402
 _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m export` (default: edge_demo_model.tflite if present).")
 _SOURCE = flags.DEFINE_string("source", "0", "Camera index, /dev/videoN, video file, rtsp:// URL, or 'picamera'.")
 _STYLE = flags.DEFINE_string("style", "1", "1, 2, 3, or a mixture 'a,b,c'.")
-_THREADS = flags.DEFINE_integer("threads", 2, "Generator CPU threads.")
+_THREADS = flags.DEFINE_integer("threads", 2, "Generator CPU threads.", lower_bound=1, upper_bound=64)
 _DELEGATE = flags.DEFINE_enum(
     "delegate",
     "auto",
@@ -39,12 +39,18 @@ _DELEGATE = flags.DEFINE_enum(
     "gpu: LiteRT's GPU accelerator (any Vulkan device, SwiftShader too); auto: a hardware GPU when there is one, else XNNPACK.",
 )
 _VIEW = flags.DEFINE_enum("view", "paste", ["paste", "side"], "paste: drawing over the face; side: frame and drawing side by side.")
-_DETECT_EVERY = flags.DEFINE_integer("detect_every", 10, "Run the face detector at least every N frames (mesh tracking between).")
-_SMOOTHING = flags.DEFINE_float("smoothing", 1.5, "Alignment smoothing cut-off in Hz (lower: steadier; 0: off).")
+_DETECT_EVERY = flags.DEFINE_integer(
+    "detect_every", 10, "Run the face detector at least every N frames (mesh tracking between).", lower_bound=1, upper_bound=10000
+)
+_SMOOTHING = flags.DEFINE_float(
+    "smoothing", 1.5, "Alignment smoothing cut-off in Hz (lower: steadier; 0: off).", lower_bound=0.0, upper_bound=1000.0
+)
 _HEADLESS = flags.DEFINE_boolean("headless", False, "No window (SSH, CI, benchmarks); use --output/--stats.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the rendered video here (.mp4 or .avi).")
 _STATS = flags.DEFINE_string("stats", None, "Write per-stage latency percentiles, FPS and dropped frames here (JSON).")
-_MAX_FRAMES = flags.DEFINE_integer("max_frames", 0, "Stop after N frames (0: until the source ends or q).")
+_MAX_FRAMES = flags.DEFINE_integer(
+    "max_frames", 0, "Stop after N frames (0: until the source ends or q).", lower_bound=0, upper_bound=1000000000
+)
 _CAPTURE = flags.DEFINE_string("capture_size", "640x480", "Requested camera resolution WxH.")
 _SNAPSHOTS = flags.DEFINE_string("snapshot_dir", "snapshots", "Where 's' saves snapshots.")
 

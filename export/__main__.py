@@ -31,15 +31,17 @@ _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), f"Any of {', '.join(VA
 _CALIBRATION_DIR = flags.DEFINE_string(
     "calibration_dir", None, "Aligned face photos for int8 calibration and QAT (default: procedural portraits)."
 )
-_CALIBRATION_COUNT = flags.DEFINE_integer("calibration_count", 32, "Calibration photos to use.")
+_CALIBRATION_COUNT = flags.DEFINE_integer("calibration_count", 32, "Calibration photos to use.", lower_bound=1, upper_bound=100000)
 _IO_TYPE = flags.DEFINE_enum("io_type", "uint8", ["uint8", "int8"], "Tensor type of the int8/qat models' inputs and output.")
 _FLOAT_OPS = flags.DEFINE_list("float_ops", [], "int8: TFLite ops to keep in float (e.g. RSQRT); their I/O then stays float.")
 _PER_OP = flags.DEFINE_boolean("per_op_report", True, "int8: write the per-op quantization error (one more calibration).")
 _NAME = flags.DEFINE_string("name", "drawing", "File name prefix.")
-_QAT_STEPS = flags.DEFINE_integer("qat_steps", 300, "qat: fine-tuning steps.")
-_QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 2, "qat: batch size.")
-_QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-5, "qat: Adam learning rate.")
-_QAT_SIZE = flags.DEFINE_integer("qat_train_size", 256, "qat: fine-tuning resolution (at most --size; conversion is at --size).")
+_QAT_STEPS = flags.DEFINE_integer("qat_steps", 300, "qat: fine-tuning steps.", lower_bound=1, upper_bound=10000000)
+_QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 2, "qat: batch size.", lower_bound=1, upper_bound=1024)
+_QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-5, "qat: Adam learning rate.", lower_bound=1e-12, upper_bound=1.0)
+_QAT_SIZE = flags.DEFINE_integer(
+    "qat_train_size", 256, "qat: fine-tuning resolution (at most --size; conversion is at --size).", lower_bound=32, upper_bound=4096
+)
 _GPU_CHECK = flags.DEFINE_enum(
     "gpu_check",
     "auto",

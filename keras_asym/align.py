@@ -24,9 +24,9 @@ from keras_asym.utils.imageio import list_images, write_bytes_atomic, write_imag
 
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
-_SIZE = flags.DEFINE_integer("size", 512, "Output side (the official template is 512).")
+_SIZE = flags.DEFINE_integer("size", 512, "Output side (the official template is 512).", lower_bound=32, upper_bound=4096)
 _ALL_FACES = flags.DEFINE_boolean("all_faces", False, "Align every face, not only the largest.")
-_MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.")
+_MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.", lower_bound=0.0, upper_bound=1.0)
 _LANDMARKER_TASK = flags.DEFINE_string(
     "landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh."
 )

@@ -43,9 +43,11 @@ _STYLES = flags.DEFINE_string("styles", "all", "'all' (the three one-hot styles)
 _STYLE = flags.DEFINE_string("style", None, "One style mixture 'a,b,c' (non-negative, normalised); overrides --styles.")
 _ALIGN = flags.DEFINE_boolean("align", True, "Detect and align the face to the official template (--noalign: draw as given).")
 _PASTE_BACK = flags.DEFINE_boolean("paste_back", False, "With --align, warp the drawing back into the original photo.")
-_SIZE = flags.DEFINE_integer("size", 512, "Aligned size; with --noalign, the longest side is limited to this.")
-_BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).")
-_THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.")
+_SIZE = flags.DEFINE_integer(
+    "size", 512, "Aligned size; with --noalign, the longest side is limited to this.", lower_bound=32, upper_bound=4096
+)
+_BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).", lower_bound=1, upper_bound=256)
+_THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.", lower_bound=1, upper_bound=64)
 _JIT = flags.DEFINE_boolean(
     "jit_compile", True, "Run .keras models with XLA (about 20% faster per drawing; its compilation costs less than one drawing)."
 )

@@ -36,11 +36,11 @@ _RUN = flags.DEFINE_string("run", None, "Train run folder (config.json + checkpo
 _GENERATOR = flags.DEFINE_string("generator", None, "A generator .keras alone (no hidden-information test).")
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset with test/A and test/B_style{1,2,3} (procedural).", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
-_SIZE = flags.DEFINE_integer("size", 0, "Evaluation size (default: the run's image size, else 256).")
+_SIZE = flags.DEFINE_integer("size", 0, "Evaluation size (default: the run's image size, else 256).", lower_bound=0, upper_bound=4096)
 _STYLE_CLASSIFIER = flags.DEFINE_string("style_classifier", None, "Style classifier .keras (python -m keras_asym.style).")
 _REAL_DRAWINGS = flags.DEFINE_string("real_drawings", None, "Folder with style1/ style2/ style3/ real drawings for FID/KID.")
 _INCEPTION = flags.DEFINE_string("inception_weights", None, "InceptionV3 no-top weights .h5, or 'imagenet'.")
-_LIMIT = flags.DEFINE_integer("limit", 0, "Use at most this many test photos (0: all).")
+_LIMIT = flags.DEFINE_integer("limit", 0, "Use at most this many test photos (0: all).", lower_bound=0, upper_bound=1000000000)
 
 
 def main(argv):

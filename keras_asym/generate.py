@@ -21,7 +21,7 @@ _PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.", lower_bound=0)
 _DRAWINGS = flags.DEFINE_integer("drawings", 200, "Training drawings (of other faces), styles drawn uniformly.", lower_bound=0)
 _TEST = flags.DEFINE_integer("test", 20, "Held-out faces with their drawing in every style.", lower_bound=0)
 _SIZE = flags.DEFINE_integer("size", 256, "Image side in pixels.", lower_bound=16)
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0, upper_bound=2147483647)
 _PLAIN = flags.DEFINE_boolean("plain_photos", False, "Flat-coloured photos: no texture, lighting or noise.")
 
 

@@ -15,6 +15,7 @@ was refused or does not fit the architecture (nothing is written).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from absl import flags
 
@@ -26,19 +27,25 @@ from keras_asym.convert.torch_pickle import CheckpointFormatError, UnsafeCheckpo
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None, "Folder of official .pth files.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the .keras files and config.json.", required=True)
-_NGF = flags.DEFINE_integer("ngf", 64, "Generator width (official 64).")
-_NDF = flags.DEFINE_integer("ndf", 64, "Discriminator width (official 64).")
-_N_BLOCKS = flags.DEFINE_integer("n_blocks", 9, "ResNet blocks per generator (official 9).")
-_MODEL0_RES = flags.DEFINE_integer("model0_res", 0, "Blocks before the style vector is inserted (official 0).")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 512, "Training size of D_A's class head (official 512).")
+_NGF = flags.DEFINE_integer("ngf", 64, "Generator width (official 64).", lower_bound=1, upper_bound=256)
+_NDF = flags.DEFINE_integer("ndf", 64, "Discriminator width (official 64).", lower_bound=1, upper_bound=256)
+_N_BLOCKS = flags.DEFINE_integer("n_blocks", 9, "ResNet blocks per generator (official 9).", lower_bound=0, upper_bound=64)
+_MODEL0_RES = flags.DEFINE_integer(
+    "model0_res", 0, "Blocks before the style vector is inserted (official 0).", lower_bound=0, upper_bound=64
+)
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 512, "Training size of D_A's class head (official 512).", lower_bound=32, upper_bound=2048)
 _EPOCH = flags.DEFINE_string("epoch", "latest", "Checkpoint prefix: <epoch>_net_G_A.pth.")
 _HED = flags.DEFINE_string("hed", None, "HED weights (default: <checkpoint_dir>/network-bsds500.pytorch).")
 _LPIPS = flags.DEFINE_string("lpips", None, "LPIPS v0.1 alex heads (default: <checkpoint_dir>/alex.pth).")
+for _name in ("hed", "lpips"):  # named files must exist; an unnamed one is looked for in --checkpoint_dir
+    flags.register_validator(_name, lambda path: path is None or Path(path).is_file(), message="names no readable file")
 _ALEXNET = flags.DEFINE_string("alexnet", None, "AlexNet trunk for LPIPS: torchvision alexnet .pth or LPIPS .weights.h5.")
 _MAX_MB = flags.DEFINE_integer(
     "max_checkpoint_mb",
     2048,
     "Refuse to allocate more than this for one file's tensors (each file is also held to what its network needs).",
+    lower_bound=1,
+    upper_bound=65536,
 )
 
 
@@ -68,7 +75,7 @@ def main(argv):
             alexnet_path=_ALEXNET.value,
             max_bytes=_MAX_MB.value << 20,
         )
-    except (FileNotFoundError, OfficialWeightsError, CheckpointFormatError, UnsafeCheckpointError) as err:
+    except (FileNotFoundError, OfficialWeightsError, CheckpointFormatError, UnsafeCheckpointError, ValueError) as err:
         print(f"import_official: error: {err}", file=sys.stderr)
         return cli.BAD_INPUT
     config["sources"] = sources

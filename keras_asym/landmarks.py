@@ -23,7 +23,7 @@ from keras_asym.utils.imageio import list_images, write_bytes_atomic
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "JSON file to write.", required=True)
 _ALL_FACES = flags.DEFINE_boolean("all_faces", False, "Report every face (largest first), not only the largest.")
-_MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.")
+_MIN_SCORE = flags.DEFINE_float("min_score", 0.5, "Minimum detector confidence.", lower_bound=0.0, upper_bound=1.0)
 _LANDMARKER_TASK = flags.DEFINE_string(
     "landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh."
 )

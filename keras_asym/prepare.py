@@ -53,7 +53,7 @@ from keras_asym.utils.imageio import (
 _PHOTOS = flags.DEFINE_string("photos", None, "Folder of face photos.", required=True)
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder of drawings (optionally in style1/ style2/ style3/).", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to create or update.", required=True)
-_SIZE = flags.DEFINE_integer("size", 512, "Aligned size.")
+_SIZE = flags.DEFINE_integer("size", 512, "Aligned size.", lower_bound=32, upper_bound=4096)
 _STYLE_MODEL = flags.DEFINE_string("style_model", None, "Style classifier .keras (python -m keras_asym.style) for B_feat.")
 _DRAWING_LANDMARKS = flags.DEFINE_string("drawing_landmarks", None, "Points JSON (keras_asym.landmarks) for drawings.")
 _WHITEN = flags.DEFINE_boolean("whiten_background", False, "Whiten photo backgrounds with the selfie segmentation model.")

@@ -31,11 +31,11 @@ from keras_asym.utils.imageio import save_keras_atomic
 
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder with style1/ style2/ style3/ subfolders (training).")
 _OUTPUT = flags.DEFINE_string("output", None, "Classifier .keras path to write (training) or read (--predict).")
-_EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.")
+_EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1, upper_bound=10000)
 _VGG19_WEIGHTS = flags.DEFINE_string("vgg19_weights", "auto", "auto | imagenet | none | path to ImageNet VGG19 no-top weights .h5.")
 _PREDICT = flags.DEFINE_string("predict", None, "Folder of drawings to classify with --output's model.")
 _FEATURES_DIR = flags.DEFINE_string("features_dir", None, "Where --predict writes <stem>.npy softmax vectors.")
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0, upper_bound=2147483647)
 
 
 def main(argv):

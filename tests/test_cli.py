@@ -60,6 +60,30 @@ def test_train_refuses_a_configuration_that_cannot_run_before_reading_anything(t
     assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
 
 
+@pytest.mark.parametrize(
+    "module, flag",
+    [
+        ("keras_asym.draw", "--size=16384"),
+        ("keras_asym.draw", "--threads=0"),
+        ("keras_asym.prepare", "--size=16384"),
+        ("edge_demo", "--max_frames=-1"),
+        ("edge_demo", "--threads=0"),
+        ("keras_asym.import_official", "--hed=/no/such/hed.pytorch"),
+        ("keras_asym.import_official", "--ngf=0"),
+        ("export", "--calibration_count=0"),
+        ("export", "--qat_learning_rate=nan"),
+    ],
+)
+def test_a_flag_outside_its_bounds_exits_2_on_one_line(tmp_path, module, flag):
+    result = (
+        _run("-m", module, f"--model={tmp_path / 'm.keras'}", f"--output={tmp_path / 'out'}", flag)
+        if module == "export"
+        else _run("-m", module, flag)
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert flag.split("=")[0].lstrip("-") in result.stderr and "Traceback" not in result.stderr
+
+
 def test_an_unexpected_exception_exits_3_with_its_traceback(tmp_path):
     script = tmp_path / "broken.py"
     script.write_text("from edge_demo.runtime import cli\n\ndef main(argv):\n    raise KeyError('bug')\n\ncli.run(main)\n")

@@ -11,6 +11,7 @@ TensorFlow-free, so the camera demo and the library share it.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -23,9 +24,22 @@ OK, PARTIAL, BAD_INPUT, INTERNAL, INTERRUPTED = 0, 1, 2, 3, 130
 _HELP = ("--help", "--helpshort", "--helpfull", "--helpxml", "-h", "-?")
 
 
+def _non_finite(values: flags.FlagValues) -> str | None:
+    """The first float flag holding NaN or an infinity (absl's bounds let them through); no flag wants one."""
+    for name in values:
+        flag = values[name]
+        if isinstance(flag.value, float) and not math.isfinite(flag.value):
+            return f"flag --{name}={flag.value}: must be a finite number"
+    return None
+
+
 def _parse_flags(argv):
     try:
-        return flags.FLAGS(argv)
+        remaining = flags.FLAGS(argv)
+        problem = _non_finite(flags.FLAGS)
+        if problem:
+            raise flags.IllegalFlagValueError(problem)
+        return remaining
     except SystemExit as stop:  # absl exits 1 after printing help; asking for help is not an error
         if any(a.split("=")[0] in _HELP for a in argv[1:]):
             sys.exit(OK)
