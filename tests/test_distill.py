@@ -220,7 +220,7 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
 
 
 def test_distill_killed_mid_epoch_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path):
-    from tests.test_train import _h5_arrays, _kill_when
+    from tests.test_train import _h5_arrays, _kill_when, kill_rng
 
     keras.utils.set_random_seed(3)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
@@ -251,7 +251,7 @@ def test_distill_killed_mid_epoch_resumes_step_exactly_to_the_uninterrupted_weig
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     reference = start(whole, *common)
     process = start(killed, *common)
-    _kill_when(process, killed, 2, np.random.default_rng().uniform(0.0, 0.3))  # in the crop phase, maybe mid-save
+    _kill_when(process, killed, 2, kill_rng("distill").uniform(0.0, 0.3))  # in the crop phase, maybe mid-save
     resumed = subprocess.run(
         [sys.executable, "-m", "keras_asym.distill", f"--output={killed}", "--resume", "--verbose=0"],
         capture_output=True,

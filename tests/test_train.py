@@ -85,6 +85,13 @@ def _newest_step(run) -> int:
     return max(steps, default=-1)
 
 
+def kill_rng(test: str) -> np.random.Generator:
+    """The kill points' generator: seeded from KERAS_ASYM_KILL_SEED, else a fresh seed, printed so a failure replays."""
+    seed = int(os.environ.get("KERAS_ASYM_KILL_SEED", time.time_ns() % 2**32))
+    print(f"{test}: kill points from KERAS_ASYM_KILL_SEED={seed}")
+    return np.random.default_rng(seed)
+
+
 def _kill_when(process, run, step: int, extra_delay: float) -> None:
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and _newest_step(run) < step:
@@ -112,7 +119,7 @@ def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tm
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     reference = _train("--output", whole, *args, wait=False)
     process = _train("--output", killed, *args, wait=False)
-    rng = np.random.default_rng()
+    rng = kill_rng("train")
     _kill_when(process, killed, 3, rng.uniform(0.0, 0.4))  # inside epoch 1 or 2, between or at backups
     first = _newest_step(killed)
     resumed = _train("--output", killed, "--resume", "--verbose=0", wait=False)
