@@ -257,6 +257,32 @@ def loss_plot(run: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def discriminator_view(run: Path, photos: np.ndarray, drawings: dict) -> dict | None:
+    """How the run's own D_A (newest end-of-epoch checkpoint) classifies the known drawings and G's drawings of
+    each style: beside the independent judge, this tells a G that draws a style from one that only satisfies
+    D_A's head (which the official objective also trains on G's fakes, labelled with the requested style)."""
+    from keras_asym.training.loop import TrainConfig, create_model
+
+    checkpoints = sorted((run / "checkpoints").glob("epoch-*.weights.h5"))
+    if not checkpoints:
+        return None
+    model = create_model(TrainConfig.from_json(run / "config.json"))
+    model.load_weights(checkpoints[-1])
+
+    def shares(images: np.ndarray) -> list[float]:
+        x = images[..., None].astype(np.float32) / 127.5 - 1.0
+        predicted = np.argmax(np.asarray(model.drawing_discriminator(x)[1]), -1)
+        return [float(v) for v in np.bincount(predicted, minlength=3) / len(predicted)]
+
+    _, outputs = paired_metrics(model.generator, photos, drawings)
+    return {
+        "checkpoint": checkpoints[-1].name,
+        "known_drawings": {f"style{k}": shares(d) for k, d in drawings.items()},
+        "generator_drawings": {f"style{k}": shares(outputs[k]) for k in drawings},
+        "note": "share of drawings D_A's style head calls style 1, 2, 3",
+    }
+
+
 def _steps_of(export: Path, run: Path, preset: dict) -> int:
     if export.name == "generator.keras":
         return preset["epochs"] * preset["steps"]
@@ -295,6 +321,18 @@ def markdown(result: dict) -> str:
             parts = " / ".join(f"{c['parts'][q]['mean']['f1']:.3f}" for q in LOCAL_ORDER)
             bar = "met" if c["meets_bar"] else f"not met ({sum(not v for v in c['checks'].values())} of {len(c['checks'])} checks fail)"
         lines.append(f"| {label} | {acc} | {ssim} | {ef1} | {cham} | {parts} | {bar} |")
+    view = result.get("discriminator_view")
+    if view:
+        lines += [
+            "",
+            f"The run's own D_A ({view['checkpoint']}): share of drawings its style head calls style 1 / 2 / 3.",
+            "",
+            "| drawings | style 1 | style 2 | style 3 |",
+            "|---|---|---|---|",
+        ]
+        for source, label in (("known_drawings", "known {} drawings"), ("generator_drawings", "G's drawings, {} requested")):
+            for style, row in view[source].items():
+                lines.append(f"| {label.format(style)} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -384,6 +422,7 @@ def main(argv):
         "baselines": floors,
         "part_baselines": part_floors,
         "curve": curve,
+        "discriminator_view": discriminator_view(run, photos, drawings),
     }
     stem = results / "unpaired_drawer"
     write_bytes_atomic(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
