@@ -54,6 +54,7 @@ from keras_asym.evaluation.scoring import (
     write_samples,
     write_styles,
 )
+from keras_asym.models.networks import discriminator_layers_for
 from keras_asym.pretrained.recipe import BAR, baselines, meets_bar
 from keras_asym.training.loop import TimeBudget, TrainConfig, run_training
 from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic, write_image_atomic
@@ -132,10 +133,10 @@ def loss_plot(run: Path, path: Path) -> list[dict]:
     return records
 
 
-def draw_with_pretrained(folder: Path, data: Path, photos_dir: Path) -> dict:
-    """The shipped drawer (sha256-checked) on the held-out faces, scored against their known drawings and its bar,
+def draw_with_pretrained(folder: Path, data: Path, photos_dir: Path, model: Path = pretrained.DEMO_DRAWER) -> dict:
+    """A shipped drawer (sha256-checked) on the held-out faces, scored against their known drawings and its bar,
     and on the photos; writes ``styles.png``, ``samples.png`` and ``drawings/`` into ``folder``."""
-    path, record = pretrained.verified(), pretrained.record()
+    path, record = pretrained.verified(model), pretrained.record(model)
     size = record["settings"]["size"]
     drawer = keras.saving.load_model(path, compile=False)
     photos, drawings, _ = load_test_pairs(data, size)
@@ -295,6 +296,7 @@ def main(argv):
         dataset=str(data),
         output=str(run),
         image_size=size,
+        n_layers_d=discriminator_layers_for(size),  # below 128 px the official 3 layers cannot learn styles
         ngf=_NGF.value,
         ndf=_NGF.value,
         n_blocks=_BLOCKS.value,

@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras_asym.data.pipeline import resolve_load_size
 from keras_asym.data.procedural import render_drawing, sample_face
 from keras_asym.models.cycle_gan import build_model
-from keras_asym.models.networks import MIN_NORM_POSITIONS, StyleDiscriminator, instance_norm_maps
+from keras_asym.models.networks import MIN_NORM_POSITIONS, StyleDiscriminator, discriminator_layers_for, instance_norm_maps
 from keras_asym.objective.losses import style_classification_loss
 from keras_asym.training.loop import TrainConfig
 from keras_asym.utils.config_flags import model_options
@@ -109,3 +109,9 @@ def test_load_size_follows_image_size_by_one_rule():
 def test_train_config_carries_the_discriminator_depth_into_the_model():
     model = build_model(**model_options(TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2)))
     assert model.drawing_discriminator.n_layers == 2 and model.photo_discriminator.n_layers == 2
+
+
+def test_the_discriminator_depth_for_a_size_is_the_deepest_that_can_learn():
+    assert [discriminator_layers_for(size) for size in (32, 48, 64, 96, 128, 256, 512)] == [1, 1, 2, 2, 3, 3, 3]
+    for size in (32, 64, 128, 512):
+        StyleDiscriminator(image_size=size, ndf=2, n_layers=discriminator_layers_for(size))  # accepted

@@ -115,6 +115,15 @@ def _head(x, channels: int):
 MIN_NORM_POSITIONS = 16
 
 
+def discriminator_layers_for(image_size: int, official: int = 3) -> int:
+    """The most stride-2 discriminator layers, up to the official 3, whose style head keeps a 4x4 map at
+    ``image_size`` (3 from 128 px, 2 at 64, 1 at 32)."""
+    layers = official
+    while layers > 1 and image_size < 2 ** (layers + 4):
+        layers -= 1
+    return layers
+
+
 def instance_norm_maps(model: keras.Model, inputs) -> list[tuple[str, int, int]]:
     """``(layer name, height, width)`` of every instance-normalised map of ``model`` on ``inputs`` (KerasTensors)."""
     norms = [layer for layer in model.layers if isinstance(layer, InstanceNormalization)]
