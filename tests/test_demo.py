@@ -44,6 +44,11 @@ def test_demo_runs_every_stage_and_writes_the_report(tmp_path):
     pretrained = summary["pretrained"]
     assert set(pretrained["paired"]) == {"style1", "style2", "style3"} and isinstance(pretrained["meets_bar"], bool)
     assert pretrained["drawing_files"] and (out / "pretrained" / "styles.png").is_file()
+    unpaired = summary["pretrained_unpaired"]  # the shipped drawer trained by the paper's unpaired method, beside it
+    assert "unpaired" in unpaired["what"] and set(unpaired["paired"]) == {"style1", "style2", "style3"}
+    assert (out / "pretrained_unpaired" / "styles.png").is_file() and unpaired["drawing_files"]
+    assert "paired fit (not the paper&#x27;s method)" in (out / "report.html").read_text()
+    assert "trained from scratch by the paper&#x27;s unpaired method" in (out / "report.html").read_text()
     assert summary["edge"]["frames"] == 16 and summary["edge"]["faces_found"] >= 12
     assert set(summary["evaluation"]["paired"]) == {"style1", "style2", "style3"}
     assert summary["export"]["variants"]["int8"]["io"]["photo"] == "uint8"
