@@ -138,23 +138,43 @@ def train_args(preset: dict, dataset: Path, run: Path, seed: int) -> list[str]:
 
 
 def train(preset: dict, dataset: Path, run: Path, seed: int, threads: int) -> float:
-    """Trains or resumes the run to its end (``train``'s own progress lines go to ``run``.log); returns seconds."""
+    """Trains or resumes the run to its end (``train``'s own progress lines go to ``run``.log); returns seconds.
+
+    ``RUN/cpu_seconds.json`` adds up the wall time of every session, updated every minute, so a session stopped
+    mid-run still counts."""
     args = [sys.executable, *train_args(preset, dataset, run, seed)]
     if (run / "config.json").is_file():
         args.append("--resume")
     env = dict(os.environ)
     if threads:
         env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
+    record = run / "cpu_seconds.json"
+    before = json.loads(record.read_text()) if record.is_file() else {"train_wall_seconds": 0.0, "sessions": []}
+    session = {"threads": threads or os.cpu_count(), "seconds": 0.0}
+
+    def account(seconds: float) -> None:
+        session["seconds"] = round(seconds, 1)
+        total = {
+            "train_wall_seconds": before["train_wall_seconds"] + seconds,
+            "sessions": before.get("sessions", []) + [session],
+        }
+        run.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(record, json.dumps(total, indent=1).encode())
+
     started = time.perf_counter()
     with open(f"{run}.log", "a") as log:
         print(f"unpaired_drawer: training in {run} (log: {run}.log)", flush=True)
-        code = subprocess.call(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1])
-    if code != 0:
-        raise RuntimeError(f"train exited {code}; see {run}.log")
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1])
+        last = started
+        while process.poll() is None:
+            time.sleep(1.0)
+            if time.perf_counter() - last >= 60.0:
+                last = time.perf_counter()
+                account(last - started)
     seconds = time.perf_counter() - started
-    record = run / "cpu_seconds.json"
-    total = json.loads(record.read_text())["train_wall_seconds"] if record.is_file() else 0.0
-    record.write_text(json.dumps({"train_wall_seconds": total + seconds, "threads": threads or os.cpu_count()}))
+    account(seconds)
+    if process.returncode != 0:
+        raise RuntimeError(f"train exited {process.returncode}; see {run}.log")
     return seconds
 
 
@@ -414,7 +434,8 @@ def main(argv):
         "cores": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
         "train_wall_seconds": round(wall.get("train_wall_seconds", 0.0), 1),
-        "train_threads": wall.get("threads"),
+        # per session of training: its threads and wall seconds (records before sessions were kept: one entry)
+        "train_sessions": wall.get("sessions", [{"threads": wall.get("threads"), "seconds": wall.get("train_wall_seconds")}]),
         "finished": (run / "final.json").is_file(),
         "test_faces": int(len(photos)),
         "classifier_accuracy_on_known_drawings": float(np.mean(list(known.values()))),
