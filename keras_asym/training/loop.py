@@ -94,8 +94,12 @@ class TrainConfig:
     def epochs(self) -> int:
         return self.niter + self.niter_decay
 
-    def validate(self) -> None:
-        """Raises ``ValueError`` naming the options that cannot make a run (before anything is built or read)."""
+    def validate(self, networks: bool = True) -> None:
+        """Raises ``ValueError`` naming the options that cannot make a run (before anything is built or read).
+
+        ``networks=False`` leaves out the size check that builds stand-in networks, for a caller that must create
+        its ``tf.distribute`` strategy first (``MultiWorkerMirroredStrategy`` refuses an initialised runtime).
+        """
         check_bounds(self)
         if self.image_size % 4:
             raise ValueError(f"--image_size {self.image_size} must be a multiple of 4 (two stride-2 downsamplings).")
@@ -105,7 +109,8 @@ class TrainConfig:
             raise ValueError(f"--model0_res {self.model0_res} is larger than --n_blocks {self.n_blocks}.")
         if self.epochs < 1:
             raise ValueError("--niter + --niter_decay must be at least 1.")
-        check_trainable_size(self.image_size, self.n_layers_d, self.parts)
+        if networks:
+            check_trainable_size(self.image_size, self.n_layers_d, self.parts)
         if self.cycle_distance == "hed_lpips":
             for flag, path in (("hed_weights", self.hed_weights), ("lpips_weights", self.lpips_weights)):
                 if not path or not Path(path).is_file():
@@ -362,10 +367,11 @@ def make_callbacks(config: TrainConfig, run: Path, sample_batch: dict | None, ba
 
 def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, extra_callbacks: list | None = None) -> dict:
     """Trains per ``config`` with ``fit`` (the ``train`` CLI); returns the final epoch's logs."""
-    config.validate()
+    config.validate(networks=False)
     set_precision(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
+    check_trainable_size(config.image_size, config.n_layers_d, config.parts)
     config = replace(config, load_size=resolve_load_size(config.image_size, config.load_size))  # config.json records it
     run_dir = prepare_output(config, resume)
     info = scan(config.dataset, tuple(config.parts))
