@@ -37,6 +37,7 @@ FLAGS = flags.FLAGS
 define_flags(TrainConfig)  # every option of a run, from its one definition
 flags.adopt_module_key_flags(config_flags)  # --helpshort lists them as this command's own
 flags.DEFINE_boolean("resume", False, "Continue the run in --output from its last backup, with its recorded options.")
+flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 one line per epoch.")
 flags.DEFINE_boolean("allow_changes", False, "With --resume: continue with the options given here where they differ from the run's.")
 
 # Options a resumed run may take from the command line without --allow_changes: where things are, not what they are.
@@ -56,9 +57,6 @@ def resumed_config(given: TrainConfig, saved: Path, allow_changes: bool) -> Trai
         details = ", ".join(f"--{n} {getattr(given, n)!r} (run: {getattr(recorded, n)!r})" for n in changed)
         raise ValueError(f"{saved.parent}: --resume with changed options {details}; pass --allow_changes to continue with them.")
     return dataclasses.replace(recorded, output=given.output, **{n: getattr(given, n) for n in explicit if n != "output"})
-
-
-flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 bar, 2 one line per epoch.")
 
 
 def main(argv):
