@@ -253,3 +253,45 @@ def test_names_from_the_file_are_cut_short_in_errors(tmp_path):
     with pytest.raises(CheckpointFormatError) as caught:
         load_torch_file(path)
     assert len(str(caught.value)) < 400 + len(str(path)) and "..." in str(caught.value)
+
+
+def _shared_tuple(levels: int) -> bytes:
+    """Opcodes for t_n = (t_{n-1}, t_{n-1}), t_0 = "x": a few bytes per level, a repr twice as long per level."""
+    ops = b"X\x01\x00\x00\x00x\x940"
+    for level in range(levels):
+        ops += b"h" + bytes([level]) + b"h" + bytes([level]) + b"\x86\x940"
+    return ops + b"h" + bytes([levels])
+
+
+@pytest.mark.timeout(60)
+def test_a_value_that_shares_itself_at_every_level_is_named_in_bounded_time_and_memory(tmp_path):
+    """The storage key of a tensor is a 60-level tuple DAG (its repr would be 2**60 characters)."""
+    body = _tensor_pickle(1, (1,), (1,)).replace(b"X\x01\x00\x00\x000X\x03", _shared_tuple(60) + b"X\x03", 1)
+    path = tmp_path / "dag.pth"
+    _zip_checkpoint(path, body, {"0": b"\0" * 4})
+    with pytest.raises(CheckpointFormatError, match=r"dag.pth: storage key \(\(\(") as caught:
+        assert _peak_while(lambda: load_torch_file(path)) < 8 << 20
+    assert len(str(caught.value)) < 200 + len(str(path))
+
+
+def test_a_value_nested_a_hundred_thousand_deep_is_refused(tmp_path):
+    path = tmp_path / "deep.pth"
+    _zip_checkpoint(path, b"\x80\x02}X\x01\x00\x00\x00kN" + b"\x85" * 100_000 + b"s.")
+    with pytest.raises(CheckpointFormatError, match="deep.pth: entries"):
+        load_torch_file(path)
+
+
+def test_a_legacy_object_pickle_is_held_to_the_zip_formats_size_limit(tmp_path, monkeypatch):
+    """The legacy stream has no entry size to check: 17 MB of MARK opcodes stop at the pickle size limit, in bounded memory."""
+    from keras_asym.convert import torch_pickle
+
+    header = pickle.dumps(0x1950A86A20F9469CFC6C, 2) + pickle.dumps(1001, 2) + pickle.dumps({"little_endian": True}, 2)
+    path = tmp_path / "marks.pth"
+    path.write_bytes(header + b"\x80\x02" + b"N0" * (torch_pickle.MAX_PICKLE_BYTES // 2 + 1024) + b"N.")
+    with pytest.raises(CheckpointFormatError, match="marks.pth: object pickle longer than 16,777,216 bytes"):
+        load_torch_file(path)
+    path.write_bytes(header + b"\x80\x02" + b"(" * (torch_pickle.MAX_OBJECTS + 10) + b".")
+    peak = _peak_while(lambda: pytest.raises(CheckpointFormatError, load_torch_file, path))
+    assert peak < 64 << 20
+    with pytest.raises(CheckpointFormatError, match="marks.pth: more than 1048576 items on the pickle stack"):
+        load_torch_file(path)

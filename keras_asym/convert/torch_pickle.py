@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import reprlib
 import struct
 import zipfile
 import zlib
@@ -56,9 +57,25 @@ _STORAGE_DTYPES = {
 }
 
 
+class _BoundedRepr(reprlib.Repr):
+    """``reprlib`` with bytes cut too: a value from the file is never rendered whole (a tuple that shares itself
+    at every level has a repr that doubles per level)."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxtuple, self.maxlist, self.maxdict = 3, 4, 4, 4
+        self.maxstring, self.maxlong, self.maxother = 60, 40, 60
+
+    def repr_bytes(self, value, level):
+        return repr(value[: self.maxstring]) + ("..." if len(value) > self.maxstring else "")
+
+
+_REPR = _BoundedRepr()
+
+
 def _brief(value, limit: int = 80) -> str:
-    """``repr`` of a value taken from the file, cut short: an error message stays one short line."""
-    text = repr(value)
+    """A bounded ``repr`` of a value taken from the file: an error message stays one short line."""
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -269,7 +286,12 @@ class _StateDictVM:
 
     def run(self):
         src, stack, memo = self.source, self.stack, self.memo
+        start = src.pos  # the legacy format has no container that bounds a pickle's size: this loop does
         while True:
+            if src.pos - start > MAX_PICKLE_BYTES:
+                self._fail(f"object pickle longer than {MAX_PICKLE_BYTES:,} bytes")
+            if len(stack) + len(self.marks) > MAX_OBJECTS:
+                self._fail(f"more than {MAX_OBJECTS} items on the pickle stack")
             op = src.read(1, "an opcode")
             if op == b".":  # STOP
                 if len(stack) != 1 or self.marks:
@@ -623,6 +645,7 @@ def load_torch_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dic
         ValueError,
         OverflowError,
         NotImplementedError,
+        RecursionError,
         OSError,
     ) as err:
         raise CheckpointFormatError(f"{where}: damaged or not a PyTorch checkpoint ({type(err).__name__}: {err}).") from err
