@@ -125,6 +125,8 @@ _TRAIN = flags.DEFINE_boolean("train", True, "Train (or resume) every run first;
 def run_plan(seeds: list[int], ablation_seeds: list[int]) -> list[tuple[str, int, list[str]]]:
     """(variant, seed, train flags) of every run, the comparison first."""
     plan = [(name, seed, extra) for seed in seeds for name, extra in STUDY.items()]
+    # an ablation is read against the full model trained with its seed, which the comparison may not have run
+    plan += [("asymmetric", seed, STUDY["asymmetric"]) for seed in ablation_seeds if seed not in seeds]
     plan += [(name, seed, extra) for seed in ablation_seeds for name, extra in ABLATIONS.items()]
     return plan
 
@@ -199,6 +201,33 @@ def load_checkpoint(run: Path, checkpoint: Path):
     meta = checkpoint.with_name(checkpoint.name.replace(".weights.h5", ".json"))
     steps = json.loads(meta.read_text())["iterations"] if meta.is_file() else None
     return model.generator, model.photo_generator, config, steps
+
+
+def score_checkpoints(run: Path, photos) -> list[dict]:
+    """The hidden-information scores of every end-of-epoch checkpoint of a run, oldest first.
+
+    Scores are kept in the run's ``scores.json`` keyed by checkpoint name, size and
+    modification time, so a study that grows across sessions scores each checkpoint once.
+    """
+    from keras_asym.evaluation.scoring import hidden_information
+    from keras_asym.utils.imageio import write_bytes_atomic
+
+    cache_path = run / "scores.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    key = f"{len(photos)} photos"
+    trend = []
+    for checkpoint in sorted((run / "checkpoints").glob("epoch-*.weights.h5")):
+        stat = checkpoint.stat()
+        stamp = [key, stat.st_size, stat.st_mtime_ns]
+        entry = cache.get(checkpoint.name)
+        if entry is None or entry["stamp"] != stamp:
+            generator, photo_generator, config, steps = load_checkpoint(run, checkpoint)
+            scores = hidden_information(generator, photo_generator, photos, config.truncation_levels)
+            entry = {"stamp": stamp, "epoch": int(checkpoint.name.split("-")[1].split(".")[0]), "steps": steps, **scores}
+            cache[checkpoint.name] = entry
+            write_bytes_atomic(cache_path, json.dumps(cache, indent=1).encode())
+        trend.append({k: v for k, v in entry.items() if k != "stamp"})
+    return trend
 
 
 def style_classifier(size: int, per_style: int = 300, seed: int = 7):
@@ -276,13 +305,22 @@ def software() -> dict:
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": numpy.__version__}
 
 
-def markdown(hidden: dict, ablations: dict) -> str:
-    p = hidden["preset"]
-    lines = [
+def setting(result: dict) -> str:
+    p = result["preset"]
+    return (
         f"Plain procedural portraits, {p['size']} px; G and F with ngf {p['ngf']} and {p['n_blocks']} blocks; "
-        f"{p['epochs']} epochs x {p['steps']} steps of batch {p['batch_size']}. {hidden['test_photos']} held-out photos. "
-        f"L1 in [-1, 1] units (the mean test photo scores {hidden['l1_mean_photo']:.3f}); R^2 of the photo's 4x4 colour layout from the 6-bit residual (5-fold ridge). "
-        f"Machine: {hidden['machine']}, {hidden['date']}.",
+        f"discriminators with {p['n_layers_d']} layers; {p['epochs']} epochs x {p['steps']} steps of batch {p['batch_size']}. "
+        f"{result['test_photos']} held-out photos. Machine: {result['machine']}, {result['date']}. "
+        f"Command: `{result['command']}`."
+    )
+
+
+def study_markdown(hidden: dict) -> str:
+    lines = [
+        setting(hidden),
+        "",
+        f"L1 in [-1, 1] units (the mean test photo scores {hidden['l1_mean_photo']:.3f}); "
+        "R^2 of the photo's 4x4 colour layout from the 6-bit residual (5-fold ridge).",
         "",
         "| model | seed | steps | L1 F(G(x)) | L1 F(trunc G(x)) | L1 F(G(x)+noise) | trunc / plain | residual, gray levels | colour R^2 from residual | from visible |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -302,25 +340,37 @@ def markdown(hidden: dict, ablations: dict) -> str:
     ]
     for model in STUDY:
         runs = [r for r in hidden["runs"] if r["model"] == model]
-        for i in range(min((len(r["trend"]) for r in runs), default=0)):
+        count = min((len(r["trend"]) for r in runs), default=0)
+        every = max(1, count // 10)  # about ten rows per model, the last checkpoint always
+        for i in range(count):
+            if (count - 1 - i) % every:
+                continue
             points = [r["trend"][i] for r in runs]
             lines.append(
                 f"| {model} | {points[0]['steps']} | {sum(q['reconstruction_l1'] for q in points) / len(points):.3f} | "
                 f"{sum(q['ratio'] for q in points) / len(points):.3f} |"
             )
-    lines += [
+    return "\n".join(lines) + "\n"
+
+
+def ablation_markdown(ablations: dict) -> str:
+    lines = [
+        setting(ablations),
         "",
-        f"Ablations (seed {', '.join(str(s) for s in ablations['seeds'])}; style classifier accuracy on the known drawings: "
-        f"{ablations['classifier_accuracy_on_known_drawings']:.3f}):",
+        f"Ablations of the full model (seed {', '.join(str(s) for s in ablations['seeds'])}); the style judge recognises "
+        f"{ablations['classifier_accuracy_on_known_drawings']:.3f} of the known drawings. SSIM, edge-F1 and Chamfer against "
+        "the known drawing of the same face, mean over styles; L1 of F(G(x)) in [-1, 1] units "
+        f"(the mean test photo scores {ablations['l1_mean_photo']:.3f}).",
         "",
-        "| variant | SSIM | edge-F1 | Chamfer px | style accuracy | L1 F(G(x)) | trunc / plain |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | seed | SSIM | edge-F1 | Chamfer px | style accuracy (1 / 2 / 3) | L1 F(G(x)) | trunc / plain |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in ablations["runs"]:
         m = r["mean"]
+        per_style = " / ".join(f"{v:.2f}" for v in r["style_accuracy"].values())
         lines.append(
-            f"| {r['variant']} | {m['ssim']:.3f} | {m['edge_f1']:.3f} | {m['chamfer_px']:.2f} | {m['style_accuracy']:.3f} | "
-            f"{r['l1_reconstruction']:.3f} | {r['ratio']:.3f} |"
+            f"| {r['variant']} | {r['seed']} | {m['ssim']:.3f} | {m['edge_f1']:.3f} | {m['chamfer_px']:.2f} | "
+            f"{m['style_accuracy']:.3f} ({per_style}) | {r['l1_reconstruction']:.3f} | {r['ratio']:.3f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -332,7 +382,7 @@ def main(argv):
     from benchmarks import machine
     from edge_demo.runtime.progress import Progress
     from keras_asym.data.procedural import write_dataset
-    from keras_asym.evaluation.scoring import hidden_information, load_test_pairs, paired_metrics
+    from keras_asym.evaluation.scoring import load_test_pairs, paired_metrics
     from keras_asym.utils.imageio import write_bytes_atomic
 
     preset = PRESETS[_PRESET.value]
@@ -358,12 +408,9 @@ def main(argv):
     progress = Progress(len(plan), "hidden_information: evaluation", unit="runs", interval=0.0)
     for name, seed, _ in plan:
         run = root / f"{name}_seed{seed}"
-        trend = []
-        for checkpoint in sorted((run / "checkpoints").glob("epoch-*.weights.h5")):
-            generator, photo_generator, config, steps = load_checkpoint(run, checkpoint)
-            scores = hidden_information(generator, photo_generator, photos, config.truncation_levels)
-            trend.append({"epoch": int(checkpoint.name.split("-")[1].split(".")[0]), "steps": steps, **scores})
+        trend = score_checkpoints(run, photos)
         last = trend[-1]
+        generator, photo_generator, _, _ = load_checkpoint(run, sorted((run / "checkpoints").glob("epoch-*.weights.h5"))[-1])
         row = {
             "model" if name in STUDY else "variant": name,
             "seed": seed,
@@ -395,7 +442,7 @@ def main(argv):
                     },
                 }
             )
-        if name in STUDY:
+        if name in STUDY and seed in seeds:
             hidden_runs.append({**row, "trend": trend})
             if seed == seeds[0]:
                 finals[name] = (generator, photo_generator)
@@ -421,13 +468,19 @@ def main(argv):
         "classifier_accuracy_per_style": known,
         "runs": ablation_runs,
     }
+    # the comparison and the ablations are separate results: a run of one leaves the other's files alone
     results.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(results / "hidden_information.json", json.dumps(hidden, indent=1).encode())
-    write_bytes_atomic(results / "ablations.json", json.dumps(ablations, indent=1).encode())
-    table = markdown(hidden, ablations)
-    write_bytes_atomic(results / "hidden_information.md", table.encode())
-    figure(results / "hidden_information.png", photos, finals, 31.875)
-    print(table)
+    if seeds:
+        table = study_markdown(hidden)
+        write_bytes_atomic(results / "hidden_information.json", json.dumps(hidden, indent=1).encode())
+        write_bytes_atomic(results / "hidden_information.md", table.encode())
+        figure(results / "hidden_information.png", photos, finals, 31.875)
+        print(table)
+    if ablation_seeds:
+        table = ablation_markdown(ablations)
+        write_bytes_atomic(results / "ablations.json", json.dumps(ablations, indent=1).encode())
+        write_bytes_atomic(results / "ablations.md", table.encode())
+        print(table)
     return 0
 
 
