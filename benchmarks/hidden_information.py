@@ -203,8 +203,19 @@ def load_checkpoint(run: Path, checkpoint: Path):
     return model.generator, model.photo_generator, config, steps
 
 
-def score_checkpoints(run: Path, photos) -> list[dict]:
-    """The hidden-information scores of every end-of-epoch checkpoint of a run, oldest first.
+def trend_epochs(epochs: list[int], planned: int, rows: int = 10) -> list[int]:
+    """About ``rows`` evenly spaced epochs of a run planned for ``planned`` (the same for every run of a preset,
+    so seeds can be averaged epoch by epoch), and the last epoch there is."""
+    every = max(1, planned // rows)
+    return [e for e in epochs if e % every == 0 or e == epochs[-1]]
+
+
+def _epoch_of(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-")[1].split(".")[0])
+
+
+def score_checkpoints(run: Path, photos, planned_epochs: int) -> list[dict]:
+    """The hidden-information scores of about ten end-of-epoch checkpoints of a run (the last always), oldest first.
 
     Scores are kept in the run's ``scores.json`` keyed by checkpoint name, size and
     modification time, so a study that grows across sessions scores each checkpoint once.
@@ -216,14 +227,16 @@ def score_checkpoints(run: Path, photos) -> list[dict]:
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     key = f"{len(photos)} photos"
     trend = []
-    for checkpoint in sorted((run / "checkpoints").glob("epoch-*.weights.h5")):
+    checkpoints = {_epoch_of(c): c for c in (run / "checkpoints").glob("epoch-*.weights.h5")}
+    for epoch in trend_epochs(sorted(checkpoints), planned_epochs):
+        checkpoint = checkpoints[epoch]
         stat = checkpoint.stat()
         stamp = [key, stat.st_size, stat.st_mtime_ns]
         entry = cache.get(checkpoint.name)
         if entry is None or entry["stamp"] != stamp:
             generator, photo_generator, config, steps = load_checkpoint(run, checkpoint)
             scores = hidden_information(generator, photo_generator, photos, config.truncation_levels)
-            entry = {"stamp": stamp, "epoch": int(checkpoint.name.split("-")[1].split(".")[0]), "steps": steps, **scores}
+            entry = {"stamp": stamp, "epoch": epoch, "steps": steps, **scores}
             cache[checkpoint.name] = entry
             write_bytes_atomic(cache_path, json.dumps(cache, indent=1).encode())
         trend.append({k: v for k, v in entry.items() if k != "stamp"})
@@ -322,6 +335,9 @@ def study_markdown(hidden: dict) -> str:
         f"L1 in [-1, 1] units (the mean test photo scores {hidden['l1_mean_photo']:.3f}); "
         "R^2 of the photo's 4x4 colour layout from the 6-bit residual (5-fold ridge).",
         "",
+        f"Regime (CycleGAN's L1 F(G(x)) at most half the mean photo's, {hidden['regime']['bar_l1']:.3f}): "
+        f"{len(hidden['regime']['cyclegan_runs_within'])} of {len(hidden['regime']['cyclegan_runs'])} CycleGAN runs reach it.",
+        "",
         "| model | seed | steps | L1 F(G(x)) | L1 F(trunc G(x)) | L1 F(G(x)+noise) | trunc / plain | residual, gray levels | colour R^2 from residual | from visible |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -333,22 +349,21 @@ def study_markdown(hidden: dict) -> str:
         )
     lines += [
         "",
-        "Trend (mean over seeds, per end-of-epoch checkpoint):",
+        "Trend (mean over the seeds that reached each checkpoint):",
         "",
-        "| model | steps | L1 F(G(x)) | trunc / plain |",
-        "|---|---|---|---|",
+        "| model | steps | L1 F(G(x)) | trunc / plain | seeds |",
+        "|---|---|---|---|---|",
     ]
     for model in STUDY:
         runs = [r for r in hidden["runs"] if r["model"] == model]
-        count = min((len(r["trend"]) for r in runs), default=0)
-        every = max(1, count // 10)  # about ten rows per model, the last checkpoint always
-        for i in range(count):
-            if (count - 1 - i) % every:
-                continue
-            points = [r["trend"][i] for r in runs]
+        by_steps: dict[int, list[dict]] = {}
+        for r in runs:
+            for point in r["trend"]:
+                by_steps.setdefault(point["steps"], []).append(point)
+        for steps, points in sorted(by_steps.items()):
             lines.append(
-                f"| {model} | {points[0]['steps']} | {sum(q['reconstruction_l1'] for q in points) / len(points):.3f} | "
-                f"{sum(q['ratio'] for q in points) / len(points):.3f} |"
+                f"| {model} | {steps} | {sum(q['reconstruction_l1'] for q in points) / len(points):.3f} | "
+                f"{sum(q['ratio'] for q in points) / len(points):.3f} | {len(points)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -408,7 +423,7 @@ def main(argv):
     progress = Progress(len(plan), "hidden_information: evaluation", unit="runs", interval=0.0)
     for name, seed, _ in plan:
         run = root / f"{name}_seed{seed}"
-        trend = score_checkpoints(run, photos)
+        trend = score_checkpoints(run, photos, preset["epochs"])
         last = trend[-1]
         generator, photo_generator, _, _ = load_checkpoint(run, sorted((run / "checkpoints").glob("epoch-*.weights.h5"))[-1])
         row = {
@@ -461,6 +476,13 @@ def main(argv):
         "l1_mean_photo": float(np.abs(photos / 127.5 - 1.0 - (photos / 127.5 - 1.0).mean(0)).mean()),
     }
     hidden = {**common, "seeds": seeds, "runs": hidden_runs}
+    # the regime where hiding can pay: CycleGAN's F(G(x)) at most half as far from the photo as the mean photo
+    bar = common["l1_mean_photo"] / 2
+    hidden["regime"] = {
+        "bar_l1": bar,
+        "cyclegan_runs_within": [r["seed"] for r in hidden_runs if r["model"] == "cyclegan" and r["l1_reconstruction"] <= bar],
+        "cyclegan_runs": [r["seed"] for r in hidden_runs if r["model"] == "cyclegan"],
+    }
     ablations = {
         **common,
         "seeds": ablation_seeds,
