@@ -66,6 +66,9 @@ def main(argv):
         return 2
     try:
         style = styles.parse(_STYLE.value)
+        for path in (_OUTPUT.value, _STATS.value):
+            if path:
+                cli.output_file(path)
         width, height = (int(v) for v in _CAPTURE.value.lower().split("x"))
         demo = DrawingDemo(
             model,
@@ -84,12 +87,12 @@ def main(argv):
             capture_size=(width, height),
         )
     except (ValueError, FileNotFoundError, SourceError, AssetError) as err:
-        print(f"edge_demo: error: {err}", file=sys.stderr)
+        cli.error("edge_demo", err)
         return 2
     try:
         summary = demo.run()
     except SourceError as err:
-        print(f"edge_demo: error: {err}", file=sys.stderr)
+        cli.error("edge_demo", err)
         return 1
     except cv2.error as err:
         print(f"edge_demo: error: no display support ({err}); use --headless, or install opencv-python for a window.", file=sys.stderr)
@@ -97,9 +100,10 @@ def main(argv):
     print(
         f"edge_demo: {summary['frames']} frames, {summary['faces_found']} with a face, {summary['fps']} FPS, "
         f"infer p50 {summary['stages_ms']['infer']['p50']} ms, {summary['dropped_frames']} dropped"
+        + (f", {summary['damaged_frames']} unreadable in the file (skipped)" if summary["damaged_frames"] else "")
         + (f"; stats in {_STATS.value}" if _STATS.value else "")
     )
-    return 0
+    return 1 if summary["damaged_frames"] else 0
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ class Stats:
             "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0,
             "seconds": round(elapsed, 2),
             "dropped_frames": source.dropped,
+            "damaged_frames": source.damaged,
             "source_reopens": source.reopens,
             "stages_ms": stages,
             "model": str(generator.path),
@@ -287,6 +288,7 @@ class DrawingDemo:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            os.replace(self._tmp_output(), self.output)
+            if Path(self._tmp_output()).is_file():  # a writer that never opened wrote nothing to publish
+                os.replace(self._tmp_output(), self.output)
         if not self.headless:
             cv2.destroyAllWindows()

@@ -22,6 +22,9 @@ import numpy as np
 log = logging.getLogger("edge_demo")
 
 
+MAX_DAMAGED_FRAMES = 30  # reads tried past a damaged stretch of a file before it counts as ended
+
+
 class SourceError(RuntimeError):
     """The frame source cannot be opened or was lost for good."""
 
@@ -91,6 +94,7 @@ class FrameSource:
         self.live = self.kind != "file" or realtime
         self.reopen_timeout = reopen_timeout
         self.dropped = 0
+        self.damaged = 0  # unreadable frames of a damaged file, skipped
         self.reopens = 0
         self._capture = self._open()
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -132,6 +136,21 @@ class FrameSource:
                 delay = min(delay * 2, 4.0)
         return False
 
+    def _past_damage(self, index: int):
+        """A file that fails before the frame count it declares is damaged, not finished: try the frames after the
+        damage; if none can be read, the source ends with an error naming where it stopped."""
+        declared = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if index >= declared - 1:  # containers may over-count by one
+            return False, None
+        for attempt in range(1, MAX_DAMAGED_FRAMES + 1):
+            ok, image = self._capture.read()
+            if ok and image is not None:
+                self.damaged += attempt
+                log.warning("%s: %d unreadable frame(s) after frame %d skipped (damaged file?).", self.source, attempt, index)
+                return ok, image
+        self._error = SourceError(f"{self.source}: unreadable after frame {index} of the {declared} it declares (damaged file?).")
+        return False, None
+
     def _run(self) -> None:
         index = 0
         frame_period = 1.0 / self.fps if (self.kind == "file" and self.live and self.fps > 0) else 0.0
@@ -140,6 +159,8 @@ class FrameSource:
             while not self._stop.is_set():
                 started = time.perf_counter()
                 ok, image = self._capture.read()
+                if (not ok or image is None) and self.kind == "file":
+                    ok, image = self._past_damage(index + self.damaged)  # the position in the file
                 if not ok or image is None:
                     if self.kind == "file" or not self._reopen():
                         if self.kind != "file":

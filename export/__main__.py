@@ -16,8 +16,6 @@ or when the fp32 TFLite model does not reproduce Keras (the numbers are printed)
 
 from __future__ import annotations
 
-import sys
-
 from absl import flags
 
 from edge_demo.runtime import cli
@@ -74,10 +72,10 @@ def main(argv):
             gpu_check=_GPU_CHECK.value,
         )
     except (ValueError, FileNotFoundError) as err:
-        print(f"export: error: {err}", file=sys.stderr)
+        cli.error("export", err)
         return 2
     except RuntimeError as err:  # ParityError, or a failed QAT worker / calibration
-        print(f"export: error: {err}", file=sys.stderr)
+        cli.error("export", err)
         return cli.BAD_INPUT
     print(f"export: {len(summary['variants'])} TFLite variants and a SavedModel in {_OUTPUT.value} (summary: export.json)")
     return 0

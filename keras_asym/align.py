@@ -12,7 +12,6 @@ if every image was aligned.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from absl import flags
@@ -38,7 +37,7 @@ def main(argv):
     try:
         files = list_images(_INPUT.value)
     except FileNotFoundError as err:
-        print(f"align: error: {err}", file=sys.stderr)
+        cli.error("align", err)
         return 2
     landmarker = open_landmarker("align", _MIN_SCORE.value, _LANDMARKER_TASK.value)
     if landmarker is None:
@@ -63,7 +62,7 @@ def main(argv):
                 }
     write_bytes_atomic(output / "transforms.json", json.dumps(transforms, indent=2).encode())
     for line in failures:
-        print(f"skipped: {line}", file=sys.stderr)
+        cli.skipped(line)
     print(f"aligned {len(transforms)} face(s) from {len(files) - len(failures)} of {len(files)} images into {output}")
     return 1 if failures else 0
 

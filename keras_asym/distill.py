@@ -68,17 +68,17 @@ def main(argv):
         try:
             config.validate()
         except ValueError as err:
-            print(f"distill: error: {err}", file=sys.stderr)
+            cli.error("distill", err)
             return 2
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(saved, config.to_json())
     try:
         report = run(config, resume=FLAGS.resume, verbose=FLAGS.verbose)
     except NonFiniteLossError as err:
-        print(f"distill: stopped: {err}", file=sys.stderr)
+        cli.error("distill", err, word="stopped")
         return 1
     except (FileNotFoundError, BackupError, ValueError) as err:
-        print(f"distill: error: {err}", file=sys.stderr)
+        cli.error("distill", err)
         return 2
     scores = ", ".join(f"{k} SSIM {v['ssim']:.3f} edge-F1 {v['edge_f1']:.3f}" for k, v in report["vs_teacher"].items())
     print(f"distill: {report['generator']} ({report['student']['gflops']:.2f} GFLOP at {report['size']}px); vs teacher: {scores}")

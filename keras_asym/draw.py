@@ -19,7 +19,9 @@ input was drawn, 1 if any was skipped, 2 for a bad model or bad arguments.
 from __future__ import annotations
 
 import html
+import os
 import sys
+import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,6 +38,9 @@ from keras_asym.inference.drawer import Drawer
 from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_bytes_atomic, write_image_atomic
 from keras_asym.utils.pages import html_page
 
+DEFAULT_SIZE = 512  # the official template
+MIN_SIDE = 16  # two downsamplings and the 3-pixel reflection pad leave nothing smaller
+
 _MODEL = flags.DEFINE_string("model", None, ".keras/.tflite generator, or a folder with generator.keras.", required=True)
 _INPUT = flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
@@ -44,7 +49,11 @@ _STYLE = flags.DEFINE_string("style", None, "One style mixture 'a,b,c' (non-nega
 _ALIGN = flags.DEFINE_boolean("align", True, "Detect and align the face to the official template (--noalign: draw as given).")
 _PASTE_BACK = flags.DEFINE_boolean("paste_back", False, "With --align, warp the drawing back into the original photo.")
 _SIZE = flags.DEFINE_integer(
-    "size", 512, "Aligned size; with --noalign, the longest side is limited to this.", lower_bound=32, upper_bound=4096
+    "size",
+    0,
+    "Aligned size (0: a TFLite export's own size, else 512); with --noalign, the longest side is limited to this.",
+    lower_bound=0,
+    upper_bound=4096,
 )
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).", lower_bound=1, upper_bound=256)
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.", lower_bound=1, upper_bound=64)
@@ -75,11 +84,20 @@ def fit_to_multiple_of_four(rgb: np.ndarray, longest: int) -> np.ndarray:
     return cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
 
 
+def _href(name: str) -> str:
+    """A file name as a URL path: its bytes percent-encoded, so names that are not UTF-8 still link."""
+    return html.escape(urllib.parse.quote(os.fsencode(name)))
+
+
+def _text(text: str) -> str:
+    return html.escape(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
 def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
     cells = []
     for stem, input_name, drawings in rows:
-        images = "".join(f'<td><img src="{html.escape(name)}" width="256"><br>{html.escape(label)}</td>' for label, name in drawings)
-        cells.append(f'<tr><td><img src="{html.escape(input_name)}" width="256"><br>{html.escape(stem)}</td>{images}</tr>')
+        images = "".join(f'<td><img src="{_href(name)}" width="256"><br>{_text(label)}</td>' for label, name in drawings)
+        cells.append(f'<tr><td><img src="{_href(input_name)}" width="256"><br>{_text(stem)}</td>{images}</tr>')
     page = html_page("keras-asym drawings", "<h1>keras-asym drawings</h1><table>" + "".join(cells) + "</table>")
     write_bytes_atomic(output / "index.html", page.encode())
 
@@ -89,18 +107,18 @@ def main(argv):
 
     try:
         styles = styles_from_flags(_STYLES.value, _STYLE.value)
-        if _SIZE.value % 4 or _SIZE.value < 16:
-            raise ValueError(f"--size must be a multiple of 4 and >= 16, got {_SIZE.value}.")
+        if _SIZE.value and (_SIZE.value % 4 or _SIZE.value < MIN_SIDE):
+            raise ValueError(f"--size must be 0 or a multiple of 4 and >= {MIN_SIDE}, got {_SIZE.value}.")
         files = list_images(_INPUT.value)
         drawer = Drawer(_MODEL.value, batch_size=_BATCH.value, threads=_THREADS.value, jit_compile=_JIT.value)
+        size = _SIZE.value or max(drawer.native_size or (DEFAULT_SIZE,))
+        output = cli.output_folder(_OUTPUT.value)
     except (ValueError, FileNotFoundError, OSError) as err:
-        print(f"draw: error: {err}", file=sys.stderr)
+        cli.error("draw", err)
         return 2
     if not files:
         print(f"draw: error: {_INPUT.value}: no images (by suffix) in this folder.", file=sys.stderr)
         return 2
-    output = Path(_OUTPUT.value)
-    output.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(output)  # a killed earlier run's temporary files; its finished drawings are redrawn
     landmarker = None
     if _ALIGN.value:
@@ -119,7 +137,13 @@ def main(argv):
         if not items:
             return
         photos = np.stack([item["photo"] for item in items])
-        outputs = {suffix(s): drawer.draw(photos, s) for s in styles}
+        try:
+            outputs = {suffix(s): drawer.draw(photos, s) for s in styles}
+        except (ValueError, RuntimeError) as err:  # the model cannot draw at this size: these items are skipped
+            for item in items:
+                failures.append(f"{item['path']}: not drawn at {photos.shape[2]}x{photos.shape[1]} ({cli.one_line(err, 200)})")
+                cli.skipped(failures[-1])
+            return
         for k, item in enumerate(items):
             entries = []
             write_image_atomic(output / f"{item['stem']}_input.png", item["photo"])
@@ -139,17 +163,22 @@ def main(argv):
                 rgb = read_rgb(path)
                 if landmarker is not None:
                     face = landmarker.largest(rgb, where=str(path))
-                    photo, matrix = align(rgb, face.points, _SIZE.value)
+                    photo, matrix = align(rgb, face.points, size)
                 else:
-                    photo, matrix = fit_to_multiple_of_four(rgb, _SIZE.value), None
+                    photo, matrix = fit_to_multiple_of_four(rgb, size), None
+                    if min(photo.shape[:2]) < MIN_SIDE:
+                        raise ImageReadError(
+                            f"{path}: {rgb.shape[1]}x{rgb.shape[0]} is drawn at {photo.shape[1]}x{photo.shape[0]}; "
+                            f"the generator needs at least {MIN_SIDE} px a side."
+                        )
             except (ImageReadError, NoFaceError) as err:
                 failures.append(str(err))
-                print(f"skipped: {err}", file=sys.stderr)
+                cli.skipped(err)
                 progress.update(note=path.name)
                 continue
             stems_seen[path.stem] += 1
             stem = path.stem if stems_seen[path.stem] == 1 else f"{path.stem}_{path.suffix.lstrip('.').lower()}"
-            groups[photo.shape].append({"stem": stem, "photo": photo, "matrix": matrix, "original": rgb})
+            groups[photo.shape].append({"stem": stem, "path": path, "photo": photo, "matrix": matrix, "original": rgb})
             if len(groups[photo.shape]) >= _BATCH.value:
                 flush(photo.shape)
             progress.update(note=path.name)
@@ -163,7 +192,7 @@ def main(argv):
     if failures:
         print(f"skipped {len(failures)}:", file=sys.stderr)
         for line in failures:
-            print(f"  {line}", file=sys.stderr)
+            print(f"  {cli.one_line(line)}", file=sys.stderr)
         return 1
     return 0
 

@@ -25,8 +25,6 @@ Writes ``evaluation.md``, ``evaluation.json`` and ``samples.png`` into ``--outpu
 
 from __future__ import annotations
 
-import sys
-
 from absl import flags
 
 from edge_demo.runtime import cli
@@ -58,7 +56,7 @@ def main(argv):
             _LIMIT.value,
         )
     except (FileNotFoundError, ValueError) as err:
-        print(f"evaluate: error: {err}", file=sys.stderr)
+        cli.error("evaluate", err)
         return 2
     print(markdown(report))
     return 0

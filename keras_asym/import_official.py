@@ -14,7 +14,6 @@ was refused or does not fit the architecture (nothing is written).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from absl import flags
@@ -62,6 +61,7 @@ def main(argv):
         "input_range": [-1.0, 1.0],
     }
     try:
+        cli.output_folder(_OUTPUT.value, create=False)  # before minutes of reading, and nothing left if the import fails
         models, sources = import_official(
             _CHECKPOINT_DIR.value,
             ngf=_NGF.value,
@@ -76,7 +76,7 @@ def main(argv):
             max_bytes=_MAX_MB.value << 20,
         )
     except (FileNotFoundError, OfficialWeightsError, CheckpointFormatError, UnsafeCheckpointError, ValueError) as err:
-        print(f"import_official: error: {err}", file=sys.stderr)
+        cli.error("import_official", err)
         return cli.BAD_INPUT
     config["sources"] = sources
     written = save_models(models, _OUTPUT.value, config)

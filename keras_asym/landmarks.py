@@ -11,7 +11,6 @@ file is unreadable or has no face. Exit status 0 if every image had a face.
 from __future__ import annotations
 
 import json
-import sys
 
 from absl import flags
 
@@ -35,7 +34,7 @@ def main(argv):
     try:
         files = list_images(_INPUT.value)
     except FileNotFoundError as err:
-        print(f"landmarks: error: {err}", file=sys.stderr)
+        cli.error("landmarks", err)
         return 2
     landmarker = open_landmarker("landmarks", _MIN_SCORE.value, _LANDMARKER_TASK.value)
     if landmarker is None:

@@ -24,7 +24,7 @@ prepared, 1 if some were skipped, 2 if the run could not start.
 from __future__ import annotations
 
 import json
-import sys
+import os
 from pathlib import Path
 
 import cv2
@@ -139,10 +139,41 @@ def _outputs_exist(output: Path, side: str, stem: str) -> bool:
 
 
 def _load_points(path: str | None) -> dict:
+    """``{image name: (5, 2) points}`` from a ``landmarks`` JSON; ValueError naming the file for anything else."""
     if not path:
         return {}
-    data = json.loads(Path(path).read_text())
-    return {name: entry["faces"][0]["points"] for name, entry in data.get("images", {}).items() if entry.get("faces")}
+    try:
+        data = json.loads(Path(path).read_text())
+        points = {}
+        for name, entry in data["images"].items():
+            if entry.get("faces"):
+                array = np.asarray(entry["faces"][0]["points"], np.float64)
+                if array.shape != (5, 2) or not np.isfinite(array).all():
+                    raise ValueError(f"image {str(name)[:80]!r}: points must be 5 finite (x, y) pairs")
+                points[name] = array.tolist()
+        return points
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:  # JSON errors are ValueErrors
+        raise ValueError(f"{path}: not a landmarks file ({cli.one_line(err, 160)}).") from err
+
+
+def _load_manifest(path: Path) -> dict:
+    """The manifest of earlier runs; a damaged one is set aside (everything is redone), never fatal."""
+    if not path.is_file():
+        return {"photos": {}, "drawings": {}}
+    try:
+        manifest = json.loads(path.read_text())
+        if not (isinstance(manifest, dict) and all(isinstance(manifest.get(k, {}), dict) for k in ("photos", "drawings"))):
+            raise ValueError("not a manifest object")
+        for group in ("photos", "drawings"):
+            manifest.setdefault(group, {})
+            if not all(isinstance(entry, dict) for entry in manifest[group].values()):
+                raise ValueError(f"a {group} entry is not an object")
+        return manifest
+    except (ValueError, UnicodeDecodeError) as err:
+        aside = path.with_name("manifest.damaged.json")
+        os.replace(path, aside)
+        cli.error("prepare", f"{path}: damaged ({cli.one_line(err, 120)}); moved to {aside.name}, every file is redone.", word="warning")
+        return {"photos": {}, "drawings": {}}
 
 
 def main(argv):
@@ -154,18 +185,13 @@ def main(argv):
         drawings = _drawing_sources(Path(_DRAWINGS.value))
         drawing_points = _load_points(_DRAWING_LANDMARKS.value)
         style_model = keras.saving.load_model(_STYLE_MODEL.value) if _STYLE_MODEL.value else None
-        output.mkdir(parents=True, exist_ok=True)
-        probe = output / ".write_test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        cli.output_folder(output)
         remove_stale_partials(output)  # a killed earlier run's temporary files; finished items are kept
     except (FileNotFoundError, ValueError, OSError) as err:
-        print(f"prepare: error: {err}", file=sys.stderr)
+        cli.error("prepare", err)
         return 2
     manifest_path = output / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    manifest.setdefault("photos", {})
-    manifest.setdefault("drawings", {})
+    manifest = _load_manifest(manifest_path)
     manifest["size"] = _SIZE.value
 
     whitener = None
@@ -199,7 +225,7 @@ def main(argv):
             except (ImageReadError, NoFaceError, ValueError) as err:
                 entries[stem] = {"status": "error", "source": str(path), "reason": str(err)}
                 counts["errors"] += 1
-                print(f"skipped: {err}", file=sys.stderr)
+                cli.skipped(err)
             write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
         progress.update(len(jobs))
     write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())

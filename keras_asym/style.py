@@ -55,10 +55,10 @@ def main(argv):
     try:
         images, labels, skipped = load_labelled(Path(_DRAWINGS.value))
     except FileNotFoundError as err:
-        print(f"style: error: {err}", file=sys.stderr)
+        cli.error("style", err)
         return 2
     for line in skipped:
-        print(f"skipped: {line}", file=sys.stderr)
+        cli.skipped(line)
     model, trunk = build_classifier(_VGG19_WEIGHTS.value)
     print(f"style: classifier trunk = {trunk} ({len(images)} drawings)")
     model.compile(

@@ -71,7 +71,7 @@ def main(argv):
         try:
             config = resumed_config(config, saved, FLAGS.allow_changes)
         except ValueError as err:
-            print(f"train: error: {err}", file=sys.stderr)
+            cli.error("train", err)
             return 2
     if not config.dataset:
         print("train: error: --dataset is required.", file=sys.stderr)
@@ -79,10 +79,10 @@ def main(argv):
     try:
         logs = run_training(config, resume=FLAGS.resume, verbose=FLAGS.verbose)
     except NonFiniteLossError as err:
-        print(f"train: stopped: {err}", file=sys.stderr)
+        cli.error("train", err, word="stopped")
         return 1
     except (FileExistsError, DatasetLayoutError, BackupError, ValueError, OSError) as err:
-        print(f"train: error: {err}", file=sys.stderr)
+        cli.error("train", err)
         return 2
     print(json.dumps({"finished": True, "logs": logs}))
     return 0

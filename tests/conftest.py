@@ -66,6 +66,19 @@ def official() -> OfficialFixture:
     return OfficialFixture(OFFICIAL)
 
 
+@pytest.fixture(scope="session")
+def generator_file(tmp_path_factory) -> Path:
+    """A small untrained StyleGenerator (ngf 4, one block) saved as .keras, seeded."""
+    import keras
+
+    from keras_asym.models.networks import StyleGenerator
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("model") / "generator.keras"
+    StyleGenerator(ngf=4, n_blocks=1).save(path)
+    return path
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -171,3 +171,45 @@ def test_a_command_hides_tensorflows_start_up_logs_unless_asked(tmp_path):
     assert "port.cc" not in quiet.stderr and "InitializeLog" not in quiet.stderr, quiet.stderr[-2000:]
     loud = _run(*args, "--native_logs")
     assert loud.returncode == 0 and "I0000" in loud.stderr
+
+
+def test_one_line_escapes_control_characters_and_bounds_length():
+    assert cli.one_line("a.png\nskipped: forged") == "a.png\\nskipped: forged"
+    assert cli.one_line("caf\udce9.png") == "caf\\udce9.png"  # a file name byte that is not UTF-8
+    long = cli.one_line("head " + "x" * 10_000_000 + " tail")
+    assert len(long) == cli.MAX_LINE and long.startswith("head ") and long.endswith(" tail")
+
+
+def test_output_checks_create_missing_folders_and_refuse_what_cannot_be_written(tmp_path):
+    assert cli.output_folder(tmp_path / "a" / "b").is_dir()
+    assert cli.output_file(tmp_path / "c" / "video.mp4") == tmp_path / "c" / "video.mp4" and (tmp_path / "c").is_dir()
+    (tmp_path / "file").write_text("x")
+    for call, path, says in (
+        (cli.output_folder, tmp_path / "file", "exists and is not a folder"),
+        (cli.output_folder, tmp_path / "file" / "sub", "cannot create this folder"),
+        (cli.output_file, tmp_path, "is a folder"),
+        (cli.output_file, tmp_path / "file" / "out.mp4", "file: exists and is not a folder"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            call(path)
+    assert cli.output_folder(tmp_path / "d" / "e", create=False) == tmp_path / "d" / "e" and not (tmp_path / "d").exists()
+    with pytest.raises(ValueError, match="file is not a folder"):
+        cli.output_folder(tmp_path / "file" / "x" / "y", create=False)
+    assert not list(tmp_path.rglob(".write-test-*"))
+
+
+@pytest.mark.parametrize(
+    "module, args, says",
+    [
+        ("keras_asym.draw", ["--model", "{model}", "--input", "{dir}", "--output", "{file}"], "file: exists and is not a folder"),
+        ("keras_asym.import_official", ["--checkpoint_dir", "{dir}", "--output", "{file}/sub"], "sub: cannot create this folder"),
+        ("edge_demo", ["--model", "m.tflite", "--headless", "--output", "{file}/out.mp4"], "file: exists and is not a folder"),
+        ("edge_demo", ["--model", "m.tflite", "--headless", "--stats", "{dir}"], ": is a folder; give a file name"),
+    ],
+)
+def test_an_output_that_cannot_be_written_exits_2_before_any_work(tmp_path, module, args, says, generator_file):
+    (tmp_path / "file").write_text("x")
+    args = [a.format(file=tmp_path / "file", dir=tmp_path, model=generator_file) for a in args]
+    result = _run("-m", module, *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and says in result.stderr, result.stderr[-2000:]

@@ -24,14 +24,6 @@ from tests.conftest import SHARED
 RAW = SHARED / "data" / "raw_photos"
 
 
-@pytest.fixture(scope="module")
-def generator_file(tmp_path_factory):
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("model") / "generator.keras"
-    StyleGenerator(ngf=4, n_blocks=1).save(path)
-    return path
-
-
 def _draw(*args):
     return subprocess.run([sys.executable, "-m", "keras_asym.draw", *map(str, args)], capture_output=True, text=True, timeout=600)
 
@@ -123,20 +115,62 @@ def test_aligned_folder_skips_bad_files_and_reports(tmp_path, generator_file):
     assert cv2.imread(str(out / "face_input.png")).shape == (512, 512, 3)
 
 
-def test_keras_and_tflite_models_draw_the_same(tmp_path, generator_file):
+def _tflite_twin(generator_file, path, size: int):
+    """The generator's weights as a float TFLite model fixed at ``size``."""
     import tensorflow as tf
 
-    generator = keras.saving.load_model(generator_file)
-    fixed = StyleGenerator(ngf=4, n_blocks=1, height=64, width=64)
-    fixed.set_weights(generator.get_weights())
-    tflite = tmp_path / "generator.tflite"
-    tflite.write_bytes(tf.lite.TFLiteConverter.from_keras_model(fixed).convert())
+    fixed = StyleGenerator(ngf=4, n_blocks=1, height=size, width=size)
+    fixed.set_weights(keras.saving.load_model(generator_file).get_weights())
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(fixed).convert())
+    return path
+
+
+def test_keras_and_tflite_models_draw_the_same(tmp_path, generator_file):
+    tflite = _tflite_twin(generator_file, tmp_path / "generator.tflite", 64)
     photos = np.random.default_rng(2).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
     style = parse_style("0.2,0.5,0.3")
     from_keras = Drawer(generator_file, batch_size=2).draw(photos, style)
     from_tflite = Drawer(tflite).draw(photos, style)
     assert from_keras.shape == (3, 64, 64)
     assert np.abs(from_keras.astype(int) - from_tflite.astype(int)).max() <= 1
+
+
+def test_a_tflite_export_draws_at_its_own_size_by_default_and_other_sizes_are_resampled(tmp_path, generator_file):
+    tflite = _tflite_twin(generator_file, tmp_path / "generator.tflite", 32)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(inputs / "face.png")
+    result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "own", "--noalign")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert cv2.imread(str(tmp_path / "own" / "face_style1.png"), cv2.IMREAD_UNCHANGED).shape == (32, 24)
+    result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "big", "--noalign", "--size", "64")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert cv2.imread(str(tmp_path / "big" / "face_style1.png"), cv2.IMREAD_UNCHANGED).shape == (48, 40)
+    # the same resampling through the library: a 64x64 batch drawn by the 32x32 export
+    photos = np.random.default_rng(4).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
+    assert Drawer(tflite).draw(photos, parse_style("1")).shape == (2, 64, 64)
+
+
+def test_images_too_small_to_draw_are_skipped_and_odd_names_are_kept(tmp_path, generator_file):
+    """A 5x5 image, a 1000x6 strip, a newline and a byte that is not UTF-8 in names: each drawn or skipped with one line."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(5)
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(inputs / "ti\nny.png")
+    Image.fromarray(np.zeros((6, 1000, 3), np.uint8)).save(inputs / "strip.png")
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(inputs / "new\nline.png")
+    (inputs / os.fsdecode(b"caf\xe9.png")).write_bytes((inputs / "new\nline.png").read_bytes())
+    out = tmp_path / "out"
+    result = _draw("--model", generator_file, "--input", inputs, "--output", out, "--noalign")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "drew 2 of 4 images" in result.stdout
+    # the newline in a skipped file's name is shown escaped: it cannot start a forged line
+    assert "ti\\nny.png: 5x5 is drawn at 4x4; the generator needs at least 16 px a side" in result.stderr
+    assert not any(line.startswith("ny.png") for line in result.stderr.splitlines())
+    assert "strip.png: 1000x6" in result.stderr
+    gallery = (out / "index.html").read_bytes().decode("utf-8")
+    assert 'src="caf%E9_style1.png"' in gallery and 'src="new%0Aline_input.png"' in gallery
+    assert (out / os.fsdecode(b"caf\xe9_style1.png")).is_file()
 
 
 def test_draw_killed_mid_folder_leaves_only_whole_files_and_a_rerun_completes(tmp_path):

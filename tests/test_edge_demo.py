@@ -133,6 +133,46 @@ def test_lost_camera_is_retried_then_reported(monkeypatch, caplog):
     assert any("reopening" in r.message for r in caplog.records)
 
 
+class DamagedFile:
+    """A 15-frame video file whose frames in ``bad`` cannot be read (what OpenCV does with a damaged stretch)."""
+
+    bad: set = set()
+
+    def __init__(self, target):
+        self._next = 0
+
+    def isOpened(self):  # noqa: N802
+        return True
+
+    def read(self):
+        index, self._next = self._next, self._next + 1
+        if index >= 15 or index in self.bad:
+            return False, None
+        return True, np.full((48, 64, 3), index, np.uint8)
+
+    def get(self, prop):
+        return 15.0 if prop == cv2.CAP_PROP_FRAME_COUNT else 10.0
+
+    def release(self):
+        pass
+
+
+def test_a_damaged_file_is_read_past_its_damage_or_reported_where_it_stopped(monkeypatch, tmp_path):
+    (tmp_path / "clip.avi").write_bytes(b"x")
+    monkeypatch.setattr(camera.cv2, "VideoCapture", DamagedFile)
+    DamagedFile.bad = {2, 3, 4}
+    with camera.FrameSource(str(tmp_path / "clip.avi")) as source:
+        values = []
+        while (frame := source.read()) is not None:
+            values.append(int(frame.image[0, 0, 0]))
+    assert values == [0, 1, *range(5, 15)] and source.damaged == 3
+    DamagedFile.bad = set(range(2, 15))  # nothing readable after frame 2
+    with camera.FrameSource(str(tmp_path / "clip.avi")) as source:
+        assert source.read() is not None and source.read() is not None
+        with pytest.raises(camera.SourceError, match="clip.avi: unreadable after frame 2 of the 15 it declares"):
+            source.read()
+
+
 def test_live_sources_keep_only_the_newest_frame(clip):
     with camera.FrameSource(str(clip), realtime=True) as source:
         first = source.read()

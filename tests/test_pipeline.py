@@ -108,6 +108,25 @@ def test_incomplete_items_are_reported_and_left_out(dataset_root):
         scan(dataset_root)
 
 
+def test_undecodable_images_and_oversized_style_features_are_reported_and_left_out(dataset_root):
+    (dataset_root / "A" / "a0.png").write_bytes(b"not an image")
+    raw = bytearray((dataset_root / "A" / "a1.png").read_bytes())
+    raw[-20] ^= 0xFF  # a damaged chunk: the header still reads
+    (dataset_root / "A" / "a1.png").write_bytes(bytes(raw))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(dataset_root / "A" / "a2.png", format="TIFF")
+    # a header declaring 2**40 float64 values (8 TiB) in a 200-byte file
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }"
+    (dataset_root / "B_feat" / "b1.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b" " * 16)
+    info = scan(dataset_root)
+    assert [p for p, _ in info["photos"]] == [str(dataset_root / "A" / "a3.png")]
+    assert any("a0.png: not a readable image" in line for line in info["skipped"])
+    assert any("a1.png: not a readable image" in line for line in info["skipped"])
+    assert any("a2.png: a TIFF image" in line for line in info["skipped"])
+    assert any("b1.npy: unreadable style feature" in line for line in info["skipped"])
+    assert len(info["drawings"]) == 2
+    assert len(_epoch(make_dataset(dataset_root, image_size=64, load_size=64))) == 1  # what is left trains
+
+
 def test_serial_mode_and_one_hot_styles(dataset_root):
     batches = _epoch(make_dataset(dataset_root, image_size=64, load_size=64, flip=False, serial=True, one_hot=True, deterministic=True))
     styles = [b["style"][0] for b in batches]

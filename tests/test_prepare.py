@@ -70,6 +70,12 @@ def test_prepare_builds_a_trainable_dataset_and_resumes(tmp_path, sources):
     assert json.loads(forced.stdout.strip().splitlines()[-1])["done"] == 8
     assert not list(out.rglob("*.partial"))
 
+    (out / "manifest.json").write_text('{"photos": [1, 2')  # damaged: set aside, everything redone
+    damaged = _run("keras_asym.prepare", "--photos", photos, "--drawings", drawings, "--output", out, "--size", "256")
+    assert damaged.returncode == 1 and "Traceback" not in damaged.stderr
+    assert "manifest.json: damaged" in damaged.stderr and (out / "manifest.damaged.json").is_file()
+    assert json.loads(damaged.stdout.strip().splitlines()[-1])["done"] == 8
+
 
 def test_flat_drawing_folder_needs_a_style_source(tmp_path, sources):
     photos, _ = sources
@@ -78,6 +84,18 @@ def test_flat_drawing_folder_needs_a_style_source(tmp_path, sources):
     shutil.copy(DATA / "paper_drawings" / "row0_style1.png", flat / "d.png")
     result = _run("keras_asym.prepare", "--photos", photos, "--drawings", flat, "--output", tmp_path / "o", "--size", "256")
     assert result.returncode == 1 and "no style known" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "landmarks",
+    ['{"images": {"d.png": {"faces": [{"points": [[1, 2]]}]}}}', '{"images": [1]}', "[]", "{not json"],
+)
+def test_a_malformed_landmarks_file_exits_2_naming_it(tmp_path, sources, landmarks):
+    photos, drawings = sources
+    (tmp_path / "marks.json").write_text(landmarks)
+    args = ["--photos", photos, "--drawings", drawings, "--output", tmp_path / "o", "--drawing_landmarks", tmp_path / "marks.json"]
+    result = _run("keras_asym.prepare", *args)
+    assert result.returncode == 2 and "marks.json: not a landmarks file" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unwritable_output_fails_before_work(tmp_path, sources):

@@ -295,3 +295,14 @@ def test_a_legacy_object_pickle_is_held_to_the_zip_formats_size_limit(tmp_path, 
     assert peak < 64 << 20
     with pytest.raises(CheckpointFormatError, match="marks.pth: more than 1048576 items on the pickle stack"):
         load_torch_file(path)
+
+
+def test_import_official_refuses_weights_holding_nan_or_infinity(tmp_path):
+    """Such a network draws blank pages: the importer names the tensor instead."""
+    from keras_asym.convert.checkpoints import import_official
+
+    for value in (np.nan, np.inf):
+        raw = np.array([0.5, value, 1.0, 2.0], "<f4").tobytes()
+        _zip_checkpoint(tmp_path / "latest_net_G_A.pth", _tensor_pickle(4, (4,), (1,)), {"0": raw})
+        with pytest.raises(CheckpointFormatError, match="latest_net_G_A.pth: tensor 'w' holds NaN or infinite values"):
+            import_official(tmp_path, ngf=8, ndf=8, n_blocks=3)

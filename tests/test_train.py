@@ -313,3 +313,39 @@ def test_resume_works_where_the_run_folder_is_now_and_refuses_changed_options(tm
     shutil.rmtree(moved / "backup")
     lost = _train("--output", moved, "--resume", "--verbose=0")
     assert lost.returncode == 2 and "refusing to start it over" in lost.stderr and "Traceback" not in lost.stderr
+
+
+def test_the_time_budget_runs_one_clock_across_fit_calls_and_resumed_sessions(tmp_path, monkeypatch):
+    """fit_resumable calls fit twice on a resume, and a resumed session continues: neither restarts the budget."""
+    import types
+
+    from keras_asym.training import loop
+
+    now = [1000.0]
+    monkeypatch.setattr(loop.time, "monotonic", lambda: now[0])
+    budget = loop.TimeBudget(60.0)
+    budget.attach(tmp_path, resume=False)
+    budget.set_model(types.SimpleNamespace(stop_training=False))
+    budget.on_train_begin()
+    now[0] += 40.0
+    budget.on_train_batch_end(0)
+    budget.on_train_begin()  # the second fit call of the same run
+    now[0] += 15.0
+    budget.on_train_batch_end(1)
+    budget.on_train_end()
+    assert not budget.stopped_early and json.loads((tmp_path / "time_budget.json").read_text())["seconds"] == 55.0
+
+    resumed = loop.TimeBudget(60.0)  # a new session: 5 s are left
+    resumed.attach(tmp_path, resume=True)
+    resumed.set_model(types.SimpleNamespace(stop_training=False))
+    resumed.on_train_begin()
+    now[0] += 4.0
+    resumed.on_train_batch_end(0)
+    assert not resumed.stopped_early
+    now[0] += 2.0
+    resumed.on_train_batch_end(1)
+    assert resumed.stopped_early and resumed.model.stop_training
+
+    fresh = loop.TimeBudget(60.0)  # a run started anew ignores what an earlier one spent
+    fresh.attach(tmp_path, resume=False)
+    assert fresh.spent_before == 0.0

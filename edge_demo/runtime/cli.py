@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 import traceback
+from pathlib import Path
 
 from absl import app, flags
 
@@ -33,6 +35,74 @@ def _non_finite(values: flags.FlagValues) -> str | None:
     return None
 
 
+MAX_LINE = 400  # characters of one message line
+
+
+def one_line(text, limit: int = MAX_LINE) -> str:
+    """``text`` as one bounded printable line: control characters escaped (a newline in a file name cannot
+    forge a log line), undecodable file-name bytes shown as escapes, the middle of a long text elided."""
+    text = str(text)
+    if len(text) > 4 * limit:
+        text = text[: 2 * limit] + text[-limit:]
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) <= limit:
+        return text
+    tail = limit // 4
+    return text[: limit - tail - 5] + " ... " + text[-tail:]
+
+
+def error(program: str, err, word: str = "error") -> None:
+    """``program: error: <one line>`` on stderr."""
+    print(f"{program}: {word}: {one_line(err)}", file=sys.stderr)
+
+
+def skipped(item) -> None:
+    """``skipped: <one line>`` on stderr, for an item a batch job leaves out and reports."""
+    print(f"skipped: {one_line(item)}", file=sys.stderr)
+
+
+def _probe(folder: Path, shown: Path) -> None:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{shown}: cannot write there ({err.strerror or type(err).__name__}).") from err
+
+
+def output_folder(path, create: bool = True) -> Path:
+    """``path`` as an output folder, created if missing: refused in one line (ValueError) if it is a file, cannot be
+    created, or cannot be written, before any work is done. ``create=False`` checks the same without creating it
+    (for a command that leaves nothing behind when it fails later)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder}: exists and is not a folder.")
+    if not create and not folder.exists():
+        ancestor = folder.absolute().parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ValueError(f"{folder}: cannot create this folder ({ancestor} is not a folder).")
+        _probe(ancestor, folder)
+        return folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{folder}: cannot create this folder ({err.strerror or type(err).__name__}).") from err
+    _probe(folder, folder)
+    return folder
+
+
+def output_file(path) -> Path:
+    """``path`` as an output file, its folder created if missing: refused in one line (ValueError) if it is a
+    folder or its folder cannot be created or written."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{target}: is a folder; give a file name.")
+    output_folder(target.parent)
+    return target
+
+
 def _parse_flags(argv):
     try:
         remaining = flags.FLAGS(argv)
@@ -46,7 +116,8 @@ def _parse_flags(argv):
         raise stop
     except flags.Error as err:
         name = os.path.basename(argv[0]) if argv else "command"
-        print(f"{name}: error: {err}\nPass --helpshort for the options.", file=sys.stderr)
+        error(name, err)
+        print("Pass --helpshort for the options.", file=sys.stderr)
         sys.exit(BAD_INPUT)
 
 

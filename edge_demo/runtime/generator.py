@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +28,70 @@ from ai_edge_litert import interpreter as litert
 from edge_demo.runtime import gpu
 
 DELEGATES = ("auto", "xnnpack", "gpu", "none")
+OUTPUT_DTYPES = (np.float32, np.uint8, np.int8, np.int16)
+MAX_RECORD_BYTES = 1 << 20  # the keras_asym.json record is a few kilobytes
+# A generator's widest tensor is its first (or last) full-resolution layer: ngf <= 256 channels (reflection
+# padding adds a little), so one tensor may hold 2 x 256 values per input pixel, and all of them 64 times that.
+TENSOR_VALUES_PER_PIXEL = 512
+ALL_TENSORS_VALUES_PER_PIXEL = 64 * 256
 log = logging.getLogger("edge_demo")
 
 
 def read_sidecar(path: str | Path) -> dict:
-    """The ``keras_asym.json`` record packed in the model (a zip appended to the flatbuffer) or beside it; ``{}`` if neither."""
+    """The ``keras_asym.json`` record packed in the model (a zip appended to the flatbuffer) or beside it; ``{}`` if neither.
+
+    Raises ValueError naming the file for a record that is oversized, encrypted, compressed in a way
+    Python cannot read, damaged, or not a JSON object.
+    """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as files:
-            return json.loads(files.read("keras_asym.json"))
-    except (zipfile.BadZipFile, KeyError):
+            info = files.getinfo("keras_asym.json")
+            if info.file_size > MAX_RECORD_BYTES:
+                raise ValueError(f"{path}: its keras_asym.json record declares {info.file_size:,} bytes (at most {MAX_RECORD_BYTES:,}).")
+            raw, where = files.read(info), f"{path}: its keras_asym.json record"
+    except KeyError:
+        raw, where = None, ""
+    except zipfile.BadZipFile:
+        raw, where = None, ""
+    except (RuntimeError, NotImplementedError, zipfile.LargeZipFile, EOFError, OSError, zlib.error) as err:  # encrypted, unknown method
+        raise ValueError(f"{path}: its keras_asym.json record cannot be read ({str(err)[:120]}).") from err
+    if raw is None:
         sidecar = path.with_suffix(".json")
-        return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        if not sidecar.is_file():
+            return {}
+        if sidecar.stat().st_size > MAX_RECORD_BYTES:
+            raise ValueError(f"{sidecar}: {sidecar.stat().st_size:,} bytes, more than a keras_asym.json record ({MAX_RECORD_BYTES:,}).")
+        raw, where = sidecar.read_bytes(), str(sidecar)
+    try:
+        record = json.loads(raw)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{where}: not JSON ({str(err)[:120]}).") from err
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: not a JSON object.")
+    return record
+
+
+def check_tensor_budget(interpreter, path: Path, pixels: int) -> None:
+    """Refuses a model whose declared tensors exceed what a generator for ``pixels`` input pixels needs.
+
+    The flatbuffer's shapes are read before anything is allocated: a 1 kB file may declare a 3 GiB
+    intermediate that LiteRT would then allocate. A model resized to other sizes scales with its input,
+    so the check at the exported size holds for every size.
+    """
+    largest, total, shape = 0, 0, None
+    for detail in interpreter.get_tensor_details():
+        values = int(np.prod(detail["shape"], dtype=np.int64))
+        if values > largest:
+            largest, shape = values, detail["shape"]
+        total += values * np.dtype(detail["dtype"]).itemsize
+    if largest > TENSOR_VALUES_PER_PIXEL * pixels:
+        raise ValueError(
+            f"{path}: declares a tensor of shape {tuple(int(v) for v in shape)}, more than {TENSOR_VALUES_PER_PIXEL} values per "
+            f"input pixel: not a generator, refused before allocating it."
+        )
+    if total > ALL_TENSORS_VALUES_PER_PIXEL * 4 * pixels:
+        raise ValueError(f"{path}: declares {total:,} bytes of tensors for a {pixels}-pixel input: not a generator, refused.")
 
 
 def _make_interpreter(path: Path, threads: int, delegate: str):
@@ -79,7 +132,8 @@ class TFLiteGenerator:
         delegate: one of ``DELEGATES``.
 
     Attributes:
-        height, width: the model's fixed input size (resizable for float models on the CPU).
+        height, width: the model's input size; it runs at this size only (the exports fix their shapes:
+            LiteRT cannot reshape them, and a failed reshape leaves the interpreter unusable).
         delegate: what runs the model: ``gpu``, ``xnnpack`` or ``none``.
         accelerator: the GPU adapter (``gpu``) or ``CPU``.
         fully_accelerated: on the GPU, whether every op runs there (``None`` on the CPU).
@@ -95,6 +149,7 @@ class TFLiteGenerator:
             self.interpreter = _make_interpreter(self.path, threads, delegate)
         except ValueError as err:
             raise ValueError(f"{self.path}: not a loadable TFLite model ({err}).") from err
+        self._photo, self._style = self._check_signature()
         self.delegate, self.accelerator, self.fully_accelerated, self._gpu = "none" if delegate == "none" else "xnnpack", "CPU", None, None
         if delegate in ("gpu", "auto"):
             self._gpu, device = _compile_for_gpu(self.path, threads, software_ok=delegate == "gpu")
@@ -110,34 +165,53 @@ class TFLiteGenerator:
                     if self.fully_accelerated
                     else f"ops left on the CPU: {', '.join(self._gpu.placement['unsupported_ops']) or '?'}",
                 )
-        inputs = self.interpreter.get_input_details()
-        self._photo = next((d for d in inputs if len(d["shape"]) == 4), None)
-        self._style = next((d for d in inputs if len(d["shape"]) == 2), None)
-        if self._photo is None or self._photo["shape"][-1] != 3:
-            raise ValueError(f"{self.path}: no (1, H, W, 3) photo input; not a keras-asym generator.")
         self.metadata = read_sidecar(self.path)
-        self._shape = None
-        self._allocate(tuple(int(v) for v in self._photo["shape"][1:3]))
+        self._allocate()
 
-    def _allocate(self, size: tuple[int, int]) -> None:
-        if self._shape == size:
-            return
-        fixed = tuple(int(v) for v in self._photo["shape"][1:3])
-        if size != fixed and self._gpu is not None:
-            raise ValueError(f"{self.path}: on the GPU the model runs at its exported size {fixed[0]}x{fixed[1]}, not {size[0]}x{size[1]}.")
-        if size != fixed:
-            self.interpreter.resize_tensor_input(self._photo["index"], (1, *size, 3))
-        self.interpreter.allocate_tensors()
+    def _check_signature(self):
+        """(photo, style) input details of a generator, checked with its tensors before anything is allocated."""
+        inputs = self.interpreter.get_input_details()
+        photo = next((d for d in inputs if len(d["shape"]) == 4), None)
+        style = next((d for d in inputs if len(d["shape"]) == 2), None)
+        if photo is None or photo["shape"][0] != 1 or photo["shape"][-1] != 3 or min(photo["shape"][1:3]) < 1:
+            raise ValueError(f"{self.path}: no (1, H, W, 3) photo input; not a keras-asym generator.")
+        if style is not None and tuple(style["shape"]) != (1, 3):
+            raise ValueError(f"{self.path}: style input of shape {tuple(int(v) for v in style['shape'])}, not (1, 3).")
+        check_tensor_budget(self.interpreter, self.path, int(photo["shape"][1]) * int(photo["shape"][2]))
+        outputs = self.interpreter.get_output_details()
+        if len(outputs) != 1 or tuple(outputs[0]["shape"]) != (1, *photo["shape"][1:3], 1):
+            raise ValueError(f"{self.path}: needs one (1, H, W, 1) drawing output of the photo's size; not a keras-asym generator.")
+        for detail in (photo, style) if style is not None else (photo,):
+            if detail["dtype"] not in (np.float32, np.uint8, np.int8):
+                raise ValueError(
+                    f"{self.path}: a {np.dtype(detail['dtype']).name} {detail['name']} input; a generator's is float32 or 8-bit."
+                )
+        if outputs[0]["dtype"] not in OUTPUT_DTYPES:
+            raise ValueError(f"{self.path}: a {np.dtype(outputs[0]['dtype']).name} drawing output; a generator's is float32 or 8/16-bit.")
+        return photo, style
+
+    def _allocate(self) -> None:
+        size = tuple(int(v) for v in self._photo["shape"][1:3])
+        try:
+            self.interpreter.allocate_tensors()
+        except RuntimeError as err:  # an op LiteRT lacks, or shapes that do not fit together
+            raise ValueError(f"{self.path}: LiteRT cannot prepare this model ({str(err).strip()[:200]}).") from err
         self._photo = next(d for d in self.interpreter.get_input_details() if d["index"] == self._photo["index"])
         self._output = self.interpreter.get_output_details()[0]
         self.height, self.width = size
-        self._shape = size
         self._pixel_lut = self._input_table(self._photo)
         # Written here, then copied in: with XNNPACK, writes through the
         # interpreter's tensor view are not seen by quantized graphs.
         self._photo_buffer = np.empty((1, *size, 3), self._photo["dtype"])
         self._drawing_lut = self._output_table(self._output)
         self._style_fed = None
+
+    def _check_size(self, image: np.ndarray) -> None:
+        if tuple(image.shape[:2]) != (self.height, self.width):
+            raise ValueError(
+                f"{self.path}: runs at its exported size {self.height}x{self.width}, given {image.shape[0]}x{image.shape[1]} "
+                "(resize the face first, or export at that size)."
+            )
 
     @staticmethod
     def _quantize(values: np.ndarray, detail) -> np.ndarray:
@@ -179,8 +253,8 @@ class TFLiteGenerator:
         return next(iter(self._gpu.run({"photo": self._photo_buffer}).values()))
 
     def draw(self, rgb: np.ndarray, style: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (H, W) uint8 drawing (resizes float models to other sizes on the CPU)."""
-        self._allocate(rgb.shape[:2])
+        """(H, W, 3) uint8 RGB -> (H, W) uint8 drawing, at the model's size."""
+        self._check_size(rgb)
         np.take(self._pixel_lut, rgb, out=self._photo_buffer[0])
         self._set_style(style)
         out = self._invoke()[0, ..., 0]
@@ -190,7 +264,7 @@ class TFLiteGenerator:
 
     def run(self, photo: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(H, W, 3) float photo in [-1, 1] -> (H, W, 1) float drawing in [-1, 1] (for tests and parity)."""
-        self._allocate(photo.shape[:2])
+        self._check_size(photo)
         self._photo_buffer[...] = self._quantize(np.asarray(photo, np.float64)[None], self._photo)
         self._set_style(style)
         out = np.array(self._invoke()[0])

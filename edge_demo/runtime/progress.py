@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 import time
 
+from edge_demo.runtime.cli import one_line
+
 
 def clock(seconds: float) -> str:
     seconds = int(round(max(seconds, 0.0)))
@@ -60,7 +62,7 @@ class Progress:
             else:
                 eta = f", ETA {clock(left)}"
         percent = 100.0 * self.done / self.total
-        suffix = f" [{note}]" if note else ""
+        suffix = f" [{one_line(note, 120)}]" if note else ""  # notes are often file names
         print(
             f"{self.label}: {self.done}/{self.total} {self.unit} ({percent:.0f}%), {clock(elapsed)} elapsed{eta}{suffix}",
             file=self.stream,

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from keras_asym.convert import official
-from keras_asym.convert.torch_pickle import DEFAULT_MAX_BYTES, load_torch_file
+from keras_asym.convert.torch_pickle import DEFAULT_MAX_BYTES, CheckpointFormatError, load_torch_file
 from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
 from keras_asym.objective.hed import HED
 from keras_asym.objective.lpips import LPIPS
@@ -55,7 +55,15 @@ def _read_for(model: keras.Model, path: Path, max_bytes: int) -> dict[str, np.nd
     refused before it is allocated.
     """
     need = 2 * 8 * parameter_count(model) + (1 << 20)
-    return load_torch_file(path, max_bytes=min(need, max_bytes))
+    return _finite(path, load_torch_file(path, max_bytes=min(need, max_bytes)))
+
+
+def _finite(path: Path, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A network with a NaN or infinite weight draws blank pages: refused at import, naming the tensor."""
+    for name, array in state.items():
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            raise CheckpointFormatError(f"{path}: tensor {name[:80]!r} holds NaN or infinite values.")
+    return state
 
 
 def load_lpips_files(lin_path: str | Path, alexnet_path: str | Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> LPIPS:
@@ -74,6 +82,7 @@ def load_lpips_files(lin_path: str | Path, alexnet_path: str | Path | None = Non
         else:
             # torchvision's file also holds the classifier (about 4/5 of its bytes), which is dropped.
             trunk = {k: v for k, v in load_torch_file(alexnet_path, max_bytes=max_bytes).items() if k.startswith("features.")}
+            _finite(alexnet_path, trunk)
             official.load_lpips(model, trunk, trunk="torchvision", source=str(alexnet_path))
     official.load_lpips(model, _read_for(model, Path(lin_path), max_bytes), trunk="lin", source=str(lin_path))
     return model

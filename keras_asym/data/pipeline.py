@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.face.masks import PARTS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DECODABLE = ("PNG", "JPEG", "BMP", "GIF")  # what tf.io.decode_image reads, by content
 
 
 class DatasetLayoutError(ValueError):
@@ -44,6 +46,18 @@ def _mask_path(root: Path, side: str, part: str, stem: str) -> Path:
     return root / f"{side}_{part}" / f"{stem}.png"
 
 
+def _not_an_image(path: Path) -> str | None:
+    """Why the training input pipeline could not decode ``path`` (its header, read without decoding), or None."""
+    try:
+        with Image.open(path) as image:
+            if image.format not in DECODABLE or image.width < 1 or image.height < 1:
+                return f"{path}: a {image.format} image; training reads PNG, JPEG, BMP and GIF"
+            image.verify()  # a PNG's chunk checksums: a damaged file is found here, not mid-epoch
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # PIL raises SyntaxError for bad checksums
+        return f"{path}: not a readable image ({str(err)[:120]})"
+    return None
+
+
 def scan(root: str | Path, parts=PARTS) -> dict:
     """File lists of a dataset; items lacking a mask or a style feature are left out and reported."""
     root = Path(root)
@@ -51,6 +65,9 @@ def scan(root: str | Path, parts=PARTS) -> dict:
     skipped = []
     photo_items = []
     for stem, path in photos.items():
+        if (problem := _not_an_image(path)) is not None:
+            skipped.append(problem)
+            continue
         masks = [_mask_path(root, "A", part, stem) for part in parts]
         missing = [str(m) for m in masks if not m.is_file()]
         if missing:
@@ -59,16 +76,22 @@ def scan(root: str | Path, parts=PARTS) -> dict:
         photo_items.append((str(path), [str(m) for m in masks]))
     drawing_items, styles = [], []
     for stem, path in drawings.items():
+        if (problem := _not_an_image(path)) is not None:
+            skipped.append(problem)
+            continue
         masks = [_mask_path(root, "B", part, stem) for part in parts]
         feature = root / "B_feat" / f"{stem}.npy"
         missing = [str(m) for m in masks if not m.is_file()] + ([] if feature.is_file() else [str(feature)])
         if missing:
             skipped.append(f"{path}: missing {missing[0]}")
             continue
-        try:
-            style = np.load(feature).astype(np.float32).reshape(-1)
-        except (OSError, ValueError) as err:
-            skipped.append(f"{feature}: unreadable style feature ({err})")
+        try:  # mapped, not read: a header may declare any shape, and only 3 numbers are wanted
+            style = np.load(feature, mmap_mode="r", allow_pickle=False)
+            if style.size != 3:
+                raise ValueError(f"holds {style.size} numbers, not 3")
+            style = np.asarray(style, np.float32).reshape(-1)
+        except (OSError, ValueError, TypeError) as err:
+            skipped.append(f"{feature}: unreadable style feature ({str(err)[:120]})")
             continue
         if style.shape != (3,) or not np.all(np.isfinite(style)) or style.sum() <= 0:
             skipped.append(f"{feature}: style feature must be 3 finite non-negative numbers, got {style.tolist()}")

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edge_demo.runtime import cli
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.data.jitter import jitter_photo
@@ -293,7 +294,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         teacher = load_generator(config.teacher)
         loaded = load_photos(config.photos, config.procedural, config.size, config.seed, config.augment)
         for line in loaded.pop("skipped"):
-            print(f"skipped: {line}", file=sys.stderr)
+            cli.skipped(line)
         started = time.perf_counter()
         index, styles, drawings = teacher_drawings(teacher, loaded["photos"], loaded["source"], config.seed)
         print(

@@ -7,8 +7,7 @@ device without TensorFlow; the library re-exports it here.
 
 from __future__ import annotations
 
-import sys
-
+from edge_demo.runtime import cli
 from edge_demo.runtime.faces import Face, FaceLandmarker, NoFaceError, make_interpreter, points_from_mesh
 from keras_asym.utils.imageio import ImageReadError, read_rgb
 
@@ -39,5 +38,5 @@ def open_landmarker(program: str, min_score: float = 0.5, task_path: str | None 
     try:
         return FaceLandmarker(min_score=min_score, threads=threads, task_path=task_path)
     except (FileNotFoundError, RuntimeError) as err:
-        print(f"{program}: error: {err}", file=sys.stderr)
+        cli.error(program, err)
         return None

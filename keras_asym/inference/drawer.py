@@ -4,14 +4,18 @@
 uint8 RGB images of one size and returns uint8 grayscale drawings. Keras
 models run through one ``tf.function`` per input shape (batches are padded to
 a fixed size so a folder never re-traces); TFLite models through the LiteRT
-interpreter, resized once per input shape.
+interpreter at the size they were exported at (photos of another size are
+resampled to it and the drawings back).
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 import tensorflow as tf
@@ -29,16 +33,80 @@ def check_generator(generator, where: str) -> None:
         raise ValueError(f"{where}: style input has {generator.input['style'].shape[-1]} entries, expected {STYLE_COUNT}.")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a generator's config.json is under a kilobyte; Keras itself allows 4 GiB
+GENERATORS = ("keras_asym>StyleGenerator", "keras_asym>MobileStyleGenerator")
+
+
+def _least_parameters(name: str, config: dict) -> int:
+    """A lower bound on the parameters a generator config builds (its residual blocks alone)."""
+    if name == "keras_asym>StyleGenerator":
+        return int(config.get("n_blocks", 9)) * 2 * 9 * (4 * int(config.get("ngf", 64))) ** 2
+    return int(config.get("n_blocks", 6)) * 2 * int(config.get("expansion", 4)) * int(64 * float(config.get("alpha", 1.0))) ** 2
+
+
+def check_keras_archive(path: Path) -> None:
+    """Refuses, before Keras builds anything, a ``.keras`` file that is not a keras-asym generator or whose
+    config declares more than its weights can hold (a 2 GiB config, or ``ngf: 1500`` beside a small weights file,
+    would otherwise allocate gigabytes)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = {info.filename: info for info in archive.infolist()}
+            config_info, weights_info = entries.get("config.json"), entries.get("model.weights.h5")
+            if config_info is None or weights_info is None:
+                raise ValueError(f"{path}: not a .keras model (no config.json and model.weights.h5).")
+            if config_info.file_size > MAX_CONFIG_BYTES:
+                raise ValueError(
+                    f"{path}: config.json declares {config_info.file_size:,} bytes (a generator's is under {MAX_CONFIG_BYTES:,})."
+                )
+            record = json.loads(archive.read(config_info))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error) as err:
+        raise ValueError(f"{path}: not a readable .keras archive ({type(err).__name__}: {str(err)[:120]}).") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: config.json is not JSON ({str(err)[:120]}).") from err
+    name = record.get("registered_name") if isinstance(record, dict) else None
+    config = record.get("config") if isinstance(record, dict) else None
+    if name not in GENERATORS or not isinstance(config, dict):
+        raise ValueError(f"{path}: holds a {str(name)[:60]}, not a keras-asym generator ({', '.join(GENERATORS)}).")
+    try:
+        least = _least_parameters(name, config)
+        channels = (config.get("input_channels", 3), config.get("output_channels", 1), config.get("style_dim", STYLE_COUNT))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: config.json has a malformed setting ({str(err)[:120]}).") from err
+    if channels != (3, 1, STYLE_COUNT):
+        raise ValueError(
+            f"{path}: maps {channels[0]} channels and a {channels[2]}-style vector to {channels[1]}; a generator maps RGB and 3 styles to 1."
+        )
+    if least * 4 > weights_info.file_size:
+        raise ValueError(
+            f"{path}: config.json declares at least {least:,} parameters, more than its {weights_info.file_size:,}-byte weights file holds."
+        )
+
+
 def load_generator(path: str | Path):
-    """A style generator from a ``.keras`` file, with a clear error for anything else."""
+    """A style generator from a ``.keras`` file, with a clear error for anything else, checked to run."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such generator file.")
+    check_keras_archive(path)
     try:
         generator = keras.saving.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001  (Keras raises many types for a bad archive)
-        raise ValueError(f"{path}: not a readable .keras model ({type(err).__name__}: {err}).") from err
+        raise ValueError(f"{path}: not a readable .keras model ({type(err).__name__}: {str(err)[:200]}).") from err
     check_generator(generator, str(path))
+    shape = generator.input["photo"].shape
+    size = (shape[1] or 32, shape[2] or 32)
+    try:  # a generator that loads can still fail on a photo: find out here, not in the middle of a job
+        out = generator({"photo": np.zeros((1, *size, 3), np.float32), "style": np.full((1, STYLE_COUNT), 1 / 3, np.float32)})
+    except Exception as err:  # noqa: BLE001  (any failure of a loaded model's first call is the file's)
+        raise ValueError(
+            f"{path}: the model does not run on a {size[0]}x{size[1]} photo ({type(err).__name__}: {str(err)[:200]})."
+        ) from err
+    if tuple(out.shape) != (1, *size, 1):
+        raise ValueError(
+            f"{path}: draws a {tuple(out.shape)} image for a (1, {size[0]}, {size[1]}, 3) photo; a generator draws (1, H, W, 1)."
+        )
+    if not np.isfinite(np.asarray(out)).all():
+        raise ValueError(f"{path}: draws non-finite values (its weights hold NaN or infinity).")
     return generator
 
 
@@ -72,6 +140,8 @@ class KerasBackend:
         self._fn = tf.function(lambda photo, style: self.model({"photo": photo, "style": style}, training=False), jit_compile=jit_compile)
 
     def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
+        """uint8 photos -> uint8 drawings."""
+        photos = photos.astype(np.float32) / 127.5 - 1.0
         n = len(photos)
         pad = (-n) % self.batch_size
         if pad:
@@ -81,17 +151,30 @@ class KerasBackend:
             np.asarray(self._fn(photos[i : i + self.batch_size], styles[i : i + self.batch_size]))
             for i in range(0, len(photos), self.batch_size)
         ]
-        return np.concatenate(outs)[:n]
+        drawings = np.concatenate(outs)[:n, ..., 0]
+        return np.clip((drawings + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
 class TFLiteBackend:
-    """A TFLite generator (float or quantized) through ``edge_demo.runtime.generator``, one image at a time."""
+    """A TFLite generator (float or quantized) through ``edge_demo.runtime.generator``, one image at a time.
+
+    An export runs at its own size only: a photo of another size is resampled to it, and the drawing back.
+    """
 
     def __init__(self, path: Path, threads: int = 2):
         self.generator = TFLiteGenerator(path, threads=threads)
+        self.size = (self.generator.height, self.generator.width)
+
+    def _one(self, photo: np.ndarray, style: np.ndarray) -> np.ndarray:
+        shape = photo.shape[:2]
+        if shape == self.size:
+            return self.generator.draw(photo, style)
+        fitted = cv2.resize(photo, self.size[::-1], interpolation=cv2.INTER_AREA if shape[0] > self.size[0] else cv2.INTER_LINEAR)
+        return cv2.resize(self.generator.draw(fitted, style), shape[::-1], interpolation=cv2.INTER_LINEAR)
 
     def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
-        return np.stack([self.generator.run(photo, style) for photo in photos])
+        """uint8 photos -> uint8 drawings, as the runtime draws them (lookup tables, no float round trip)."""
+        return np.stack([self._one(photo, style) for photo in photos])
 
 
 class Drawer:
@@ -110,14 +193,15 @@ class Drawer:
             self.backend = TFLiteBackend(self.path, threads)
         else:
             self.backend = KerasBackend(self.path, batch_size, jit_compile)
-        sidecar = self.path.with_suffix(".json")
-        self.metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
+    @property
+    def native_size(self) -> tuple[int, int] | None:
+        """The size the model runs at without resampling: a TFLite export's own, ``None`` for a Keras model (any size)."""
+        return self.backend.size if isinstance(self.backend, TFLiteBackend) else None
 
     def draw(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(N,H,W,3) uint8 RGB -> (N,H,W) uint8 drawings; H and W multiples of 4."""
         photos = np.asarray(photos)
         if photos.ndim != 4 or photos.shape[-1] != 3 or photos.shape[1] % 4 or photos.shape[2] % 4:
             raise ValueError(f"photos must be (N, H, W, 3) with H, W multiples of 4, got {photos.shape}.")
-        x = photos.astype(np.float32) / 127.5 - 1.0
-        y = self.backend(x, np.asarray(style, np.float32))
-        return np.clip((y[..., 0] + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        return self.backend(photos.astype(np.uint8, copy=False), np.asarray(style, np.float32))

@@ -16,6 +16,7 @@ import cv2
 import keras
 import numpy as np
 
+from edge_demo.runtime import cli
 from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, write_npy_atomic
 
 INPUT_SIZE = 224
@@ -85,7 +86,7 @@ def predict_features(model, folder: Path, features_dir: Path) -> dict[str, list[
         try:
             probabilities = np.asarray(model(load_drawing(path)[None]))[0]
         except ImageReadError as err:
-            print(f"skipped: {err}", file=sys.stderr)
+            cli.skipped(err)
             continue
         write_npy_atomic(features_dir / f"{path.stem}.npy", probabilities.astype(np.float32))
         out[path.stem] = probabilities.round(4).tolist()

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edge_demo.runtime import cli
 from keras_asym.data.pipeline import make_dataset, make_stream, resolve_load_size, scan
 from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model, check_trainable_size
@@ -280,20 +281,53 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training after ``seconds`` of wall time (checked after every batch); for demos and benchmarks."""
+    """Stops training after ``seconds`` of wall time (checked after every batch); for demos and benchmarks.
+
+    The clock runs across the several ``fit`` calls of one run, and, once ``attach``ed to a run folder,
+    across resumed sessions: the time spent is kept in the folder, so a resumed run gets what is left.
+    """
+
+    LEDGER = "time_budget.json"
 
     def __init__(self, seconds: float):
         super().__init__()
         self.seconds = float(seconds)
         self.stopped_early = False
+        self.spent_before, self.ledger = 0.0, None
+        self._start = self._written = None
+
+    def attach(self, run_dir: Path, resume: bool) -> None:
+        """Keeps the time spent in ``run_dir``; a resumed run starts from what it records."""
+        self.ledger = Path(run_dir) / self.LEDGER
+        self.spent_before = 0.0
+        if resume and self.ledger.is_file():
+            try:
+                self.spent_before = max(0.0, float(json.loads(self.ledger.read_text())["seconds"]))
+            except (ValueError, KeyError, TypeError, OSError):
+                print(f"train: {self.ledger}: unreadable; the time budget starts again.", file=sys.stderr)
+
+    @property
+    def spent(self) -> float:
+        return self.spent_before + (time.monotonic() - self._start if self._start is not None else 0.0)
+
+    def _record(self) -> None:
+        if self.ledger is not None:
+            write_json_atomic(self.ledger, {"seconds": round(self.spent, 3), "budget": self.seconds})
+            self._written = time.monotonic()
 
     def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
+        if self._start is None:  # fit_resumable calls fit twice on a resume: one clock
+            self._start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self._start > self.seconds:
+        if self._written is None or time.monotonic() - self._written > 5.0:
+            self._record()
+        if self.spent > self.seconds:
             self.model.stop_training = True
             self.stopped_early = True
+
+    def on_train_end(self, logs=None):
+        self._record()
 
 
 class ImageGrids(keras.callbacks.Callback):
@@ -376,7 +410,7 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
     run_dir = prepare_output(config, resume)
     info = scan(config.dataset, tuple(config.parts))
     for line in info["skipped"]:
-        print(f"skipped: {line}", file=sys.stderr)
+        cli.skipped(line)
     replicas = strategy.num_replicas_in_sync
     if replicas > 1 and config.jit_compile and not tf.config.list_physical_devices("GPU"):
         # XLA cannot address variables mirrored on other (logical) CPU devices.
@@ -417,13 +451,16 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
                 "refusing to start it over (remove the run folder to start anew)."
             )
         print(f"train: {run_dir / 'backup'} holds no backup yet: starting at step 0.", file=sys.stderr)
+    for callback in extra_callbacks or []:
+        if isinstance(callback, TimeBudget):
+            callback.attach(run_dir, resume=state is not None)
     backup = StepBackup(store, steps, every=config.backup_every, start_step=start_step, position=lambda: int(model.data_position.numpy()))
     # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
     sample = next(iter(make_dataset(config.dataset, **stream))) if replicas == 1 else None
     callbacks = make_callbacks(config, run_dir, sample, backup) + list(extra_callbacks or [])
     if verbose == 1 and not sys.stderr.isatty():
         # Keras' bar only prints at epoch ends off a terminal: one line per 30 s with an ETA instead.
-        budget = next((c.seconds for c in extra_callbacks or [] if isinstance(c, TimeBudget)), None)
+        budget = next((c.seconds - c.spent_before for c in extra_callbacks or [] if isinstance(c, TimeBudget)), None)
         callbacks.append(
             ProgressCallback(
                 "train", steps * config.epochs, interval=30.0, keys=("generator", "discriminator"), start=start_step, budget=budget
