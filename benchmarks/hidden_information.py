@@ -110,6 +110,8 @@ ABLATIONS = {
     "no_style": ["--cycle_distance=edges", "--truncation", "--parts=eyes,nose,lips", "--nostyle_control"],
 }
 
+SCORING = "ridge drops constant features"  # part of each cached score's key: a change to the measures rescores
+
 _PRESET = flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Size, networks and budget (see PRESETS).")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds of the CycleGAN / asymmetric comparison.")
 _ABLATION_SEEDS = flags.DEFINE_list("ablation_seeds", ["0"], "Seeds of the ablations (the full model is 'asymmetric').")
@@ -225,7 +227,7 @@ def score_checkpoints(run: Path, photos, planned_epochs: int) -> list[dict]:
 
     cache_path = run / "scores.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    key = f"{len(photos)} photos"
+    key = f"{len(photos)} photos, {SCORING}"
     trend = []
     checkpoints = {_epoch_of(c): c for c in (run / "checkpoints").glob("epoch-*.weights.h5")}
     for epoch in trend_epochs(sorted(checkpoints), planned_epochs):

@@ -204,3 +204,17 @@ def test_a_generator_that_draws_on_the_6_bit_grid_hides_nothing():
     assert report["truncation_amplitude_gray_levels"] == pytest.approx(0.5 * 127.5 / levels, rel=1e-3)  # the same everywhere
     assert report["ratio"] == pytest.approx(1.0, abs=0.05)
     assert report["residual_colour_r2"] < 0.1 < report["visible_colour_r2"]
+
+
+def test_a_feature_constant_in_training_does_not_wreck_the_colour_r2():
+    """A residual pixel that is zero in every training photo and not in one test photo carries nothing: the R^2 must
+    stay near zero, not fall to minus thousands through a division by the training fold's zero spread."""
+    from keras_asym.evaluation.scoring import ridge_r2
+
+    rng = np.random.default_rng(0)
+    targets = rng.normal(size=(50, 4))
+    features = np.zeros((50, 20))
+    features[7, 3] = 1.0  # one stray value, in one photo
+    assert -0.2 < ridge_r2(features, targets) <= 0.0
+    informative = np.concatenate([features, targets + 0.1 * rng.normal(size=targets.shape)], axis=1)
+    assert ridge_r2(informative, targets) > 0.9
