@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_demo.runtime.generator import MAX_RECORD_BYTES, TFLiteGenerator, read_sidecar
 
@@ -147,3 +150,78 @@ def test_draw_and_the_camera_demo_refuse_a_hostile_model_with_exit_2(tmp_path):
         result = subprocess.run([sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=300)
         assert result.returncode == 2, (name, result.stderr[-2000:])
         assert "giant.tflite: declares a tensor of shape" in result.stderr and "Traceback" not in result.stderr, name
+
+
+@pytest.fixture(scope="module")
+def int8_bytes() -> bytes:
+    """A small StyleGenerator converted to full-integer int8: mutated, such files crashed LiteRT's allocate_tensors."""
+    import keras
+
+    from keras_asym.models.networks import StyleGenerator
+
+    keras.utils.set_random_seed(0)
+    generator = StyleGenerator(ngf=4, n_blocks=1, height=SIZE, width=SIZE)
+    rng = np.random.default_rng(0)
+
+    def calibration():
+        for _ in range(4):
+            yield {"photo": rng.uniform(-1, 1, (1, SIZE, SIZE, 3)).astype(np.float32), "style": np.eye(3, dtype=np.float32)[:1]}
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(generator)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = calibration
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+@settings(max_examples=int(os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "30")), deadline=None, suppress_health_check=list(HealthCheck))
+@given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8))
+def test_a_mutated_int8_export_draws_or_is_refused_in_one_line_and_never_crashes_the_process(tmp_path_factory, int8_bytes, edits):
+    raw = bytearray(int8_bytes)
+    for where, value in edits:
+        raw[int(where * len(raw))] = value
+    path = tmp_path_factory.mktemp("mutant") / "mutant.tflite"
+    path.write_bytes(bytes(raw))
+    try:
+        generator = TFLiteGenerator(path, threads=1)
+    except ValueError as err:
+        assert str(err).startswith(str(path)) and "\n" not in str(err)
+        return
+    drawing = generator.draw(np.zeros((generator.height, generator.width, 3), np.uint8), np.array([1.0, 0.0, 0.0]))
+    assert drawing.dtype == np.uint8 and drawing.shape == (generator.height, generator.width)
+
+
+def _zero_point_offset(model: bytes) -> int:
+    """Byte offset of the first 8-bit activation tensor's zero point (int64) in the flatbuffer."""
+    from mediapipe.tasks.metadata import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAsModel(model, 0).Subgraphs(0)
+    base = np.frombuffer(model, np.uint8).__array_interface__["data"][0]
+    for t in range(graph.TensorsLength()):
+        tensor = graph.Tensors(t)
+        quantization = tensor.Quantization()
+        if tensor.Type() == schema.TensorType.INT8 and quantization is not None and quantization.ZeroPointLength() == 1:
+            return quantization.ZeroPointAsNumpy().__array_interface__["data"][0] - base
+    raise AssertionError("no int8 tensor with one zero point")
+
+
+def test_a_zero_point_outside_its_types_range_is_refused_before_litert_prepares_the_model(tmp_path, int8_bytes):
+    """One changed byte of an export made a zero point of -63233, on which LiteRT's allocate_tensors segfaults."""
+    raw = bytearray(int8_bytes)
+    at = _zero_point_offset(int8_bytes)
+    raw[at : at + 8] = struct.pack("<q", -63233)
+    path = tmp_path / "zero.tflite"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"zero.tflite: tensor .* \(int8\) has zero point -63233, outside \[-128, 127\]"):
+        TFLiteGenerator(path, probe=False)  # the check itself, not the probe, refuses it
+
+
+def test_a_model_on_which_litert_crashes_is_refused_by_the_probe(tmp_path, monkeypatch):
+    """The probe's child dies by a signal: the load refuses the file instead of running it here."""
+    from edge_demo.runtime import generator as runtime
+
+    monkeypatch.setattr(runtime, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"anything")
+    with pytest.raises(ValueError, match=r"m.tflite: LiteRT crashed on this model \(SIGSEGV, in a probe process\)"):
+        TFLiteGenerator(path)

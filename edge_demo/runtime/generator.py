@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -72,6 +75,24 @@ def read_sidecar(path: str | Path) -> dict:
     return record
 
 
+def _check_quantization(path: Path, detail: dict) -> None:
+    """A quantized tensor's zero points must lie in its type's range and its scales be positive and finite: LiteRT
+    trusts them, and an int8 zero point of -63233 (one byte changed) crashes its ``allocate_tensors``."""
+    parameters = detail.get("quantization_parameters") or {}
+    zeros, scales = np.asarray(parameters.get("zero_points", [])), np.asarray(parameters.get("scales", []), np.float64)
+    if not zeros.size and not scales.size:
+        return
+    dtype, name = np.dtype(detail["dtype"]), str(detail.get("name", ""))[:60]
+    if dtype.kind in "iu" and zeros.size:
+        # 8-bit tensors use their type's range; wider ones (int16 activations, int32 biases) are symmetric
+        low, high = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.itemsize == 1 else (0, 0)
+        if zeros.min() < low or zeros.max() > high:
+            bad = int(zeros.min()) if zeros.min() < low else int(zeros.max())
+            raise ValueError(f"{path}: tensor {name!r} ({dtype.name}) has zero point {bad}, outside [{low}, {high}].")
+    if scales.size and not (np.isfinite(scales).all() and (scales > 0).all()):
+        raise ValueError(f"{path}: tensor {name!r} has a quantization scale that is not a positive finite number.")
+
+
 def check_tensor_budget(interpreter, path: Path, pixels: int) -> None:
     """Refuses a model whose declared tensors exceed what a generator for ``pixels`` input pixels needs.
 
@@ -81,6 +102,7 @@ def check_tensor_budget(interpreter, path: Path, pixels: int) -> None:
     """
     largest, total, shape = 0, 0, None
     for detail in interpreter.get_tensor_details():
+        _check_quantization(path, detail)
         values = int(np.prod(detail["shape"], dtype=np.int64))
         if values > largest:
             largest, shape = values, detail["shape"]
@@ -123,6 +145,40 @@ def _compile_for_gpu(path: Path, threads: int, software_ok: bool):
     return compiled, device
 
 
+PROBE_SECONDS = 120
+_PROBE = """
+import sys
+import numpy as np
+from edge_demo.runtime.generator import TFLiteGenerator
+try:
+    generator = TFLiteGenerator(sys.argv[1], threads=1, delegate=sys.argv[2], probe=False)
+    generator.draw(np.zeros((generator.height, generator.width, 3), np.uint8), np.full(3, 1 / 3))
+except Exception:
+    sys.exit(2)
+"""
+
+
+def probe_in_child(path: Path, delegate: str = "xnnpack") -> bool:
+    """Loads the model and draws once in a child process first; ValueError if LiteRT crashes there.
+
+    LiteRT checks a flatbuffer's structure but not its ops' parameters: bytes changed in an export make its
+    ``allocate_tensors`` die with SIGSEGV (a quarter of randomly mutated int8 exports did, 2026-12-04), which no
+    exception handler can catch. A crash in the child is a refusal here; an ordinary error is left to the
+    in-process load, which reports it in one line. Returns whether the child drew without error.
+    """
+    cpu = delegate if delegate in ("xnnpack", "none") else "xnnpack"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path), cpu], capture_output=True, timeout=PROBE_SECONDS, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired as err:
+        raise ValueError(f"{path}: LiteRT did not load and run it within {PROBE_SECONDS} s.") from err
+    if result.returncode < 0:
+        name = signal.Signals(-result.returncode).name
+        raise ValueError(f"{path}: LiteRT crashed on this model ({name}, in a probe process): the file is damaged or hostile.")
+    return result.returncode == 0
+
+
 class TFLiteGenerator:
     """Runs a style-generator ``.tflite`` (inputs ``photo`` (1,H,W,3) and ``style`` (1,3)).
 
@@ -130,6 +186,8 @@ class TFLiteGenerator:
         path: the ``.tflite`` file.
         threads: CPU threads.
         delegate: one of ``DELEGATES``.
+        probe: load and run the model once in a child process first (``probe_in_child``), so that a file on which
+            LiteRT crashes is refused instead of killing this process. Off only for files this process wrote.
 
     Attributes:
         height, width: the model's input size; it runs at this size only (the exports fix their shapes:
@@ -140,10 +198,13 @@ class TFLiteGenerator:
         metadata: the packed ``keras_asym.json`` record (may be empty).
     """
 
-    def __init__(self, path: str | Path, threads: int = 2, delegate: str = "xnnpack"):
+    def __init__(self, path: str | Path, threads: int = 2, delegate: str = "xnnpack", probe: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such model file.")
+        if delegate not in DELEGATES:
+            raise ValueError(f"delegate must be one of {DELEGATES}, got {delegate!r}.")
+        drew_in_child = probe_in_child(self.path, delegate) if probe else True
         try:
             # The interpreter gives the tensors' quantization, and runs the model unless the GPU does.
             self.interpreter = _make_interpreter(self.path, threads, delegate)
@@ -167,6 +228,8 @@ class TFLiteGenerator:
                 )
         self.metadata = read_sidecar(self.path)
         self._allocate()
+        if not drew_in_child:  # it loads here as it did there: the error is in running it, found now, not mid-job
+            self.draw(np.zeros((self.height, self.width, 3), np.uint8), np.full(3, 1 / 3))
 
     def _check_signature(self):
         """(photo, style) input details of a generator, checked with its tensors before anything is allocated."""
@@ -248,7 +311,10 @@ class TFLiteGenerator:
         """Runs the model on the photo already in ``_photo_buffer``; the raw (1, H, W, 1) output."""
         if self._gpu is None:
             self.interpreter.set_tensor(self._photo["index"], self._photo_buffer)
-            self.interpreter.invoke()
+            try:
+                self.interpreter.invoke()
+            except RuntimeError as err:
+                raise ValueError(f"{self.path}: LiteRT cannot run this model ({str(err).strip()[:200]}).") from err
             return self.interpreter.tensor(self._output["index"])()
         return next(iter(self._gpu.run({"photo": self._photo_buffer}).values()))
 
