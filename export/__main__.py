@@ -7,8 +7,8 @@
 Writes ``savedmodel/`` (signatures ``serving_default(photo, style)`` and
 ``style1..3(photo)``; photo float RGB in [-1, 1]), ``drawing_<variant>.tflite``
 with TFLite metadata, ``drawing_<variant>.json`` sidecars and ``export.json``.
-Each model is run on LiteRT's GPU accelerator when a Vulkan device exists
-(SwiftShader's software Vulkan counts; ``--gpu_check``): the sidecar's ``gpu``
+Each model is run on LiteRT's GPU accelerator when a hardware GPU with a Vulkan
+driver exists (``--gpu_check software`` also uses SwiftShader's software Vulkan): the sidecar's ``gpu``
 records whether it ran fully accelerated, the ops left on the CPU and its
 difference from the CPU. Exit 0 on success, 2 for a bad model or options,
 or when the fp32 TFLite model does not reproduce Keras (the numbers are printed).
@@ -43,8 +43,9 @@ _QAT_SIZE = flags.DEFINE_integer(
 _GPU_CHECK = flags.DEFINE_enum(
     "gpu_check",
     "auto",
-    ["auto", "off", "require"],
-    "Run each model on LiteRT's GPU accelerator and record the result: auto (when a Vulkan device or SwiftShader exists), require (fail unless fully accelerated), off.",
+    ["auto", "software", "off", "require"],
+    "Run each model on LiteRT's GPU accelerator and record the result: auto (on a hardware GPU), software (also on "
+    "SwiftShader's software Vulkan: slow), require (on any Vulkan device; fail unless fully accelerated), off.",
 )
 
 

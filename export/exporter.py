@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from edge_demo.runtime import gpu
 from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
@@ -141,18 +142,25 @@ def keras_reference(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
     ]
 
 
-GPU_CHECKS = ("auto", "off", "require")
+GPU_CHECKS = ("auto", "software", "off", "require")
 
 
 def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
     """Runs the flatbuffer on LiteRT's GPU accelerator in a child process (``edge_demo.runtime.gpu``) and returns its verdict.
 
     ``{"measured": True, "fully_accelerated", "ops_on_gpu", "ops_total", "unsupported_ops", "psnr_db_vs_cpu", ...}``,
-    or ``{"measured": False, "reason"}`` when there is no Vulkan device (``auto``) or the check is ``off``.
+    or ``{"measured": False, "reason"}`` when there is no device to check on or the check is ``off``.
+    ``auto`` checks on a hardware GPU only: SwiftShader's software Vulkan runs the same kernels minutes per
+    model at 256² and its speed says nothing, so it is used when asked (``software``, ``require``).
     A child process, because a GPU driver that crashes must not take the export down with it.
     """
     if gpu_check == "off":
         return {"measured": False, "reason": "--gpu_check off"}
+    if gpu_check == "auto" and gpu.device_kind() != "hardware":
+        return {
+            "measured": False,
+            "reason": "no hardware GPU with a Vulkan driver (--gpu_check software uses SwiftShader's software Vulkan)",
+        }
     probe = output / f".gpu-probe-{os.getpid()}.tflite"
     probe.write_bytes(model)
     try:

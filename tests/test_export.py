@@ -243,3 +243,37 @@ def test_a_conversion_that_fails_parity_is_refused_before_anything_is_written(tm
     with pytest.raises(exporter.ParityError, match="nothing was written"):
         exporter.export_generator(tmp_path / "g.keras", output, size=(32, 32), variants=("int8",), gpu_check="off", log=lambda *a: None)
     assert not output.exists()
+
+
+def test_the_default_gpu_check_runs_on_a_hardware_gpu_only(tmp_path, monkeypatch):
+    """SwiftShader takes minutes per model and its speed says nothing: only --gpu_check software/require use it."""
+    from edge_demo.runtime import gpu
+    from export import exporter
+
+    monkeypatch.setattr(gpu, "device_kind", lambda: "software")
+    verdict = exporter.measure_gpu(b"not run", tmp_path, "auto")
+    assert verdict == {"measured": False, "reason": verdict["reason"]} and "--gpu_check software" in verdict["reason"]
+    assert not list(tmp_path.iterdir())  # nothing was started or written
+
+
+def test_device_kind_tells_a_named_or_hardware_driver_from_swiftshader(monkeypatch, tmp_path):
+    from edge_demo.runtime import gpu
+
+    monkeypatch.delenv("VK_ICD_FILENAMES", raising=False)
+    monkeypatch.delenv("VK_DRIVER_FILES", raising=False)
+    swiftshader = tmp_path / "vk_swiftshader_icd.json"
+    swiftshader.write_text("{}")
+    monkeypatch.setattr(gpu, "SWIFTSHADER_ICDS", (str(swiftshader),))
+    monkeypatch.setattr(gpu, "SYSTEM_ICD_DIRS", (str(tmp_path / "icd.d"),))
+    assert gpu.device_kind() == "software"
+    (tmp_path / "icd.d").mkdir()
+    (tmp_path / "icd.d" / "nvidia_icd.json").write_text("{}")
+    real_glob = gpu.glob.glob
+    monkeypatch.setattr(gpu.glob, "glob", lambda pattern: [pattern] if pattern.startswith("/dev/nvidia") else real_glob(pattern))
+    assert gpu.device_kind() == "hardware"
+    monkeypatch.setenv("VK_ICD_FILENAMES", str(swiftshader))  # named by the user: checked as asked
+    assert gpu.device_kind() == "hardware"
+    swiftshader.unlink()
+    monkeypatch.delenv("VK_ICD_FILENAMES")
+    monkeypatch.setattr(gpu, "SYSTEM_ICD_DIRS", ())
+    assert gpu.device_kind() is None

@@ -39,6 +39,17 @@ class GpuUnavailable(RuntimeError):
     """No Vulkan device, or the accelerator could not compile the model for it."""
 
 
+def device_kind() -> str | None:
+    """``"hardware"`` (a GPU device node with a Vulkan driver, or a driver named in the environment), ``"software"``
+    (only SwiftShader's software Vulkan) or ``None``; changes nothing (``vulkan_device`` prepares the process)."""
+    if os.environ.get("VK_ICD_FILENAMES") or os.environ.get("VK_DRIVER_FILES"):
+        return "hardware"  # the user named a driver: take them at their word
+    system = [f for d in SYSTEM_ICD_DIRS for f in glob.glob(os.path.join(d, "*.json"))]
+    if system and (glob.glob("/dev/dri/renderD*") or glob.glob("/dev/nvidia[0-9]*")):
+        return "hardware"
+    return "software" if any(os.path.isfile(icd) for icd in SWIFTSHADER_ICDS) else None
+
+
 def vulkan_device() -> str:
     """Makes a Vulkan device reachable for this process and says which; raises ``GpuUnavailable`` if there is none.
 
