@@ -30,8 +30,13 @@ def _run(*args, timeout=300):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_the_convention_has_distinct_codes():
-    assert (cli.OK, cli.PARTIAL, cli.BAD_INPUT, cli.INTERNAL) == (0, 1, 2, 3)
+def test_the_readme_documents_exactly_the_codes_the_runner_uses():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text().split("## Exit status", 1)[1].split("\n## ", 1)[0]
+    documented = {int(line.split("|")[1]) for line in readme.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()}
+    assert documented == {cli.OK, cli.PARTIAL, cli.BAD_INPUT, cli.INTERNAL, cli.INTERRUPTED}
+    assert len(documented) == 5  # distinct
 
 
 @pytest.mark.parametrize("module", COMMANDS)

@@ -56,10 +56,18 @@ def test_bad_state_dicts_name_the_tensor_and_change_nothing(edit, message):
 
 
 def test_norm_buffers_and_data_parallel_prefix_are_accepted():
+    """A DataParallel checkpoint ("module." names, norm running statistics) loads the same weights as a plain one."""
+    plain = _official_patch_state()
     d = PatchDiscriminator(input_channels=2, ndf=4)
-    state = {f"module.{k}": v for k, v in _official_patch_state().items()}
+    state = {f"module.{k}": v for k, v in plain.items()}
     state["module.model.3.running_mean"] = np.zeros(8, np.float32)
     load_state_dict(d, state, names.patch_discriminator_names())
+    reference = PatchDiscriminator(input_channels=2, ndf=4)
+    load_state_dict(reference, plain, names.patch_discriminator_names())
+    for got, want in zip(d.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    kernels = [w for w in d.get_weights() if w.ndim == 4]
+    np.testing.assert_array_equal(kernels[0], plain["model.0.weight"].transpose(2, 3, 1, 0))  # torch OIHW -> HWIO
 
 
 def test_name_tables_cover_every_layer_with_weights():

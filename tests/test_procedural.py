@@ -72,6 +72,13 @@ def test_cli(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["photos"] == 2
+    from keras_asym.data.pipeline import scan
+
+    info = scan(tmp_path / "d")  # what it wrote is a dataset training reads, with the sizes asked for
+    assert len(info["photos"]) == 2 and len(info["drawings"]) == 3 and not info["skipped"]
+    from PIL import Image
+
+    assert Image.open(info["photos"][0][0]).size == (64, 64)
 
 
 def test_plain_photos_are_flat_colours_and_keep_the_same_face():
