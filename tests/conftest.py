@@ -66,6 +66,14 @@ def official() -> OfficialFixture:
     return OfficialFixture(OFFICIAL)
 
 
+@pytest.fixture
+def browser() -> str:
+    """Headless Chromium (``tests/browser.py``); a test that asks for it is skipped before it does any work."""
+    from tests.browser import chromium
+
+    return chromium()
+
+
 @pytest.fixture(scope="session")
 def generator_file(tmp_path_factory) -> Path:
     """A small untrained StyleGenerator (ngf 4, one block) saved as .keras, seeded."""

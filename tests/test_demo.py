@@ -12,7 +12,7 @@ import cv2
 from tests.browser import render
 
 
-def test_demo_runs_every_stage_and_writes_the_report(tmp_path):
+def test_demo_runs_every_stage_and_writes_the_report(tmp_path, browser):
     out = tmp_path / "demo"
     result = subprocess.run(
         [

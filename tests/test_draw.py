@@ -75,7 +75,7 @@ def test_read_rgb_handles_modes_orientation_and_bombs(tmp_path):
         read_rgb(tmp_path / "t.png")
 
 
-def test_noalign_non_square_mix_style_and_gallery(tmp_path, generator_file):
+def test_noalign_non_square_mix_style_and_gallery(tmp_path, generator_file, browser):
     inputs = tmp_path / "in"
     inputs.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (70, 103, 3), dtype=np.uint8)).save(inputs / "wide.png")

@@ -64,7 +64,7 @@ def test_metrics_know_right_from_wrong():
     assert metrics.fid(a, b + 3.0) > 60 and metrics.kid(a, b + 3.0) > 1.0
 
 
-def test_evaluate_cli_on_a_tiny_run(procedural, tmp_path):
+def test_evaluate_cli_on_a_tiny_run(procedural, tmp_path, browser):
     run = tmp_path / "run"
     train = subprocess.run(
         [

@@ -83,7 +83,8 @@ def _imports(path: Path) -> list[tuple[str, int, bool, str]]:
 def _layer(module: str) -> int:
     if module.startswith("edge_demo.runtime"):
         return RUNTIME
-    if module in COMMAND_MODULES or (module.startswith("keras_asym.") and module.count(".") == 1):
+    is_package = MODULES.get(module, Path()).name == "__init__.py"  # a subpackage's __init__ is in its subpackage's rank
+    if module in COMMAND_MODULES or (module.startswith("keras_asym.") and module.count(".") == 1 and not is_package):
         return COMMANDS
     if module.startswith("export"):
         return EXPORT
