@@ -1,8 +1,10 @@
 """The paper's central claim, measured: does a strict cycle make G hide the photo in its drawing, and does
 the asymmetric model stop it? Plus the ablations, on the same data and budget.
 
-    python -m benchmarks.hidden_information --preset cpu        # what docs/results/hidden_information.* come from
-    python -m benchmarks.hidden_information --preset hour       # about an hour of 2 cores per model
+    # what docs/results/ come from (resumable; several sessions of a 2-core machine):
+    python -m benchmarks.hidden_information --preset long --ablation_seeds= --workers 1 --threads 1   # the comparison
+    python -m benchmarks.hidden_information --preset hour --seeds= --ablation_seeds=0 --workers 1 --threads 1  # ablations
+    python -m benchmarks.hidden_information --preset cpu        # a quick look: 2,000 steps per run
 
 The setting: procedural portraits rendered *plain* (flat skin, hair, clothing
 and background colours, no texture or lighting): what a line drawing cannot
@@ -26,9 +28,9 @@ predictable from the residual G(x) - trunc(G(x)). Ablations add paired SSIM,
 edge-F1 and Chamfer per style against the known drawings, and style accuracy
 from a small classifier fitted here on procedural drawings.
 
-Writes ``docs/results/hidden_information.{json,md,png}`` and
-``docs/results/ablations.json`` (``--results``); runs live in ``--output`` and
-are resumed (a finished run is not trained again).
+Writes ``docs/results/hidden_information.{json,md,png}`` when ``--seeds`` are given and
+``docs/results/ablations.{json,md}`` when ``--ablation_seeds`` are (``--results``); runs
+live in ``--output`` and are resumed (a finished run is not trained again).
 """
 
 from __future__ import annotations
