@@ -26,6 +26,7 @@ from edge_demo.app import DrawingDemo  # noqa: E402
 from edge_demo.camera import SourceError  # noqa: E402
 from edge_demo.runtime import cli, styles  # noqa: E402
 from edge_demo.runtime.assets import AssetError  # noqa: E402
+from edge_demo.runtime.faces import SystemLibraryError  # noqa: E402
 from edge_demo.runtime.generator import DELEGATES  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m export` (default: edge_demo_model.tflite if present).")
@@ -86,7 +87,7 @@ def main(argv):
             snapshot_dir=_SNAPSHOTS.value,
             capture_size=(width, height),
         )
-    except (ValueError, FileNotFoundError, SourceError, AssetError) as err:
+    except (ValueError, FileNotFoundError, SourceError, AssetError, SystemLibraryError) as err:
         cli.error("edge_demo", err)
         return 2
     try:

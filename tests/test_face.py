@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -77,6 +79,50 @@ def test_asset_cache_checks_hashes(tmp_path, monkeypatch):
     with pytest.raises(AssetError, match="does not match the pinned"):
         assets._store("face_landmark.tflite", b"tampered", "test")
     assert set(ASSETS) == {"face_detection_short_range.tflite", "face_landmark.tflite", "selfie_segmentation.tflite"}
+
+
+def test_the_wheel_fallback_takes_another_platforms_wheel_where_this_one_has_none(tmp_path, monkeypatch):
+    """aarch64 Linux (a Raspberry Pi) has no mediapipe==0.10.21 wheel; the model files inside the x86-64 one are the same."""
+    import subprocess
+    import zipfile
+
+    from edge_demo.runtime import assets
+
+    calls = []
+
+    def fake_pip(cmd, **kwargs):
+        calls.append(cmd)
+        if "--platform" not in cmd:
+            return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for mediapipe==0.10.21")
+        folder = Path(cmd[cmd.index("-d") + 1])
+        with zipfile.ZipFile(folder / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl", "w") as wheel:
+            wheel.writestr(ASSETS["face_landmark.tflite"]["wheel_path"], b"landmark model")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(assets.subprocess, "run", fake_pip)
+    assert assets._from_wheel(["face_landmark.tflite"]) == {"face_landmark.tflite": b"landmark model"}
+    assert len(calls) == 2 and "manylinux_2_28_x86_64" in calls[1] and calls[1][-1] == assets.WHEEL_REQUIREMENT
+    monkeypatch.setattr(assets.subprocess, "run", lambda cmd, **kwargs: subprocess.CompletedProcess(cmd, 1, "", "offline"))
+    with pytest.raises(AssetError, match="this platform: offline; --platform manylinux_2_28_x86_64 .*: offline"):
+        assets._from_wheel(["face_landmark.tflite"])
+
+
+def test_a_missing_system_library_is_named_with_the_package_that_provides_it(monkeypatch):
+    """MediaPipe's aarch64 wheel loads libEGL.so.1, which Raspberry Pi OS Lite does not install."""
+    import builtins
+
+    from edge_demo.runtime import faces
+
+    real_import = builtins.__import__
+
+    def without_egl(name, *args, **kwargs):
+        if name.startswith("mediapipe"):
+            raise ImportError("libEGL.so.1: cannot open shared object file: No such file or directory")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_egl)
+    with pytest.raises(faces.SystemLibraryError, match=r"MediaPipe needs libEGL.so.1.*sudo apt-get install libegl1"):
+        faces.FaceLandmarker()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 Resolution order for each asset: the cache directory (``$KERAS_ASYM_CACHE``,
 default ``~/.cache/keras_asym/mediapipe``); the official download URL; the
 ``mediapipe==0.10.21`` wheel from the Python package index (it bundles the
-same ``.tflite`` files), fetched with ``pip download``. Whatever the source,
+same ``.tflite`` files), fetched with ``pip download``: this platform's, or the
+x86-64 Linux one where there is none (the files are data, the same everywhere). Whatever the source,
 the bytes must match the pinned sha256 before they enter the cache.
 
     python -m edge_demo.runtime.assets          # fetch all, print their paths
@@ -80,15 +81,24 @@ def _from_url(name: str, timeout: float) -> bytes:
         return response.read()
 
 
+# The model files are data, the same in every platform's wheel: where the running platform has no
+# mediapipe==0.10.21 wheel (aarch64 Linux, a Raspberry Pi, has none), the x86-64 one is fetched for them.
+WHEEL_PLATFORMS = ((), ("--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp"))
+
+
 def _from_wheel(names: list[str]) -> dict[str, bytes]:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d", tmp, WHEEL_REQUIREMENT]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        wheels = list(Path(tmp).glob("mediapipe-*.whl"))
-        if result.returncode or not wheels:
-            raise AssetError(f"pip download {WHEEL_REQUIREMENT} failed: {result.stderr.strip()[-500:]}")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            return {n: wheel.read(ASSETS[n]["wheel_path"]) for n in names}
+    failures = []
+    for platform in WHEEL_PLATFORMS:
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", *platform, "-d", tmp]
+            result = subprocess.run([*cmd, WHEEL_REQUIREMENT], capture_output=True, text=True, timeout=600)
+            wheels = list(Path(tmp).glob("mediapipe-*.whl"))
+            if result.returncode or not wheels:
+                failures.append(f"{' '.join(platform) or 'this platform'}: {result.stderr.strip()[-300:]}")
+                continue
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                return {n: wheel.read(ASSETS[n]["wheel_path"]) for n in names}
+    raise AssetError(f"pip download {WHEEL_REQUIREMENT} failed ({'; '.join(failures)})")
 
 
 def asset_path(name: str, download: bool = True, url_timeout: float = 10.0) -> Path:

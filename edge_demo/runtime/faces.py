@@ -93,6 +93,30 @@ def roi_from_mesh(mesh: np.ndarray) -> tuple[np.ndarray, float, float]:
     return (lo + hi) / 2.0, float(ROI_SCALE * max(hi - lo)), angle
 
 
+# Shared libraries MediaPipe's wheels load that a minimal system (Raspberry Pi OS Lite, a container) may lack,
+# with the Debian package that provides each.
+SYSTEM_LIBRARIES = {"libEGL.so.1": "libegl1", "libGLESv2.so.2": "libgles2", "libGL.so.1": "libgl1"}
+
+
+class SystemLibraryError(RuntimeError):
+    """A system library a dependency needs is missing; the message names it and the package that provides it."""
+
+
+def _mediapipe():
+    """``mediapipe`` (imported lazily: 4.8 s; only detection needs it), or one line naming a missing system library."""
+    try:
+        import mediapipe  # lazy: 4.8 s to import; only detection needs it
+        from mediapipe.tasks.python import vision  # noqa: F401  # lazy: the import that loads the native libraries
+    except (ImportError, OSError) as err:
+        missing = next((name for name in SYSTEM_LIBRARIES if name in str(err)), None)
+        if missing is None:
+            raise
+        raise SystemLibraryError(
+            f"MediaPipe needs {missing}, which this system lacks: install it with `sudo apt-get install {SYSTEM_LIBRARIES[missing]}`."
+        ) from err
+    return mediapipe
+
+
 class FaceLandmarker:
     """Finds faces and their alignment points in RGB uint8 images.
 
@@ -107,7 +131,8 @@ class FaceLandmarker:
     """
 
     def __init__(self, min_score: float = 0.5, threads: int = 2, refine: bool = True, task_path: str | None = None):
-        from mediapipe.tasks.python import BaseOptions, vision  # lazy: 4.8 s to import; only detection needs it
+        mp = _mediapipe()
+        BaseOptions, vision = mp.tasks.BaseOptions, mp.tasks.vision  # noqa: N806  (MediaPipe's class names)
 
         self._task = None
         if task_path is not None:
@@ -159,7 +184,7 @@ class FaceLandmarker:
 
     def detections(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], np.ndarray, float]]:
         """BlazeFace alone: (box x, y, w, h; 6 keypoints in pixels; score) per face."""
-        import mediapipe as mp  # lazy: 4.8 s to import; only detection needs it
+        mp = _mediapipe()
 
         height, width = rgb.shape[:2]
         result = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
@@ -178,7 +203,7 @@ class FaceLandmarker:
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """All faces, largest first. ``rgb`` is HxWx3 uint8."""
-        import mediapipe as mp  # lazy: 4.8 s to import; only detection needs it
+        mp = _mediapipe()
 
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.shape} {rgb.dtype}.")
