@@ -45,6 +45,8 @@ def test_parse_style_and_names():
     np.testing.assert_allclose(parse_style("0.2,0.5,0.3"), [0.2, 0.5, 0.3])
     np.testing.assert_allclose(parse_style("1,1,2"), [0.25, 0.25, 0.5])
     np.testing.assert_array_equal(parse_style("2"), [0, 1, 0])
+    np.testing.assert_allclose(parse_style("1e308,1e308,1e308"), [1 / 3] * 3)  # their sum overflows; the mix does not
+    np.testing.assert_allclose(parse_style("1e-320,0,0"), [1, 0, 0])
     for bad, message in (("0,0,0", "sum to 0"), ("1,2", "expected 3"), ("-1,1,1", "non-negative"), ("a,b,c", "comma")):
         with pytest.raises(ValueError, match=message):
             parse_style(bad)

@@ -117,13 +117,15 @@ def test_undecodable_images_and_oversized_style_features_are_reported_and_left_o
     # a header declaring 2**40 float64 values (8 TiB) in a 200-byte file
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }"
     (dataset_root / "B_feat" / "b1.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b" " * 16)
+    np.save(dataset_root / "B_feat" / "b2.npy", np.float32([-1.0, 1.0, 1.0]))  # sums to 1, but a weight is negative
     info = scan(dataset_root)
     assert [p for p, _ in info["photos"]] == [str(dataset_root / "A" / "a3.png")]
     assert any("a0.png: not a readable image" in line for line in info["skipped"])
     assert any("a1.png: not a readable image" in line for line in info["skipped"])
     assert any("a2.png: a TIFF image" in line for line in info["skipped"])
     assert any("b1.npy: unreadable style feature" in line for line in info["skipped"])
-    assert len(info["drawings"]) == 2
+    assert any("b2.npy: style feature must be 3 finite non-negative numbers" in line for line in info["skipped"])
+    assert len(info["drawings"]) == 1
     assert len(_epoch(make_dataset(dataset_root, image_size=64, load_size=64))) == 1  # what is left trains
 
 

@@ -58,4 +58,5 @@ def parse(text: str) -> np.ndarray:
         raise ValueError(f"style {text!r}: weights must be finite and non-negative.")
     if values.sum() <= 0:
         raise ValueError(f"style {text!r}: weights sum to 0.")
+    values = values / values.max()  # first: three weights of 1e308 sum to infinity
     return (values / values.sum()).astype(np.float32)

@@ -93,7 +93,7 @@ def scan(root: str | Path, parts=PARTS) -> dict:
         except (OSError, ValueError, TypeError) as err:
             skipped.append(f"{feature}: unreadable style feature ({str(err)[:120]})")
             continue
-        if style.shape != (3,) or not np.all(np.isfinite(style)) or style.sum() <= 0:
+        if style.shape != (3,) or not np.all(np.isfinite(style)) or np.any(style < 0) or style.sum() <= 0:
             skipped.append(f"{feature}: style feature must be 3 finite non-negative numbers, got {style.tolist()}")
             continue
         drawing_items.append((str(path), [str(m) for m in masks]))
