@@ -306,3 +306,17 @@ def test_import_official_refuses_weights_holding_nan_or_infinity(tmp_path):
         _zip_checkpoint(tmp_path / "latest_net_G_A.pth", _tensor_pickle(4, (4,), (1,)), {"0": raw})
         with pytest.raises(CheckpointFormatError, match="latest_net_G_A.pth: tensor 'w' holds NaN or infinite values"):
             import_official(tmp_path, ngf=8, ndf=8, n_blocks=3)
+
+
+def test_a_zip_holding_an_entry_twice_is_refused(tmp_path):
+    """Python's zip reader would take the last copy; torch.load refuses such a file, and so does the reader."""
+    import warnings
+
+    path = tmp_path / "twice.pth"
+    _zip_checkpoint(path, _tensor_pickle(1, (1,), (1,)), {"0": b"\0" * 4})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name it is asked to write
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr("archive/data/0", b"\1" * 4)
+    with pytest.raises(CheckpointFormatError, match="twice.pth: entry 'archive/data/0' appears twice"):
+        load_torch_file(path)

@@ -533,6 +533,10 @@ def _bounded_reader(where: str, what: str, open_at):
 
 def _load_zip(where: str, archive: zipfile.ZipFile, budget: _Budget, big_endian_out: list) -> dict:
     infos = {info.filename: info for info in archive.infolist()}
+    if len(infos) != len(archive.infolist()):  # which copy would be read is the zip reader's choice: refuse, as torch does
+        seen: set[str] = set()
+        twice = next(i.filename for i in archive.infolist() if i.filename in seen or seen.add(i.filename))
+        raise CheckpointFormatError(f"{where}: entry {_brief(twice)} appears twice in the archive.")
     pickles = [n for n in infos if n.endswith("/data.pkl") or n == "data.pkl"]
     if len(pickles) != 1:
         raise CheckpointFormatError(f"{where}: zip checkpoint without exactly one data.pkl.")
