@@ -90,7 +90,7 @@ def scan(root: str | Path, parts=PARTS) -> dict:
             if style.size != 3:
                 raise ValueError(f"holds {style.size} numbers, not 3")
             style = np.asarray(style, np.float32).reshape(-1)
-        except (OSError, ValueError, TypeError) as err:
+        except (OSError, ValueError, TypeError, EOFError) as err:  # np.load raises EOFError for an empty file
             skipped.append(f"{feature}: unreadable style feature ({str(err)[:120]})")
             continue
         if style.shape != (3,) or not np.all(np.isfinite(style)) or np.any(style < 0) or style.sum() <= 0:

@@ -1,0 +1,101 @@
+"""Property tests for the loaders a user's files reach: every generated input is accepted correctly or refused with
+one line naming it (a ValueError), never another exception. ``KERAS_ASYM_FUZZ_EXAMPLES`` deepens the run."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_demo.runtime import cli
+from edge_demo.runtime.generator import read_sidecar
+from keras_asym.inference.drawer import check_keras_archive
+
+EXAMPLES = int(os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(text=st.text() | st.binary().map(lambda b: b.decode("utf-8", "surrogateescape")))
+def test_any_text_becomes_one_bounded_printable_line(text):
+    line = cli.one_line(text)
+    assert len(line) <= cli.MAX_LINE and line.isprintable()
+    line.encode("utf-8")  # no lone surrogates left to fail a write
+
+
+@FUZZ
+@given(payload=st.binary(max_size=2000) | JSON.map(lambda v: json.dumps(v).encode()), compress=st.booleans())
+def test_any_packed_record_is_read_as_a_dict_or_refused_in_one_line(tmp_path_factory, payload, compress):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as files:
+        files.writestr("keras_asym.json", payload)
+    path = tmp_path_factory.mktemp("record") / "m.tflite"
+    path.write_bytes(b"TFL3" + bytes(60) + buffer.getvalue())
+    try:
+        record = read_sidecar(path)
+    except ValueError as err:
+        assert str(err).startswith(str(path)) and "\n" not in str(err)
+        return
+    assert isinstance(record, dict) and record == json.loads(payload)
+
+
+@pytest.fixture(scope="module")
+def archive_parts(generator_file):
+    with zipfile.ZipFile(generator_file) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(["ngf", "n_blocks", "input_channels", "output_channels", "style_dim", "alpha"]), JSON))
+def test_any_generator_config_is_checked_before_keras_builds_it(tmp_path_factory, archive_parts, changes):
+    record = json.loads(archive_parts["config.json"])
+    record["config"].update(changes)
+    path = tmp_path_factory.mktemp("keras") / "g.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in archive_parts.items():
+            archive.writestr(name, json.dumps(record).encode() if name == "config.json" else data)
+    try:
+        check_keras_archive(path)
+    except ValueError as err:
+        assert str(err).startswith(str(path)) and "\n" not in str(err)
+        return
+    # accepted: what it declares fits in the weights it holds
+    config = record["config"]
+    assert int(config["n_blocks"]) * 18 * (4 * int(config["ngf"])) ** 2 * 4 <= len(archive_parts["model.weights.h5"])
+
+
+@FUZZ
+@given(image=st.binary(max_size=400), feature=st.binary(max_size=300))
+def test_damaged_dataset_files_are_skipped_and_reported_not_raised(tmp_path_factory, image, feature):
+    from PIL import Image
+
+    from keras_asym.data.pipeline import DatasetLayoutError, scan
+    from keras_asym.face.masks import PARTS
+
+    root = tmp_path_factory.mktemp("data")
+    for side in ("A", "B"):
+        (root / side).mkdir()
+        for part in PARTS:
+            (root / f"{side}_{part}").mkdir()
+            Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / f"{side}_{part}" / "x.png")
+    (root / "B_feat").mkdir()
+    (root / "A" / "x.png").write_bytes(image)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "B" / "x.png")
+    (root / "B_feat" / "x.npy").write_bytes(feature)
+    try:
+        info = scan(root)
+    except DatasetLayoutError as err:
+        assert str(root) in str(err)
+        return
+    assert len(info["photos"]) == len(info["drawings"]) == 1 and np.isclose(info["styles"].sum(), 1.0)
