@@ -58,7 +58,9 @@ _SIZE = flags.DEFINE_integer(
 _BATCH = flags.DEFINE_integer("batch_size", 4, "Images per inference batch (Keras models).", lower_bound=1, upper_bound=256)
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for TFLite and the face models.", lower_bound=1, upper_bound=64)
 _JIT = flags.DEFINE_boolean(
-    "jit_compile", True, "Run .keras models with XLA (about 20% faster per drawing; its compilation costs less than one drawing)."
+    "jit_compile",
+    True,
+    "Run .keras models with XLA (about 20% faster per drawing; compiling costs one to three drawings, docs/results/inference.json).",
 )
 _LANDMARKER_TASK = flags.DEFINE_string(
     "landmarker_task", None, "Official face_landmarker.task: use MediaPipe's FaceLandmarker instead of detector + mesh."
