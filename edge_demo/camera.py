@@ -23,6 +23,7 @@ log = logging.getLogger("edge_demo")
 
 
 MAX_DAMAGED_FRAMES = 30  # reads tried past a damaged stretch of a file before it counts as ended
+END_SLACK = 0.05  # a file stopping this close to its declared frame count has ended (the count is an estimate)
 
 
 class SourceError(RuntimeError):
@@ -137,10 +138,14 @@ class FrameSource:
         return False
 
     def _past_damage(self, index: int):
-        """A file that fails before the frame count it declares is damaged, not finished: try the frames after the
-        damage; if none can be read, the source ends with an error naming where it stopped."""
+        """A file that fails well before the frame count it declares is damaged, not finished: try the frames after
+        the damage; if none can be read, the source ends with an error naming where it stopped.
+
+        Containers estimate their frame count (duration x rate for MKV/WebM, edit lists in MP4), so a file that
+        stops within ``END_SLACK`` of it has ended.
+        """
         declared = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if index >= declared - 1:  # containers may over-count by one
+        if index >= declared - max(2, int(declared * END_SLACK)):
             return False, None
         for attempt in range(1, MAX_DAMAGED_FRAMES + 1):
             ok, image = self._capture.read()

@@ -152,7 +152,7 @@ def _load_points(path: str | None) -> dict:
                     raise ValueError(f"image {str(name)[:80]!r}: points must be 5 finite (x, y) pairs")
                 points[name] = array.tolist()
         return points
-    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:  # JSON errors are ValueErrors
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError) as err:  # JSON errors are ValueErrors
         raise ValueError(f"{path}: not a landmarks file ({cli.one_line(err, 160)}).") from err
 
 
@@ -169,7 +169,7 @@ def _load_manifest(path: Path) -> dict:
             if not all(isinstance(entry, dict) for entry in manifest[group].values()):
                 raise ValueError(f"a {group} entry is not an object")
         return manifest
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         aside = path.with_name("manifest.damaged.json")
         os.replace(path, aside)
         cli.error("prepare", f"{path}: damaged ({cli.one_line(err, 120)}); moved to {aside.name}, every file is redone.", word="warning")

@@ -93,3 +93,34 @@ def test_draw_refuses_a_hostile_keras_file_with_exit_2(tmp_path, generator_file)
     result = subprocess.run([sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "wide.keras: config.json declares at least" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_deflated_weights_and_settings_json_cannot_build_are_refused_in_one_line(tmp_path, generator_file):
+    """A deflated weights entry could pass a small file off as large weights; Keras stores them as they are."""
+    with zipfile.ZipFile(generator_file) as old, zipfile.ZipFile(tmp_path / "deflated.keras", "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            new.writestr(info.filename, old.read(info))
+    with pytest.raises(ValueError, match="deflated.keras: model.weights.h5 is compressed"):
+        load_generator(tmp_path / "deflated.keras")
+    for name, value in (("infinite", float("inf")), ("huge", 1e308)):
+        config = _config(generator_file)
+        config["config"]["ngf"] = value
+        with pytest.raises(ValueError, match=f"{name}.keras: config.json (has a malformed setting|declares at least)"):
+            load_generator(_rewrite(generator_file, tmp_path / f"{name}.keras", config=config))
+    path = _rewrite(generator_file, tmp_path / "deep.keras")
+    with zipfile.ZipFile(generator_file) as old, zipfile.ZipFile(path, "w") as new:
+        for info in old.infolist():
+            new.writestr(info.filename, "[" * 100_000 + "]" * 100_000 if info.filename == "config.json" else old.read(info))
+    with pytest.raises(ValueError, match="deep.keras: config.json is not JSON"):
+        load_generator(path)
+
+
+def test_a_generator_saved_at_a_fixed_size_draws_at_it_by_default(tmp_path):
+    from keras_asym.inference.drawer import Drawer
+    from keras_asym.models.networks import StyleGenerator
+
+    StyleGenerator(ngf=4, n_blocks=1, height=48, width=48).save(tmp_path / "fixed.keras")
+    drawer = Drawer(tmp_path / "fixed.keras")
+    assert drawer.native_size == (48, 48)
+    with pytest.raises(ValueError, match="cannot draw 64x64 photos"):
+        drawer.draw(np.zeros((1, 64, 64, 3), np.uint8), np.eye(3)[0])

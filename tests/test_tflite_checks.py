@@ -225,3 +225,25 @@ def test_a_model_on_which_litert_crashes_is_refused_by_the_probe(tmp_path, monke
     path.write_bytes(b"anything")
     with pytest.raises(ValueError, match=r"m.tflite: LiteRT crashed on this model \(SIGSEGV, in a probe process\)"):
         TFLiteGenerator(path)
+
+
+def test_a_wide_generator_exported_small_is_not_mistaken_for_a_bomb(tmp_path):
+    """Its 3x3x256x256 block kernels hold more values than 512 per pixel of a 16x16 photo; they are in the file."""
+    from keras_asym.models.networks import StyleGenerator
+
+    model = StyleGenerator(ngf=64, n_blocks=1, height=16, width=16)
+    path = tmp_path / "wide.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    assert TFLiteGenerator(path, probe=False).draw(np.zeros((16, 16, 3), np.uint8), np.array([1.0, 0.0, 0.0])).shape == (16, 16)
+
+
+def test_a_model_too_slow_for_the_probe_is_loaded_here_with_a_warning(tmp_path, honest_bytes, monkeypatch, caplog):
+    from edge_demo.runtime import generator as runtime
+
+    monkeypatch.setattr(runtime, "_PROBE", "import time; time.sleep(30)")
+    monkeypatch.setattr(runtime, "PROBE_SECONDS", 1)
+    path = tmp_path / "slow.tflite"
+    path.write_bytes(honest_bytes)
+    with caplog.at_level("WARNING", logger="edge_demo"):
+        assert TFLiteGenerator(path).draw(np.zeros((SIZE, SIZE, 3), np.uint8), np.array([1.0, 0.0, 0.0])).shape == (SIZE, SIZE)
+    assert any("not probed in a child process (TimeoutExpired)" in r.getMessage() for r in caplog.records)

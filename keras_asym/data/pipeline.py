@@ -29,7 +29,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.face.masks import PARTS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DECODABLE = ("PNG", "JPEG", "BMP", "GIF")  # what tf.io.decode_image reads, by content
+DECODABLE = ("PNG", "JPEG", "MPO", "BMP", "GIF")  # what tf.io.decode_image reads, by content (MPO: a camera's JPEG)
 
 
 class DatasetLayoutError(ValueError):

@@ -20,8 +20,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edge_demo.runtime.generator import TFLiteGenerator
+from edge_demo.runtime import cli
+from edge_demo.runtime.generator import TFLiteGenerator, read_sidecar
 from edge_demo.runtime.styles import STYLE_COUNT
+from keras_asym.models.mobile import _scaled
 
 
 def check_generator(generator, where: str) -> None:
@@ -41,7 +43,7 @@ def _least_parameters(name: str, config: dict) -> int:
     """A lower bound on the parameters a generator config builds (its residual blocks alone)."""
     if name == "keras_asym>StyleGenerator":
         return int(config.get("n_blocks", 9)) * 2 * 9 * (4 * int(config.get("ngf", 64))) ** 2
-    return int(config.get("n_blocks", 6)) * 2 * int(config.get("expansion", 4)) * int(64 * float(config.get("alpha", 1.0))) ** 2
+    return int(config.get("n_blocks", 6)) * 2 * int(config.get("expansion", 4)) * _scaled(64, float(config.get("alpha", 1.0))) ** 2
 
 
 def check_keras_archive(path: Path) -> None:
@@ -58,11 +60,20 @@ def check_keras_archive(path: Path) -> None:
                 raise ValueError(
                     f"{path}: config.json declares {config_info.file_size:,} bytes (a generator's is under {MAX_CONFIG_BYTES:,})."
                 )
-            record = json.loads(archive.read(config_info))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error) as err:
+            # Keras stores the weights uncompressed: then the declared size is the bytes really in the file,
+            # and a deflated (or lying zip64) entry cannot pass a small file off as large weights
+            weights_end = weights_info.header_offset + weights_info.compress_size  # its local header adds more
+            if weights_info.compress_type != zipfile.ZIP_STORED or weights_info.compress_size != weights_info.file_size:
+                raise ValueError(f"{path}: model.weights.h5 is compressed; Keras stores it as it is.")
+            if weights_end > path.stat().st_size:
+                raise ValueError(f"{path}: model.weights.h5 declares {weights_info.file_size:,} bytes the file does not hold.")
+            raw = archive.read(config_info)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error, OSError) as err:
         raise ValueError(f"{path}: not a readable .keras archive ({type(err).__name__}: {str(err)[:120]}).") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: config.json is not JSON ({str(err)[:120]}).") from err
+    try:
+        record = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: config.json is not JSON a generator has ({type(err).__name__}: {str(err)[:120]}).") from err
     name = record.get("registered_name") if isinstance(record, dict) else None
     config = record.get("config") if isinstance(record, dict) else None
     if name not in GENERATORS or not isinstance(config, dict):
@@ -70,7 +81,7 @@ def check_keras_archive(path: Path) -> None:
     try:
         least = _least_parameters(name, config)
         channels = (config.get("input_channels", 3), config.get("output_channels", 1), config.get("style_dim", STYLE_COUNT))
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:  # OverflowError: int(Infinity), which JSON may hold
         raise ValueError(f"{path}: config.json has a malformed setting ({str(err)[:120]}).") from err
     if channels != (3, 1, STYLE_COUNT):
         raise ValueError(
@@ -137,6 +148,8 @@ class KerasBackend:
     def __init__(self, path: Path, batch_size: int, jit_compile: bool = True):
         self.model = load_generator(path)
         self.batch_size = batch_size
+        shape = self.model.input["photo"].shape
+        self.size = (int(shape[1]), int(shape[2])) if shape[1] and shape[2] else None  # a generator saved with a fixed size
         self._fn = tf.function(lambda photo, style: self.model({"photo": photo, "style": style}, training=False), jit_compile=jit_compile)
 
     def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
@@ -147,10 +160,16 @@ class KerasBackend:
         if pad:
             photos = np.concatenate([photos, np.repeat(photos[-1:], pad, axis=0)])
         styles = np.repeat(style[None], len(photos), axis=0)
-        outs = [
-            np.asarray(self._fn(photos[i : i + self.batch_size], styles[i : i + self.batch_size]))
-            for i in range(0, len(photos), self.batch_size)
-        ]
+        try:
+            outs = [
+                np.asarray(self._fn(photos[i : i + self.batch_size], styles[i : i + self.batch_size]))
+                for i in range(0, len(photos), self.batch_size)
+            ]
+        except (tf.errors.OpError, ValueError) as err:  # a size the model cannot take, or memory: the items', not a bug
+            detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"the generator cannot draw {photos.shape[1]}x{photos.shape[2]} photos ({cli.one_line(detail, 200)})."
+            ) from err
         drawings = np.concatenate(outs)[:n, ..., 0]
         return np.clip((drawings + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
@@ -193,11 +212,12 @@ class Drawer:
             self.backend = TFLiteBackend(self.path, threads)
         else:
             self.backend = KerasBackend(self.path, batch_size, jit_compile)
+        self.metadata = read_sidecar(self.path)  # a TFLite export's packed record, or the JSON beside the model
 
     @property
     def native_size(self) -> tuple[int, int] | None:
-        """The size the model runs at without resampling: a TFLite export's own, ``None`` for a Keras model (any size)."""
-        return self.backend.size if isinstance(self.backend, TFLiteBackend) else None
+        """The size the model runs at: a TFLite export's, a Keras model's if it was saved with one, else ``None`` (any)."""
+        return self.backend.size
 
     def draw(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(N,H,W,3) uint8 RGB -> (N,H,W) uint8 drawings; H and W multiples of 4."""
