@@ -35,6 +35,7 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import machine, style_judge
+from benchmarks.session_time import SessionTime
 from edge_demo.runtime.assets import file_sha256
 from edge_demo.runtime.progress import Progress
 from keras_asym.data.procedural import write_dataset
@@ -148,19 +149,7 @@ def train(preset: dict, dataset: Path, run: Path, seed: int, threads: int) -> fl
     env = dict(os.environ)
     if threads:
         env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
-    record = run / "cpu_seconds.json"
-    before = json.loads(record.read_text()) if record.is_file() else {"train_wall_seconds": 0.0, "sessions": []}
-    session = {"threads": threads or os.cpu_count(), "seconds": 0.0}
-
-    def account(seconds: float) -> None:
-        session["seconds"] = round(seconds, 1)
-        total = {
-            "train_wall_seconds": before["train_wall_seconds"] + seconds,
-            "sessions": before.get("sessions", []) + [session],
-        }
-        run.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(record, json.dumps(total, indent=1).encode())
-
+    account = SessionTime(run, threads).account
     started = time.perf_counter()
     with open(f"{run}.log", "a") as log:
         print(f"unpaired_drawer: training in {run} (log: {run}.log)", flush=True)

@@ -3,6 +3,8 @@ one that draws another face's, or the same picture in every style, does not."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,16 @@ def test_line_scores_inside_a_mask():
     outside = np.full_like(reference, 255)
     outside[25, :] = 0  # lines outside the mask are not scored
     assert metrics.edge_scores_in(outside, blank, mask) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+
+
+def test_a_runs_training_time_adds_up_across_sessions(tmp_path):
+    from benchmarks.session_time import SessionTime
+
+    assert SessionTime.total(tmp_path) is None
+    first = SessionTime(tmp_path, threads=1)
+    first.account(60.0)
+    first.account(125.0)  # updated as the session goes: the last figure counts
+    SessionTime(tmp_path, threads=2).account(30.0)  # a later session, resumed
+    record = json.loads((tmp_path / "cpu_seconds.json").read_text())
+    assert SessionTime.total(tmp_path) == 155.0
+    assert record["sessions"] == [{"threads": 1, "seconds": 125.0}, {"threads": 2, "seconds": 30.0}]
