@@ -162,14 +162,18 @@ def train_args(preset: dict, dataset: Path, run: Path, seed: int, extra: list[st
 
 
 def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> None:
-    """Trains every unfinished run, ``workers`` at a time, resuming interrupted ones; progress with an ETA per run."""
+    """Trains every unfinished run, ``workers`` at a time, resuming interrupted ones; progress with an ETA per run.
+
+    Each run's training time adds up across sessions in ``RUN/cpu_seconds.json`` (``benchmarks.session_time``)."""
+    from benchmarks.session_time import SessionTime
     from edge_demo.runtime.progress import Progress
 
     todo = [(name, seed, extra) for name, seed, extra in plan if not (root / f"{name}_seed{seed}" / "finished.json").is_file()]
     progress = Progress(len(plan), "hidden_information: trainings", unit="runs", interval=0.0, start=len(plan) - len(todo))
     threads = str(_THREADS.value or max(1, (os.cpu_count() or 2) // workers))
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
-    running: list[tuple[subprocess.Popen, Path, float, str]] = []
+    running: list[tuple[subprocess.Popen, Path, float, str, SessionTime]] = []
+    last_account = time.perf_counter()
     while todo or running:
         while todo and len(running) < workers:
             name, seed, extra = todo.pop(0)
@@ -178,20 +182,23 @@ def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> No
             if (run / "config.json").is_file():
                 args.append("--resume")
             log = (root / f"{name}_seed{seed}.log").open("a")
-            running.append(
-                (subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env), run, time.perf_counter(), f"{name} seed {seed}")
-            )
+            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+            running.append((process, run, time.perf_counter(), f"{name} seed {seed}", SessionTime(run, int(threads))))
         time.sleep(2.0)
+        if time.perf_counter() - last_account >= 60.0:  # a session stopped mid-run still counts
+            last_account = time.perf_counter()
+            for _, _, started, _, session in running:
+                session.account(last_account - started)
         for item in list(running):
-            process, run, started, label = item
+            process, run, started, label, session = item
             if process.poll() is None:
                 continue
             running.remove(item)
+            seconds = time.perf_counter() - started
+            session.account(seconds)
             if process.returncode != 0:
                 raise RuntimeError(f"{label}: train exited {process.returncode}; see {run}.log")
-            seconds = time.perf_counter() - started
-            previous = json.loads((run / "finished.json").read_text())["train_seconds"] if (run / "finished.json").is_file() else 0.0
-            (run / "finished.json").write_text(json.dumps({"train_seconds": previous + seconds}))
+            (run / "finished.json").write_text(json.dumps({"train_seconds": SessionTime.total(run)}))
             progress.update(progress.done + 1, note=f"{label} trained in {seconds:.0f} s")
 
 
