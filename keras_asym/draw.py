@@ -51,7 +51,8 @@ _PASTE_BACK = flags.DEFINE_boolean("paste_back", False, "With --align, warp the 
 _SIZE = flags.DEFINE_integer(
     "size",
     0,
-    "Aligned size (0: a TFLite export's own size, else 512); with --noalign, the longest side is limited to this.",
+    "Aligned size (0: the model's own or trained size, from the export, its record or its folder's config.json; else 512); "
+    "with --noalign, the longest side is limited to this.",
     lower_bound=0,
     upper_bound=4096,
 )
@@ -113,7 +114,7 @@ def main(argv):
             raise ValueError(f"--size must be 0 or a multiple of 4 and >= {MIN_SIDE}, got {_SIZE.value}.")
         files = list_images(_INPUT.value)
         drawer = Drawer(_MODEL.value, batch_size=_BATCH.value, threads=_THREADS.value, jit_compile=_JIT.value)
-        size = _SIZE.value or max(drawer.native_size or (DEFAULT_SIZE,))
+        size = _SIZE.value or drawer.trained_size or DEFAULT_SIZE
         output = cli.output_folder(_OUTPUT.value)
     except (ValueError, FileNotFoundError, OSError) as err:
         cli.error("draw", err)

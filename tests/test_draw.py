@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -235,3 +236,18 @@ def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == (tmp_path / "b.json").stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no temporary file left behind
+
+
+def test_the_default_size_is_the_one_the_model_was_trained_at(tmp_path, generator_file):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(generator_file, folder / "generator.keras")
+    assert Drawer(folder).trained_size is None  # nothing says: draw uses 512
+    (folder / "config.json").write_text(json.dumps({"image_size": 64}))  # what import_official and train write
+    assert Drawer(folder).trained_size == 64
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.random.default_rng(6).integers(0, 255, (200, 100, 3), dtype=np.uint8)).save(inputs / "tall.png")
+    result = _draw("--model", folder, "--input", inputs, "--output", tmp_path / "out", "--noalign")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert cv2.imread(str(tmp_path / "out" / "tall_style1.png"), cv2.IMREAD_UNCHANGED).shape == (64, 32)

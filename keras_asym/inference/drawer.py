@@ -219,6 +219,22 @@ class Drawer:
         """The size the model runs at: a TFLite export's, a Keras model's if it was saved with one, else ``None`` (any)."""
         return self.backend.size
 
+    @property
+    def trained_size(self) -> int | None:
+        """The size to draw at when none is asked for: the native size, else the size the model was trained or
+        fitted at, from its record (``settings.size``) or its folder's ``config.json`` (``image_size``; an
+        ``import_official`` or ``train`` folder); ``None`` when nothing says."""
+        if self.native_size:
+            return max(self.native_size)
+        size = (self.metadata.get("settings") or {}).get("size") if isinstance(self.metadata.get("settings"), dict) else None
+        for config in (self.path.parent / "config.json", self.path.parent.parent / "config.json"):
+            if size is None and config.is_file() and config.stat().st_size < MAX_CONFIG_BYTES:
+                try:
+                    size = json.loads(config.read_text()).get("image_size")
+                except (ValueError, AttributeError, RecursionError):
+                    size = None
+        return int(size) if isinstance(size, int) and 16 <= size <= 4096 else None
+
     def draw(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(N,H,W,3) uint8 RGB -> (N,H,W) uint8 drawings; H and W multiples of 4."""
         photos = np.asarray(photos)
