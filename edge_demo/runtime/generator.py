@@ -53,9 +53,7 @@ def read_sidecar(path: str | Path) -> dict:
             if info.file_size > MAX_RECORD_BYTES:
                 raise ValueError(f"{path}: its keras_asym.json record declares {info.file_size:,} bytes (at most {MAX_RECORD_BYTES:,}).")
             raw, where = files.read(info), f"{path}: its keras_asym.json record"
-    except KeyError:
-        raw, where = None, ""
-    except zipfile.BadZipFile:
+    except (KeyError, zipfile.BadZipFile):  # no packed record, or no zip at all: look beside the model
         raw, where = None, ""
     except (RuntimeError, NotImplementedError, zipfile.LargeZipFile, EOFError, OSError, zlib.error) as err:  # encrypted, unknown method
         raise ValueError(f"{path}: its keras_asym.json record cannot be read ({str(err)[:120]}).") from err
@@ -110,7 +108,7 @@ def check_tensor_budget(interpreter, path: Path, pixels: int, file_bytes: int = 
     if largest > max(TENSOR_VALUES_PER_PIXEL * pixels, file_bytes):
         raise ValueError(
             f"{path}: declares a tensor of shape {tuple(int(v) for v in shape)}, more than {TENSOR_VALUES_PER_PIXEL} values per "
-            f"input pixel: not a generator, refused before allocating it."
+            f"input pixel and more than the file holds: not a generator, refused before allocating it."
         )
     if total > ALL_TENSORS_VALUES_PER_PIXEL * 4 * pixels + file_bytes:
         raise ValueError(f"{path}: declares {total:,} bytes of tensors for a {pixels}-pixel input: not a generator, refused.")
@@ -161,10 +159,10 @@ except Exception:
 def probe_in_child(path: Path, delegate: str = "xnnpack", threads: int = 2) -> bool:
     """Loads the model and draws once in a child process first; ValueError if LiteRT crashes there.
 
-    LiteRT checks a flatbuffer's structure but not its ops' parameters: bytes changed in an export make its
-    ``allocate_tensors`` die with SIGSEGV (two of three batches of 100 randomly byte-mutated int8 exports held such a
-    file, 2026-12-04), which no
-    exception handler can catch. A crash in the child is a refusal here; an ordinary error is left to the
+    LiteRT checks a flatbuffer's structure but not its ops' parameters: bytes changed in an export can make its
+    ``allocate_tensors`` die with SIGSEGV, which no exception handler can catch (two of three batches of 100
+    randomly byte-mutated int8 exports held such a file, 2026-12-04). The child runs on the CPU: a GPU
+    delegate's compilation is not probed. A crash in the child is a refusal here; an ordinary error is left to the
     in-process load, which reports it in one line. Returns whether the child drew without error. A child that
     cannot start, or a model too slow to draw within ``PROBE_SECONDS`` (a large fp32 model on a Pi), is loaded
     in-process unprobed, with a warning.
