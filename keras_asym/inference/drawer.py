@@ -73,7 +73,7 @@ def check_keras_archive(path: Path) -> None:
     try:
         record = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"{path}: config.json is not JSON a generator has ({type(err).__name__}: {str(err)[:120]}).") from err
+        raise ValueError(f"{path}: config.json is not readable JSON ({type(err).__name__}: {str(err)[:120]}).") from err
     name = record.get("registered_name") if isinstance(record, dict) else None
     config = record.get("config") if isinstance(record, dict) else None
     if name not in GENERATORS or not isinstance(config, dict):
