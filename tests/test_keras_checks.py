@@ -111,7 +111,7 @@ def test_deflated_weights_and_settings_json_cannot_build_are_refused_in_one_line
     with zipfile.ZipFile(generator_file) as old, zipfile.ZipFile(path, "w") as new:
         for info in old.infolist():
             new.writestr(info.filename, "[" * 100_000 + "]" * 100_000 if info.filename == "config.json" else old.read(info))
-    with pytest.raises(ValueError, match="deep.keras: config.json is not JSON"):
+    with pytest.raises(ValueError, match="deep.keras: config.json is not readable JSON"):
         load_generator(path)
 
 
