@@ -29,6 +29,7 @@ import numpy as np
 from ai_edge_litert import interpreter as litert
 
 from edge_demo.runtime import gpu
+from edge_demo.runtime.cli import one_line
 
 DELEGATES = ("auto", "xnnpack", "gpu", "none")
 OUTPUT_DTYPES = (np.float32, np.uint8, np.int8, np.int16)
@@ -56,7 +57,7 @@ def read_sidecar(path: str | Path) -> dict:
     except (KeyError, zipfile.BadZipFile):  # no packed record, or no zip at all: look beside the model
         raw, where = None, ""
     except (RuntimeError, NotImplementedError, zipfile.LargeZipFile, EOFError, OSError, zlib.error) as err:  # encrypted, unknown method
-        raise ValueError(f"{path}: its keras_asym.json record cannot be read ({str(err)[:120]}).") from err
+        raise ValueError(f"{path}: its keras_asym.json record cannot be read ({one_line(err, 120)}).") from err
     if raw is None:
         sidecar = path.with_suffix(".json")
         if not sidecar.is_file():
@@ -67,7 +68,7 @@ def read_sidecar(path: str | Path) -> dict:
     try:
         record = json.loads(raw)
     except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError, nesting past the limit
-        raise ValueError(f"{where}: not JSON ({str(err)[:120]}).") from err
+        raise ValueError(f"{where}: not JSON ({one_line(err, 120)}).") from err
     if not isinstance(record, dict):
         raise ValueError(f"{where}: not a JSON object.")
     return record
@@ -215,7 +216,7 @@ class TFLiteGenerator:
             # The interpreter gives the tensors' quantization, and runs the model unless the GPU does.
             self.interpreter = _make_interpreter(self.path, threads, delegate)
         except ValueError as err:
-            raise ValueError(f"{self.path}: not a loadable TFLite model ({err}).") from err
+            raise ValueError(f"{self.path}: not a loadable TFLite model ({one_line(err, 200)}).") from err
         self._photo, self._style = self._check_signature()
         self.delegate, self.accelerator, self.fully_accelerated, self._gpu = "none" if delegate == "none" else "xnnpack", "CPU", None, None
         if delegate in ("gpu", "auto"):
@@ -264,7 +265,7 @@ class TFLiteGenerator:
         try:
             self.interpreter.allocate_tensors()
         except RuntimeError as err:  # an op LiteRT lacks, or shapes that do not fit together
-            raise ValueError(f"{self.path}: LiteRT cannot prepare this model ({str(err).strip()[:200]}).") from err
+            raise ValueError(f"{self.path}: LiteRT cannot prepare this model ({one_line(str(err).strip(), 200)}).") from err
         self._photo = next(d for d in self.interpreter.get_input_details() if d["index"] == self._photo["index"])
         self._output = self.interpreter.get_output_details()[0]
         self.height, self.width = size
@@ -320,7 +321,7 @@ class TFLiteGenerator:
             try:
                 self.interpreter.invoke()
             except RuntimeError as err:
-                raise ValueError(f"{self.path}: LiteRT cannot run this model ({str(err).strip()[:200]}).") from err
+                raise ValueError(f"{self.path}: LiteRT cannot run this model ({one_line(str(err).strip(), 200)}).") from err
             return self.interpreter.tensor(self._output["index"])()
         return next(iter(self._gpu.run({"photo": self._photo_buffer}).values()))
 

@@ -69,11 +69,11 @@ def check_keras_archive(path: Path) -> None:
                 raise ValueError(f"{path}: model.weights.h5 declares {weights_info.file_size:,} bytes the file does not hold.")
             raw = archive.read(config_info)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error, OSError) as err:
-        raise ValueError(f"{path}: not a readable .keras archive ({type(err).__name__}: {str(err)[:120]}).") from err
+        raise ValueError(f"{path}: not a readable .keras archive ({type(err).__name__}: {cli.one_line(err, 120)}).") from err
     try:
         record = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"{path}: config.json is not readable JSON ({type(err).__name__}: {str(err)[:120]}).") from err
+        raise ValueError(f"{path}: config.json is not readable JSON ({type(err).__name__}: {cli.one_line(err, 120)}).") from err
     name = record.get("registered_name") if isinstance(record, dict) else None
     config = record.get("config") if isinstance(record, dict) else None
     if name not in GENERATORS or not isinstance(config, dict):
@@ -82,7 +82,7 @@ def check_keras_archive(path: Path) -> None:
         least = _least_parameters(name, config)
         channels = (config.get("input_channels", 3), config.get("output_channels", 1), config.get("style_dim", STYLE_COUNT))
     except (TypeError, ValueError, OverflowError) as err:  # OverflowError: int(Infinity), which JSON may hold
-        raise ValueError(f"{path}: config.json has a malformed setting ({str(err)[:120]}).") from err
+        raise ValueError(f"{path}: config.json has a malformed setting ({cli.one_line(err, 120)}).") from err
     if channels != (3, 1, STYLE_COUNT):
         raise ValueError(
             f"{path}: maps {channels[0]} channels and a {channels[2]}-style vector to {channels[1]}; a generator maps RGB and 3 styles to 1."
@@ -102,7 +102,7 @@ def load_generator(path: str | Path):
     try:
         generator = keras.saving.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001  (Keras raises many types for a bad archive)
-        raise ValueError(f"{path}: not a readable .keras model ({type(err).__name__}: {str(err)[:200]}).") from err
+        raise ValueError(f"{path}: not a readable .keras model ({type(err).__name__}: {cli.one_line(err, 200)}).") from err
     check_generator(generator, str(path))
     shape = generator.input["photo"].shape
     size = (shape[1] or 32, shape[2] or 32)
@@ -110,7 +110,7 @@ def load_generator(path: str | Path):
         out = generator({"photo": np.zeros((1, *size, 3), np.float32), "style": np.full((1, STYLE_COUNT), 1 / 3, np.float32)})
     except Exception as err:  # noqa: BLE001  (any failure of a loaded model's first call is the file's)
         raise ValueError(
-            f"{path}: the model does not run on a {size[0]}x{size[1]} photo ({type(err).__name__}: {str(err)[:200]})."
+            f"{path}: the model does not run on a {size[0]}x{size[1]} photo ({type(err).__name__}: {cli.one_line(err, 200)})."
         ) from err
     if tuple(out.shape) != (1, *size, 1):
         raise ValueError(
