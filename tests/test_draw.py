@@ -118,6 +118,13 @@ def test_aligned_folder_skips_bad_files_and_reports(tmp_path, generator_file):
     assert cv2.imread(str(out / "face_input.png")).shape == (512, 512, 3)
 
 
+def _one_photo(folder, name: str, shape: tuple[int, int], seed: int):
+    """``folder`` holding one random RGB photo ``name`` of ``shape`` (height, width)."""
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (*shape, 3), dtype=np.uint8)).save(folder / name)
+    return folder
+
+
 def _tflite_twin(generator_file, path, size: int):
     """The generator's weights as a float TFLite model fixed at ``size``."""
     import tensorflow as tf
@@ -140,9 +147,7 @@ def test_keras_and_tflite_models_draw_the_same(tmp_path, generator_file):
 
 def test_a_tflite_export_draws_at_its_own_size_by_default_and_other_sizes_are_resampled(tmp_path, generator_file):
     tflite = _tflite_twin(generator_file, tmp_path / "generator.tflite", 32)
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    Image.fromarray(np.random.default_rng(3).integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(inputs / "face.png")
+    inputs = _one_photo(tmp_path / "in", "face.png", (48, 40), seed=3)
     result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "own", "--noalign")
     assert result.returncode == 0, result.stderr[-2000:]
     assert cv2.imread(str(tmp_path / "own" / "face_style1.png"), cv2.IMREAD_UNCHANGED).shape == (32, 24)
@@ -245,9 +250,8 @@ def test_the_default_size_is_the_one_the_model_was_trained_at(tmp_path, generato
     assert Drawer(folder).trained_size is None  # nothing says: draw uses 512
     (folder / "config.json").write_text(json.dumps({"image_size": 64}))  # what import_official and train write
     assert Drawer(folder).trained_size == 64
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    Image.fromarray(np.random.default_rng(6).integers(0, 255, (200, 100, 3), dtype=np.uint8)).save(inputs / "tall.png")
+    inputs = _one_photo(tmp_path / "in", "tall.png", (200, 100), seed=6)
     result = _draw("--model", folder, "--input", inputs, "--output", tmp_path / "out", "--noalign")
     assert result.returncode == 0, result.stderr[-2000:]
     assert cv2.imread(str(tmp_path / "out" / "tall_style1.png"), cv2.IMREAD_UNCHANGED).shape == (64, 32)
+
