@@ -45,6 +45,8 @@ from pathlib import Path
 
 from absl import app, flags
 
+from edge_demo.runtime.pixels import to_model
+
 PRESETS = {
     # ~15 min per asymmetric model with 2 runs side by side on 2 cores (one thread each)
     "cpu": {
@@ -289,7 +291,7 @@ def figure(path: Path, photos, models: dict, levels: float, count: int = 4) -> N
     from edge_demo.runtime.styles import cycling
     from keras_asym.objective.losses import truncate
 
-    x = photos[:count].astype(np.float32) / 127.5 - 1.0
+    x = to_model(photos[:count])
     style = cycling(count)
     columns = ["photo", "G(x)", "|G(x) - trunc| x levels", "F(G(x))", "F(trunc(G(x)))"]
     fig, axes = plt.subplots(count * len(models), len(columns), figsize=(len(columns) * 1.6, count * len(models) * 1.6))
@@ -484,7 +486,7 @@ def main(argv):
         "date": time.strftime("%Y-%m-%d"),
         "test_photos": int(len(photos)),
         # what an F that ignores its input can reach: the mean test photo, scored like F(G(x))
-        "l1_mean_photo": float(np.abs(photos / 127.5 - 1.0 - (photos / 127.5 - 1.0).mean(0)).mean()),
+        "l1_mean_photo": float(np.abs(to_model(photos, np.float64) - to_model(photos, np.float64).mean(0)).mean()),
     }
     hidden = {**common, "seeds": seeds, "runs": hidden_runs}
     # the regime where hiding can pay: CycleGAN's F(G(x)) at most half as far from the photo as the mean photo

@@ -39,6 +39,7 @@ from absl import flags
 from benchmarks import machine
 from benchmarks.report import render_inference_size
 from edge_demo.runtime import cli
+from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.styles import ONE_HOTS
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator, fitted first if missing).")
@@ -130,13 +131,13 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
     from edge_demo.runtime.generator import TFLiteGenerator
 
     def to_uint8(y):
-        return np.clip((np.asarray(y) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        return to_pixels(y)
 
     def keras_fn(compiled):
         fn = tf.function(lambda p, s: keras_g({"photo": p, "style": s}, training=False), jit_compile=compiled)
 
         def run(photo, style):
-            return to_uint8(fn(photo[None].astype(np.float32) / 127.5 - 1.0, style[None])[0, ..., 0])
+            return to_uint8(fn(to_model(photo[None]), style[None])[0, ..., 0])
 
         return run
 
@@ -148,7 +149,7 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
 
         def pytorch(photo, style):
             with torch.inference_mode():
-                x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+                x = to_model(torch.from_numpy(photo).permute(2, 0, 1)[None].float())
                 return to_uint8(twin(x, torch.from_numpy(style[None]))[0, 0].numpy())
 
         found = {"pytorch": pytorch, **found}

@@ -10,11 +10,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from edge_demo.runtime.pixels import to_model
+
 
 def fit(drawings: np.ndarray, labels: np.ndarray, seed: int = 7) -> keras.Model:
     """Fits the judge on uint8 drawings (N, H, W) with 0-based style labels (N,)."""
     size = drawings.shape[1]
-    x = drawings[..., None].astype(np.float32) / 127.5 - 1.0
+    x = to_model(drawings[..., None])
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
@@ -33,7 +35,4 @@ def fit(drawings: np.ndarray, labels: np.ndarray, seed: int = 7) -> keras.Model:
 
 def accuracy(judge: keras.Model, drawings: dict) -> dict:
     """Per style k: the share of drawings (uint8, N, H, W) that the judge calls style k."""
-    return {
-        f"style{k}": float(np.mean(np.argmax(np.asarray(judge(d[..., None].astype(np.float32) / 127.5 - 1.0)), -1) == k - 1))
-        for k, d in drawings.items()
-    }
+    return {f"style{k}": float(np.mean(np.argmax(np.asarray(judge(to_model(d[..., None]))), -1) == k - 1)) for k, d in drawings.items()}

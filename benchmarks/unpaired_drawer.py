@@ -37,6 +37,7 @@ from absl import app, flags
 from benchmarks import machine, style_judge
 from benchmarks.session_time import SessionTime
 from edge_demo.runtime.assets import file_sha256
+from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.progress import Progress
 from keras_asym.data.procedural import write_dataset
 from keras_asym.evaluation import metrics
@@ -279,7 +280,7 @@ def discriminator_view(run: Path, photos: np.ndarray, drawings: dict) -> dict | 
     model.load_weights(checkpoints[-1])
 
     def shares(images: np.ndarray) -> list[float]:
-        x = images[..., None].astype(np.float32) / 127.5 - 1.0
+        x = to_model(images[..., None])
         predicted = np.argmax(np.asarray(model.drawing_discriminator(x)[1]), -1)
         return [float(v) for v in np.bincount(predicted, minlength=3) / len(predicted)]
 

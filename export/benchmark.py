@@ -25,6 +25,7 @@ from absl import flags
 
 from edge_demo.runtime import cli
 from edge_demo.runtime.generator import TFLiteGenerator
+from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.styles import ONE_HOTS
 from export import exporter
 from export.heldout import photo_split
@@ -57,9 +58,9 @@ def quality_rows(generator, variants: dict[str, Path], photos: list[np.ndarray])
     styles = ONE_HOTS
     references = []
     for i, photo in enumerate(photos):
-        x = (photo.astype(np.float32) / 127.5 - 1.0)[None]
+        x = to_model(photo)[None]
         y = np.asarray(generator({"photo": x, "style": styles[i % 3][None]}, training=False))[0, ..., 0]
-        references.append(np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8))
+        references.append(to_pixels(y))
     rows = {}
     for variant, path in variants.items():
         runner = TFLiteGenerator(path, threads=2)

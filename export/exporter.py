@@ -20,6 +20,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.runtime import gpu
 from edge_demo.runtime.generator import TFLiteGenerator
+from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from export import analyzer, metadata, qat, savedmodel, tflite
@@ -75,13 +76,18 @@ def sidecar(variant: str, height: int, width: int, source: str, io: dict, extra:
                 "shape": [1, height, width, 3],
                 "color": "RGB",
                 "range": [-1.0, 1.0],
-                "from_pixels": "pixel / 127.5 - 1",
+                "from_pixels": f"pixel / {SCALE} - 1",
                 **io.get("photo", {}),
             },
             "style": {"shape": [1, 3], "meaning": "weights of style1..style3, summing to 1", **io.get("style", {})},
         },
         "outputs": {
-            "drawing": {"shape": [1, height, width, 1], "range": [-1.0, 1.0], "to_pixels": "(value + 1) * 127.5", **io.get("drawing", {})}
+            "drawing": {
+                "shape": [1, height, width, 1],
+                "range": [-1.0, 1.0],
+                "to_pixels": f"(value + 1) * {SCALE}",
+                **io.get("drawing", {}),
+            }
         },
         "alignment": "official 5-point similarity template (edge_demo.runtime.alignment.template), scaled to the input size",
         "source_model": source,
@@ -124,7 +130,7 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
     """PSNR and max abs difference of a TFLite model's drawings against the Keras drawings."""
     generator = TFLiteGenerator(model_path, threads=2)
     styles = ONE_HOTS
-    outputs = [generator.run(p.astype(np.float32) / 127.5 - 1.0, styles[i % 3]) for i, p in enumerate(photos)]
+    outputs = [generator.run(to_model(p), styles[i % 3]) for i, p in enumerate(photos)]
     diffs = [np.abs(o - r) for o, r in zip(outputs, reference)]
     return {
         "psnr_db": float(np.mean([psnr(o, r, peak=2.0) for o, r in zip(outputs, reference)])),
@@ -137,8 +143,7 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
 def keras_reference(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
     styles = ONE_HOTS
     return [
-        np.asarray(generator({"photo": (p.astype(np.float32) / 127.5 - 1.0)[None], "style": styles[i % 3][None]}, training=False))[0]
-        for i, p in enumerate(photos)
+        np.asarray(generator({"photo": to_model(p)[None], "style": styles[i % 3][None]}, training=False))[0] for i, p in enumerate(photos)
     ]
 
 

@@ -26,6 +26,8 @@ import flatbuffers
 from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
 from mediapipe.tasks.metadata import schema_py_generated as schema
 
+from edge_demo.runtime.pixels import SCALE
+
 SIDECAR_NAME = "keras_asym.json"
 STYLES_NAME = "styles.txt"
 METADATA_FIELD = "TFLITE_METADATA"
@@ -47,7 +49,7 @@ def _image_tensor(name: str, description: str, color_space: int, normalize: bool
         unit = fb.ProcessUnitT()
         unit.optionsType = fb.ProcessUnitOptions.NormalizationOptions
         unit.options = fb.NormalizationOptionsT()
-        unit.options.mean, unit.options.std = [127.5], [127.5]
+        unit.options.mean, unit.options.std = [SCALE], [SCALE]
         tensor.processUnits = [unit]
     return tensor
 
@@ -84,7 +86,7 @@ def add_metadata(model: bytes, sidecar: dict) -> bytes:
     subgraph = fb.SubGraphMetadataT()
     subgraph.inputTensorMetadata = [_style_tensor() if "style" in name else photo for name in inputs]
     subgraph.outputTensorMetadata = [
-        _image_tensor("drawing", "Line drawing, grayscale in [-1, 1]: pixel = (value + 1) * 127.5.", fb.ColorSpaceType.GRAYSCALE, False)
+        _image_tensor("drawing", f"Line drawing, grayscale in [-1, 1]: pixel = (value + 1) * {SCALE}.", fb.ColorSpaceType.GRAYSCALE, False)
     ]
     metadata = fb.ModelMetadataT()
     metadata.name = sidecar["name"]

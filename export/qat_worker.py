@@ -18,6 +18,7 @@ import tensorflow_model_optimization as tfmot
 import tf_keras
 from ai_edge_litert.interpreter import Interpreter
 
+from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS, cycling
 
@@ -116,7 +117,7 @@ def main(work: Path) -> None:
     student = quantize(teacher)
 
     size = options["train_size"]
-    x = tf.image.resize(photos.astype(np.float32) / 127.5 - 1.0, (size, size), method="area").numpy()
+    x = tf.image.resize(to_model(photos), (size, size), method="area").numpy()
     styles = cycling(len(x))
     x = np.concatenate([x, x[:, :, ::-1]])
     styles = np.concatenate([styles, np.roll(styles, 1, axis=0)])
@@ -160,7 +161,7 @@ def main(work: Path) -> None:
 
     def representative():
         for i, p in enumerate(full):
-            sample = {"photo": (p / 127.5 - 1.0)[None].astype(np.float32), "style": ONE_HOTS[i % 3][None]}
+            sample = {"photo": to_model(p, np.float64)[None].astype(np.float32), "style": ONE_HOTS[i % 3][None]}
             yield [sample[name] for name in order]
 
     # Full integer: the ops without fake quantization (instance norm, padding)

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.data.procedural import render_photo, sample_face
@@ -83,7 +84,7 @@ def representative_dataset(photos: list[np.ndarray], label: str = "") -> Callabl
         progress = Progress(len(photos), label, unit="photos") if label else None
         for i, photo in enumerate(photos):
             yield {
-                "photo": (photo.astype(np.float32) / 127.5 - 1.0)[None],
+                "photo": to_model(photo)[None],
                 "style": styles[i % 3][None],
             }
             if progress:

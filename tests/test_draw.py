@@ -255,3 +255,15 @@ def test_the_default_size_is_the_one_the_model_was_trained_at(tmp_path, generato
     assert result.returncode == 0, result.stderr[-2000:]
     assert cv2.imread(str(tmp_path / "out" / "tall_style1.png"), cv2.IMREAD_UNCHANGED).shape == (64, 32)
 
+
+def test_the_pixel_contract_round_trips_every_level_and_scales_tensors_in_a_graph():
+    import tensorflow as tf
+
+    from edge_demo.runtime.pixels import to_model, to_pixels
+
+    levels = np.arange(256, dtype=np.uint8)
+    assert to_model(levels).dtype == np.float32 and to_model(levels)[[0, 255]].tolist() == [-1.0, 1.0]
+    np.testing.assert_array_equal(to_pixels(to_model(levels)), levels)
+    np.testing.assert_array_equal(to_pixels([-2.0, 1.5]), [0, 255])  # clipped
+    graph = tf.function(lambda x: to_model(tf.cast(x, tf.float32)))
+    np.testing.assert_allclose(graph(tf.constant(levels)).numpy(), to_model(levels), atol=1e-6)  # TF may use the reciprocal

@@ -30,6 +30,7 @@ from ai_edge_litert import interpreter as litert
 
 from edge_demo.runtime import gpu
 from edge_demo.runtime.cli import one_line
+from edge_demo.runtime.pixels import to_model, to_pixels
 
 DELEGATES = ("auto", "xnnpack", "gpu", "none")
 OUTPUT_DTYPES = (np.float32, np.uint8, np.int8, np.int16)
@@ -293,7 +294,7 @@ class TFLiteGenerator:
         return np.clip(np.round(values / scale + zero), info.min, info.max).astype(dtype)
 
     def _input_table(self, detail) -> np.ndarray:
-        return self._quantize(np.arange(256, dtype=np.float64) / 127.5 - 1.0, detail)
+        return self._quantize(to_model(np.arange(256), np.float64), detail)
 
     def _output_table(self, detail) -> np.ndarray | None:
         dtype = detail["dtype"]
@@ -302,7 +303,7 @@ class TFLiteGenerator:
         scale, zero = detail["quantization"]
         info = np.iinfo(dtype)
         levels = (np.arange(info.min, info.max + 1, dtype=np.float64) - zero) * scale
-        return np.clip((levels + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        return to_pixels(levels)
 
     def _set_style(self, style: np.ndarray) -> None:
         if self._style is None:
@@ -333,7 +334,7 @@ class TFLiteGenerator:
         out = self._invoke()[0, ..., 0]
         if self._drawing_lut is not None:
             return self._drawing_lut[out.astype(np.int32) - np.iinfo(out.dtype).min]
-        return np.clip((out + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        return to_pixels(out)
 
     def run(self, photo: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(H, W, 3) float photo in [-1, 1] -> (H, W, 1) float drawing in [-1, 1] (for tests and parity)."""

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.face.masks import PARTS
 
@@ -166,8 +167,8 @@ def _element_loader(info: dict, parts, styles, load_size: int, image_size: int, 
         drawing, d_masks = _augment(drawing, d_masks, element_seed + 23, load_size, image_size, flip)
         to_unit = lambda m: tf.cast(m > 127.5, tf.float32)  # noqa: E731
         return {
-            "photo": photo / 127.5 - 1.0,
-            "drawing": drawing / 127.5 - 1.0,
+            "photo": to_model(photo),
+            "drawing": to_model(drawing),
             "style": styles[drawing_index],
             "style_label": tf.argmax(styles[drawing_index], output_type=tf.int32),
             "photo_masks": {part: to_unit(p_masks[..., k : k + 1]) for k, part in enumerate(parts)},

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.data.jitter import jitter_photo
@@ -169,11 +170,11 @@ def teacher_drawings(
     drawings = []
     progress = Progress(len(index), "distill: teacher drawings", unit="drawings", interval=30.0)
     for i in range(0, len(index), batch):
-        x = photos[index[i : i + batch]].astype(np.float32) / 127.5 - 1.0
+        x = to_model(photos[index[i : i + batch]])
         drawings.append(np.asarray(run(x, styles[i : i + batch])))
         progress.update(min(i + batch, len(index)))
     drawings = np.concatenate(drawings)
-    return index, styles, np.clip((drawings[..., 0] + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return index, styles, to_pixels(drawings[..., 0])
 
 
 def split_examples(source: np.ndarray, index: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,8 +222,8 @@ def make_dataset(
         return (
             dataset.map(
                 lambda i, style, drawing: (
-                    {"photo": tf.cast(tf.gather(photos, i), tf.float32) / 127.5 - 1.0, "style": style},
-                    tf.cast(drawing[..., None], tf.float32) / 127.5 - 1.0,
+                    {"photo": to_model(tf.cast(tf.gather(photos, i), tf.float32)), "style": style},
+                    to_model(tf.cast(drawing[..., None], tf.float32)),
                 )
             )
             .batch(batch_size)
@@ -231,7 +232,7 @@ def make_dataset(
 
     def to_example(step, example):
         i, style, drawing = example
-        pair = tf.concat([tf.cast(tf.gather(photos, i), tf.float32), tf.cast(drawing[..., None], tf.float32)], axis=-1) / 127.5 - 1.0
+        pair = to_model(tf.concat([tf.cast(tf.gather(photos, i), tf.float32), tf.cast(drawing[..., None], tf.float32)], axis=-1))
         if crop:
             corners = (tf.shape(pair)[:2] - crop) // crop_grid + 1
             draw = tf.random.stateless_uniform([2], seed=tf.stack([step, tf.cast(seed, tf.int64)]), minval=0, maxval=2**30, dtype=tf.int32)
@@ -273,9 +274,9 @@ def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out:
         rows = [r for r in np.flatnonzero(np.isin(index, held_out)) if styles[r, k] == 1.0]
         ssim, f1 = [], []
         for r in rows:
-            x = photos[index[r]][None].astype(np.float32) / 127.5 - 1.0
+            x = to_model(photos[index[r]][None])
             y = np.asarray(student({"photo": x, "style": styles[r][None]}, training=False))[0, ..., 0]
-            y = np.clip((y + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+            y = to_pixels(y)
             ssim.append(metrics.ssim(y, drawings[r]))
             f1.append(metrics.edge_f1(y, drawings[r]))
         result[f"style{k + 1}"] = {"ssim": float(np.mean(ssim)), "edge_f1": float(np.mean(f1)), "photos": len(rows)}

@@ -14,6 +14,7 @@ import cv2
 import keras
 import numpy as np
 
+from edge_demo.runtime.pixels import SCALE, to_model, to_pixels
 from edge_demo.runtime.styles import cycling, one_hot
 from keras_asym.evaluation import metrics
 from keras_asym.models.style_classifier import INPUT_SIZE
@@ -64,13 +65,13 @@ def draw(generator, photos: np.ndarray, style: np.ndarray, batch: int = 4) -> np
     """G's drawings in [-1, 1], (N,H,W,1)."""
     out = []
     for i in range(0, len(photos), batch):
-        x = photos[i : i + batch].astype(np.float32) / 127.5 - 1.0
+        x = to_model(photos[i : i + batch])
         out.append(np.asarray(generator({"photo": x, "style": np.repeat(style[None], len(x), 0)}, training=False)))
     return np.concatenate(out)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
-    return np.clip((np.asarray(images) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return to_pixels(images)
 
 
 def paired_metrics(generator, photos, drawings: dict) -> tuple[dict, dict]:
@@ -140,13 +141,13 @@ def hidden_information(
     from the visible trunc(G(x)).
     """
     styles = cycling(len(photos))
-    x = photos.astype(np.float32) / 127.5 - 1.0
+    x = to_model(photos)
     rng = np.random.default_rng(seed)
     drawn, recs, recs_t, recs_n = [], [], [], []
     for i in range(0, len(x), 16):
         y = np.asarray(generator({"photo": x[i : i + 16], "style": styles[i : i + 16]}, training=False))
         y_t = np.asarray(truncate(y, levels))
-        y_n = np.clip(y + rng.normal(0.0, noise_gray_levels / 127.5, y.shape).astype(np.float32), -1.0, 1.0)
+        y_n = np.clip(y + rng.normal(0.0, noise_gray_levels / SCALE, y.shape).astype(np.float32), -1.0, 1.0)
         drawn.append(y)
         recs.append(np.asarray(photo_generator(y, training=False)))
         recs_t.append(np.asarray(photo_generator(y_t, training=False)))
@@ -161,7 +162,7 @@ def hidden_information(
         "noise_gray_levels": noise_gray_levels,
         "gap": rec_t - rec,
         "ratio": rec_t / max(rec, 1e-12),
-        "truncation_amplitude_gray_levels": float(np.abs(y - y_t).mean() * 127.5),
+        "truncation_amplitude_gray_levels": float(np.abs(y - y_t).mean() * SCALE),
     }
     if len(photos) >= 20:
         colour = _thumbnails(x)

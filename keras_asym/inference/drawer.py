@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from edge_demo.runtime import cli
 from edge_demo.runtime.generator import TFLiteGenerator, read_sidecar
+from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.styles import STYLE_COUNT
 from keras_asym.models.mobile import _scaled
 
@@ -154,7 +155,7 @@ class KerasBackend:
 
     def __call__(self, photos: np.ndarray, style: np.ndarray) -> np.ndarray:
         """uint8 photos -> uint8 drawings."""
-        photos = photos.astype(np.float32) / 127.5 - 1.0
+        photos = to_model(photos)
         n = len(photos)
         pad = (-n) % self.batch_size
         if pad:
@@ -171,7 +172,7 @@ class KerasBackend:
                 f"the generator cannot draw {photos.shape[1]}x{photos.shape[2]} photos ({cli.one_line(detail, 200)})."
             ) from err
         drawings = np.concatenate(outs)[:n, ..., 0]
-        return np.clip((drawings + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+        return to_pixels(drawings)
 
 
 class TFLiteBackend:

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from edge_demo.runtime import cli
+from edge_demo.runtime.pixels import OFFSET, SCALE
 from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, write_npy_atomic
 
 INPUT_SIZE = 224
@@ -45,7 +46,7 @@ def build_classifier(vgg19_weights: str = "auto"):
         x = keras.applications.vgg19.preprocess_input(inputs)
         x = keras.layers.GlobalAveragePooling2D()(trunk(x, training=False))
     else:
-        x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+        x = keras.layers.Rescaling(1 / SCALE, offset=OFFSET)(inputs)
         for filters in (32, 64, 128, 128):
             x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)

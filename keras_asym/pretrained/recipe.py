@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from edge_demo.runtime.pixels import to_model
 from keras_asym.data.procedural import STYLES, paired_examples, render_drawing, render_photo, sample_face
 from keras_asym.evaluation import metrics
 from keras_asym.models.networks import StyleGenerator
@@ -100,8 +101,8 @@ def fit_paired(
     Returns ``{"final_loss", "seconds", "generator"}``.
     """
     keras.utils.set_random_seed(seed)
-    x = photos.astype(np.float32) / 127.5 - 1.0
-    y = drawings[..., None].astype(np.float32) / 127.5 - 1.0
+    x = to_model(photos)
+    y = to_model(drawings[..., None])
     data = tf.data.Dataset.from_tensor_slices(({"photo": x, "style": styles}, y)).shuffle(len(x), seed=seed).repeat().batch(batch_size)
     generator = StyleGenerator(ngf=ngf, n_blocks=n_blocks)
     generator.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), loss=loss, jit_compile=True)
