@@ -49,9 +49,9 @@ def _scores(drawings, teacher) -> dict:
 
 def main(argv):
     del argv
+    from benchmarks.common.timing import child_timing
     from edge_demo.runtime.generator import TFLiteGenerator
     from export import exporter, tflite
-    from export.timing import child_timing
     from keras_asym.data.procedural import render_photo, sample_face
     from keras_asym.evaluation import metrics
     from keras_asym.evaluation.scoring import draw, self_consistency, to_uint8

@@ -37,7 +37,7 @@ _OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table a
 def clip_faces():
     import numpy as np
 
-    from keras_asym.data.shared import shared_dir
+    from benchmarks.common.shared_data import shared_dir
     from keras_asym.utils.imageio import list_images, read_rgb
 
     folder = shared_dir() / "data" / "aligned_photos" / "images"

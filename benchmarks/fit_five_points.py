@@ -8,7 +8,7 @@ points is modelled as a weighted mean of a few mesh points around it (weights
 summing to one, shared by x and y, so the map commutes with any similarity
 transform of the photo), fitted by ridge-regularised least squares towards the
 plain mean, in units of the inter-ocular distance. It is fitted on the shared
-aligned photos of the calibration half (``export.heldout``) and scored on the
+aligned photos of the calibration half (``benchmarks.common.heldout``) and scored on the
 held-out half and on the alignment example, which it never saw.
 """
 
@@ -105,8 +105,8 @@ def summary(rows: np.ndarray) -> dict:
 
 def main(argv):
     del argv
-    from export.heldout import photo_split
-    from keras_asym.data.shared import shared_dir
+    from benchmarks.common.heldout import photo_split
+    from benchmarks.common.shared_data import shared_dir
     from keras_asym.face.detector import FaceLandmarker
     from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic
 

@@ -166,8 +166,8 @@ def train_args(preset: dict, dataset: Path, run: Path, seed: int, extra: list[st
 def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> None:
     """Trains every unfinished run, ``workers`` at a time, resuming interrupted ones; progress with an ETA per run.
 
-    Each run's training time adds up across sessions in ``RUN/cpu_seconds.json`` (``benchmarks.session_time``)."""
-    from benchmarks.session_time import SessionTime
+    Each run's training time adds up across sessions in ``RUN/cpu_seconds.json`` (``benchmarks.common.session_time``)."""
+    from benchmarks.common.session_time import SessionTime
     from edge_demo.runtime.progress import Progress
 
     todo = [(name, seed, extra) for name, seed, extra in plan if not (root / f"{name}_seed{seed}" / "finished.json").is_file()]
@@ -257,10 +257,10 @@ def score_checkpoints(run: Path, photos, planned_epochs: int) -> list[dict]:
 
 
 def style_classifier(size: int, per_style: int = 300, seed: int = 7):
-    """The style judge fitted on fresh procedural drawings (``benchmarks.style_judge``)."""
+    """The style judge fitted on fresh procedural drawings (``benchmarks.common.style_judge``)."""
     import numpy as np
 
-    from benchmarks import style_judge
+    from benchmarks.common import style_judge
     from keras_asym.data.procedural import render_drawing, sample_face
 
     rng = np.random.default_rng(seed)
@@ -275,7 +275,7 @@ def style_classifier(size: int, per_style: int = 300, seed: int = 7):
 
 def classify(model, drawings: dict) -> dict:
     """Share of G's drawings in style k that the judge calls style k."""
-    from benchmarks import style_judge
+    from benchmarks.common import style_judge
 
     return style_judge.accuracy(model, drawings)
 

@@ -234,7 +234,7 @@ def main(argv):
         log("PyTorch is not installed (pip install -e '.[bench]'): its row and every ratio say 'not measured'")
     import tensorflow as tf
 
-    from export.heldout import photo_split
+    from benchmarks.common.heldout import photo_split
     from keras_asym.evaluation.metrics import conv_gflops
     from keras_asym.utils.imageio import fit_to_size, list_images, read_rgb
 

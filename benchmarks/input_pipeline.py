@@ -65,8 +65,8 @@ def build_layout(root: Path, shared: Path) -> str:
 def main(argv):
     del argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from benchmarks.common.shared_data import shared_dir
     from keras_asym.data.pipeline import make_dataset
-    from keras_asym.data.shared import shared_dir
 
     shared = shared_dir()
     with tempfile.TemporaryDirectory() as tmp:

@@ -82,7 +82,7 @@ def official():
 
 def worker(kind: str) -> int:
     """Builds one implementation, then runs a step per line on stdin and answers ``STEP seconds loss``."""
-    from export.timing import peak_rss_mb
+    from benchmarks.common.timing import peak_rss_mb
 
     if kind == "official":
         step = official()

@@ -34,8 +34,9 @@ import keras
 import numpy as np
 from absl import app, flags
 
-from benchmarks import machine, style_judge
-from benchmarks.session_time import SessionTime
+from benchmarks import machine
+from benchmarks.common import style_judge
+from benchmarks.common.session_time import SessionTime
 from edge_demo.runtime.assets import file_sha256
 from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.progress import Progress

@@ -1,7 +1,7 @@
 """Deployable generators: SavedModel and TFLite (fp32, fp16, dynamic, int8, qat) with metadata.
 
 ``python -m export --model generator.keras --output exported`` writes every
-variant; ``python -m export.benchmark`` measures them. The pieces:
+variant; ``python -m benchmarks.export_variants`` measures them. The pieces:
 
 - ``savedmodel``: serving signatures (photo + style, and one per fixed style);
 - ``tflite``: conversion of each variant, calibration data, per-op int8 error;

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,6 @@ from export.exporter import gpu_summary
 from keras_asym import pretrained
 from keras_asym.data.clip import write_clip
 from keras_asym.data.procedural import render_photo, sample_face, write_dataset
-from keras_asym.data.shared import shared_dir
 from keras_asym.evaluation.scoring import (
     HIDDEN_ROWS,
     PAIRED_COLUMNS,
@@ -70,6 +70,13 @@ _STEPS = flags.DEFINE_integer("steps_per_epoch", 150, "Steps per epoch.")
 _PHOTOS = flags.DEFINE_integer("photos", 200, "Procedural training photos (and as many drawings).")
 _CLIP_FRAMES = flags.DEFINE_integer("clip_frames", 120, "Frames of the edge-demo clip.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
+def real_photos() -> Path:
+    """Step 5's photos: the shared data's raw photos (``$KERAS_ASYM_SHARED``, by default ``../shared`` beside the
+    checkout where ``make demo`` runs); not part of the installed package."""
+    return Path(os.environ.get("KERAS_ASYM_SHARED", "../shared")) / "data" / "raw_photos"
+
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -275,7 +282,7 @@ def main(argv):
     with _stage("dataset", timings):
         data = out / "data"
         dataset = write_dataset(data, photos=_PHOTOS.value, drawings=_PHOTOS.value, test=12, size=size, seed=_SEED.value)
-        raw = shared_dir() / "data" / "raw_photos"
+        raw = real_photos()
         photos_dir, photos_source = raw, f"{raw}"
         if not (raw.is_dir() and list_images(raw)):
             photos_dir = out / "bundled_photo"

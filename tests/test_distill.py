@@ -46,15 +46,15 @@ def test_mobile_generator_exports_for_the_gpu_and_int8(tmp_path):
 
 
 def test_benchmarks_time_a_model_in_a_child_without_defining_flags(tmp_path):
-    """distill_report and export.benchmark both time through export.timing; it must define no absl flags."""
+    """distill_report and export_variants both time through benchmarks.common.timing; it must define no absl flags."""
+    from benchmarks.common.timing import child_timing
     from export import exporter
-    from export.timing import child_timing
 
     MobileStyleGenerator(alpha=0.5, n_blocks=1).save(tmp_path / "s.keras")
     exporter.export_generator(tmp_path / "s.keras", tmp_path / "out", (32, 32), ("fp32",), per_op_report=False, log=lambda *a: None)
     timing = child_timing(tmp_path / "out" / "drawing_fp32.tflite", 1, 3)
     assert 0 < timing["min_s"] <= timing["median_s"] < 5 and timing["peak_rss_mb"] > 10
-    code = "from absl import flags; import export.timing; import export.benchmark; print(sorted(f for f in flags.FLAGS if f in ('size', 'output', 'child')))"
+    code = "from absl import flags; import benchmarks.common.timing; import benchmarks.export_variants; print(sorted(f for f in flags.FLAGS if f in ('size', 'output', 'child')))"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert shown.stdout.split("\n")[-2] == "['output', 'size']", shown.stderr[-2000:]
     with pytest.raises(RuntimeError, match="missing.tflite"):

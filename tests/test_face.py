@@ -146,7 +146,7 @@ def _authors_points():
 
 @needs_data
 def test_detected_points_match_the_authors_on_photos_the_point_model_was_not_fitted_on(landmarker, tmp_path):
-    from export.heldout import photo_split
+    from benchmarks.common.heldout import photo_split
 
     held_out, fitted_on = photo_split(10, tmp_path)  # the split benchmarks/fit_five_points.py fits on
     held = {p.name for p in held_out.iterdir()}

@@ -104,7 +104,7 @@ def test_the_unpaired_drawer_draws_unseen_faces_closer_to_their_own_drawing_than
 def test_the_unpaired_drawers_styles_are_told_apart_on_unseen_faces_as_its_record_says(unpaired_drawn):
     """An independent judge fitted on fresh procedural drawings recognises every style the record says was
     recognised (>= 90 %) at least as often on unseen faces, and the others above chance."""
-    from benchmarks import style_judge  # flag-free: importing a benchmark command would define its flags here
+    from benchmarks.common import style_judge  # flag-free: importing a benchmark command would define its flags here
 
     record, _, outputs, _ = unpaired_drawn
     _, fresh = held_out_faces(200, record["settings"]["size"], seed=30_000)

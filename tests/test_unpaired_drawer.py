@@ -88,7 +88,7 @@ def test_line_scores_inside_a_mask():
 
 
 def test_a_runs_training_time_adds_up_across_sessions(tmp_path):
-    from benchmarks.session_time import SessionTime
+    from benchmarks.common.session_time import SessionTime
 
     assert SessionTime.total(tmp_path) is None
     first = SessionTime(tmp_path, threads=1)

@@ -1,7 +1,7 @@
 """Latency of one TFLite generator, timed in a child process of its own (no TensorFlow there).
 
 ``child_timing`` is importable without defining any flags, so benchmarks can share it; the child is
-``python -m export.timing MODEL THREADS RUNS`` (internal), which prints ``RESULT {json}``.
+``python -m benchmarks.common.timing MODEL THREADS RUNS`` (internal), which prints ``RESULT {json}``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def child_timing(path: Path, threads: int, runs: int) -> dict:
     """``time_model`` in a fresh process, so each model's peak RSS is its own."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     result = subprocess.run(
-        [sys.executable, "-m", "export.timing", str(path), str(threads), str(runs)],
+        [sys.executable, "-m", "benchmarks.common.timing", str(path), str(threads), str(runs)],
         capture_output=True,
         text=True,
         env=env,

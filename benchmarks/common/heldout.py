@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_asym.data.shared import shared_dir
+from benchmarks.common.shared_data import shared_dir
 from keras_asym.utils.imageio import list_images
 
 

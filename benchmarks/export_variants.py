@@ -1,7 +1,7 @@
 """Benchmark every exported variant: size, peak memory, latency (1 and 2 threads), drawing quality.
 
-    python -m export.benchmark --model benchmarks/results/reference_generator.keras --size 512
-    python -m export.benchmark --export_dir exported            # reuse an export
+    python -m benchmarks.export_variants --model benchmarks/results/reference_generator.keras --size 512
+    python -m benchmarks.export_variants --export_dir exported            # reuse an export
 
 Quality is measured against the float Keras generator on aligned photos
 (``$KERAS_ASYM_SHARED/data/aligned_photos/images`` when present, else
@@ -23,14 +23,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from absl import flags
 
+from benchmarks.common.heldout import photo_split
+from benchmarks.common.timing import child_timing
 from edge_demo.runtime import cli
 from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.styles import ONE_HOTS
 from export import exporter
-from export.heldout import photo_split
 from export.tflite import calibration_photos
-from export.timing import child_timing
 from keras_asym.evaluation import metrics
 from keras_asym.evaluation.metrics import conv_gflops
 from keras_asym.inference.drawer import load_generator
@@ -96,7 +96,7 @@ def main(argv):
     summary_path = export_dir / "export.json"
     model = _MODEL.value or (json.loads(summary_path.read_text())["model"] if summary_path.is_file() else None)
     if model is None:
-        print("export.benchmark: error: give --model, or an --export_dir holding an export.", file=sys.stderr)
+        print("export_variants: error: give --model, or an --export_dir holding an export.", file=sys.stderr)
         return 2
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path(_OUTPUT.value) / "photo_split")
     missing = sorted({"qat" if v.startswith("qat") else v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()})
