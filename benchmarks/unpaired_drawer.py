@@ -37,7 +37,7 @@ from absl import app, flags
 from benchmarks import machine
 from benchmarks.common import style_judge
 from benchmarks.common.session_time import SessionTime
-from edge_demo.runtime.assets import file_sha256
+from edge_demo.runtime.hashing import file_sha256
 from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.progress import Progress
 from keras_asym.data.procedural import write_dataset

@@ -35,7 +35,7 @@ from absl import flags
 from edge_demo.runtime import cli
 from keras_asym.distillation.recipe import CONFIG_NAME, DistillConfig, run
 from keras_asym.training.backup import BackupError
-from keras_asym.training.loop import NonFiniteLossError
+from keras_asym.training.callbacks import NonFiniteLossError
 from keras_asym.utils import config_flags
 from keras_asym.utils.config_flags import define_flags, from_flags
 from keras_asym.utils.imageio import write_json_atomic

@@ -29,7 +29,8 @@ from absl import flags
 from edge_demo.runtime import cli
 from keras_asym.data.pipeline import DatasetLayoutError
 from keras_asym.training.backup import BackupError
-from keras_asym.training.loop import NonFiniteLossError, TrainConfig, run_training
+from keras_asym.training.callbacks import NonFiniteLossError
+from keras_asym.training.loop import TrainConfig, run_training
 from keras_asym.utils import config_flags
 from keras_asym.utils.config_flags import define_flags, from_flags
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from keras_asym.data.synthetic import random_batch
 from keras_asym.models.cycle_gan import build_model
-from keras_asym.objective.schedules import EpochSchedule
+from keras_asym.training.callbacks import EpochSchedule
 
 SIZE = 64
 

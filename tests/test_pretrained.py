@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from edge_demo.runtime.assets import file_sha256
+from edge_demo.runtime.hashing import file_sha256
 from keras_asym import pretrained
 from keras_asym.evaluation.scoring import paired_metrics
 from keras_asym.pretrained.recipe import baselines, held_out_faces, meets_bar

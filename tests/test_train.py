@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from keras_asym.models.cycle_gan import build_model
-from keras_asym.training import loop
+from keras_asym.training import callbacks, loop
 from tests.multi_worker_step import global_batch
 from tests.test_pipeline import _write_dataset
 
@@ -172,9 +172,9 @@ def test_non_finite_loss_stops_before_backing_up(tmp_path):
         "drawing_masks": {p: np.ones((1, 64, 64, 1), np.float32) for p in model.parts},
     }
     store = BackupStore(tmp_path / "backup")
-    callbacks = [loop.StopOnNonFiniteLoss(), StepBackup(store, steps_per_epoch=2, every=1)]
-    with pytest.raises(loop.NonFiniteLossError, match="gan_drawing"):
-        model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, callbacks=callbacks, verbose=0)
+    stack = [callbacks.StopOnNonFiniteLoss(), StepBackup(store, steps_per_epoch=2, every=1)]
+    with pytest.raises(callbacks.NonFiniteLossError, match="gan_drawing"):
+        model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), epochs=1, callbacks=stack, verbose=0)
     assert store.generations() == []
 
 
@@ -319,11 +319,9 @@ def test_the_time_budget_runs_one_clock_across_fit_calls_and_resumed_sessions(tm
     """fit_resumable calls fit twice on a resume, and a resumed session continues: neither restarts the budget."""
     import types
 
-    from keras_asym.training import loop
-
     now = [1000.0]
-    monkeypatch.setattr(loop.time, "monotonic", lambda: now[0])
-    budget = loop.TimeBudget(60.0)
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: now[0])
+    budget = callbacks.TimeBudget(60.0)
     budget.attach(tmp_path, resume=False)
     budget.set_model(types.SimpleNamespace(stop_training=False))
     budget.on_train_begin()
@@ -335,7 +333,7 @@ def test_the_time_budget_runs_one_clock_across_fit_calls_and_resumed_sessions(tm
     budget.on_train_end()
     assert not budget.stopped_early and json.loads((tmp_path / "time_budget.json").read_text())["seconds"] == 55.0
 
-    resumed = loop.TimeBudget(60.0)  # a new session: 5 s are left
+    resumed = callbacks.TimeBudget(60.0)  # a new session: 5 s are left
     resumed.attach(tmp_path, resume=True)
     resumed.set_model(types.SimpleNamespace(stop_training=False))
     resumed.on_train_begin()
@@ -346,6 +344,6 @@ def test_the_time_budget_runs_one_clock_across_fit_calls_and_resumed_sessions(tm
     resumed.on_train_batch_end(1)
     assert resumed.stopped_early and resumed.model.stop_training
 
-    fresh = loop.TimeBudget(60.0)  # a run started anew ignores what an earlier one spent
+    fresh = callbacks.TimeBudget(60.0)  # a run started anew ignores what an earlier one spent
     fresh.attach(tmp_path, resume=False)
     assert fresh.spent_before == 0.0

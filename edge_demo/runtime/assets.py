@@ -12,7 +12,6 @@ the bytes must match the pinned sha256 before they enter the cache.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
+
+from edge_demo.runtime.hashing import sha256
 
 WHEEL_REQUIREMENT = "mediapipe==0.10.21"
 ASSETS = {
@@ -50,23 +51,10 @@ def cache_dir() -> Path:
     return Path(root) / "mediapipe" if root else Path.home() / ".cache" / "keras_asym" / "mediapipe"
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """A file's sha256, read in 1 MiB blocks: the one file hash of the project (assets, backups, shipped models)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _store(name: str, data: bytes, source: str) -> Path:
     expected = ASSETS[name]["sha256"]
-    if _sha256(data) != expected:
-        raise AssetError(f"{name} from {source}: sha256 {_sha256(data)} does not match the pinned {expected}.")
+    if sha256(data) != expected:
+        raise AssetError(f"{name} from {source}: sha256 {sha256(data)} does not match the pinned {expected}.")
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / name
@@ -106,7 +94,7 @@ def asset_path(name: str, download: bool = True, url_timeout: float = 10.0) -> P
     if name not in ASSETS:
         raise AssetError(f"unknown asset {name!r}; known: {sorted(ASSETS)}.")
     cached = cache_dir() / name
-    if cached.is_file() and _sha256(cached.read_bytes()) == ASSETS[name]["sha256"]:
+    if cached.is_file() and sha256(cached.read_bytes()) == ASSETS[name]["sha256"]:
         return cached
     if not download:
         raise AssetError(f"{name} is not in {cache_dir()}; run `python -m edge_demo.runtime.assets` (or `make assets`).")

@@ -5,7 +5,7 @@ logs read the same whether or not the output is a terminal:
 ``train: 120/600 steps (20%), 1m04s elapsed, ETA 4m16s``.
 
 TensorFlow-free: the exporters' worker processes (``tf_keras``), the camera
-demo and the library share it; ``keras_asym.training.progress`` adds the Keras callback.
+demo and the library share it; ``keras_asym.training.callbacks.ProgressCallback`` adds the Keras callback.
 """
 
 from __future__ import annotations

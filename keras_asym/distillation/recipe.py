@@ -30,9 +30,9 @@ from keras_asym.evaluation import metrics
 from keras_asym.evaluation.metrics import conv_gflops
 from keras_asym.inference.drawer import load_generator
 from keras_asym.models.mobile import MobileStyleGenerator
-from keras_asym.training import loop
-from keras_asym.training.backup import BackupStore, StepBackup, fit_resumable
-from keras_asym.training.progress import ProgressCallback
+from keras_asym.training.backup import BackupStore, StepBackup
+from keras_asym.training.callbacks import EpochCheckpoint, ProgressCallback, StopOnNonFiniteLoss
+from keras_asym.training.loop import fit_resumable
 from keras_asym.utils.config_flags import option
 from keras_asym.utils.imageio import (
     ImageReadError,
@@ -331,8 +331,8 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
     state = store.restore(model) if resume else None
     start_step = int(state["step"]) if state else 0
     callbacks = [
-        loop.StopOnNonFiniteLoss(),
-        loop.EpochCheckpoint(run_dir, keep=2, export_every=0),
+        StopOnNonFiniteLoss(),
+        EpochCheckpoint(run_dir, keep=2, export_every=0),
         StepBackup(store, steps, every=config.backup_every, start_step=start_step),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch", write_graph=False),
     ]

@@ -1,12 +1,11 @@
 """Training schedules: progress, cycle/truncation weights and the linear LR decay.
 
 All are functions of the epoch so that a resumed run lands on exactly the same
-values; ``EpochSchedule`` applies them to a model at the start of each epoch.
+values; ``keras_asym.training.callbacks.EpochSchedule`` applies them to a model at the start of each epoch.
 """
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
 
@@ -39,24 +38,3 @@ def learning_rate_factor(epoch: int, niter: int, niter_decay: int) -> float:
     (the official scheduler starts at 0 with ``epoch_count=1``).
     """
     return 1.0 - max(0, epoch + 1 - niter) / float(niter_decay + 1)
-
-
-class EpochSchedule(keras.callbacks.Callback):
-    """Sets the model's training progress and both optimizers' learning rates each epoch.
-
-    Args:
-        base_learning_rate: float. The official ``--lr`` (2e-4).
-        niter: int. Epochs at the base learning rate.
-        niter_decay: int. Epochs of linear decay.
-    """
-
-    def __init__(self, base_learning_rate: float, niter: int, niter_decay: int):
-        super().__init__()
-        self.base_learning_rate = base_learning_rate
-        self.niter, self.niter_decay = niter, niter_decay
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.progress.assign(training_progress(epoch, self.niter, self.niter_decay))
-        rate = self.base_learning_rate * learning_rate_factor(epoch, self.niter, self.niter_decay)
-        for optimizer in (self.model.g_optimizer, self.model.d_optimizer):
-            optimizer.learning_rate.assign(rate)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edge_demo.runtime.assets import file_sha256
+from edge_demo.runtime.hashing import file_sha256
 
 HERE = Path(__file__).resolve().parent
 DEMO_DRAWER = HERE / "demo_drawer.keras"

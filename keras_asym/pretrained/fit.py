@@ -25,7 +25,7 @@ import tensorflow as tf
 from absl import flags
 
 from edge_demo.runtime import cli
-from edge_demo.runtime.assets import file_sha256
+from edge_demo.runtime.hashing import file_sha256
 from keras_asym.evaluation.scoring import paired_metrics
 from keras_asym.pretrained import DEMO_DRAWER
 from keras_asym.pretrained.recipe import BAR, baselines, fit, held_out_faces, meets_bar

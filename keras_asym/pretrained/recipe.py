@@ -18,7 +18,7 @@ from edge_demo.runtime.pixels import to_model
 from keras_asym.data.procedural import STYLES, paired_examples, render_drawing, render_photo, sample_face
 from keras_asym.evaluation import metrics
 from keras_asym.models.networks import StyleGenerator
-from keras_asym.training.progress import ProgressCallback
+from keras_asym.training.callbacks import ProgressCallback
 from keras_asym.utils.imageio import save_keras_atomic
 
 # The bar, fixed before the model was fitted: on held-out faces, in every style, the drawing must be closer

@@ -14,10 +14,9 @@ process. ``restore`` takes the newest generation whose files match their
 checksums and load, says which, and falls back past damaged ones; it never
 restarts a run silently.
 
-``StepBackup`` saves every ``every`` steps and at every epoch end, and
-``fit_resumable`` continues a run at the exact step it was saved: it finishes
-the interrupted epoch with the remaining batches (the data source is
-positioned by the caller), then runs the remaining epochs.
+``StepBackup`` saves every ``every`` steps and at every epoch end;
+``keras_asym.training.loop.fit_resumable`` continues a run at the exact step
+it was saved.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_demo.runtime.assets import file_sha256
+from edge_demo.runtime.hashing import file_sha256
 
 GENERATION_PREFIX = "gen-"
 STATE_FILE = "state.json"
@@ -234,45 +233,3 @@ class StepBackup(keras.callbacks.Callback):
         # At the epoch end, not its last batch: place this callback after the end-of-epoch
         # checkpoints, so a generation that says "epoch done" exists only once they are written.
         self._save()
-
-
-def fit_resumable(
-    model: keras.Model, data_at, *, start_step: int, first_epoch: int, epochs: int, steps_per_epoch: int, callbacks: list, **fit_kwargs
-) -> list:
-    """Runs epochs ``[first_epoch, epochs)`` from global step ``start_step``, which may lie inside an epoch.
-
-    ``data_at(step)`` returns the training data positioned at global step
-    ``step``. An interrupted epoch is finished with its remaining batches
-    (its callbacks see the same epoch index, so per-epoch schedules match),
-    then the remaining epochs run whole. Returns the ``History`` objects.
-    """
-    histories = []
-    epoch, batch = divmod(start_step, steps_per_epoch)
-    if epoch < first_epoch:
-        epoch, batch = first_epoch, 0
-    if batch and epoch < epochs:
-        histories.append(
-            model.fit(
-                data_at(start_step),
-                initial_epoch=epoch,
-                epochs=epoch + 1,
-                steps_per_epoch=steps_per_epoch - batch,
-                callbacks=callbacks,
-                **fit_kwargs,
-            )
-        )
-        if model.stop_training:
-            return histories
-        epoch += 1
-    if epoch < epochs:
-        histories.append(
-            model.fit(
-                data_at(epoch * steps_per_epoch),
-                initial_epoch=epoch,
-                epochs=epochs,
-                steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks,
-                **fit_kwargs,
-            )
-        )
-    return histories
