@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 
 from tests.browser import render
 
 
+@pytest.mark.slow
 def test_demo_runs_every_stage_and_writes_the_report(tmp_path, browser):
     out = tmp_path / "demo"
     result = subprocess.run(

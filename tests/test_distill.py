@@ -164,6 +164,7 @@ def test_training_phases_end_on_whole_images():
     assert training_phases(10, 0, 3, 8, 4) == [(0, 10, 0, 8)]  # no crops: every epoch is whole-image already
 
 
+@pytest.mark.slow
 def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     keras.utils.set_random_seed(2)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
@@ -219,6 +220,7 @@ def test_distill_cli_runs_evaluates_and_resumes(tmp_path):
     assert json.loads((run / "checkpoints" / "epoch-0003.json").read_text())["iterations"] == 3 * 3
 
 
+@pytest.mark.slow
 def test_distill_killed_mid_epoch_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path):
     from tests.test_train import _h5_arrays, _kill_when, kill_rng
 

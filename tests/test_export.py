@@ -163,6 +163,7 @@ def test_calibration_reports_its_progress(capsys):
     assert "int8 calibration: 4/4 photos (100%)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path, capfd):
     if importlib.util.find_spec("tensorflow_model_optimization") is None:  # not imported: it breaks Keras 3
         pytest.skip("tensorflow-model-optimization is not installed (make install adds it)")
@@ -183,6 +184,7 @@ def test_qat_runs_in_tf_keras_and_yields_an_int8_model(exported, tmp_path, capfd
         assert metrics.psnr(runner.run(x, np.eye(3)[0]), ref, peak=2.0) > 18
 
 
+@pytest.mark.slow
 def test_qat_converts_the_mobile_generator_whose_inputs_come_style_first(tmp_path):
     if importlib.util.find_spec("tensorflow_model_optimization") is None:
         pytest.skip("tensorflow-model-optimization is not installed (make install adds it)")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_asym.layers.basic import ConcatenateStyle, InstanceNormalization, ReflectionPadding2D
+from keras_asym.models.mobile import MobileStyleGenerator
 from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
 from keras_asym.objective.hed import HED
 from keras_asym.objective.lpips import LPIPS
@@ -114,30 +115,70 @@ def test_discriminator_shapes():
         StyleDiscriminator(image_size=200)
 
 
-@pytest.mark.parametrize(
-    "factory, inputs",
-    [
-        (
-            lambda: StyleGenerator(ngf=4, n_blocks=2, model0_res=1),
-            {"photo": np.ones((1, 32, 32, 3), np.float32) * 0.3, "style": np.array([[0.2, 0.5, 0.3]], np.float32)},
-        ),
-        (lambda: PhotoGenerator(ngf=4, n_blocks=1), np.ones((1, 32, 32, 1), np.float32) * 0.1),
-        (lambda: StyleDiscriminator(image_size=64, ndf=4, n_layers=2), rng.uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32)),
-        (lambda: PatchDiscriminator(input_channels=3, ndf=4), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)),
-        (lambda: HED(), rng.uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)),
-        (lambda: LPIPS(), [rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)]),
-    ],
-)
-def test_keras_file_round_trip(tmp_path, factory, inputs):
+# Every network of the family, small, with an input it takes: the harness below runs each through what a user does
+# with it (save and load, mixed precision), as keras-hub's model tests do for each backbone. The generators' fp32
+# TFLite conversion is the exporter's, tested in test_export.py (StyleGenerator) and test_distill.py (the student).
+# Random photos: a constant one leaves instance norm nothing but rounding noise to normalise.
+STYLE_INPUT = {"photo": rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32), "style": np.array([[0.2, 0.5, 0.3]], np.float32)}
+NETWORKS = {
+    "StyleGenerator": (lambda: StyleGenerator(ngf=4, n_blocks=2, model0_res=1), STYLE_INPUT),
+    "MobileStyleGenerator": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1), STYLE_INPUT),
+    "PhotoGenerator": (lambda: PhotoGenerator(ngf=4, n_blocks=1), rng.uniform(-1, 1, (1, 32, 32, 1)).astype(np.float32)),
+    "StyleDiscriminator": (
+        lambda: StyleDiscriminator(image_size=64, ndf=4, n_layers=2),
+        rng.uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32),
+    ),
+    "PatchDiscriminator": (lambda: PatchDiscriminator(input_channels=3, ndf=4), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)),
+    "HED": (lambda: HED(), rng.uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)),
+    "LPIPS": (
+        lambda: LPIPS(),
+        [rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32), rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)],
+    ),
+}
+
+
+def _outputs(model, inputs) -> list[np.ndarray]:
+    return [np.asarray(x, np.float32) for x in keras.tree.flatten(model(inputs))]
+
+
+def _relative_error(got: list[np.ndarray], expected: list[np.ndarray]) -> float:
+    return max(float(np.linalg.norm(g - e) / (np.linalg.norm(e) + 1e-6)) for g, e in zip(got, expected))
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_every_network_survives_a_keras_file_round_trip(tmp_path, name):
+    factory, inputs = NETWORKS[name]
+    keras.utils.set_random_seed(0)
     model = factory()
-    expected = keras.tree.map_structure(np.asarray, model(inputs))
+    expected = _outputs(model, inputs)
     path = tmp_path / "model.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
     assert type(restored) is type(model)
-    got = keras.tree.map_structure(np.asarray, restored(inputs))
-    for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(got)):
+    for a, b in zip(expected, _outputs(restored, inputs)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_every_network_computes_in_bfloat16_under_mixed_precision_and_stays_close_to_float32(name):
+    factory, inputs = NETWORKS[name]
+    keras.utils.set_random_seed(0)
+    reference = factory()
+    expected = _outputs(reference, inputs)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = factory()
+        mixed(inputs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(reference.get_weights())
+    convs = [layer for layer in mixed._flatten_layers() if isinstance(layer, keras.layers.Conv2D)]
+    # convolutions compute in bfloat16 on float32 weights (a head may be pinned to float32, as HED's is)
+    assert sum(layer.compute_dtype == "bfloat16" for layer in convs) >= len(convs) - 1
+    assert all(layer.variable_dtype == "float32" for layer in convs)
+    got = _outputs(mixed, inputs)
+    assert all(np.isfinite(g).all() for g in got)
+    assert _relative_error(got, expected) < 0.05, name
 
 
 def test_the_style_reaches_gs_bottleneck_interior_only_as_a_per_channel_shift():

@@ -102,6 +102,7 @@ def _kill_when(process, run, step: int, extra_delay: float) -> None:
     process.wait()
 
 
+@pytest.mark.slow
 def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path, dataset):
     """The oracle is an uninterrupted run: same steps, same schedule values, same weights (CPU ops are deterministic)."""
     args = [
@@ -288,6 +289,7 @@ def test_mixed_precision_trains_with_finite_losses(policy):
         loop.set_precision("off")
 
 
+@pytest.mark.slow
 def test_resume_works_where_the_run_folder_is_now_and_refuses_changed_options(tmp_path, dataset):
     first = tmp_path / "first"
     done = _train("--dataset", dataset, "--output", first, "--niter=1", "--niter_decay=0", "--steps_per_epoch=2", *SMALL)
