@@ -1,7 +1,7 @@
 """Teacher vs distilled student: size, GFLOP, latency (fp32 and int8 TFLite) and quality against the teacher.
 
-    python benchmarks/distill_report.py --teacher benchmarks/results/reference_generator.keras \
-        --student runs/student/generators/generator.keras --size 256
+    python -m benchmarks.distill_report --teacher benchmarks/results/reference_generator.keras \
+        --student runs/student/generators/generator.keras --size 256      # docs/results/distill_report.json
 
 Quality: SSIM and edge-F1 of the student's drawing against the teacher's, per style, on held-out photos that
 neither saw in distillation: fresh procedural portraits (another seed) and the shared aligned photos of the
@@ -9,12 +9,11 @@ benchmark's quality split; and, fp32 only, the calibration split the README's co
 (``--seen_photos``): a score far above the held-out one says the student lacks faces to generalise from, not
 capacity. Beside them, the teacher against itself (its drawing of the photo moved by one pixel, or mirrored,
 moved back): a ceiling for any student scored against it. Latency: generator alone, LiteRT + XNNPACK, 2
-threads, median of 20, each model in its own process. Writes ``distill_report.{md,json}``.
+threads, median of 20, each model in its own process. ``benchmarks.report`` renders the JSON.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ _SEEN = flags.DEFINE_string(
 )
 _PROCEDURAL = flags.DEFINE_integer("procedural", 24, "Held-out procedural portraits.")
 _EXPORTS = flags.DEFINE_string("exports", "benchmarks/results/distill_exports", "Where the TFLite files go.")
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table goes.")
+_OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/results/distill_report.json).")
 
 
 def _scores(drawings, teacher) -> dict:
@@ -49,6 +48,8 @@ def _scores(drawings, teacher) -> dict:
 
 def main(argv):
     del argv
+    from benchmarks import report
+    from benchmarks.common import results
     from benchmarks.common.timing import child_timing
     from edge_demo.runtime.generator import TFLiteGenerator
     from export import exporter, tflite
@@ -116,63 +117,19 @@ def main(argv):
             progress.update(note=f"{set_name} style {k + 1}")
         for name, per_style in moves.items():
             ceiling[f"{set_name}/{name}"] = {m: float(np.mean([s[m] for s in per_style])) for m in ("ssim", "edge_f1")}
-    lines = [
-        f"Teacher (paper's G) vs distilled student at {size}x{size}; latency = LiteRT + XNNPACK, 2 threads, median of 20, this 2-core CPU.",
-        "",
-        "| model | params (M) | GFLOP/frame | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 FPS |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['params_M']:.2f} | {r['gflops']:.2f} | {r['fp32_MB']:.1f} | {r['int8_MB']:.2f} | {r['fp32_ms']:.1f} | {r['int8_ms']:.1f} | {r['int8_fps']:.1f} |"
-        )
-    lines += [
-        "",
-        "Student vs teacher drawings on held-out photos (SSIM / edge-F1):",
-        "",
-        "| photos | style | student fp32 | student int8 |",
-        "|---|---|---|---|",
-    ]
-    for set_name in sets:
-        for k in range(3):
-            a, b = quality[f"{set_name}/style{k + 1}/fp32"], quality[f"{set_name}/style{k + 1}/int8"]
-            lines.append(
-                f"| {set_name} ({a['photos']}) | style{k + 1} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |"
-            )
-    if seen:
-        lines += [
-            "",
-            f"Student fp32 on the {seen['style1']['photos']} photos it was distilled on ({_SEEN.value}): "
-            + ", ".join(f"{name} {r['ssim']:.3f} / {r['edge_f1']:.3f}" for name, r in seen.items()),
-        ]
-    lines += [
-        "",
-        "Teacher against itself, styles 1-3 (SSIM / edge-F1; 8 px borders left out):",
-        "",
-        "| photos | 1 px shift | mirrored |",
-        "|---|---|---|",
-    ]
-    for set_name in sets:
-        a, b = ceiling[f"{set_name}/shift_1px"], ceiling[f"{set_name}/mirror"]
-        lines.append(f"| {set_name} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |")
-    table = "\n".join(lines)
-    print(table)
-    output = Path(_OUTPUT.value)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "distill_report.md").write_text(table + "\n")
-    (output / "distill_report.json").write_text(
-        json.dumps(
-            {
-                "teacher": _TEACHER.value,
-                "student": _STUDENT.value,
-                "models": rows,
-                "quality": quality,
-                "seen_photos": seen,
-                "teacher_self_consistency": ceiling,
-            },
-            indent=2,
-        )
-    )
+    record = {
+        **results.header("distill_report", 2),
+        "size": size,
+        "teacher": _TEACHER.value,
+        "student": _STUDENT.value,
+        "seen_photos_folder": _SEEN.value,
+        "models": rows,
+        "quality": quality,
+        "seen_photos": seen,
+        "teacher_self_consistency": ceiling,
+    }
+    print(report.render_distill_report(record))
+    results.write(record, _OUTPUT.value)
     return 0
 
 

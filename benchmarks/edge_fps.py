@@ -1,14 +1,19 @@
-"""End-to-end FPS of the camera demo for each exported variant (headless, on a rendered clip).
+"""End-to-end FPS of the camera demo for each network and variant (headless, on a rendered clip).
 
-    python benchmarks/edge_fps.py --export_dirs benchmarks/results/export_256,benchmarks/results/export
-    python benchmarks/edge_fps.py --soak --frames 2000 --export_dirs benchmarks/results/student_256
+    python -m benchmarks.edge_fps                          # the networks below, fp32 and int8 at 256: docs/results/edge_fps.json
+    python -m benchmarks.edge_fps --networks= --models exported/drawing_int8.tflite
+    python -m benchmarks.edge_fps --soak --frames 2000     # docs/results/edge_soak.json
 
 Runs ``python -m edge_demo --headless`` (no TensorFlow in that process) on a
 640x480 clip of faces moving over a background (the shared aligned photos
 when present, else procedural portraits) and reads its stats: FPS, per-stage
 p50/p99 latency, frames with a face, dropped frames. ``--soak`` also reports
 memory growth after warm-up (bar: < 20 MB over 2,000 frames).
-Writes ``edge_fps.{md,json}`` (or ``edge_soak.*``).
+
+``--networks`` builds each network with seeded weights and exports it (``python -m export``): the distilled
+student at the recipe's width (alpha 1) and at alpha 2, and the paper's G. What a frame costs does not depend
+on the weights (face detection runs on the camera frame, not on the drawing), so these are the speeds of the
+trained models too; the quality of trained students is ``benchmarks.distill_report``'s.
 """
 
 from __future__ import annotations
@@ -21,32 +26,54 @@ from pathlib import Path
 
 from absl import app, flags
 
+from benchmarks.common.shared_data import clip_faces
 from edge_demo.runtime.progress import Progress
 
-_EXPORT_DIRS = flags.DEFINE_list(
-    "export_dirs", ["benchmarks/results/export"], "Export folders (python -m export); every drawing_*.tflite is run."
-)
+NETWORKS = {
+    "student": ("MobileStyleGenerator", {"alpha": 1.0}),
+    "student_alpha2": ("MobileStyleGenerator", {"alpha": 2.0}),
+    "paper_g": ("StyleGenerator", {}),
+}
+_NETWORKS = flags.DEFINE_list("networks", list(NETWORKS), f"Networks to build and export with seeded weights ({', '.join(NETWORKS)}).")
+_VARIANTS = flags.DEFINE_list("variants", ["fp32", "int8"], "Export variants of each network.")
+_SIZE = flags.DEFINE_integer("size", 256, "Export size of the networks.", lower_bound=32)
+_EXPORT_DIRS = flags.DEFINE_list("export_dirs", [], "Export folders (python -m export); every drawing_*.tflite is run.")
 _MODELS = flags.DEFINE_list("models", [], "Extra .tflite files to run.")
 _FRAMES = flags.DEFINE_integer("frames", 200, "Frames per run.")
 _THREADS = flags.DEFINE_integer("threads", 2, "Generator threads.")
 _SOAK = flags.DEFINE_boolean("soak", False, "Soak mode: one long run per model with memory tracking.")
 _WARMUP = flags.DEFINE_integer("warmup", 200, "Soak: frames before the memory baseline.")
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table and JSON go.")
+_OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/results/edge_fps.json, or edge_soak.json with --soak).")
 
 
-def clip_faces():
-    import numpy as np
+def network_exports(work: Path) -> list[Path]:
+    """Each of ``--networks`` built with seed 0 and exported at ``--size`` (reused when already there)."""
+    import keras
 
     from benchmarks.common.shared_data import shared_dir
-    from keras_asym.utils.imageio import list_images, read_rgb
+    from keras_asym.models import mobile, networks
+    from keras_asym.utils.imageio import save_keras_atomic
 
-    folder = shared_dir() / "data" / "aligned_photos" / "images"
-    if folder.is_dir():
-        return [read_rgb(p) for p in list_images(folder)[:6]], str(folder)
-    from keras_asym.data.procedural import render_photo, sample_face
-
-    rng = np.random.default_rng(0)
-    return [render_photo(sample_face(rng), 256)[0] for _ in range(6)], "procedural portraits"
+    photos = shared_dir() / "data" / "aligned_photos" / "images"
+    models = []
+    for name in _NETWORKS.value:
+        if name not in NETWORKS:
+            raise ValueError(f"--networks: unknown network {name!r}; known: {', '.join(NETWORKS)}.")
+        cls_name, options = NETWORKS[name]
+        folder = work / f"{name}_{_SIZE.value}"
+        wanted = [folder / f"drawing_{v}.tflite" for v in _VARIANTS.value]
+        if not all(p.is_file() for p in wanted):
+            keras.utils.set_random_seed(0)
+            cls = getattr(mobile, cls_name, None) or getattr(networks, cls_name)
+            generator = cls(**options)
+            generator({"photo": keras.ops.zeros((1, _SIZE.value, _SIZE.value, 3)), "style": keras.ops.zeros((1, 3))})
+            save_keras_atomic(generator, folder / "generator.keras")
+            cmd = [sys.executable, "-m", "export", f"--model={folder / 'generator.keras'}", f"--output={folder}", f"--size={_SIZE.value}"]
+            cmd += [f"--variants={','.join(_VARIANTS.value)}", "--gpu_check=off", "--noper_op_report"]
+            cmd += [f"--calibration_dir={photos}"] if photos.is_dir() else []
+            subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+        models += wanted
+    return models
 
 
 def run_demo(model: Path, clip: Path, threads: int, stats: Path) -> dict:
@@ -73,11 +100,16 @@ def run_demo(model: Path, clip: Path, threads: int, stats: Path) -> dict:
 
 def main(argv):
     del argv
+    from benchmarks import report
+    from benchmarks.common import results
+    from edge_demo.runtime.assets import cache_dir
     from keras_asym.data.clip import write_clip
 
     models = [Path(m) for m in _MODELS.value]
     for folder in _EXPORT_DIRS.value:
         models += sorted(Path(folder).glob("*.tflite"))
+    if _NETWORKS.value:
+        models += network_exports(cache_dir().parent / "bench" / "edge_fps")
     if not models:
         print("edge_fps: error: no .tflite models found.", file=sys.stderr)
         return 2
@@ -98,7 +130,7 @@ def main(argv):
                 "dropped": stats["dropped_frames"],
                 "infer_p50_ms": stats["stages_ms"]["infer"]["p50"],
                 "detect_p50_ms": stats["stages_ms"]["detect"]["p50"],
-                "total_p99_ms": sum(s["p99"] for s in stats["stages_ms"].values()),
+                "total_p99_ms": round(sum(s["p99"] for s in stats["stages_ms"].values()), 2),
                 "delegate": stats["delegate"],
                 "tensorflow_loaded": stats["tensorflow_loaded"],
             }
@@ -120,27 +152,16 @@ def main(argv):
                 flush=True,
             )
     kind = "edge_soak" if _SOAK.value else "edge_fps"
-    header = (
-        f"Edge demo end to end ({_FRAMES.value} frames of a 640x480 clip of {source}, {_THREADS.value} generator threads, this 2-core CPU)"
-    )
-    lines = [
-        header,
-        "",
-        "| model | size | FPS | infer p50 ms | detect p50 ms | faces | dropped |"
-        + (" RSS after warm-up MB | growth MB |" if _SOAK.value else ""),
-        "|---|---|---|---|---|---|---|" + ("---|---|" if _SOAK.value else ""),
-    ]
-    for name, row in rows.items():
-        extra = f" {row['rss_after_warmup_mb']} | {row['rss_growth_mb']} |" if _SOAK.value else ""
-        lines.append(
-            f"| {name} | {row['size'][0]}x{row['size'][1]} | {row['fps']} | {row['infer_p50_ms']} | {row['detect_p50_ms']} | {row['faces']}/{row['frames']} | {row['dropped']} |{extra}"
-        )
-    table = "\n".join(lines)
-    print(table)
-    output = Path(_OUTPUT.value)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / f"{kind}.md").write_text(table + "\n")
-    (output / f"{kind}.json").write_text(json.dumps(rows, indent=2))
+    record = {
+        **results.header(kind, _THREADS.value, module="edge_fps"),
+        "clip": {"frames": _FRAMES.value, "size": "640x480", "faces": source},
+        "networks": {name: NETWORKS[name] for name in _NETWORKS.value},
+        "weights": "seeded (seed 0) for --networks: speed does not depend on the weights" if _NETWORKS.value else "as given",
+        "soak": _SOAK.value,
+        "rows": rows,
+    }
+    print(report.render_edge_fps(record))
+    results.write(record, _OUTPUT.value)
     return 0
 
 

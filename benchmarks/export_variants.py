@@ -1,7 +1,7 @@
 """Benchmark every exported variant: size, peak memory, latency (1 and 2 threads), drawing quality.
 
-    python -m benchmarks.export_variants --model benchmarks/results/reference_generator.keras --size 512
-    python -m benchmarks.export_variants --export_dir exported            # reuse an export
+    python -m benchmarks.export_variants --size 512            # the reference generator: docs/results/export_variants.json
+    python -m benchmarks.export_variants --model g.keras --export_dir exported --output mine.json
 
 Quality is measured against the float Keras generator on aligned photos
 (``$KERAS_ASYM_SHARED/data/aligned_photos/images`` when present, else
@@ -9,13 +9,15 @@ procedural portraits): PSNR and SSIM of the uint8 drawings, and edge-F1 of the
 drawings binarised at 128 (lines within 1.5 px count as matched). Latency is
 the generator alone through LiteRT with XNNPACK, after warm-up, median of
 ``--runs``; each variant runs in its own child process (no TensorFlow there),
-whose peak RSS is the memory figure. Writes ``export_benchmark.{md,json,png}``.
+whose peak RSS is the memory figure. Without ``--model``, the reference generator
+(``benchmarks.reference_generator``, fitted on the calibration half of the photos). Writes the JSON and a plot
+beside it; ``benchmarks.report`` renders the table.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import os
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +25,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from absl import flags
 
+from benchmarks import report
+from benchmarks.common import results
 from benchmarks.common.heldout import photo_split
+from benchmarks.common.reference import reference_model
 from benchmarks.common.timing import child_timing
 from edge_demo.runtime import cli
 from edge_demo.runtime.generator import TFLiteGenerator
@@ -35,19 +40,21 @@ from keras_asym.evaluation import metrics
 from keras_asym.evaluation.metrics import conv_gflops
 from keras_asym.inference.drawer import load_generator
 
-_MODEL = flags.DEFINE_string("model", None, "Generator .keras (exported into --export_dir first unless it already holds an export).")
-_EXPORT_DIR = flags.DEFINE_string("export_dir", "benchmarks/results/export", "Folder with (or for) the exported variants.")
+_MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator); exported into --export_dir first.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", None, "Folder with (or for) the exported variants (default: benchmarks/results/export_<size>)."
+)
 _SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
 _VARIANTS = flags.DEFINE_list(
     "variants",
-    ["fp32", "fp16", "dynamic", "int8", "int8_float_norm", "qat", "qat_float_norm"],
-    "Variants to export/measure (missing files are exported).",
+    ["fp32", "fp16", "dynamic", "int8", "int8_float_norm"],
+    "Variants to export/measure (missing files are exported; qat and qat_float_norm fine-tune: hours at 512).",
 )
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
 _RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reported).")
-_PHOTOS = flags.DEFINE_integer("photos", 8, "Photos for the quality columns.")
+_PHOTOS = flags.DEFINE_integer("photos", 10, "Held-out photos for the quality columns (the split benchmarks.inference uses).")
 _QAT_STEPS = flags.DEFINE_integer("qat_steps", 100, "QAT fine-tuning steps when the qat variant must be exported.")
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results", "Where the table, JSON and plot go.")
+_OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/results/export_variants.json); the plot goes beside it.")
 
 
 def benchmark_photos(folder: Path | None, height: int, width: int, count: int) -> tuple[list[np.ndarray], str]:
@@ -92,13 +99,15 @@ def main(argv):
     del argv
 
     height, width = exporter.parse_size(_SIZE.value)
-    export_dir = Path(_EXPORT_DIR.value)
+    export_dir = Path(_EXPORT_DIR.value or f"benchmarks/results/export_{height}x{width}")
     summary_path = export_dir / "export.json"
-    model = _MODEL.value or (json.loads(summary_path.read_text())["model"] if summary_path.is_file() else None)
-    if model is None:
-        print("export_variants: error: give --model, or an --export_dir holding an export.", file=sys.stderr)
-        return 2
-    quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path(_OUTPUT.value) / "photo_split")
+    quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path("benchmarks/results/photo_split"))
+    if _MODEL.value:
+        model = _MODEL.value
+    elif summary_path.is_file():
+        model = json.loads(summary_path.read_text())["model"]
+    else:
+        model = str(reference_model(calibration_dir))
     missing = sorted({"qat" if v.startswith("qat") else v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()})
     if missing:
         print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} (calibration: {calibration_dir or 'procedural'}) ...")
@@ -126,32 +135,20 @@ def main(argv):
         rows[variant] = row
         print(f"{variant}: {row}", flush=True)
 
-    lines = [
-        f"Generator variants at {height}x{width} ({gflops:.1f} GFLOP/frame), quality on {photo_source}; "
-        f"latency = LiteRT + XNNPACK, median of {_RUNS.value}, this 2-core CPU.",
-        "",
-        "| variant | MB | peak RSS MB | " + " | ".join(f"{t} thr s" for t in _THREADS.value) + " | PSNR dB | SSIM | edge-F1 |",
-        "|---|---|---|" + "---|" * len(_THREADS.value) + "---|---|---|",
-    ]
-    for variant, row in rows.items():
-        timings = " | ".join(f"{row[f'latency_{t}t_s']:.3f}" for t in _THREADS.value)
-        psnr = "inf" if not np.isfinite(row["psnr_db"]) else f"{row['psnr_db']:.1f}"
-        lines.append(
-            f"| {variant} | {row['mb']:.1f} | {row['peak_rss_mb']:.0f} | {timings} | {psnr} | {row['ssim']:.4f} | {row['edge_f1']:.4f} |"
-        )
-    lines += [
-        "",
-        "PyTorch beside these variants, same weights and run: python -m benchmarks.inference (a source checkout with the bench extra).",
-    ]
-    table = "\n".join(lines)
-    print(table)
-    output = Path(_OUTPUT.value)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "export_benchmark.md").write_text(table + "\n")
-    record = {"size": [height, width], "gflops": gflops, "photos": photo_source, "rows": rows, "model": str(model)}
-    (output / "export_benchmark.json").write_text(json.dumps(record, indent=2))
+    record = {
+        **results.header("export_variants", max(int(t) for t in _THREADS.value)),
+        "size": [height, width],
+        "gflops": gflops,
+        "photos": photo_source,
+        "runs": _RUNS.value,
+        "threads": [int(t) for t in _THREADS.value],
+        "model": os.path.relpath(model, Path(__file__).resolve().parents[1]) if Path(model).is_absolute() else str(model),
+        "rows": rows,
+    }
+    print(report.render_export_variants(record))
+    path = results.write(record, _OUTPUT.value)
     if "latency_2t_s" in next(iter(rows.values())):
-        write_plot(output / "export_benchmark.png", rows, f"{height}x{width}")
+        write_plot(path.with_suffix(".png"), rows, f"{height}x{width}")
     return 0
 
 

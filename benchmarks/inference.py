@@ -37,6 +37,7 @@ import numpy as np
 from absl import flags
 
 from benchmarks import machine
+from benchmarks.common.reference import reference_model
 from benchmarks.report import render_inference_size
 from edge_demo.runtime import cli
 from edge_demo.runtime.pixels import to_model, to_pixels
@@ -53,21 +54,9 @@ _PHOTOS = flags.DEFINE_integer("photos", 10, "Held-out photos for the quality co
 _WORK = flags.DEFINE_string("work_dir", "benchmarks/results/inference", "Exports, the .pth and the photo split.")
 _OUTPUT = flags.DEFINE_string("output", "docs/results/inference.json", "JSON results.")
 
-REFERENCE = Path("benchmarks/results/reference_generator.keras")
-
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def reference_model(calibration_dir: Path | None) -> Path:
-    if not REFERENCE.is_file():
-        import subprocess
-
-        log(f"fitting the reference generator (paper G, 300 steps at 128x128; minutes) -> {REFERENCE}")
-        args = [sys.executable, "-m", "benchmarks.reference_generator", f"--output={REFERENCE}"]
-        subprocess.run(args + ([f"--photos={calibration_dir}"] if calibration_dir else []), check=True)
-    return REFERENCE
 
 
 def shared_weights(model: Path, work: Path):

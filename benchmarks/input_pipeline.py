@@ -5,12 +5,11 @@ Builds a dataset in the ``prepare`` layout from ``$KERAS_ASYM_SHARED/data``
 as style-labelled drawings), or from random images when that is absent, then
 times ``make_dataset`` over repeated epochs.
 
-    python benchmarks/input_pipeline.py --examples 300 --output benchmarks/results/input_pipeline.json
+    python -m benchmarks.input_pipeline --examples 300      # writes docs/results/input_pipeline.json
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -20,13 +19,14 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+from benchmarks.common import results
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 
 _EXAMPLES = flags.DEFINE_integer("examples", 300, "Examples to time after warm-up.")
 _SIZE = flags.DEFINE_integer("size", 512, "Crop size.")
 _BATCH = flags.DEFINE_integer("batch", 1, "Batch size.")
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results/input_pipeline.json", "JSON results path.")
+_OUTPUT = flags.DEFINE_string("output", None, "JSON results path (default: docs/results/input_pipeline.json).")
 
 
 def build_layout(root: Path, shared: Path) -> str:
@@ -84,20 +84,18 @@ def main(argv):
         seconds = time.perf_counter() - start
     rate = steps * _BATCH.value / seconds
     result = {
-        "benchmark": "input_pipeline",
+        **results.header("input_pipeline", os.cpu_count()),
         "source": source,
         "size": _SIZE.value,
         "batch": _BATCH.value,
-        "cpu": os.cpu_count(),
+        "examples": steps * _BATCH.value,
         "examples_per_s": rate,
+        "ms_per_example": 1000 / rate,
     }
     print(
         f"\n| size | batch | examples/s | ms/example | data |\n|---|---|---|---|---|\n| {_SIZE.value} | {_BATCH.value} | {rate:.1f} | {1000 / rate:.1f} | {source} |"
     )
-    out = Path(_OUTPUT.value)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    results.write(result, _OUTPUT.value)
     return 0
 
 

@@ -20,8 +20,8 @@ QUALITY_BAR_DB = 30.0
 
 CONTENDER_NOTES = {
     "pytorch": "official G in PyTorch (same weights)",
-    "keras": "Keras, tf.function (the `draw` path for .keras)",
-    "keras_xla": "Keras, tf.function + XLA",
+    "keras": "Keras, tf.function (`draw --nojit_compile`)",
+    "keras_xla": "Keras, tf.function + XLA (the `draw` path for .keras)",
 }
 STEP_NAMES = {"official": "official (PyTorch)", "ours-on": "keras_asym, XLA", "ours-off": "keras_asym, no XLA"}
 
@@ -127,6 +127,211 @@ def render_layer_profile(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_input_pipeline(record: dict) -> str:
+    return "\n".join(
+        [
+            *preamble(record),
+            f"The training input pipeline (`make_dataset`: decode, resize, crop, flip, masks) over {record['source']}, "
+            f"{record['examples']} examples after warm-up:",
+            "",
+            "| size | batch | examples/s | ms/example |",
+            "|---|---|---|---|",
+            f"| {record['size']} | {record['batch']} | {record['examples_per_s']:.1f} | {record['ms_per_example']:.1f} |",
+        ]
+    )
+
+
+def render_train_throughput(record: dict) -> str:
+    lines = [
+        *preamble(record),
+        f"Full-size networks through `fit`, relaxed cycle `{record['cycle_distance']}`, each configuration in its own process "
+        "(XLA where one device runs it; two logical CPUs cannot share an XLA program):",
+        "",
+        "| size | global batch | replicas | device | s/step | images/s | first step s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in record["runs"]:
+        lines.append(
+            f"| {r['size']} | {r['batch']} | {r['replicas']} | {r['device']} | {r['s_per_step']:.1f} | {r['images_per_s']:.3f} | {r['first_step_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+NETWORK_LABELS = {"student": "student α 1", "student_alpha2": "student α 2", "paper_g": "paper's G"}
+
+
+def edge_label(name: str) -> str:
+    """``student_256/drawing_int8`` -> ``student α 1 int8 (256²)``; other names as they are."""
+    folder, _, model = name.partition("/")
+    network, _, size = folder.rpartition("_")
+    if network in NETWORK_LABELS and size.isdigit():
+        return f"{NETWORK_LABELS[network]} {model.removeprefix('drawing_')} ({size}²)"
+    return name
+
+
+def render_edge_fps(record: dict) -> str:
+    clip, soak = record["clip"], record.get("soak")
+    lines = [
+        *preamble(record),
+        f"The camera demo end to end (`python -m edge_demo --headless`: detection, tracking, alignment, generator, paste-back) "
+        f"over {clip['frames']} frames of a {clip['size']} clip of {clip['faces']}, {record['machine']['threads']} generator threads. "
+        f"Weights: {record['weights']}.",
+        "",
+        "| model | size | FPS | generator p50 ms | detect p50 ms | faces | dropped |"
+        + (" RSS after warm-up MB | growth MB |" if soak else ""),
+        "|---|---|---|---|---|---|---|" + ("---|---|" if soak else ""),
+    ]
+    for name, row in record["rows"].items():
+        extra = f" {row['rss_after_warmup_mb']} | {row['rss_growth_mb']} |" if soak else ""
+        lines.append(
+            f"| {edge_label(name)} | {row['size'][0]}x{row['size'][1]} | {row['fps']:.1f} | {row['infer_p50_ms']:.1f} | {row['detect_p50_ms']:.1f} | "
+            f"{row['faces']}/{row['frames']} | {row['dropped']} |{extra}"
+        )
+    return "\n".join(lines)
+
+
+def render_distill_report(record: dict) -> str:
+    lines = [
+        *preamble(record),
+        f"Teacher `{record['teacher']}` against the distilled student `{record['student']}` at {record['size']}x{record['size']}; "
+        "latency: LiteRT + XNNPACK, 2 threads, median of 20.",
+        "",
+        "| model | params (M) | GFLOP/frame | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 FPS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in record["models"].items():
+        lines.append(
+            f"| {name} | {r['params_M']:.2f} | {r['gflops']:.2f} | {r['fp32_MB']:.1f} | {r['int8_MB']:.2f} | {r['fp32_ms']:.1f} | "
+            f"{r['int8_ms']:.1f} | {r['int8_fps']:.1f} |"
+        )
+    lines += [
+        "",
+        "Student against teacher on held-out photos (SSIM / edge-F1):",
+        "",
+        "| photos | style | fp32 | int8 |",
+        "|---|---|---|---|",
+    ]
+    for key, a in record["quality"].items():
+        set_name, style, variant = key.split("/")
+        if variant == "fp32":
+            b = record["quality"][f"{set_name}/{style}/int8"]
+            lines.append(
+                f"| {set_name} ({a['photos']}) | {style} | {a['ssim']:.3f} / {a['edge_f1']:.3f} | {b['ssim']:.3f} / {b['edge_f1']:.3f} |"
+            )
+    if record.get("seen_photos"):
+        seen = record["seen_photos"]
+        lines += [
+            "",
+            f"Student fp32 on the {seen['style1']['photos']} photos it was distilled on: "
+            + ", ".join(f"{name} {r['ssim']:.3f} / {r['edge_f1']:.3f}" for name, r in seen.items()),
+        ]
+    lines += [
+        "",
+        "The teacher against itself (a ceiling for any student; SSIM / edge-F1):",
+        "",
+        "| photos, move | SSIM / edge-F1 |",
+        "|---|---|",
+    ]
+    for key, r in record["teacher_self_consistency"].items():
+        lines.append(f"| {key} | {r['ssim']:.3f} / {r['edge_f1']:.3f} |")
+    return "\n".join(lines)
+
+
+def render_export_variants(record: dict) -> str:
+    height, width = record["size"]
+    threads = record["threads"]
+    lines = [
+        *preamble(record),
+        f"Every exported variant of `{record['model']}` at {height}x{width} ({record['gflops']:.1f} GFLOP/frame), each in its own "
+        f"TensorFlow-free process (LiteRT + XNNPACK, median of {record['runs']}); quality against the float Keras drawing on {record['photos']}:",
+        "",
+        "| variant | MB | peak RSS MB | "
+        + " | ".join(f"{t} thread{'s' if t > 1 else ''} s" for t in threads)
+        + " | PSNR dB | SSIM | edge-F1 |",
+        "|---|---|---|" + "---|" * len(threads) + "---|---|---|",
+    ]
+    for variant, row in record["rows"].items():
+        timings = " | ".join(f"{row[f'latency_{t}t_s']:.3f}" for t in threads)
+        lines.append(
+            f"| {variant} | {row['mb']:.1f} | {row['peak_rss_mb']:.0f} | {timings} | {row['psnr_db']:.1f} | {row['ssim']:.4f} | {row['edge_f1']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def _compare_cell(entry: dict) -> str:
+    if not entry.get("frames"):
+        return "no frames to compare"
+    same = (
+        "identical"
+        if entry["identical_frames"] == entry["frames"]
+        else f"min {entry['psnr_db_min']:.1f} dB, max difference {entry['max_abs_diff']}"
+    )
+    return (
+        f"{entry['frames']} frames: {same}"
+        if same == "identical"
+        else f"{entry['frames']} frames, {same} ({entry['identical_frames']} identical)"
+    )
+
+
+def render_pi_check(record: dict) -> str:
+    offline = record["assets_offline"]
+    libraries = record["system_libraries"]
+    named = ", ".join(f"`{r['package']}`" for r in libraries["rounds"]) or "none"
+    lines = [
+        *preamble(record),
+        f"Userland: Debian {record['userland']['suite']} {record['userland']['arch']} ({record['userland']['variant']}), {record['python']}, "
+        f"through {record['emulator']['qemu']} emulating a {record['emulator']['cpu']}. Installed from the package index: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(record["installed"].items()))
+        + ".",
+        "",
+        f"- Face models with `{offline['url_blocked']}` unreachable: exit {offline['exit']}, "
+        + (f"{len(offline['assets'])} models from the wheel fallback." if not offline["exit"] else f"failed: {offline['stderr_tail']}"),
+        f"- On the minimal userland the demo refused {len(libraries['rounds'])} times, each in one line (exit "
+        f"{', '.join(str(r['exit']) for r in libraries['rounds']) or '-'}) naming a package: {named}; with those installed it "
+        f"{'ran (exit 0)' if libraries['then']['exit'] == 0 else 'still failed: ' + libraries['then']['stderr_tail']}.",
+        "",
+        f"`{record['model']}` exported here, its {record['clip_frames']}-frame clip drawn by the demo on arm64 and on this machine:",
+        "",
+        "| variant | faces arm64 / x86 | aligned faces | the demo's drawings | generator alone (x86's aligned faces) | emulated FPS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, run in record["runs"].items():
+        if run.get("arm64_exit"):
+            lines.append(f"| {variant} | arm64 demo exit {run['arm64_exit']} | | | | |")
+            continue
+        lines.append(
+            f"| {variant} | {run['arm64_faces']} / {run['x86_faces']} | {_compare_cell(run['aligned_faces'])} | "
+            f"{_compare_cell(run['demo_drawings'])} | {_compare_cell(run['generator_only'])} | {run['arm64_emulated_fps']:.2f} |"
+        )
+    lines += ["", "Emulated FPS is QEMU's speed on this machine, not a Pi's."]
+    return "\n".join(lines)
+
+
+def render_web_fps(record: dict) -> str:
+    clip, (height, width) = record["clip"], record["model_size"]
+    lines = [
+        *preamble(record),
+        f"The page of `edge_demo/web` in headless Chromium, its fake camera playing a {clip['size']} clip of {clip['faces']} at "
+        f"{clip['camera_fps']} FPS, beside the Python demo (`python -m edge_demo --headless`) reading every frame of the same "
+        f"{clip['frames']}-frame clip; the same model `{record['model']}` ({height}x{width}). Browser FPS: frames processed per "
+        f"second over {record['seconds']:g} s after {record['warmup_seconds']:g} s of drawing (a camera's frames that arrive "
+        "while the page works are skipped). Without a GPU, WebGPU is SwiftShader's Vulkan on the CPU: the WebGPU path runs, "
+        "not at a GPU's speed.",
+        "",
+        "| runtime | generator on | FPS | frames with a face | generator p50 ms | detect p50 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in record["rows"].values():
+        lines.append(
+            f"| {row['runtime']} | {row['generator_on']} | {row['fps']:.1f} | {row['faces']}/{row['frames']} | "
+            f"{row['infer_p50_ms']:.1f} | {row['detect_p50_ms']:.1f} |"
+        )
+    browsers = sorted({row["browser"] for row in record["rows"].values() if "browser" in row})
+    if browsers:
+        lines += ["", f"Browser: {', '.join(browsers)}."]
+    return "\n".join(lines)
+
+
 SECTIONS = (
     (
         "Drawing a photo: the official generator in PyTorch beside ours",
@@ -136,7 +341,20 @@ SECTIONS = (
     ),
     ("Where the float time goes: G's layers alone", "layer_profile.json", render_layer_profile, "python -m benchmarks.layer_profile"),
     ("One training step beside the official one", "train_step*.json", render_train_step, "python -m benchmarks.train_step"),
+    (
+        "Every export variant alone: memory, threads, quality",
+        "export_variants.json",
+        render_export_variants,
+        "python -m benchmarks.export_variants",
+    ),
     ("GPU accelerator coverage", "gpu_coverage.md", None, "python benchmarks/gpu_coverage.py"),
+    ("Training throughput through fit", "train_throughput.json", render_train_throughput, "python -m benchmarks.train_throughput"),
+    ("The training input pipeline", "input_pipeline.json", render_input_pipeline, "python -m benchmarks.input_pipeline"),
+    ("The camera demo end to end", "edge_fps.json", render_edge_fps, "python -m benchmarks.edge_fps"),
+    ("The camera demo over a long run (memory)", "edge_soak.json", render_edge_fps, "python -m benchmarks.edge_fps --soak --frames 2000"),
+    ("The distilled student against its teacher", "distill_report.json", render_distill_report, "python -m benchmarks.distill_report"),
+    ("The camera demo on an arm64 Debian userland (Raspberry Pi OS)", "pi_check.json", render_pi_check, "sudo make pi-check"),
+    ("The camera demo in the browser", "web_fps.json", render_web_fps, "python -m benchmarks.web_fps --model exported/drawing_fp32.tflite"),
 )
 
 
@@ -196,6 +414,15 @@ def headline(results: Path = RESULTS) -> str:
                     f"One full training step at {record['size']}² ({step_name(kind)}): {row['median_s']:.1f} s against the official "
                     f"{record['rows']['official']['median_s']:.1f} s, {row['speed_vs_official']:.2f}x, same run ({record['machine']['date'][:10]}).",
                 ]
+    edge = results / "edge_fps.json"
+    if edge.is_file():
+        record = json.loads(edge.read_text())
+        cells = [f"{edge_label(name)} {row['fps']:.1f} FPS" for name, row in record["rows"].items()]
+        lines += [
+            "",
+            f"The camera demo end to end ({record['clip']['size']} clip, face detection to paste-back, {record['machine']['threads']} "
+            f"generator threads, {record['machine']['date'][:10]}): " + ", ".join(cells) + ".",
+        ]
     lines += ["", "All tables, with spreads and machines: [docs/benchmarks.md](docs/benchmarks.md)."]
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ for each size x global batch x replica count; "2 replicas" splits this CPU
 into two logical devices under ``MirroredStrategy`` (on a GPU machine it uses
 the GPUs). Each configuration runs in its own process.
 
-    python benchmarks/train_throughput.py --sizes 256,512 --batches 1,2,4 --replicas 1,2
+    python -m benchmarks.train_throughput --sizes 256,512 --batches 1,2,4 --replicas 1,2   # docs/results/train_throughput.json
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from benchmarks.common import results
 from edge_demo.runtime.progress import Progress
 
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Image sizes.")
@@ -28,7 +29,7 @@ _REPLICAS = flags.DEFINE_list("replicas", ["1", "2"], "Replica counts.")
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed steps after one warm-up step.")
 _DISTANCE = flags.DEFINE_enum("cycle_distance", "edges", ["edges", "hed_lpips"], "Relaxed-cycle distance.")
 _JIT = flags.DEFINE_boolean("jit_compile", True, "XLA (fit's default).")
-_OUTPUT = flags.DEFINE_string("output", "benchmarks/results/train_throughput.json", "JSON results path.")
+_OUTPUT = flags.DEFINE_string("output", None, "JSON results path (default: docs/results/train_throughput.json).")
 _CHILD = flags.DEFINE_string("child", None, "Internal: 'size,batch,replicas'.")
 
 
@@ -94,13 +95,14 @@ def main(argv):
     for size, batch, replicas in runs:
         args = [
             sys.executable,
-            __file__,
+            "-m",
+            "benchmarks.train_throughput",
             f"--child={size},{batch},{replicas}",
             f"--steps={_STEPS.value}",
             f"--cycle_distance={_DISTANCE.value}",
             f"--jit_compile={_JIT.value}",
         ]
-        result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=7200)
+        result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=7200, cwd=Path(__file__).resolve().parents[1])
         progress.update(note=f"size {size} batch {batch} replicas {replicas}")
         line = next((out for out in result.stdout.splitlines() if out.startswith("RESULT ")), None)
         if line is None:
@@ -114,12 +116,13 @@ def main(argv):
         print(
             f"| {r['size']} | {r['batch']} | {r['replicas']} | {r['device']} | {r['s_per_step']:.2f} | {r['steps_per_s']:.3f} | {r['images_per_s']:.3f} | {r['first_step_s']:.0f} |"
         )
-    out = Path(_OUTPUT.value)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps({"benchmark": "train_throughput", "cycle_distance": _DISTANCE.value, "jit_compile": _JIT.value, "runs": rows}, indent=2)
-    )
-    print(f"wrote {out}")
+    record = {
+        **results.header("train_throughput", os.cpu_count()),
+        "cycle_distance": _DISTANCE.value,
+        "jit_compile": _JIT.value,
+        "runs": rows,
+    }
+    results.write(record, _OUTPUT.value)
     return 0
 
 

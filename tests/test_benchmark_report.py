@@ -27,3 +27,34 @@ def test_a_benchmark_not_run_says_so_and_ratios_need_their_reference(tmp_path):
     (results / "train_step.json").write_text(json.dumps(record))
     rendered = report.build(results)
     assert "not measured" in rendered and "Not measured yet: run `python -m benchmarks.inference`" in rendered
+
+
+def test_the_distillation_table_shows_every_score_the_report_holds():
+    machine = {"cpu": "x", "flags": [], "cores_visible": 2, "threads": 2, "date": "2026-12-04T00:00:00+00:00", "versions": {}}
+    score = {"ssim": 0.8512, "edge_f1": 0.9281, "photos": 8}
+    int8 = {"ssim": 0.8493, "edge_f1": 0.9277, "photos": 8}
+    record = {
+        "benchmark": "distill_report",
+        "command": "python -m benchmarks.distill_report",
+        "machine": machine,
+        "size": 256,
+        "teacher": "t.keras",
+        "student": "s.keras",
+        "models": {
+            "student": {
+                "params_M": 1.05,
+                "gflops": 3.92,
+                "fp32_MB": 4.1,
+                "int8_MB": 1.26,
+                "fp32_ms": 22.1,
+                "int8_ms": 7.6,
+                "int8_fps": 131.6,
+            }
+        },
+        "quality": {"aligned_photos/style1/fp32": score, "aligned_photos/style1/int8": int8},
+        "seen_photos": {"style1": {"ssim": 0.916, "edge_f1": 0.95, "photos": 21}},
+        "teacher_self_consistency": {"aligned_photos/mirror": {"ssim": 0.818, "edge_f1": 0.912}},
+    }
+    text = report.render_distill_report(record)
+    for shown in ("0.851 / 0.928", "0.849 / 0.928", "131.6", "0.916 / 0.950", "0.818 / 0.912", "21 photos"):
+        assert shown in text, shown

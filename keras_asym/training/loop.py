@@ -28,7 +28,7 @@ import keras
 import tensorflow as tf
 
 from edge_demo.runtime import cli
-from keras_asym.data.pipeline import make_dataset, make_stream, resolve_load_size, scan
+from keras_asym.data.pipeline import make_stream, resolve_load_size, scan
 from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.models.cycle_gan import AsymmetricCycleGAN, build_model, check_trainable_size
 from keras_asym.objective.distances import CYCLE_DISTANCES
@@ -341,8 +341,10 @@ def run_training(config: TrainConfig, resume: bool = False, verbose: int = 1, ex
         if isinstance(callback, TimeBudget):
             callback.attach(run_dir, resume=state is not None)
     backup = StepBackup(store, steps, every=config.backup_every, start_step=start_step, position=lambda: int(model.data_position.numpy()))
-    # Keras distributes a plain dataset of global batches itself (auto-sharding across workers).
-    sample = next(iter(make_dataset(config.dataset, **stream))) if replicas == 1 else None
+    # The image grids' fixed batch: the training stream's first element (no second input pipeline).
+    sample = None
+    if replicas == 1 and config.image_every:
+        sample = {k: v for k, v in next(iter(make_stream(config.dataset, start=0, **stream))).items() if k != "position"}
     callbacks = make_callbacks(config, run_dir, sample, backup) + list(extra_callbacks or [])
     if verbose == 1 and not sys.stderr.isatty():
         # Keras' bar only prints at epoch ends off a terminal: one line per 30 s with an ETA instead.

@@ -1,0 +1,20 @@
+"""The benchmarks' full-size generator with realistic weights (``benchmarks.reference_generator``), fitted once
+and cached: quantization error needs real activations, which random weights do not have."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference_generator.keras"
+
+
+def reference_model(calibration_dir: Path | None) -> Path:
+    """The cached reference generator, fitted first (paper's G, 300 steps at 128x128: minutes) when missing."""
+    if not REFERENCE.is_file():
+        print(f"[{time.strftime('%H:%M:%S')}] fitting the reference generator (minutes) -> {REFERENCE}", flush=True)
+        args = [sys.executable, "-m", "benchmarks.reference_generator", f"--output={REFERENCE}"]
+        subprocess.run(args + ([f"--photos={calibration_dir}"] if calibration_dir else []), check=True, cwd=REFERENCE.parents[2])
+    return REFERENCE
