@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: install assets lint test demo bench clean
+.PHONY: install assets lint test test-fast demo bench pi-check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@echo "make: installing into $(VENV): TensorFlow, Keras, MediaPipe, LiteRT, OpenCV, PyTorch CPU (benchmarks and tests), pytest, ruff; a few minutes on a fresh machine..."
@@ -29,7 +29,11 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 test: $(STAMP) assets lint
-	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
+
+# The edit loop: everything but the tests marked slow (a real training, the demo, many-step parity), no lint.
+test-fast: $(STAMP) assets
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP) assets
 	$(PY) -m keras_asym.demo --output demo_out
@@ -42,6 +46,13 @@ bench: $(STAMP) assets
 	$(PY) -m benchmarks.layer_profile
 	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 --output docs/results/train_step_mixed_bfloat16.json
+	$(PY) -m benchmarks.report
+
+# The camera demo on a real arm64 Debian bookworm userland (Raspberry Pi OS 64-bit) through QEMU, frame by frame
+# against this machine (root: debootstrap, chroot, binfmt_misc; about 40 minutes the first time). Not part of
+# `make test`: building the userland alone takes longer than CI allows.
+pi-check: $(STAMP) assets
+	$(PY) -m benchmarks.pi_check
 	$(PY) -m benchmarks.report
 
 clean:

@@ -19,14 +19,20 @@ from pathlib import Path
 # made unimportable for this process.
 sys.modules.setdefault("tensorflow", None)
 
-import cv2  # noqa: E402
+from edge_demo.runtime.system_libraries import SystemLibraryError, import_native  # noqa: E402
+
+try:
+    cv2 = import_native("cv2", "OpenCV")
+except SystemLibraryError as missing:  # a minimal system (Raspberry Pi OS Lite): one line, exit 2
+    print(f"edge_demo: error: {missing}", file=sys.stderr)
+    sys.exit(2)
+
 from absl import flags  # noqa: E402
 
 from edge_demo.app import DrawingDemo  # noqa: E402
 from edge_demo.camera import SourceError  # noqa: E402
 from edge_demo.runtime import cli, styles  # noqa: E402
 from edge_demo.runtime.assets import AssetError  # noqa: E402
-from edge_demo.runtime.faces import SystemLibraryError  # noqa: E402
 from edge_demo.runtime.generator import DELEGATES  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .tflite from `python -m export` (default: edge_demo_model.tflite if present).")
@@ -49,6 +55,9 @@ _SMOOTHING = flags.DEFINE_float(
 _HEADLESS = flags.DEFINE_boolean("headless", False, "No window (SSH, CI, benchmarks); use --output/--stats.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the rendered video here (.mp4 or .avi).")
 _STATS = flags.DEFINE_string("stats", None, "Write per-stage latency percentiles, FPS and dropped frames here (JSON).")
+_DRAWINGS = flags.DEFINE_string(
+    "drawings", None, "Save every aligned face and its drawing here as PNG (NNNNNN_face.png, NNNNNN_drawing.png; N: the frame)."
+)
 _MAX_FRAMES = flags.DEFINE_integer(
     "max_frames", 0, "Stop after N frames (0: until the source ends or q).", lower_bound=0, upper_bound=1000000000
 )
@@ -70,6 +79,8 @@ def main(argv):
         for path in (_OUTPUT.value, _STATS.value):
             if path:
                 cli.output_file(path)
+        if _DRAWINGS.value:
+            cli.output_folder(_DRAWINGS.value)
         width, height = (int(v) for v in _CAPTURE.value.lower().split("x"))
         demo = DrawingDemo(
             model,
@@ -86,6 +97,7 @@ def main(argv):
             max_frames=_MAX_FRAMES.value,
             snapshot_dir=_SNAPSHOTS.value,
             capture_size=(width, height),
+            drawings_dir=_DRAWINGS.value,
         )
     except (ValueError, FileNotFoundError, SourceError, AssetError, SystemLibraryError) as err:
         cli.error("edge_demo", err)

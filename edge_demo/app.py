@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_demo.camera import FrameSource
+from edge_demo.camera import DEFAULT_FPS, FrameSource
 from edge_demo.runtime import styles
 from edge_demo.runtime.alignment import invert, template
 from edge_demo.runtime.faces import FaceLandmarker
@@ -170,6 +170,7 @@ class DrawingDemo:
         snapshot_dir: str = ".",
         capture_size: tuple[int, int] = (640, 480),
         overlay_text: bool = True,
+        drawings_dir: str | None = None,
     ):
         self.generator = TFLiteGenerator(model, threads=threads, delegate=delegate)
         log.info("model %s (%dx%d), delegate: %s", model, self.generator.height, self.generator.width, self.generator.delegate)
@@ -189,6 +190,9 @@ class DrawingDemo:
         self.max_frames, self.snapshot_dir, self.overlay_text = max_frames, Path(snapshot_dir), overlay_text
         self.stats = Stats()
         self._writer = None
+        self.drawings_dir = Path(drawings_dir) if drawings_dir else None
+        if self.drawings_dir:
+            self.drawings_dir.mkdir(parents=True, exist_ok=True)
 
     def _set_style(self, style: np.ndarray) -> None:
         """The style and its overlay label, worked out once per change rather than per frame."""
@@ -201,11 +205,23 @@ class DrawingDemo:
             return
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.output.endswith(".mp4") else "MJPG"))
-            fps = self.source.fps if self.source.fps > 0 else 25.0
+            fps = self.source.fps if self.source.fps > 0 else DEFAULT_FPS
             self._writer = cv2.VideoWriter(self._tmp_output(), fourcc, fps, (image.shape[1], image.shape[0]))
             if not self._writer.isOpened():
                 raise RuntimeError(f"{self.output}: cannot open a video writer (try .avi).")
         self._writer.write(image)
+
+    def _save_pair(self, aligned: np.ndarray, drawing: np.ndarray) -> None:
+        """Frame N's aligned face and drawing as lossless PNGs (``NNNNNN_face.png``, ``NNNNNN_drawing.png``),
+        each written whole or not at all: what another machine's run is compared with."""
+        for kind, image in (("face", cv2.cvtColor(aligned, cv2.COLOR_RGB2BGR)), ("drawing", drawing)):
+            ok, data = cv2.imencode(".png", image)
+            if not ok:
+                raise RuntimeError(f"{self.drawings_dir}: cannot encode frame {self.stats.frames} as PNG.")
+            final = self.drawings_dir / f"{self.stats.frames:06d}_{kind}.png"
+            tmp = final.with_name(f".{final.name}.partial")
+            tmp.write_bytes(data.tobytes())
+            os.replace(tmp, final)
 
     def _tmp_output(self) -> str:
         path = Path(self.output)
@@ -232,6 +248,9 @@ class DrawingDemo:
             drawing = self.generator.draw(aligned, self.style)
             t3 = time.perf_counter()
             seconds["infer"].append(t3 - t2)
+            if self.drawings_dir:
+                self._save_pair(aligned, drawing)
+                t3 = time.perf_counter()
         else:
             t3 = time.perf_counter()
         image = self.compositor.compose(frame.image, drawing, matrix)

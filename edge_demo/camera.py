@@ -24,6 +24,7 @@ log = logging.getLogger("edge_demo")
 
 MAX_DAMAGED_FRAMES = 30  # reads tried past a damaged stretch of a file before it counts as ended
 END_SLACK = 0.05  # a file stopping this close to its declared frame count has ended (the count is an estimate)
+DEFAULT_FPS = 25.0  # the timeline of a file that declares no frame rate
 
 
 class SourceError(RuntimeError):
@@ -34,7 +35,7 @@ class SourceError(RuntimeError):
 class Frame:
     image: np.ndarray  # BGR uint8
     index: int
-    captured: float  # time.perf_counter() at capture
+    captured: float  # seconds: time.perf_counter() at capture, or the frame's time in a file played frame by frame
     read_seconds: float
 
 
@@ -174,7 +175,10 @@ class FrameSource:
                     continue
                 if self.kind == "picamera":
                     image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-                frame = Frame(image, index, time.perf_counter(), time.perf_counter() - started)
+                # A file played frame by frame is timed by its own timeline: the smoothing then follows the motion the
+                # video holds, the same on any machine at any speed; live sources are timed as they arrive.
+                captured = index / (self.fps or DEFAULT_FPS) if not self.live else time.perf_counter()
+                frame = Frame(image, index, captured, time.perf_counter() - started)
                 index += 1
                 with self._ready:
                     if self.live:

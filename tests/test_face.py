@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -10,7 +13,7 @@ import pytest
 
 from edge_demo.runtime import alignment
 from edge_demo.runtime.assets import ASSETS, AssetError, asset_path
-from tests.conftest import SHARED
+from tests.conftest import ROOT, SHARED
 
 DATA = SHARED / "data"
 needs_data = pytest.mark.skipif(not (DATA / "aligned_photos").is_dir(), reason=f"real photos not found under {DATA}")
@@ -109,20 +112,37 @@ def test_the_wheel_fallback_takes_another_platforms_wheel_where_this_one_has_non
 
 def test_a_missing_system_library_is_named_with_the_package_that_provides_it(monkeypatch):
     """MediaPipe's aarch64 wheel loads libEGL.so.1, which Raspberry Pi OS Lite does not install."""
-    import builtins
+    from edge_demo.runtime import faces, system_libraries
+    from edge_demo.runtime.system_libraries import SystemLibraryError
 
-    from edge_demo.runtime import faces
-
-    real_import = builtins.__import__
+    real_import = system_libraries.importlib.import_module
 
     def without_egl(name, *args, **kwargs):
         if name.startswith("mediapipe"):
             raise ImportError("libEGL.so.1: cannot open shared object file: No such file or directory")
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", without_egl)
-    with pytest.raises(faces.SystemLibraryError, match=r"MediaPipe needs libEGL.so.1.*sudo apt-get install libegl1"):
+    monkeypatch.setattr(system_libraries.importlib, "import_module", without_egl)
+    faces._mediapipe.cache_clear()  # an earlier test in this process may have loaded it
+    with pytest.raises(SystemLibraryError, match=r"MediaPipe needs libEGL.so.1.*sudo apt-get install libegl1"):
         faces.FaceLandmarker()
+    unknown = system_libraries.explain("OpenCV", OSError("libfoo.so.3: cannot open shared object file: No such file or directory"))
+    assert "libfoo.so.3" in str(unknown) and "apt-file search libfoo.so.3" in str(unknown)
+    assert system_libraries.explain("OpenCV", ImportError("No module named 'cv2'")) is None
+
+
+def test_the_camera_demo_names_a_missing_library_of_opencv_in_one_line(tmp_path):
+    """On a minimal userland MediaPipe's opencv-contrib-python build fails to load libGL.so.1 at `import cv2`."""
+    fake = tmp_path / "cv2"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise ImportError("libGL.so.1: cannot open shared object file: No such file or directory")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    result = subprocess.run([sys.executable, "-m", "edge_demo", "--model=m.tflite"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr.strip()
+        == "edge_demo: error: OpenCV needs libGL.so.1, which this system lacks: install it with `sudo apt-get install libgl1`."
+    )
 
 
 @pytest.fixture(scope="module")
@@ -205,16 +225,35 @@ def test_part_masks_match_the_official_boxes(landmarker, official):
     from keras_asym.face.masks import part_masks
 
     keys = {"eyes": "maske", "nose": "mask", "lips": "maskl"}
-    for side, image_key, margin in (("A", "real_A", 0), ("B", "real_B", 5)):
+    # Measured 0.78/0.84/0.82 (eyes/nose/lips) on the photo and 0.71/0.66/0.78 on the drawing (5 px margin).
+    for side, image_key, margin, bound in (("A", "real_A", 0, 0.75), ("B", "real_B", 5, 0.65)):
         image = ((official.nhwc(image_key)[0] + 1) * 127.5).astype(np.uint8)
         rgb = np.ascontiguousarray(np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image)
         masks = part_masks(landmarker.largest(rgb).points, (512, 512), margin)
         for part, key in keys.items():
             ours, theirs = masks[part] > 0, official.nhwc(f"{side}_{key}")[0, :, :, 0] > 0
             iou = np.logical_and(ours, theirs).sum() / np.logical_or(ours, theirs).sum()
-            assert iou >= 0.6, (side, part, iou)
+            assert iou >= bound, (side, part, iou)
     with pytest.raises(ValueError, match="degenerate"):
         part_masks(np.zeros((5, 2)), (64, 64))
+
+
+@needs_data
+def test_background_whitening_keeps_the_person_the_authors_masked():
+    import cv2
+
+    from keras_asym.face.segmentation import BackgroundWhitener
+    from keras_asym.utils.imageio import list_images, read_rgb
+
+    folder = SHARED / "data" / "aligned_photos"
+    whitener = BackgroundWhitener()
+    ious = []
+    for path in list_images(folder / "images"):
+        ours = whitener.person_probability(read_rgb(path)) > 0.5
+        theirs = cv2.imread(str(folder / "background_masks" / path.name), cv2.IMREAD_GRAYSCALE) > 127
+        ious.append((ours & theirs).sum() / (ours | theirs).sum())
+    # Measured: mean 0.950 over the 29 masks, the worst photo 0.80.
+    assert len(ious) == 29 and np.mean(ious) >= 0.94 and min(ious) >= 0.75, ious
 
 
 @needs_data

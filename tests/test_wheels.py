@@ -39,7 +39,7 @@ def test_the_project_wheel_holds_every_package_module_and_data_file(tmp_path):
         shutil.copy2(ROOT / name, source / name)
     _, names = _wheel(source, tmp_path / "dist")
     packages = ("keras_asym/", "export/", "edge_demo/")
-    expected = {n for n in _tracked(*packages) if n.endswith((".py", ".json", ".keras"))}
+    expected = {n for n in _tracked(*packages) if n.endswith((".py", ".json", ".keras", ".js", ".html"))}
     assert names == expected
 
 
@@ -47,8 +47,8 @@ def test_the_edge_wheel_holds_the_app_and_its_runtime_and_runs_from_its_install(
     source = tmp_path / "src" / "edge_demo"  # a copy: setuptools builds in the source folder (build/, egg-info)
     shutil.copytree(ROOT / "edge_demo", source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     wheel, sources = _wheel(source, tmp_path)
-    expected = {name for name in _tracked("edge_demo") if name.endswith((".py", ".json"))}
-    assert sources == expected  # every module and the five-point model; no keras_asym, export or tests
+    expected = {name for name in _tracked("edge_demo") if name.endswith((".py", ".json", ".js", ".html"))}
+    assert sources == expected  # every module, the five-point model and the browser page; no keras_asym, export or tests
 
     target = tmp_path / "site"
     install = subprocess.run(

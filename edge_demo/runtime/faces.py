@@ -11,6 +11,7 @@ eye first), are weighted means of mesh points fitted to the authors' points
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.runtime.assets import asset_path
+from edge_demo.runtime.system_libraries import explain, import_native
 
 FIVE_POINT_MODEL = Path(__file__).with_name("five_points.json")
 MESH_SIZE = 192
@@ -93,27 +95,19 @@ def roi_from_mesh(mesh: np.ndarray) -> tuple[np.ndarray, float, float]:
     return (lo + hi) / 2.0, float(ROI_SCALE * max(hi - lo)), angle
 
 
-# Shared libraries MediaPipe's wheels load that a minimal system (Raspberry Pi OS Lite, a container) may lack,
-# with the Debian package that provides each.
-SYSTEM_LIBRARIES = {"libEGL.so.1": "libegl1", "libGLESv2.so.2": "libgles2", "libGL.so.1": "libgl1"}
-
-
-class SystemLibraryError(RuntimeError):
-    """A system library a dependency needs is missing; the message names it and the package that provides it."""
-
-
+@functools.cache  # once per process: it is asked for at every detection
 def _mediapipe():
-    """``mediapipe`` (imported lazily: 4.8 s; only detection needs it), or one line naming a missing system library."""
+    """``mediapipe`` (imported lazily: 4.8 s; only detection needs it) with its native library loaded, or one line
+    naming a missing system library (MediaPipe 1.2 loads ``libmediapipe.so`` at its first task, not at import)."""
+    mediapipe = import_native("mediapipe", "MediaPipe")  # lazy: 4.8 s to import; only detection needs it
+    bindings = import_native("mediapipe.tasks.python.core.mediapipe_c_bindings", "MediaPipe")
     try:
-        import mediapipe  # lazy: 4.8 s to import; only detection needs it
-        from mediapipe.tasks.python import vision  # noqa: F401  # lazy: the import that loads the native libraries
-    except (ImportError, OSError) as err:
-        missing = next((name for name in SYSTEM_LIBRARIES if name in str(err)), None)
-        if missing is None:
+        bindings.load_raw_library([])
+    except OSError as err:
+        explained = explain("MediaPipe", err)
+        if explained is None:
             raise
-        raise SystemLibraryError(
-            f"MediaPipe needs {missing}, which this system lacks: install it with `sudo apt-get install {SYSTEM_LIBRARIES[missing]}`."
-        ) from err
+        raise explained from err
     return mediapipe
 
 
