@@ -2,7 +2,7 @@
 
 The metadata is what Android Studio's ML binding and the MediaPipe/LiteRT
 metadata readers understand: model name, version, description, input
-normalisation (mean 127.5, std 127.5 maps pixels to [-1, 1]), image
+normalisation (mean and std ``pixels.SCALE``: pixels to [-1, 1]), image
 properties, the style names as a label file on the style input. The full
 JSON sidecar is also packed into the model as ``keras_asym.json``, so one
 ``.tflite`` file carries everything ``edge_demo`` needs.

@@ -1,7 +1,7 @@
 """Keras generator -> SavedModel with serving signatures.
 
 Contract (also written into every export's JSON sidecar): ``photo`` is NHWC
-float32 RGB in [-1, 1] (``pixel / 127.5 - 1``), ``style`` is (batch, 3)
+float32 RGB in [-1, 1] (``edge_demo.runtime.pixels.to_model``), ``style`` is (batch, 3)
 float32 weights of style1..style3 summing to 1, ``drawing`` is NHWC float32
 grayscale in [-1, 1]. Float in [-1, 1] rather than uint8 keeps the
 SavedModel identical to the Keras model, so training code and serving agree
