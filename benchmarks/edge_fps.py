@@ -18,7 +18,6 @@ trained models too; the quality of trained students is ``benchmarks.distill_repo
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from benchmarks.common.camera_demo import run_demo
 from benchmarks.common.shared_data import clip_faces
 from edge_demo.runtime.progress import Progress
 
@@ -74,28 +74,6 @@ def network_exports(work: Path) -> list[Path]:
             subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
         models += wanted
     return models
-
-
-def run_demo(model: Path, clip: Path, threads: int, stats: Path) -> dict:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_demo",
-            f"--model={model}",
-            f"--source={clip}",
-            "--headless",
-            f"--threads={threads}",
-            f"--stats={stats}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"edge_demo failed on {model}:\n{result.stderr[-2000:]}")
-    return json.loads(stats.read_text())
 
 
 def main(argv):

@@ -14,8 +14,6 @@ WebGPU path, not a GPU's speed.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,12 +23,12 @@ from absl import app, flags
 
 from benchmarks import report
 from benchmarks.common import results
+from benchmarks.common.camera_demo import run_demo
 from benchmarks.common.shared_data import clip_faces
 from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.web import headless, page
 from keras_asym.data.clip import write_clip
 
-ROOT = Path(__file__).resolve().parents[1]
 CAMERA_FPS = 60
 ACCELERATORS = ("webgpu", "wasm")
 
@@ -72,12 +70,8 @@ def measure_page(url: str, clip: Path, accelerator: str, seconds: float, warmup:
 
 
 def measure_python(model: Path, clip: Path, threads: int, work: Path) -> dict:
-    """The Python demo over every frame of the clip (as benchmarks/edge_fps.py runs it, whose flags clash with these)."""
-    command = [sys.executable, "-m", "edge_demo", f"--model={model}", f"--source={clip}", "--headless", f"--threads={threads}"]
-    result = subprocess.run([*command, f"--stats={work / 'stats.json'}"], capture_output=True, text=True, cwd=ROOT)
-    if result.returncode != 0:
-        raise RuntimeError(f"edge_demo failed on {model}: {result.stderr.strip()[-500:]}")
-    stats = json.loads((work / "stats.json").read_text())
+    """The Python demo over every frame of the clip, as benchmarks/edge_fps.py runs it."""
+    stats = run_demo(model, clip, threads, work / "stats.json")
     return {
         "runtime": "python",
         "generator_on": f"{stats['delegate']} ({stats['accelerator']})",
