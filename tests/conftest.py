@@ -6,9 +6,15 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-import tensorflow as tf
+# Under pytest-xdist each worker (and every command a test starts, which inherits this environment) computes on one
+# thread: two workers on two cores, each with a two-thread pool, spend their time waiting on each other's cores.
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("KERAS_ASYM_TEST_THREADS", "1") != "0":
+    for _name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, os.environ.get("KERAS_ASYM_TEST_THREADS", "1"))
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 # Two logical CPUs, so tf.distribute tests can run MirroredStrategy with 2
 # replicas; this must happen before TensorFlow initialises its devices.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -40,12 +42,17 @@ def test_the_readme_documents_exactly_the_codes_the_runner_uses():
 
 
 @pytest.mark.parametrize("module", COMMANDS)
-def test_every_command_exits_2_on_an_unknown_flag_and_0_on_helpshort(module):
-    bad = _run("-m", module, "--no_such_flag=1")
-    assert bad.returncode == 2, bad.stderr[-2000:]
-    assert "no_such_flag" in bad.stderr and "Traceback" not in bad.stderr
-    helped = _run("-m", module, "--helpshort")
-    assert helped.returncode == 0 and "--" in helped.stdout
+def test_every_command_exits_2_on_an_unknown_flag_lists_its_flags_and_parses_any_value_or_refuses_it_in_one_line(module):
+    """One child per command (tests/cli_probe.py): generated values for every flag it takes, as hypothesis draws them."""
+    probe = _run("-m", "tests.cli_probe", module, os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "60"))
+    line = next((line for line in probe.stdout.splitlines() if line.startswith("RESULT ")), None)
+    assert probe.returncode == 0 and line, probe.stderr[-3000:]
+    result = json.loads(line[len("RESULT ") :])
+    code, _, stderr = result["unknown"]
+    assert code == cli.BAD_INPUT and "no_such_flag" in stderr and "Traceback" not in stderr
+    assert result["help"] == [cli.OK, result["help"][1]] and sorted(result["help"][1]) == result["flags"]
+    assert result["flags"] and not result["failures"], result["failures"]
+    assert result["accepted"] and result["refused"]  # the generator reached both sides
 
 
 @pytest.mark.parametrize(

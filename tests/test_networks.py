@@ -116,8 +116,8 @@ def test_discriminator_shapes():
 
 
 # Every network of the family, small, with an input it takes: the harness below runs each through what a user does
-# with it (save and load, mixed precision), as keras-hub's model tests do for each backbone. The generators' fp32
-# TFLite conversion is the exporter's, tested in test_export.py (StyleGenerator) and test_distill.py (the student).
+# with it (save and load, mixed precision, fp32 TFLite conversion), as keras-hub's model tests do for each backbone.
+# The generators' shipped exports (uint8 in and out, metadata, quantization) are tested in test_export.py.
 # Random photos: a constant one leaves instance norm nothing but rounding noise to normalise.
 STYLE_INPUT = {"photo": rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32), "style": np.array([[0.2, 0.5, 0.3]], np.float32)}
 NETWORKS = {
@@ -179,6 +179,35 @@ def test_every_network_computes_in_bfloat16_under_mixed_precision_and_stays_clos
     got = _outputs(mixed, inputs)
     assert all(np.isfinite(g).all() for g in got)
     assert _relative_error(got, expected) < 0.05, name
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_every_network_converts_to_fp32_tflite_and_computes_what_keras_computes(tmp_path, name):
+    """Through a SavedModel with fixed input shapes, the converter's route for a tracked Keras model."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    factory, inputs = NETWORKS[name]
+    keras.utils.set_random_seed(0)
+    model = factory()
+    expected = _outputs(model, inputs)
+    flat = keras.tree.flatten(inputs)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve",
+        lambda *args: model(keras.tree.pack_sequence_as(inputs, list(args))),
+        input_signature=[tf.TensorSpec(x.shape, tf.float32) for x in flat],
+    )
+    archive.write_out(str(tmp_path / "saved"), verbose=False)
+    runner = Interpreter(model_content=tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved")).convert()).get_signature_runner()
+    names = sorted(runner.get_input_details(), key=lambda key: int(key.rsplit("_", 1)[-1]))
+    assert len(names) == len(flat)
+    outputs = runner(**dict(zip(names, flat)))
+    got = [outputs[key] for key in sorted(outputs, key=lambda key: int(key.rsplit("_", 1)[-1]))]
+    assert [g.shape for g in got] == [e.shape for e in expected]
+    assert all(np.abs(e).max() > 0 for e in expected)
+    assert _relative_error(got, expected) < 1e-4, name
 
 
 def test_the_style_reaches_gs_bottleneck_interior_only_as_a_per_channel_shift():
