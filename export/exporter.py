@@ -24,6 +24,7 @@ from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from export import analyzer, metadata, qat, savedmodel, tflite
+from export.balance import balance_norm_inputs
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
 from keras_asym.utils.imageio import write_bytes_atomic
@@ -242,9 +243,13 @@ def export_generator(
     name: str = "drawing",
     qat_options: dict | None = None,
     gpu_check: str = "auto",
+    balance_norms: bool = True,
     log=print,
 ) -> dict:
     """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
+
+    ``balance_norms``: the int8 variants are converted from the generator with its norm inputs balanced on the
+    calibration photos (``export.balance``: the same float function, every channel on one int8 scale).
 
     ``gpu_check``: ``auto`` runs every variant on LiteRT's GPU accelerator when a Vulkan device
     (or SwiftShader) is present and records the result; ``require`` fails an export that does
@@ -275,6 +280,11 @@ def export_generator(
         probe.write_bytes(fp32_bytes)
         check_parity(quality(probe, reference, check_photos), None)
 
+        integer = static
+        if balance_norms and any(v.startswith("int8") for v in variants):
+            integer = Path(tmp) / "balanced"
+            savedmodel.save_savedmodel(balance_norm_inputs(generator, photos), integer, height, width, batch=1)
+
         output.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         savedmodel.save_savedmodel(generator, output / "savedmodel", height, width)
@@ -291,9 +301,16 @@ def export_generator(
                 models, extra = qat.run_qat(model, output, height, width, photos, io_type, **(qat_options or {}), log=log)
             else:
                 ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()
-                converted = fp32_bytes if variant == "fp32" else tflite.convert(static, variant, photos, io_type, ops)
+                integer_variant = variant.startswith("int8")
+                converted = (
+                    fp32_bytes
+                    if variant == "fp32"
+                    else tflite.convert(integer if integer_variant else static, variant, photos, io_type, ops)
+                )
                 models = {variant: converted}
-                extra = {"calibration": source, "float_ops": list(ops)} if variant.startswith("int8") else {}
+                extra = (
+                    {"calibration": source, "float_ops": list(ops), "norm_inputs_balanced": integer != static} if integer_variant else {}
+                )
             for label, model_bytes in models.items():
                 path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra, gpu_check)
                 entry = {
@@ -311,7 +328,7 @@ def export_generator(
                 )
             progress.update(note=f"{variant} done")
         if "int8" in variants and per_op_report:
-            rows = tflite.per_op_error(static, photos[: min(8, len(photos))])
+            rows = tflite.per_op_error(integer, photos[: min(8, len(photos))])
             write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())
             summary["int8_worst_ops"] = rows[:5]
     write_bytes_atomic(output / "export.json", json.dumps(summary, indent=2).encode())

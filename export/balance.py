@@ -1,0 +1,72 @@
+"""Instance norm made representable in int8 without changing what the float generator computes.
+
+Full-integer TFLite quantizes each activation tensor with one scale for all its channels. Before an instance norm
+the channels of a convolution's output differ by orders of magnitude in spread and sit on offsets larger than
+their spread, so one int8 scale leaves a quiet channel a few levels, its squared deviations round to zero, and the
+norm divides by ``sqrt(epsilon)``: that is where full int8 loses the drawing (``benchmarks.quant_sensitivity``).
+
+Instance norm removes any per-channel offset and scale: ``norm(c * (y - m)) == norm(y)`` when its epsilon is
+scaled by ``c**2`` too. So each convolution feeding a norm is rescaled, per output channel, to unit spread and
+zero offset on calibration photos (kernel and bias times ``c``, offset ``m`` taken out of the bias), and its norm
+gets the per-channel epsilon ``epsilon * c**2``. In float the result is the same function (to rounding); in int8
+every channel of every norm input then uses the whole 8-bit range.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from edge_demo.runtime.pixels import to_model
+from edge_demo.runtime.styles import ONE_HOTS
+from keras_asym.layers.basic import InstanceNormalization
+
+PASS_THROUGH = (keras.layers.Cropping2D,)  # between a convolution and its norm, keeping channels as they are
+
+
+def _producer(norm: InstanceNormalization):
+    """The convolution whose output the norm normalises (through channel-preserving layers), else None."""
+    layer = norm.input._keras_history.operation
+    while isinstance(layer, PASS_THROUGH):
+        layer = layer.input._keras_history.operation
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)) and layer.use_bias:
+        return layer
+    return None
+
+
+def norm_input_statistics(generator: keras.Model, photos: list[np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per norm: each channel's mean offset and RMS spread over the photos (styles cycled), at the norm's input."""
+    norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization) and _producer(layer)]
+    probe = keras.Model(generator.inputs, [norm.input for norm in norms])
+    sums = {norm.name: [0.0, 0.0] for norm in norms}
+    for i, photo in enumerate(photos):
+        outputs = probe({"photo": to_model(photo)[None], "style": ONE_HOTS[i % len(ONE_HOTS)][None]}, training=False)
+        for norm, value in zip(norms, outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+            value = np.asarray(value, np.float64)[0]
+            sums[norm.name][0] = sums[norm.name][0] + value.mean(axis=(0, 1))
+            sums[norm.name][1] = sums[norm.name][1] + value.var(axis=(0, 1))
+    return {name: (mean / len(photos), np.sqrt(var / len(photos))) for name, (mean, var) in sums.items()}
+
+
+def balance_norm_inputs(generator: keras.Model, photos: list[np.ndarray]) -> keras.Model:
+    """A copy of ``generator`` whose norm inputs have zero offset and unit spread per channel on ``photos``.
+
+    The same function in float, to rounding (``tests/test_balance.py``); for full-integer export.
+    """
+    balanced = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(generator))
+    balanced.set_weights(generator.get_weights())
+    statistics = norm_input_statistics(balanced, photos)
+    for name, (mean, spread) in statistics.items():
+        norm = balanced.get_layer(name)
+        conv = _producer(norm)
+        floor = max(float(np.median(spread)), 1e-12) * 1e-3  # a dead channel keeps a bounded gain
+        gain = 1.0 / np.maximum(spread, floor)
+        kernel, bias = conv.get_weights()
+        axis = 2 if isinstance(conv, keras.layers.Conv2DTranspose) else 3  # the output-channel axis
+        shape = [1, 1, 1, 1]
+        shape[axis] = -1
+        conv.set_weights([(kernel * gain.reshape(shape)).astype(kernel.dtype), ((bias - mean) * gain).astype(bias.dtype)])
+        norm.epsilon = [float(e) for e in np.broadcast_to(norm.epsilon, gain.shape) * gain**2]
+    # a plain functional model: saved, it is rebuilt from its layers' configs (the per-channel epsilons), not from
+    # the generator's constructor arguments
+    return keras.Model(balanced.input, balanced.output, name=f"{balanced.name}_balanced")
