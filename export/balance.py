@@ -37,6 +37,8 @@ def _producer(norm: InstanceNormalization):
 def norm_input_statistics(generator: keras.Model, photos: list[np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per norm: each channel's mean offset and RMS spread over the photos (styles cycled), at the norm's input."""
     norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization) and _producer(layer)]
+    if not norms:  # e.g. norms after depthwise convolutions, which are not rescaled
+        return {}
     probe = keras.Model(generator.inputs, [norm.input for norm in norms])
     sums = {norm.name: [0.0, 0.0] for norm in norms}
     for i, photo in enumerate(photos):
@@ -48,13 +50,26 @@ def norm_input_statistics(generator: keras.Model, photos: list[np.ndarray]) -> d
     return {name: (mean / len(photos), np.sqrt(var / len(photos))) for name, (mean, var) in sums.items()}
 
 
-def balance_norm_inputs(generator: keras.Model, photos: list[np.ndarray]) -> keras.Model:
-    """A copy of ``generator`` whose norm inputs have zero offset and unit spread per channel on ``photos``.
+def for_integer(generator: keras.Model, photos: list[np.ndarray] | None) -> keras.Model:
+    """A copy of ``generator`` for integer conversion: every norm squares by a product (see InstanceNormalization)
+    and, given ``photos``, its norm inputs are balanced on them. The same function in float, to rounding
+    (``tests/test_balance.py``); a plain functional model, which saves with its per-channel epsilons."""
+    copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(generator))
+    copy.set_weights(generator.get_weights())
+    for layer in copy.layers:
+        if isinstance(layer, InstanceNormalization):
+            layer.product = True
+    if photos:
+        _balance(copy, photos)
+    return keras.Model(copy.input, copy.output, name=f"{copy.name}_integer")
 
-    The same function in float, to rounding (``tests/test_balance.py``); for full-integer export.
-    """
-    balanced = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(generator))
-    balanced.set_weights(generator.get_weights())
+
+def balance_norm_inputs(generator: keras.Model, photos: list[np.ndarray]) -> keras.Model:
+    """A copy of ``generator`` whose norm inputs have zero offset and unit spread per channel on ``photos``."""
+    return for_integer(generator, photos)
+
+
+def _balance(balanced: keras.Model, photos: list[np.ndarray]) -> None:
     statistics = norm_input_statistics(balanced, photos)
     for name, (mean, spread) in statistics.items():
         norm = balanced.get_layer(name)
@@ -67,6 +82,3 @@ def balance_norm_inputs(generator: keras.Model, photos: list[np.ndarray]) -> ker
         shape[axis] = -1
         conv.set_weights([(kernel * gain.reshape(shape)).astype(kernel.dtype), ((bias - mean) * gain).astype(bias.dtype)])
         norm.epsilon = [float(e) for e in np.broadcast_to(norm.epsilon, gain.shape) * gain**2]
-    # a plain functional model: saved, it is rebuilt from its layers' configs (the per-channel epsilons), not from
-    # the generator's constructor arguments
-    return keras.Model(balanced.input, balanced.output, name=f"{balanced.name}_balanced")

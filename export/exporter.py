@@ -24,7 +24,7 @@ from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from export import analyzer, metadata, qat, savedmodel, tflite
-from export.balance import balance_norm_inputs
+from export.balance import for_integer
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
 from keras_asym.utils.imageio import write_bytes_atomic
@@ -281,9 +281,9 @@ def export_generator(
         check_parity(quality(probe, reference, check_photos), None)
 
         integer = static
-        if balance_norms and any(v.startswith("int8") for v in variants):
-            integer = Path(tmp) / "balanced"
-            savedmodel.save_savedmodel(balance_norm_inputs(generator, photos), integer, height, width, batch=1)
+        if any(v.startswith("int8") for v in variants):  # norms square by a product; balanced unless turned off
+            integer = Path(tmp) / "integer"
+            savedmodel.save_savedmodel(for_integer(generator, photos if balance_norms else None), integer, height, width, batch=1)
 
         output.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -308,9 +308,7 @@ def export_generator(
                     else tflite.convert(integer if integer_variant else static, variant, photos, io_type, ops)
                 )
                 models = {variant: converted}
-                extra = (
-                    {"calibration": source, "float_ops": list(ops), "norm_inputs_balanced": integer != static} if integer_variant else {}
-                )
+                extra = {"calibration": source, "float_ops": list(ops), "norm_inputs_balanced": balance_norms} if integer_variant else {}
             for label, model_bytes in models.items():
                 path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra, gpu_check)
                 entry = {

@@ -74,19 +74,22 @@ class InstanceNormalization(keras.layers.Layer):
     Args:
         epsilon: float, or one float per channel. Added to the variance. Defaults to 1e-5 (PyTorch). Per channel
             for a norm whose input the exporter rescaled (``export.balance``).
+        product: bool. Squares the deviations as ``centered * centered`` instead of ``square(centered)``: the
+            same values, but TFLite then keeps a MUL, which XNNPACK runs in int8 and LiteRT in 16x8, where it
+            fuses a square into SQUARED_DIFFERENCE, which neither does. Set by the exporter for integer
+            variants; training keeps the square, whose gradient matches the official step's (test_parity_steps).
     """
 
-    def __init__(self, epsilon: float | list[float] = 1e-5, **kwargs):
+    def __init__(self, epsilon: float | list[float] = 1e-5, product: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = float(epsilon) if np.ndim(epsilon) == 0 else [float(e) for e in epsilon]
+        self.product = bool(product)
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         mean = ops.mean(x, axis=(1, 2), keepdims=True)
         centered = x - mean
-        # centered * centered, not square(centered): the same float product, but TFLite then keeps MUL, which XNNPACK
-        # runs in int8, where the converter would fuse a square into SQUARED_DIFFERENCE, which it does not (10x slower)
-        variance = ops.mean(centered * centered, axis=(1, 2), keepdims=True)
+        variance = ops.mean(centered * centered if self.product else ops.square(centered), axis=(1, 2), keepdims=True)
         epsilon = self.epsilon if isinstance(self.epsilon, float) else np.asarray(self.epsilon, np.float32)
         out = centered * ops.rsqrt(variance + epsilon)
         return ops.cast(out, inputs.dtype)
@@ -95,7 +98,7 @@ class InstanceNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
+        return {**super().get_config(), "epsilon": self.epsilon, "product": self.product}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
