@@ -32,10 +32,17 @@ def step_name(kind: str) -> str:
     return STEP_NAMES.get(base, base) + (f", mixed{precision}" if precision else "")
 
 
+def isa_note(machine: dict) -> str:
+    """``, without AMX`` where oneDNN was capped below the machine's AMX (see ``benchmarks.machine.describe``)."""
+    cap = machine.get("onednn_max_cpu_isa")
+    return "" if not cap else ", without AMX" if "AMX" not in cap.upper() else f", oneDNN at {cap}"
+
+
 def machine_line(machine: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in machine.get("versions", {}).items() if v != "not installed")
+    cap = f"; oneDNN capped at {machine['onednn_max_cpu_isa']} (ONEDNN_MAX_CPU_ISA)" if "onednn_max_cpu_isa" in machine else ""
     return (
-        f"{machine.get('cpu', '?')} ({', '.join(machine.get('flags', [])) or 'flags unknown'}), {machine.get('cores_visible', '?')} cores visible, "
+        f"{machine.get('cpu', '?')} ({', '.join(machine.get('flags', [])) or 'flags unknown'}{cap}), {machine.get('cores_visible', '?')} cores visible, "
         f"{machine.get('threads', '?')} threads per framework, {machine.get('date', '?')}; {versions}"
     )
 
@@ -332,6 +339,89 @@ def render_web_fps(record: dict) -> str:
     return "\n".join(lines)
 
 
+ALONE_SHOWN = 12  # the costliest units per size; the JSON holds every unit
+BALANCED_ROW = "int8, norm inputs balanced (every op int8)"  # benchmarks.quant_sensitivity.BALANCED
+
+
+def render_quant_sensitivity(record: dict) -> str:
+    sizes = record["sizes"]
+    header = " | ".join(f"{e['size']}²: PSNR dB | {e['size']}²: s (2 threads)" for e in sizes)
+    lines = [
+        *preamble(record),
+        f"`{record['model']}` as trained and with its norm inputs balanced (`export.balance`: the same float function), each "
+        f"calibrated once per size ({sizes[0]['calibration']}) and requantized for every row; PSNR of the uint8 drawing against "
+        f"the float Keras drawing on {sizes[0]['photos']}; latency in a TensorFlow-free process, median of {record['runs']}.",
+        "",
+        f"| whole model | MB | {header} |",
+        "|---|---|" + "---|---|" * len(sizes),
+    ]
+    names = list(dict.fromkeys(name for entry in sizes for name in entry["whole"]))
+    for name in names:
+        row = next(entry["whole"][name] for entry in sizes if name in entry["whole"])
+        cells = []
+        for entry in sizes:
+            r = entry["whole"].get(name)
+            if r is None:
+                cells.append("not measured at this size | -")
+            elif r["psnr_db"] is None:
+                cells.append(f"does not run: {r['error']} | -")
+            else:
+                cells.append(f"{r['psnr_db']:.1f} | {r['latency_2t_s']:.3f}" if "latency_2t_s" in r else f"{r['psnr_db']:.1f} | -")
+        lines.append(f"| {name} | {row['mb']:.1f} | {' | '.join(cells)} |")
+    measured = [e for e in sizes if e["alone"]]
+    if measured:
+        ranked = sorted(measured[-1]["alone"], key=lambda u: measured[-1]["alone"][u])
+        lines += [
+            "",
+            f"**Each unit alone in int8**, the rest float, norm inputs balanced (a unit is a convolution with its padding, a norm "
+            f"with its ReLU, or an add); the {ALONE_SHOWN} costliest of {len(ranked)}:",
+            "",
+            "| unit | " + " | ".join(f"{e['size']}² dB" for e in measured) + " |",
+            "|---|" + "---|" * len(measured),
+        ]
+        for unit in ranked[:ALONE_SHOWN]:
+            lines.append(f"| {unit} | " + " | ".join(f"{e['alone'][unit]:.1f}" for e in measured) + " |")
+        for entry in measured:
+            rest = sorted(entry["alone"].values())[ALONE_SHOWN:]
+            if rest:
+                lines += [
+                    "",
+                    f"At {entry['size']}² the other {len(rest)} units cost less: each alone keeps the drawing at ≥ {min(rest):.1f} dB.",
+                ]
+    lines += [
+        "",
+        "**Everything int8 but one block**, norm inputs balanced (the gain from keeping that block float):",
+        "",
+        "| block kept float | " + " | ".join(f"{e['size']}² dB" for e in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for block in sizes[0]["kept_float"]:
+        lines.append(f"| {block} | " + " | ".join(f"{e['kept_float'][block]:.1f}" for e in sizes) + " |")
+    lines += [
+        "",
+        "**Mixed-precision plans** on the balanced model: the fewest units kept float, costliest first (by their cost alone, "
+        "else by their block's gain), that reach each target:",
+        "",
+        "| size | target dB | units kept float | float ops of all | PSNR dB | s (2 threads) | vs fp32 | vs full int8 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in sizes:
+        fp32 = entry["whole"]["fp32"]["latency_2t_s"]
+        int8 = entry["whole"][BALANCED_ROW]["latency_2t_s"]
+        for plan in entry["plans"]:
+            if not plan["reached"]:
+                lines.append(
+                    f"| {entry['size']}² | {plan['target_db']:g} | not reached with every unit float ({plan['psnr_db']:.1f} dB) | | | | | |"
+                )
+                continue
+            names = ", ".join(plan["float_units"]) or "none"
+            lines.append(
+                f"| {entry['size']}² | {plan['target_db']:g} | {len(plan['float_units'])}: {names} | {plan['float_ops']} of {entry['ops']} | "
+                f"{plan['psnr_db']:.1f} | {plan['latency_2t_s']:.3f} | {fp32 / plan['latency_2t_s']:.2f}x | {int8 / plan['latency_2t_s']:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
 SECTIONS = (
     (
         "Drawing a photo: the official generator in PyTorch beside ours",
@@ -346,6 +436,12 @@ SECTIONS = (
         "export_variants.json",
         render_export_variants,
         "python -m benchmarks.export_variants",
+    ),
+    (
+        "Quantization sensitivity: where int8 loses the drawing",
+        "quant_sensitivity.json",
+        render_quant_sensitivity,
+        "python -m benchmarks.quant_sensitivity",
     ),
     ("GPU accelerator coverage", "gpu_coverage.md", None, "python benchmarks/gpu_coverage.py"),
     ("Training throughput through fit", "train_throughput.json", render_train_throughput, "python -m benchmarks.train_throughput"),
@@ -411,7 +507,7 @@ def headline(results: Path = RESULTS) -> str:
             if "speed_vs_official" in row:
                 lines += [
                     "",
-                    f"One full training step at {record['size']}² ({step_name(kind)}): {row['median_s']:.1f} s against the official "
+                    f"One full training step at {record['size']}² ({step_name(kind)}{isa_note(record['machine'])}): {row['median_s']:.1f} s against the official "
                     f"{record['rows']['official']['median_s']:.1f} s, {row['speed_vs_official']:.2f}x, same run ({record['machine']['date'][:10]}).",
                 ]
     edge = results / "edge_fps.json"
