@@ -38,14 +38,18 @@ test-fast: $(STAMP) assets
 demo: $(STAMP) assets
 	$(PY) -m keras_asym.demo --output demo_out
 
-# The benchmarks behind docs/benchmarks.md (about an hour on 2 cores): our generator beside the
+# The benchmarks behind docs/benchmarks.md (about two hours on 2 cores): our generator beside the
 # official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant, G's layers
-# alone, one training step (float32 and bfloat16) beside the official step, then the tables regenerated.
+# alone, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
+# only) beside the official step, int8 sensitivity per layer, then the tables regenerated.
 bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.layer_profile
 	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 --output docs/results/train_step_mixed_bfloat16.json
+	ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 $(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 \
+		--output docs/results/train_step_mixed_bfloat16_no_amx.json
+	$(PY) -m benchmarks.quant_sensitivity
 	$(PY) -m benchmarks.report
 
 # The camera demo on a real arm64 Debian bookworm userland (Raspberry Pi OS 64-bit) through QEMU, frame by frame

@@ -63,9 +63,13 @@ def versions() -> dict[str, str]:
 
 
 def describe(threads: int) -> dict:
+    """The machine; with ``ONEDNN_MAX_CPU_ISA`` set (oneDNN, inside TensorFlow and PyTorch, then uses no instructions
+    past that ISA: ``AVX512_CORE_BF16`` is a CPU without AMX) the cap is recorded beside the flags."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
     return {
         "cpu": cpu_model(),
         "flags": cpu_flags(),
+        **({"onednn_max_cpu_isa": cap} if cap else {}),
         "cores_visible": os.cpu_count(),
         "threads": threads,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
