@@ -44,29 +44,30 @@ def run(module, argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def parse_only(program: str, argv: list[str]) -> tuple[int, str]:
-    """What the command's flag parser does with ``argv``: (0, "") accepted, or its exit status and stderr."""
+def parse_only(program: str, argv: list[str], name: str | None = None) -> tuple[int, str, object]:
+    """What the command's flag parser does with ``argv``: (0, "", the value of flag ``name``) accepted, or its exit
+    status and stderr. The value is read before the flags are unparsed (which resets them to their defaults)."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             cli._parse_flags([program, *argv])
-        return 0, ""
+        return 0, "", flags.FLAGS[name].value if name else None
     except SystemExit as stop:
-        return (stop.code if isinstance(stop.code, int) else 1), err.getvalue()
+        return (stop.code if isinstance(stop.code, int) else 1), err.getvalue(), None
     finally:
         flags.FLAGS.unparse_flags()
 
 
 def required(program: str) -> dict[str, str]:
     """Placeholder values for the flags the command requires (absl names one per refusal), so a probe reaches the rest."""
-    given_: dict[str, str] = {}
+    placeholders: dict[str, str] = {}
     for _ in range(20):
-        code, err = parse_only(program, [f"--{k}={v}" for k, v in given_.items()])
+        code, err, _ = parse_only(program, [f"--{k}={v}" for k, v in placeholders.items()])
         match = re.search(r"--(\w+) must have a value other than None", err)
-        if code == 0 or not match or match.group(1) in given_:
+        if code == 0 or not match or match.group(1) in placeholders:
             break
-        given_[match.group(1)] = "probe"
-    return given_
+        placeholders[match.group(1)] = "probe"
+    return placeholders
 
 
 def main() -> None:
@@ -102,10 +103,10 @@ def main() -> None:
         if isinstance(flag.parser, flags.EnumParser):
             strategy = st.sampled_from(list(flag.parser.enum_values)) | TEXT
         value = data.draw(strategy | TEXT)
-        code, err = parse_only(program, [f"--{k}={v}" for k, v in base.items() if k != flag.name] + [f"--{flag.name}={value}"])
+        argv = [f"--{k}={v}" for k, v in base.items() if k != flag.name] + [f"--{flag.name}={value}"]
+        code, err, parsed = parse_only(program, argv, flag.name)
         if code == 0:
             accepted += 1
-            parsed = flag.value
             if isinstance(parsed, float) and not math.isfinite(parsed):  # cli refuses non-finite values for every command
                 failures.append([flag.name, value, "non-finite value accepted"])
             return
