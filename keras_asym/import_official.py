@@ -36,8 +36,18 @@ _IMAGE_SIZE = flags.DEFINE_integer("image_size", 512, "Training size of D_A's cl
 _EPOCH = flags.DEFINE_string("epoch", "latest", "Checkpoint prefix: <epoch>_net_G_A.pth.")
 _HED = flags.DEFINE_string("hed", None, "HED weights (default: <checkpoint_dir>/network-bsds500.pytorch).")
 _LPIPS = flags.DEFINE_string("lpips", None, "LPIPS v0.1 alex heads (default: <checkpoint_dir>/alex.pth).")
+
+
+def _names_a_file(path: str | None) -> bool:
+    """A path the OS cannot even look up (too long, a NUL byte) names no file: refused as one, not raised."""
+    try:
+        return path is None or Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 for _name in ("hed", "lpips"):  # named files must exist; an unnamed one is looked for in --checkpoint_dir
-    flags.register_validator(_name, lambda path: path is None or Path(path).is_file(), message="names no readable file")
+    flags.register_validator(_name, _names_a_file, message="names no readable file")
 _ALEXNET = flags.DEFINE_string("alexnet", None, "AlexNet trunk for LPIPS: torchvision alexnet .pth or LPIPS .weights.h5.")
 _MAX_MB = flags.DEFINE_integer(
     "max_checkpoint_mb",
