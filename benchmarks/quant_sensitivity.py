@@ -46,6 +46,7 @@ from export.balance import for_integer
 from keras_asym.evaluation import metrics
 from keras_asym.inference.drawer import load_generator
 from keras_asym.layers.basic import InstanceNormalization
+from keras_asym.utils.imageio import list_images
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the benchmarks' reference generator).")
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Square sizes to analyse.")
@@ -176,9 +177,13 @@ def analyse(model_path: Path, size: int, quality_dir, calibration_dir, work: Pat
     }
 
 
-def settings(model: Path) -> dict:
-    """What a size's rows depend on: a size measured under other settings is measured again."""
+def settings(model: Path, quality_dir: Path | None, calibration_dir: Path | None) -> dict:
+    """What a size's rows depend on: a size measured under other settings (or on other photos) is measured again."""
     return {
+        "photo_names": {
+            "scored": sorted(p.name for p in list_images(quality_dir)) if quality_dir else [],
+            "calibration": sorted(p.name for p in list_images(calibration_dir)) if calibration_dir else [],
+        },
         "model": str(model.relative_to(Path.cwd())) if model.is_absolute() and model.is_relative_to(Path.cwd()) else str(model),
         "model_sha256": file_sha256(model),
         **{flag.name: flag.value for flag in (_PHOTOS, _CALIBRATION, _TARGETS, _RUNS, _UNIT_SIZES, _INT16_SIZES)},
@@ -189,13 +194,13 @@ def main(argv):
     del argv
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path("benchmarks/results/photo_split"))
     model = Path(_MODEL.value) if _MODEL.value else reference_model(calibration_dir)
-    record = {**results.header("quant_sensitivity", 2), **settings(model), "sizes": []}
+    record = {**results.header("quant_sensitivity", 2), **settings(model, quality_dir, calibration_dir), "sizes": []}
     path = Path(_OUTPUT.value) if _OUTPUT.value else results.RESULTS / "quant_sensitivity.json"
     # Resumable by size (an hour in all): each finished size is written at once and kept by a rerun of the same settings.
     done = {}
     if path.is_file():
         previous = json.loads(path.read_text())
-        if all(previous.get(k) == v for k, v in settings(model).items()):
+        if all(previous.get(k) == v for k, v in settings(model, quality_dir, calibration_dir).items()):
             done = {entry["size"]: entry for entry in previous.get("sizes", [])}
     with tempfile.TemporaryDirectory(prefix="quant_sensitivity_") as work:
         for size in (int(s) for s in _SIZES.value):
