@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from keras_asym.models.cycle_gan import build_model
 from keras_asym.training import backup
@@ -199,3 +202,46 @@ def test_a_backup_written_before_state_json_had_a_checksum_still_restores(tmp_pa
     state_file = generation / backup.STATE_FILE
     state_file.write_text(json.dumps({k: v for k, v in json.loads(state_file.read_text()).items() if k != "checksum"}))
     assert BackupStore(tmp_path).restore(target, log=lambda message: None)["step"] == 6
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(["step", "epoch", "batch", "steps_per_epoch", "files", "checksum", "saved_at", "weights"])
+
+
+@settings(max_examples=int(os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    changes=st.dictionaries(_KEYS, _JSON, max_size=3)
+    | st.fixed_dictionaries(
+        {
+            "files": st.dictionaries(
+                st.sampled_from([backup.WEIGHTS_FILE, backup.EXTRA_FILE]),
+                _JSON | st.dictionaries(st.sampled_from(["bytes", "sha256"]), _JSON),
+            )
+        }
+    ),
+    dropped=st.lists(_KEYS, max_size=2),
+    drop_checksum=st.booleans(),
+    raw=st.none() | st.binary(max_size=64),
+)
+@example(changes={"files": {backup.WEIGHTS_FILE: None}}, dropped=[], drop_checksum=True, raw=None)  # found at 400 examples
+def test_any_damaged_state_json_is_verified_or_refused_with_a_backup_error(tmp_path_factory, models, changes, dropped, drop_checksum, raw):
+    """Generated edits of a generation's state.json (fields replaced by any JSON, fields dropped, the checksum
+    dropped as in older backups, or the file replaced by bytes): verify returns the state, consistent with its
+    folder and files, or raises BackupError naming the generation; nothing else escapes."""
+    generation = BackupStore(tmp_path_factory.mktemp("gen")).save(models[0], {"step": 6, "epoch": 1, "batch": 2, "steps_per_epoch": 4})
+    state_file = generation / backup.STATE_FILE
+    state = json.loads(state_file.read_text())
+    state.update(changes)
+    for key in dropped + (["checksum"] if drop_checksum else []):
+        state.pop(key, None)
+    state_file.write_bytes(raw if raw is not None else json.dumps(state).encode())
+    try:
+        verified = BackupStore.verify(generation)
+    except BackupError as err:
+        assert str(generation) in str(err)
+        return
+    assert verified["step"] == 6 and isinstance(verified["files"], dict)

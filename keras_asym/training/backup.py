@@ -164,7 +164,9 @@ class BackupStore:
         if generation.name.startswith(GENERATION_PREFIX) and generation.name[len(GENERATION_PREFIX) :] != f"{step:012d}":
             raise BackupError(f"{generation / STATE_FILE}: step {step} is not the step of its folder {generation.name}.")
         for name in (WEIGHTS_FILE, EXTRA_FILE):
-            path, expected = generation / name, files.get(name, {})
+            path, expected = generation / name, files.get(name)
+            if not isinstance(expected, dict):
+                raise BackupError(f"{generation / STATE_FILE}: no size and checksum recorded for {name}.")
             if not path.is_file():
                 raise BackupError(f"{path}: missing.")
             if path.stat().st_size != expected.get("bytes") or file_sha256(path) != expected.get("sha256"):
