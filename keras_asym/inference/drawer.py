@@ -11,8 +11,6 @@ resampled to it and the drawings back).
 from __future__ import annotations
 
 import json
-import zipfile
-import zlib
 from pathlib import Path
 
 import cv2
@@ -25,6 +23,7 @@ from edge_demo.runtime.generator import TFLiteGenerator, read_sidecar
 from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.styles import STYLE_COUNT
 from keras_asym.models.mobile import _scaled
+from keras_asym.utils.keras_archive import MAX_CONFIG_BYTES, read_config
 
 
 def check_generator(generator, where: str) -> None:
@@ -36,7 +35,6 @@ def check_generator(generator, where: str) -> None:
         raise ValueError(f"{where}: style input has {generator.input['style'].shape[-1]} entries, expected {STYLE_COUNT}.")
 
 
-MAX_CONFIG_BYTES = 1 << 20  # a generator's config.json is under a kilobyte; Keras itself allows 4 GiB
 GENERATORS = ("keras_asym>StyleGenerator", "keras_asym>MobileStyleGenerator")
 
 
@@ -51,30 +49,7 @@ def check_keras_archive(path: Path) -> None:
     """Refuses, before Keras builds anything, a ``.keras`` file that is not a keras-asym generator or whose
     config declares more than its weights can hold (a 2 GiB config, or ``ngf: 1500`` beside a small weights file,
     would otherwise allocate gigabytes)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            entries = {info.filename: info for info in archive.infolist()}
-            config_info, weights_info = entries.get("config.json"), entries.get("model.weights.h5")
-            if config_info is None or weights_info is None:
-                raise ValueError(f"{path}: not a .keras model (no config.json and model.weights.h5).")
-            if config_info.file_size > MAX_CONFIG_BYTES:
-                raise ValueError(
-                    f"{path}: config.json declares {config_info.file_size:,} bytes (a generator's is under {MAX_CONFIG_BYTES:,})."
-                )
-            # Keras stores the weights uncompressed: then the declared size is the bytes really in the file,
-            # and a deflated (or lying zip64) entry cannot pass a small file off as large weights
-            weights_end = weights_info.header_offset + weights_info.compress_size  # its local header adds more
-            if weights_info.compress_type != zipfile.ZIP_STORED or weights_info.compress_size != weights_info.file_size:
-                raise ValueError(f"{path}: model.weights.h5 is compressed; Keras stores it as it is.")
-            if weights_end > path.stat().st_size:
-                raise ValueError(f"{path}: model.weights.h5 declares {weights_info.file_size:,} bytes the file does not hold.")
-            raw = archive.read(config_info)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error, OSError) as err:
-        raise ValueError(f"{path}: not a readable .keras archive ({type(err).__name__}: {cli.one_line(err, 120)}).") from err
-    try:
-        record = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"{path}: config.json is not readable JSON ({type(err).__name__}: {cli.one_line(err, 120)}).") from err
+    record, weights_info = read_config(path)
     name = record.get("registered_name") if isinstance(record, dict) else None
     config = record.get("config") if isinstance(record, dict) else None
     if name not in GENERATORS or not isinstance(config, dict):

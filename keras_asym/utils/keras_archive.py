@@ -1,0 +1,47 @@
+"""A ``.keras`` file read as what it declares, before Keras builds anything from it.
+
+Keras checks a ``.keras`` zip against 4 GiB, so a 2 GiB ``config.json`` or a weights entry declared larger than the
+file would be read (or trusted) whole. ``read_config`` holds the archive to what a keras-asym model needs and
+returns its parsed ``config.json`` for the caller's own checks (``inference/drawer.check_keras_archive`` for
+generators); every problem is a ``ValueError`` naming the file, in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import zlib
+from pathlib import Path
+
+from edge_demo.runtime import cli
+
+MAX_CONFIG_BYTES = 1 << 20  # a keras-asym model's config.json is a few kilobytes; Keras itself allows 4 GiB
+
+
+def read_config(path: Path) -> tuple[object, zipfile.ZipInfo]:
+    """(the parsed config.json, the weights entry) of the ``.keras`` archive ``path``, checked: the config is
+    bounded and the weights are stored as Keras stores them, within the file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = {info.filename: info for info in archive.infolist()}
+            config_info, weights_info = entries.get("config.json"), entries.get("model.weights.h5")
+            if config_info is None or weights_info is None:
+                raise ValueError(f"{path}: not a .keras model (no config.json and model.weights.h5).")
+            if config_info.file_size > MAX_CONFIG_BYTES:
+                raise ValueError(
+                    f"{path}: config.json declares {config_info.file_size:,} bytes (a generator's is under {MAX_CONFIG_BYTES:,})."
+                )
+            # Keras stores the weights uncompressed: then the declared size is the bytes really in the file,
+            # and a deflated (or lying zip64) entry cannot pass a small file off as large weights
+            weights_end = weights_info.header_offset + weights_info.compress_size  # its local header adds more
+            if weights_info.compress_type != zipfile.ZIP_STORED or weights_info.compress_size != weights_info.file_size:
+                raise ValueError(f"{path}: model.weights.h5 is compressed; Keras stores it as it is.")
+            if weights_end > path.stat().st_size:
+                raise ValueError(f"{path}: model.weights.h5 declares {weights_info.file_size:,} bytes the file does not hold.")
+            raw = archive.read(config_info)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error, OSError) as err:
+        raise ValueError(f"{path}: not a readable .keras archive ({type(err).__name__}: {cli.one_line(err, 120)}).") from err
+    try:
+        return json.loads(raw), weights_info
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{path}: config.json is not readable JSON ({type(err).__name__}: {cli.one_line(err, 120)}).") from err
