@@ -1,4 +1,4 @@
-"""A static pre-check of GPU op coverage from ``tf.lite.experimental.Analyzer``: an opinion, not a run (``edge_demo.runtime.gpu`` runs the model)."""
+"""A static pre-check of GPU op coverage from ``tf.lite.experimental.Analyzer``: an opinion, not a run (``edge_demo.runtime.gpu_check`` runs the model)."""
 
 from __future__ import annotations
 

@@ -152,7 +152,7 @@ GPU_CHECKS = ("auto", "software", "off", "require")
 
 
 def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
-    """Runs the flatbuffer on LiteRT's GPU accelerator in a child process (``edge_demo.runtime.gpu``) and returns its verdict.
+    """Runs the flatbuffer on LiteRT's GPU accelerator in a child process (``edge_demo.runtime.gpu_check``) and returns its verdict.
 
     ``{"measured": True, "fully_accelerated", "ops_on_gpu", "ops_total", "unsupported_ops", "psnr_db_vs_cpu", ...}``,
     or ``{"measured": False, "reason"}`` when there is no device to check on or the check is ``off``.
@@ -170,7 +170,7 @@ def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
     probe = output / f".gpu-probe-{os.getpid()}.tflite"
     probe.write_bytes(model)
     try:
-        result = subprocess.run([sys.executable, "-m", "edge_demo.runtime.gpu", str(probe)], capture_output=True, text=True, timeout=900)
+        result = subprocess.run([sys.executable, "-m", "edge_demo.runtime.gpu_check", str(probe)], capture_output=True, text=True, timeout=900)
     finally:
         probe.unlink(missing_ok=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]

@@ -21,7 +21,7 @@ COMMANDS = {
     "distill": ("keras_asym.distill", "distil a generator into the mobile generator"),
     "export": ("export.__main__", "a generator -> SavedModel + TFLite variants, checked"),
     "camera": ("edge_demo.__main__", "the live camera demo (TensorFlow-free)"),
-    "gpu-check": ("edge_demo.runtime.gpu", "run a .tflite on LiteRT's GPU accelerator and print the verdict"),
+    "gpu-check": ("edge_demo.runtime.gpu_check", "run a .tflite on LiteRT's GPU accelerator and print the verdict"),
     "demo": ("keras_asym.demo", "the built-in end-to-end run (what make demo runs)"),
     "style": ("keras_asym.style", "train the drawing-style classifier and write style vectors"),
     "generate": ("keras_asym.generate", "write a procedural portrait dataset"),

@@ -103,7 +103,7 @@ def test_the_probe_names_the_ops_a_model_would_leave_on_the_cpu(tmp_path, device
     converter = tf.lite.TFLiteConverter.from_concrete_functions([tiled.get_concrete_function()], tiled)
     path = tmp_path / "broadcast.tflite"
     path.write_bytes(converter.convert())
-    result = subprocess.run([sys.executable, "-m", "edge_demo.runtime.gpu", str(path)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "edge_demo.runtime.gpu_check", str(path)], capture_output=True, text=True, timeout=300)
     verdict = json.loads(result.stdout.strip().splitlines()[-1])
     assert verdict["fully_accelerated"] is False and verdict["unsupported_ops"] == ["BROADCAST_TO"]
     assert "BROADCAST_TO" in verdict["error"]

@@ -11,14 +11,13 @@ reports whether it is fully accelerated, which ops would fall back to the CPU
 (from the accelerator's own log), the adapter it selected, and how far its
 output is from XNNPACK's on the same inputs. TensorFlow-free.
 
-    python -m edge_demo.runtime.gpu MODEL.tflite [...]     # one JSON line per model
+    python -m edge_demo.runtime.gpu_check MODEL.tflite [...]     # one JSON line per model
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
-import json
 import os
 import re
 import sys
@@ -238,19 +237,3 @@ def probe(path: str | Path, samples: int = 3, seed: int = 0) -> dict:
         "max_abs_vs_cpu": worst,
         "psnr_db_vs_cpu": float("inf") if mse == 0 else float(10 * np.log10(4.0 / mse)),
     }
-
-
-def main(argv: list[str]) -> int:
-    if not argv:
-        print("usage: python -m edge_demo.runtime.gpu MODEL.tflite [...]", file=sys.stderr)
-        return 2
-    for path in argv:
-        if not Path(path).is_file():
-            print(f"edge_demo.runtime.gpu: error: {path}: no such model file.", file=sys.stderr)
-            return 2
-        print(json.dumps({"model": path, **probe(path)}), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
