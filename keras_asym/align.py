@@ -64,7 +64,7 @@ def main(argv):
     for line in failures:
         cli.skipped(line)
     print(f"aligned {len(transforms)} face(s) from {len(files) - len(failures)} of {len(files)} images into {output}")
-    return 1 if failures else 0
+    return cli.batch_status(len(files) - len(failures), len(failures))
 
 
 if __name__ == "__main__":

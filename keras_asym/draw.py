@@ -13,7 +13,7 @@ the image as given, resized so its sides are multiples of 4. Outputs:
 
 Unreadable files, non-images, absurdly large images and photos without a face
 are skipped with one line each; the rest are drawn. Exit status: 0 if every
-input was drawn, 1 if any was skipped, 2 for a bad model or bad arguments.
+input was drawn, 1 if some were skipped, 2 if none could be drawn or for a bad model or bad arguments.
 """
 
 from __future__ import annotations
@@ -196,8 +196,7 @@ def main(argv):
         print(f"skipped {len(failures)}:", file=sys.stderr)
         for line in failures:
             print(f"  {cli.one_line(line)}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.batch_status(drawn, len(failures))
 
 
 if __name__ == "__main__":

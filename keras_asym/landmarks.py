@@ -54,7 +54,7 @@ def main(argv):
             }
     write_bytes_atomic(_OUTPUT.value, json.dumps(results, indent=2).encode())
     print(f"{len(files) - failed} of {len(files)} images with a face; wrote {_OUTPUT.value}")
-    return 1 if failed else 0
+    return cli.batch_status(len(files) - failed, failed)
 
 
 if __name__ == "__main__":

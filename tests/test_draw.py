@@ -100,6 +100,14 @@ def test_bad_arguments_exit_2(tmp_path, generator_file):
     assert result.returncode == 2 and "nope.keras" in result.stderr
 
 
+def test_an_input_none_of_whose_images_can_be_drawn_is_refused_with_exit_2(tmp_path, generator_file):
+    bomb = tmp_path / "bomb.png"  # a PNG header declaring 60000 x 60000 pixels
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\xea`\x00\x00\xea`\x08\x02\x00\x00\x00\x00\x00\x00\x00")
+    result = _draw("--model", generator_file, "--input", bomb, "--output", tmp_path / "o", "--noalign")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{bomb}: not a readable image" in result.stderr and "drew 0 of 1 images" in result.stdout
+
+
 @pytest.mark.skipif(not RAW.is_dir(), reason=f"raw photos not found under {RAW}")
 def test_aligned_folder_skips_bad_files_and_reports(tmp_path, generator_file):
     inputs = tmp_path / "in"

@@ -57,6 +57,12 @@ def error(program: str, err, word: str = "error") -> None:
     print(f"{program}: {word}: {one_line(err)}", file=sys.stderr)
 
 
+def batch_status(done: int, skipped: int) -> int:
+    """A batch job's exit status: every item done (0), some skipped and reported (1), or none done at all (2, as
+    for any input that cannot be used: a single unreadable file is refused, not "partly done")."""
+    return OK if not skipped else PARTIAL if done else BAD_INPUT
+
+
 def skipped(item) -> None:
     """``skipped: <one line>`` on stderr, for an item a batch job leaves out and reports."""
     print(f"skipped: {one_line(item)}", file=sys.stderr)
