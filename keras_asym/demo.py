@@ -58,19 +58,23 @@ from keras_asym.models.networks import discriminator_layers_for
 from keras_asym.pretrained.recipe import BAR, baselines, meets_bar
 from keras_asym.training.callbacks import TimeBudget
 from keras_asym.training.loop import TrainConfig, run_training
+from keras_asym.utils.config_flags import bounds_of
 from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic, write_image_atomic
 from keras_asym.utils.pages import html_page
 
 _OUTPUT = flags.DEFINE_string("output", "demo_out", "Output folder.")
-_SIZE = flags.DEFINE_integer("size", 128, "Working resolution (multiple of 32).")
-_NGF = flags.DEFINE_integer("ngf", 16, "Generator width.")
-_BLOCKS = flags.DEFINE_integer("n_blocks", 4, "ResNet blocks.")
-_MINUTES = flags.DEFINE_float("train_minutes", 6.0, "Training wall-time budget.")
-_EPOCHS = flags.DEFINE_integer("epochs", 8, "Epochs (half constant, half decaying), cut short by --train_minutes.")
-_STEPS = flags.DEFINE_integer("steps_per_epoch", 150, "Steps per epoch.")
-_PHOTOS = flags.DEFINE_integer("photos", 200, "Procedural training photos (and as many drawings).")
-_CLIP_FRAMES = flags.DEFINE_integer("clip_frames", 120, "Frames of the edge-demo clip.")
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_SIZE = flags.DEFINE_integer("size", 128, "Working resolution (multiple of 32).", lower_bound=32, upper_bound=1024)
+_NGF = flags.DEFINE_integer("ngf", 16, "Generator width.", **bounds_of(TrainConfig, "ngf"))
+_BLOCKS = flags.DEFINE_integer("n_blocks", 4, "ResNet blocks.", **bounds_of(TrainConfig, "n_blocks"))
+_MINUTES = flags.DEFINE_float("train_minutes", 6.0, "Training wall-time budget.", lower_bound=0.1, upper_bound=10_000.0)
+_EPOCHS = flags.DEFINE_integer(
+    "epochs", 8, "Epochs (half constant, half decaying), cut short by --train_minutes.", lower_bound=2, upper_bound=100_000
+)
+_STEPS = flags.DEFINE_integer("steps_per_epoch", 150, "Steps per epoch.", lower_bound=1, upper_bound=10**6)
+_PHOTOS = flags.DEFINE_integer("photos", 200, "Procedural training photos (and as many drawings).", lower_bound=8, upper_bound=100_000)
+_CLIP_FRAMES = flags.DEFINE_integer("clip_frames", 120, "Frames of the edge-demo clip.", lower_bound=1, upper_bound=100_000)
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.", **bounds_of(TrainConfig, "seed"))
+flags.register_validator("size", lambda size: size % 32 == 0, "--size must be a multiple of 32 (the generator's stride).")
 
 
 def real_photos() -> Path:

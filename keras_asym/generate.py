@@ -17,10 +17,13 @@ from edge_demo.runtime import cli
 from keras_asym.data.procedural import write_dataset
 
 _OUTPUT = flags.DEFINE_string("output", None, "Dataset folder to write.", required=True)
-_PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.", lower_bound=0)
-_DRAWINGS = flags.DEFINE_integer("drawings", 200, "Training drawings (of other faces), styles drawn uniformly.", lower_bound=0)
-_TEST = flags.DEFINE_integer("test", 20, "Held-out faces with their drawing in every style.", lower_bound=0)
-_SIZE = flags.DEFINE_integer("size", 256, "Image side in pixels.", lower_bound=16)
+# Every face is sampled before any is drawn, so the counts bound memory as well as time.
+_PHOTOS = flags.DEFINE_integer("photos", 200, "Training photos.", lower_bound=0, upper_bound=100_000)
+_DRAWINGS = flags.DEFINE_integer(
+    "drawings", 200, "Training drawings (of other faces), styles drawn uniformly.", lower_bound=0, upper_bound=100_000
+)
+_TEST = flags.DEFINE_integer("test", 20, "Held-out faces with their drawing in every style.", lower_bound=0, upper_bound=100_000)
+_SIZE = flags.DEFINE_integer("size", 256, "Image side in pixels.", lower_bound=16, upper_bound=4096)
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0, upper_bound=2147483647)
 _PLAIN = flags.DEFINE_boolean("plain_photos", False, "Flat-coloured photos: no texture, lighting or noise.")
 

@@ -84,6 +84,9 @@ def test_train_refuses_a_configuration_that_cannot_run_before_reading_anything(t
         ("keras_asym.import_official", "--ngf=0"),
         ("export", "--calibration_count=0"),
         ("export", "--qat_learning_rate=nan"),
+        ("keras_asym.demo", "--ngf=100000"),
+        ("keras_asym.demo", "--size=100"),
+        ("keras_asym.generate", "--photos=1000000000"),
     ],
 )
 def test_a_flag_outside_its_bounds_exits_2_on_one_line(tmp_path, module, flag):
@@ -138,6 +141,10 @@ def test_native_start_up_lines_are_noise_and_python_errors_are_not():
     assert is_noise(b"E0000 00:00:1796217681.833180    2757 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n")
     assert is_noise(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
     assert is_noise(b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+    assert is_noise(b"INFO: [accelerator_registry.cc:43] DestroyAccelerator: ptr=0x7ff0a0004830, name=GPU WebGPU\n")
+    assert is_noise(b"WARNING: Logging before InitGoogle() is written to STDERR\n")
+    assert is_noise(b"INFO: Failed to load OpenCL library with dlopen: libOpenCL.so: cannot open shared object file\n")
+    assert not is_noise(b"ERROR: [compiled_model.cc:981] Failed to build the model\n")
     assert not is_noise(b"E0000 00:00:1796217681.8 2757 conv_ops.cc:52] Invalid argument: shapes differ\n")
     assert not is_noise(b"Traceback (most recent call last):\n")
     assert not is_noise(b"draw: error: a.png: not an image.\n")

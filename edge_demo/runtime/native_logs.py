@@ -40,6 +40,9 @@ _NOISE = re.compile(
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|To enable the following instructions: .* rebuild TensorFlow"  # second line of cpu_feature_guard
     rb"|INFO: Created TensorFlow Lite .*delegate"
+    rb"|INFO: \[\w+\.cc:\d+\] "  # LiteRT's environment and accelerator registry (Register/DestroyAccelerator, ...)
+    rb"|WARNING: Logging before InitGoogle\(\) is written to STDERR"
+    rb"|INFO: Failed to load OpenCL library with dlopen"  # LiteRT probing for a GPU on a machine without one
     rb"|WARNING: Attempting to use a delegate that only supports static-sized tensors"
     rb")"
 )

@@ -87,6 +87,14 @@ def from_flags(cls, flag_values: flags.FlagValues = flags.FLAGS):
     return cls(**values)
 
 
+def bounds_of(config_class, name: str) -> dict:
+    """``lower_bound``/``upper_bound`` keyword arguments of option ``name`` of ``config_class``, for another
+    command's flag of the same meaning (one home for the bounds)."""
+    (field,) = [f for f in dataclasses.fields(config_class) if f.name == name]
+    lower, upper = field.metadata["bounds"]
+    return {"lower_bound": lower, "upper_bound": upper}
+
+
 def check_bounds(config) -> None:
     """Raises ``ValueError`` naming the first option outside its declared bounds (or a non-finite float)."""
     for field in dataclasses.fields(config):
