@@ -28,7 +28,6 @@ import os
 from pathlib import Path
 
 import cv2
-import keras
 import numpy as np
 from absl import flags
 
@@ -39,7 +38,7 @@ from edge_demo.runtime.styles import STYLE_NAMES, one_hot
 from keras_asym.face.detector import NoFaceError, open_landmarker
 from keras_asym.face.masks import PARTS, part_masks
 from keras_asym.face.segmentation import BackgroundWhitener
-from keras_asym.models.style_classifier import load_drawing
+from keras_asym.models.style_classifier import load_classifier, load_drawing
 from keras_asym.utils.imageio import (
     ImageReadError,
     list_images,
@@ -184,7 +183,7 @@ def main(argv):
         photos = list_images(_PHOTOS.value)
         drawings = _drawing_sources(Path(_DRAWINGS.value))
         drawing_points = _load_points(_DRAWING_LANDMARKS.value)
-        style_model = keras.saving.load_model(_STYLE_MODEL.value) if _STYLE_MODEL.value else None
+        style_model = load_classifier(_STYLE_MODEL.value) if _STYLE_MODEL.value else None
         cli.output_folder(output)
         remove_stale_partials(output)  # a killed earlier run's temporary files; finished items are kept
     except (FileNotFoundError, ValueError, OSError) as err:

@@ -26,7 +26,7 @@ import numpy as np
 from absl import flags
 
 from edge_demo.runtime import cli
-from keras_asym.models.style_classifier import build_classifier, load_labelled, predict_features
+from keras_asym.models.style_classifier import build_classifier, load_classifier, load_labelled, predict_features
 from keras_asym.utils.imageio import save_keras_atomic
 
 _DRAWINGS = flags.DEFINE_string("drawings", None, "Folder with style1/ style2/ style3/ subfolders (training).")
@@ -45,7 +45,11 @@ def main(argv):
         if not (_OUTPUT.value and _FEATURES_DIR.value):
             print("style: error: --predict needs --output (the classifier) and --features_dir.", file=sys.stderr)
             return 2
-        model = keras.saving.load_model(_OUTPUT.value)
+        try:
+            model = load_classifier(_OUTPUT.value)
+        except (FileNotFoundError, ValueError) as err:
+            cli.error("style", err)
+            return 2
         features = predict_features(model, Path(_PREDICT.value), Path(_FEATURES_DIR.value))
         print(json.dumps({"written": len(features), "features_dir": _FEATURES_DIR.value}))
         return 0

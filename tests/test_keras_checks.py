@@ -124,3 +124,21 @@ def test_a_generator_saved_at_a_fixed_size_draws_at_it_by_default(tmp_path):
     assert drawer.native_size == (48, 48)
     with pytest.raises(ValueError, match="cannot draw 64x64 photos"):
         drawer.draw(np.zeros((1, 64, 64, 3), np.uint8), np.eye(3)[0])
+
+
+def test_perceptual_networks_load_from_their_own_files_and_nothing_else_passes_for_them(tmp_path, generator_file):
+    """train's --hed_weights/--lpips_weights: the registered class is checked before Keras builds the file."""
+    from keras_asym.objective.hed import HED
+    from keras_asym.objective.lpips import LPIPS
+    from keras_asym.utils.keras_archive import load_checked
+
+    hed = HED()
+    hed(np.zeros((1, 32, 32, 3), np.float32))
+    hed.set_weights([np.full(w.shape, 0.01 * k, np.float32) for k, w in enumerate(hed.get_weights())])
+    path = tmp_path / "hed.keras"
+    hed.save(path)
+    loaded = load_checked(path, (keras.saving.get_registered_name(HED),), "a HED network")
+    for a, b in zip(loaded.get_weights(), hed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"generator.keras: holds a keras_asym>StyleGenerator, not a LPIPS network"):
+        load_checked(generator_file, (keras.saving.get_registered_name(LPIPS),), "a LPIPS network")

@@ -186,6 +186,25 @@ def probe_in_child(path: Path, delegate: str = "xnnpack", threads: int = 2) -> b
     return result.returncode == 0
 
 
+def check_tflite_file(path: str | Path) -> None:
+    """Any ``.tflite`` (not only a generator) held to what it declares before a tool compiles or runs it: its
+    packed record read within bounds, its structure loadable, its tensors within the budget of its largest image
+    input (or of the file) and its quantization valid, and one run in a child process (``probe_in_child``).
+    ValueError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file.")
+    read_sidecar(path)
+    try:
+        interpreter = _make_interpreter(path, 1, "none")
+    except ValueError as err:
+        raise ValueError(f"{path}: not a loadable TFLite model ({one_line(err, 200)}).") from err
+    images = [d["shape"] for d in interpreter.get_input_details() if len(d["shape"]) == 4]
+    pixels = max((int(s[1]) * int(s[2]) for s in images), default=0)
+    check_tensor_budget(interpreter, path, pixels, path.stat().st_size)
+    probe_in_child(path)
+
+
 class TFLiteGenerator:
     """Runs a style-generator ``.tflite`` (inputs ``photo`` (1,H,W,3) and ``style`` (1,3)).
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
+from edge_demo.runtime.cli import one_line
+from edge_demo.runtime.generator import check_tflite_file
 from edge_demo.runtime.gpu import probe
 
 
@@ -15,8 +16,10 @@ def main(argv: list[str]) -> int:
         print("usage: python -m edge_demo.runtime.gpu_check MODEL.tflite [...]", file=sys.stderr)
         return 2
     for path in argv:
-        if not Path(path).is_file():
-            print(f"edge_demo.runtime.gpu_check: error: {path}: no such model file.", file=sys.stderr)
+        try:
+            check_tflite_file(path)  # a hostile file is refused before the GPU compiler sees it
+        except (FileNotFoundError, ValueError) as err:
+            print(f"edge_demo.runtime.gpu_check: error: {one_line(err)}", file=sys.stderr)
             return 2
         print(json.dumps({"model": path, **probe(path)}), flush=True)
     return 0

@@ -17,7 +17,8 @@ import numpy as np
 from edge_demo.runtime.pixels import SCALE, to_model, to_pixels
 from edge_demo.runtime.styles import cycling, one_hot
 from keras_asym.evaluation import metrics
-from keras_asym.models.style_classifier import INPUT_SIZE
+from keras_asym.inference.drawer import load_generator
+from keras_asym.models.style_classifier import INPUT_SIZE, load_classifier
 from keras_asym.objective.losses import truncate
 from keras_asym.training.loop import TrainConfig, create_model
 from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic, write_image_atomic
@@ -208,7 +209,7 @@ def ridge_r2(features: np.ndarray, targets: np.ndarray, folds: int = 5, seed: in
 
 
 def style_accuracy(classifier_path: str, outputs: dict) -> dict:
-    classifier = keras.saving.load_model(classifier_path)
+    classifier = load_classifier(classifier_path)
     result = {}
     for k, drawings in outputs.items():
         batch = np.stack(
@@ -277,7 +278,7 @@ def evaluate(
     if run:
         generator, photo_generator, config = load_run(Path(run))
     elif generator_path:
-        generator = keras.saving.load_model(generator_path, compile=False)
+        generator = load_generator(generator_path)
     else:
         raise ValueError("give --run or --generator.")
     size = size or (config.image_size if config else 256)

@@ -19,6 +19,7 @@ import numpy as np
 from edge_demo.runtime import cli
 from edge_demo.runtime.pixels import OFFSET, SCALE
 from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, write_npy_atomic
+from keras_asym.utils.keras_archive import load_weights_checked, read_config
 
 INPUT_SIZE = 224
 STYLE_FOLDERS = ("style1", "style2", "style3")
@@ -54,6 +55,16 @@ def build_classifier(vgg19_weights: str = "auto"):
     x = keras.layers.Dropout(0.3)(x)
     outputs = keras.layers.Dense(3, activation="softmax", name="style_probabilities")(x)
     return keras.Model(inputs, outputs, name=f"style_classifier_{trunk_name}"), trunk_name
+
+
+def load_classifier(path: str | Path):
+    """A classifier saved by ``build_classifier``'s model: the architecture is built from this code (the trunk its
+    saved name says) and only the weights are read from the file, so a config declaring huge layers costs nothing."""
+    record, _ = read_config(Path(path))
+    name = (record.get("config") or {}).get("name") if isinstance(record, dict) else None
+    vgg = name == "style_classifier_vgg19_imagenet"
+    model, _ = build_classifier(None if vgg else "none")  # None: VGG19's architecture without its download
+    return load_weights_checked(model, path, "a style classifier")
 
 
 def load_drawing(path: Path) -> np.ndarray:

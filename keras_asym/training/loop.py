@@ -44,6 +44,7 @@ from keras_asym.training.callbacks import (
 )
 from keras_asym.utils.config_flags import check_bounds, model_options, option
 from keras_asym.utils.imageio import save_keras_atomic, write_json_atomic
+from keras_asym.utils.keras_archive import load_checked
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("off", "mixed_float16", "mixed_bfloat16")
@@ -188,7 +189,7 @@ def load_perceptual_weights(model: AsymmetricCycleGAN, hed: str, lpips: str) -> 
     if not hed or not lpips:
         raise ValueError("cycle_distance=hed_lpips needs --hed_weights and --lpips_weights (hed.keras / lpips.keras from import_official).")
     for path, net in ((hed, model.cycle_distance.hed), (lpips, model.cycle_distance.lpips)):
-        source = keras.saving.load_model(path, compile=False)
+        source = load_checked(path, (keras.saving.get_registered_name(type(net)),), f"a {type(net).__name__} network")
         net.set_weights(source.get_weights())
 
 

@@ -13,6 +13,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import keras
+
 from edge_demo.runtime import cli
 
 MAX_CONFIG_BYTES = 1 << 20  # a keras-asym model's config.json is a few kilobytes; Keras itself allows 4 GiB
@@ -29,7 +31,7 @@ def read_config(path: Path) -> tuple[object, zipfile.ZipInfo]:
                 raise ValueError(f"{path}: not a .keras model (no config.json and model.weights.h5).")
             if config_info.file_size > MAX_CONFIG_BYTES:
                 raise ValueError(
-                    f"{path}: config.json declares {config_info.file_size:,} bytes (a generator's is under {MAX_CONFIG_BYTES:,})."
+                    f"{path}: config.json declares {config_info.file_size:,} bytes (a keras-asym model's is under {MAX_CONFIG_BYTES:,})."
                 )
             # Keras stores the weights uncompressed: then the declared size is the bytes really in the file,
             # and a deflated (or lying zip64) entry cannot pass a small file off as large weights
@@ -45,3 +47,33 @@ def read_config(path: Path) -> tuple[object, zipfile.ZipInfo]:
         return json.loads(raw), weights_info
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"{path}: config.json is not readable JSON ({type(err).__name__}: {cli.one_line(err, 120)}).") from err
+
+
+def load_checked(path: str | Path, registered: tuple[str, ...], what: str):
+    """The model in ``path`` if the archive passes ``read_config`` and holds one of the ``registered`` classes
+    (fixed architectures whose config has no size to inflate), else a ``ValueError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what} file.")
+    record, _ = read_config(path)
+    name = record.get("registered_name") if isinstance(record, dict) else None
+    if name not in registered:
+        raise ValueError(f"{path}: holds a {cli.one_line(name, 60)}, not {what} ({', '.join(registered)}).")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001  (Keras raises many types for a bad archive)
+        raise ValueError(f"{path}: not a readable {what} ({type(err).__name__}: {cli.one_line(err, 200)}).") from err
+
+
+def load_weights_checked(model, path: str | Path, what: str):
+    """``model`` (built from code) with the weights of the ``.keras`` file ``path``: the file's config is never
+    built, so a config declaring huge layers costs nothing; weights that do not fit are a ``ValueError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what} file.")
+    read_config(path)
+    try:
+        model.load_weights(path)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path}: its weights do not fit {what} ({type(err).__name__}: {cli.one_line(err, 200)}).") from err
+    return model
