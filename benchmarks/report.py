@@ -422,6 +422,35 @@ def render_quant_sensitivity(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_hostile_inputs(record: dict) -> str:
+    """Per command: the hostile cases, how many kept the exit-status promise, and the peak memory against the budget."""
+    lines = [
+        *preamble(record),
+        f"Each case is one process; its peak memory includes every child it waited for. A case passes when it ends within "
+        f"{record['timeout_s']} s in the exit status it promises (2: refused in one line naming the input; 1: the bad "
+        f"items skipped and reported; 0: accepted), with no traceback, under its command's budget.",
+        "",
+        "| command | cases | as promised | largest peak MB | budget MB | slowest s |",
+        "|---|---|---|---|---|---|",
+    ]
+    commands = dict.fromkeys(row["command"] for row in record["cases"])
+    for command in commands:
+        rows = [row for row in record["cases"] if row["command"] == command]
+        kept = sum(not row["problem"] for row in rows)
+        lines.append(
+            f"| {command} | {len(rows)} | {kept} | {max(r['peak_mb'] for r in rows):.0f} | {record['budgets_mb'][command]} | "
+            f"{max(r['seconds'] for r in rows):.1f} |"
+        )
+    failed = [row for row in record["cases"] if row["problem"]]
+    lines += ["", "Not as promised:" if failed else "Every case as promised."]
+    lines += [f"- {row['command']}, {row['case']}: {row['problem']}" for row in failed]
+    lines += ["", "| command | case | exit | peak MB | s | last line |", "|---|---|---|---|---|---|"]
+    for row in record["cases"]:
+        line = row["line"].replace("|", "\\|")[:140]
+        lines.append(f"| {row['command']} | {row['case']} | {row['exit']} | {row['peak_mb']:.0f} | {row['seconds']:.1f} | {line} |")
+    return "\n".join(lines)
+
+
 SECTIONS = (
     (
         "Drawing a photo: the official generator in PyTorch beside ours",
@@ -442,6 +471,12 @@ SECTIONS = (
         "quant_sensitivity.json",
         render_quant_sensitivity,
         "python -m benchmarks.quant_sensitivity",
+    ),
+    (
+        "Hostile and careless inputs: exit status and memory per command",
+        "hostile_inputs.json",
+        render_hostile_inputs,
+        "python -m benchmarks.hostile_inputs",
     ),
     ("GPU accelerator coverage", "gpu_coverage.md", None, "python benchmarks/gpu_coverage.py"),
     ("Training throughput through fit", "train_throughput.json", render_train_throughput, "python -m benchmarks.train_throughput"),

@@ -30,6 +30,13 @@ COMMANDS = {
 }
 PLAIN_ARGV = {"gpu-check"}  # takes file names, not absl flags
 
+# The most resident memory (MB) a command may reach before it refuses an input or skips a bad item: every file
+# is checked against limits derived from what the command needs before anything large is allocated. TensorFlow's
+# own start-up takes about 0.6 GB of it, LiteRT's about 0.1 GB. benchmarks/hostile_inputs.py holds each command to
+# its budget on a corpus of bombs and damaged files (the peak counts every child the command waits for).
+_TENSORFLOW_COMMAND_MB = 1536
+MEMORY_BUDGET_MB = {name: _TENSORFLOW_COMMAND_MB for name in COMMANDS} | {"camera": 512, "gpu-check": 512}  # TensorFlow-free
+
 
 def usage() -> str:
     width = max(map(len, COMMANDS))

@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge_demo.runtime import cli
@@ -99,3 +99,41 @@ def test_damaged_dataset_files_are_skipped_and_reported_not_raised(tmp_path_fact
         assert str(root) in str(err)
         return
     assert len(info["photos"]) == len(info["drawings"]) == 1 and np.isclose(info["styles"].sum(), 1.0)
+
+
+_NAME_BYTES = st.binary(min_size=1, max_size=120).filter(lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b".."))
+
+
+@FUZZ
+@given(stem=_NAME_BYTES, readable=st.booleans())
+@example(stem=b'<td><img src="x">\n\x80 "%2F', readable=False)
+@example(stem=b"a\nb\xe9", readable=True)
+def test_any_file_name_is_listed_linked_from_the_gallery_and_reported_on_one_line(tmp_path_factory, stem, readable):
+    """Any bytes a file name can hold (newlines, markup, bytes that are not UTF-8): the image is listed, the
+    gallery's link leads back to exactly that file, and an unreadable one is reported on one printable line."""
+    import html
+    import re
+    import urllib.parse
+
+    import cv2
+
+    from keras_asym.draw import write_gallery
+    from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
+
+    folder = tmp_path_factory.mktemp("names")
+    raw = os.fsencode(folder) + b"/" + stem + b".png"
+    with open(raw, "wb") as handle:
+        handle.write(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes() if readable else b"<script>not an image")
+    (path,) = list_images(folder)
+    assert os.fsencode(path) == raw
+    try:
+        assert read_rgb(path).shape == (8, 8, 3) and readable
+    except ImageReadError as err:
+        assert not readable
+        line = cli.one_line(str(err))
+        assert "\n" not in line and line.isprintable() and len(line) <= cli.MAX_LINE
+    write_gallery(folder, [(path.stem, path.name, [("style 1", path.name)])])
+    page = (folder / "index.html").read_text()
+    links = re.findall(r'src="([^"]*)"', page)
+    assert len(links) == 2 and all(urllib.parse.unquote_to_bytes(html.unescape(link)) == stem + b".png" for link in links)
+    assert page.count("<img") == 2 and page.count("<td") == 2 and page.count("<tr") == 1  # the name adds no markup
