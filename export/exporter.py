@@ -170,7 +170,9 @@ def measure_gpu(model: bytes, output: Path, gpu_check: str = "auto") -> dict:
     probe = output / f".gpu-probe-{os.getpid()}.tflite"
     probe.write_bytes(model)
     try:
-        result = subprocess.run([sys.executable, "-m", "edge_demo.runtime.gpu_check", str(probe)], capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            [sys.executable, "-m", "edge_demo.runtime.gpu_check", str(probe)], capture_output=True, text=True, timeout=900
+        )
     finally:
         probe.unlink(missing_ok=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
