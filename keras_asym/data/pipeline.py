@@ -87,6 +87,9 @@ def scan(root: str | Path, parts=PARTS) -> dict:
             skipped.append(f"{path}: missing {missing[0]}")
             continue
         try:  # mapped, not read: a header may declare any shape, and only 3 numbers are wanted
+            with open(feature, "rb") as handle:  # np.load would open a file starting "PK" as an .npz archive
+                if handle.read(6) != b"\x93NUMPY":
+                    raise ValueError("not a .npy array (no NUMPY header)")
             style = np.load(feature, mmap_mode="r", allow_pickle=False)
             if style.size != 3:
                 raise ValueError(f"holds {style.size} numbers, not 3")
