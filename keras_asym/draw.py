@@ -18,12 +18,8 @@ input was drawn, 1 if some were skipped, 2 if none could be drawn or for a bad m
 
 from __future__ import annotations
 
-import html
-import os
 import sys
-import urllib.parse
 from collections import defaultdict
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,8 +31,8 @@ from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS, parse, suffix
 from keras_asym.face.detector import NoFaceError, open_landmarker
 from keras_asym.inference.drawer import Drawer
-from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_bytes_atomic, write_image_atomic
-from keras_asym.utils.pages import html_page
+from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb, remove_stale_partials, write_image_atomic
+from keras_asym.utils.pages import write_gallery
 
 DEFAULT_SIZE = 512  # the official template
 MIN_SIDE = 16  # two downsamplings and the 3-pixel reflection pad leave nothing smaller
@@ -85,24 +81,6 @@ def fit_to_multiple_of_four(rgb: np.ndarray, longest: int) -> np.ndarray:
         return rgb
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     return cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
-
-
-def _href(name: str) -> str:
-    """A file name as a URL path: its bytes percent-encoded, so names that are not UTF-8 still link."""
-    return html.escape(urllib.parse.quote(os.fsencode(name)))
-
-
-def _text(text: str) -> str:
-    return html.escape(text.encode("utf-8", "backslashreplace").decode("utf-8"))
-
-
-def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
-    cells = []
-    for stem, input_name, drawings in rows:
-        images = "".join(f'<td><img src="{_href(name)}" width="256"><br>{_text(label)}</td>' for label, name in drawings)
-        cells.append(f'<tr><td><img src="{_href(input_name)}" width="256"><br>{_text(stem)}</td>{images}</tr>')
-    page = html_page("keras-asym drawings", "<h1>keras-asym drawings</h1><table>" + "".join(cells) + "</table>")
-    write_bytes_atomic(output / "index.html", page.encode())
 
 
 def main(argv):

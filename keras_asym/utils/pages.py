@@ -9,6 +9,11 @@ test whether a reader would see every picture.
 from __future__ import annotations
 
 import html
+import os
+import urllib.parse
+from pathlib import Path
+
+from keras_asym.utils.imageio import write_bytes_atomic
 
 IMAGES_LOADED_SCRIPT = (
     "<script>addEventListener('load',()=>{const i=[...document.images];"
@@ -23,3 +28,21 @@ def html_page(title: str, body: str, style: str = "") -> str:
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{css}</head>"
         f"<body>{body}{IMAGES_LOADED_SCRIPT}</body></html>"
     )
+
+
+def file_href(name: str) -> str:
+    """A file name as a URL path: its bytes percent-encoded, so names that are not UTF-8 still link."""
+    return html.escape(urllib.parse.quote(os.fsencode(name)))
+
+
+def text_html(text: str) -> str:
+    return html.escape(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def write_gallery(output: Path, rows: list[tuple[str, str, list[tuple[str, str]]]]) -> None:
+    cells = []
+    for stem, input_name, drawings in rows:
+        images = "".join(f'<td><img src="{file_href(name)}" width="256"><br>{text_html(label)}</td>' for label, name in drawings)
+        cells.append(f'<tr><td><img src="{file_href(input_name)}" width="256"><br>{text_html(stem)}</td>{images}</tr>')
+    page = html_page("keras-asym drawings", "<h1>keras-asym drawings</h1><table>" + "".join(cells) + "</table>")
+    write_bytes_atomic(output / "index.html", page.encode())
