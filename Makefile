@@ -41,7 +41,8 @@ demo: $(STAMP) assets
 # The benchmarks behind docs/benchmarks.md (about two hours on 2 cores): our generator beside the
 # official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant, G's layers
 # alone, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
-# only) beside the official step, int8 sensitivity per layer, then the tables regenerated.
+# only) beside the official step, int8 sensitivity per layer, every command on hostile inputs (4 minutes), then the
+# tables regenerated.
 bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.layer_profile
@@ -50,6 +51,7 @@ bench: $(STAMP) assets
 	ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 $(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 \
 		--output docs/results/train_step_mixed_bfloat16_no_amx.json
 	$(PY) -m benchmarks.quant_sensitivity
+	$(PY) -m benchmarks.hostile_inputs
 	$(PY) -m benchmarks.report
 
 # The camera demo on a real arm64 Debian bookworm userland (Raspberry Pi OS 64-bit) through QEMU, frame by frame

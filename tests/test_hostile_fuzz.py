@@ -3,11 +3,15 @@ one line naming it (a ValueError), never another exception. ``KERAS_ASYM_FUZZ_EX
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import os
+import re
+import urllib.parse
 import zipfile
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -16,6 +20,8 @@ from hypothesis import strategies as st
 from edge_demo.runtime import cli
 from edge_demo.runtime.generator import read_sidecar
 from keras_asym.inference.drawer import check_keras_archive
+from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
+from keras_asym.utils.pages import write_gallery
 
 EXAMPLES = int(os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -112,15 +118,6 @@ _NAME_BYTES = st.binary(min_size=1, max_size=120).filter(lambda b: b"/" not in b
 def test_any_file_name_is_listed_linked_from_the_gallery_and_reported_on_one_line(tmp_path_factory, stem, readable):
     """Any bytes a file name can hold (newlines, markup, bytes that are not UTF-8): the image is listed, the
     gallery's link leads back to exactly that file, and an unreadable one is reported on one printable line."""
-    import html
-    import re
-    import urllib.parse
-
-    import cv2
-
-    from keras_asym.draw import write_gallery
-    from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
-
     folder = tmp_path_factory.mktemp("names")
     raw = os.fsencode(folder) + b"/" + stem + b".png"
     with open(raw, "wb") as handle:
