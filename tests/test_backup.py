@@ -212,7 +212,7 @@ _JSON = st.recursive(
 _KEYS = st.sampled_from(["step", "epoch", "batch", "steps_per_epoch", "files", "checksum", "saved_at", "weights"])
 
 
-@settings(max_examples=int(os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "30")), deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     changes=st.dictionaries(_KEYS, _JSON, max_size=3)
     | st.fixed_dictionaries(

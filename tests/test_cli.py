@@ -85,7 +85,6 @@ def test_train_refuses_a_configuration_that_cannot_run_before_reading_anything(t
         ("export", "--calibration_count=0"),
         ("export", "--qat_learning_rate=nan"),
         ("keras_asym.demo", "--ngf=100000"),
-        ("keras_asym.demo", "--size=100"),
         ("keras_asym.generate", "--photos=1000000000"),
     ],
 )
