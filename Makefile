@@ -41,8 +41,12 @@ demo: $(STAMP) assets
 # The benchmarks behind docs/benchmarks.md (about two hours on 2 cores): our generator beside the
 # official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant, G's layers
 # alone, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
-# only) beside the official step, int8 sensitivity per layer, every command on hostile inputs (4 minutes), then the
+# only) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
+# where this machine has it), every command on hostile inputs (4 minutes), the camera
+# demo with the student at 512² (and the distilled student's export where benchmarks/results has one), then the
 # tables regenerated.
+STUDENT_EXPORT = benchmarks/results/distill_exports/student
+UNPAIRED_G = $(HOME)/.cache/keras_asym/work/unpaired_drawer/cpu/run_seed0/generators/generator.keras
 bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.layer_profile
@@ -51,7 +55,11 @@ bench: $(STAMP) assets
 	ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 $(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 \
 		--output docs/results/train_step_mixed_bfloat16_no_amx.json
 	$(PY) -m benchmarks.quant_sensitivity
+	$(if $(wildcard $(UNPAIRED_G)),$(PY) -m benchmarks.quant_sensitivity --model $(UNPAIRED_G) --unit_sizes= --int16_sizes= \
+		--targets 30 --output docs/results/quant_sensitivity_unpaired_g.json)
 	$(PY) -m benchmarks.hostile_inputs
+	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_alpha2 --output docs/results/edge_fps_512.json \
+		$(if $(wildcard $(STUDENT_EXPORT)/drawing_int8.tflite),--export_dirs $(STUDENT_EXPORT))
 	$(PY) -m benchmarks.report
 
 # The camera demo on a real arm64 Debian bookworm userland (Raspberry Pi OS 64-bit) through QEMU, frame by frame

@@ -3,14 +3,15 @@
     python -m benchmarks.quant_sensitivity                       # the reference generator at 256 and 512
     python -m benchmarks.quant_sensitivity --model g.keras --sizes 256 --output mine.json
 
-The generator is taken twice, as trained and with its norm inputs balanced (``export.balance``: the same float
-function, every channel on one int8 scale), each calibrated once per size on aligned photos (the calibration half of
-the shared photos) and then requantized from that calibration for every row, so rows differ only in what is
-quantized:
+The generator is taken three times: as trained; with its norm inputs balanced (``export.balance``: the same float
+function, every channel on one int8 scale); and balanced and clipped at the calibration's ``CLIP_QUANTILE``, the form
+a full-integer export ships. Each is calibrated once per size on aligned photos (the calibration half of the shared
+photos) and then requantized from that calibration for every row, so rows differ only in what is quantized:
 
-- whole-model rows, both forms: every op int8 (per-channel and per-tensor weights), every op 16x8 (int16
-  activations, int8 weights), every op int8 but the instance norms;
-- on the balanced form, the one a full-integer export ships:
+- whole-model rows: every op int8 (per-channel and per-tensor weights), every op 16x8 (int16 activations, int8
+  weights), every op int8 but the instance norms; each form with every op int8; the clip's bound and the largest
+  value of each balanced norm input;
+- on the balanced and clipped form:
   - *unit alone* (at ``--unit_sizes``): one unit (a convolution with its padding, an instance norm with its ReLU,
     a residual add) in int8, everything else float: the PSNR that unit alone costs;
   - *block kept float*: everything int8 but one block (stem, down1, ..., block9, up1, up2, head): what it gains;
@@ -42,7 +43,7 @@ from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from export import tflite
-from export.balance import for_integer
+from export.balance import CLIP_QUANTILE, for_integer, norm_input_bounds
 from keras_asym.evaluation import metrics
 from keras_asym.inference.drawer import load_generator
 from keras_asym.layers.basic import InstanceNormalization
@@ -61,7 +62,7 @@ _RUNS = flags.DEFINE_integer("runs", 5, "Timed runs per latency (median).", lowe
 _OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/results/quant_sensitivity.json).")
 
 
-BALANCED = "int8, norm inputs balanced (every op int8)"
+BALANCED = "int8, norm inputs balanced and clipped (every op int8)"
 
 
 def float_drawings(model, photos: list[np.ndarray]) -> list[np.ndarray]:
@@ -85,6 +86,8 @@ def analyse(model_path: Path, size: int, quality_dir, calibration_dir, work: Pat
     generator = load_generator(model_path)
     # both forms square the norm's deviations by a product, as the exporter's integer variants do
     plain = Sensitivity(for_integer(generator, None), size, calibration, work / f"plain_{size}")
+    unclipped = Sensitivity(for_integer(generator, calibration, clip_quantile=None), size, calibration, work / f"unclipped_{size}")
+    bounds = norm_input_bounds(unclipped.model, calibration, CLIP_QUANTILE)  # where the clip falls, in balanced units
     s = Sensitivity(for_integer(generator, calibration), size, calibration, work / f"balanced_{size}")
     references = float_drawings(generator, photos)
     score = lambda model, name: psnr(s.write(model, name), photos, references)  # noqa: E731
@@ -92,12 +95,13 @@ def analyse(model_path: Path, size: int, quality_dir, calibration_dir, work: Pat
     norms = [u for u in s.order if u != TRANSPOSE_CONVS and isinstance(s.model.get_layer(u), InstanceNormalization)]
     whole = {
         "fp32": plain.fp32,
-        "fp32, norm inputs balanced": s.fp32,
+        "fp32, norm inputs balanced and clipped": s.fp32,
         "no unit in int8 (the floor: float transpose convolutions keep int8 weights)": plain.only([]),
         "int8 (per-channel weights)": plain.quantize(),
         "int8 (per-tensor weights)": plain.quantize(per_channel=False),
         **({"16x8 (int16 activations)": plain.int16_activations()} if str(size) in _INT16_SIZES.value else {}),
         "int8, instance norms float": plain.all_but(norms),
+        "int8, norm inputs balanced, not clipped": unclipped.quantize(),
         BALANCED: s.quantize(),
         "int8, norm inputs balanced, per-tensor weights": s.quantize(per_channel=False),
         "int8, norm inputs balanced, instance norms float": s.all_but(norms),
@@ -146,7 +150,16 @@ def analyse(model_path: Path, size: int, quality_dir, calibration_dir, work: Pat
             low, high = (mid + 1, high) if plan_psnr(mid) < target else (low, mid)
         plans.append({"target_db": target, "reached": True, "float_units": worst_first[:low], "psnr_db": plan_psnr(low)})
 
-    timed = {name: whole[name] for name in ("fp32", "int8 (per-channel weights)", "int8, instance norms float", BALANCED)}
+    timed = {
+        name: whole[name]
+        for name in (
+            "fp32",
+            "int8 (per-channel weights)",
+            "int8, instance norms float",
+            "int8, norm inputs balanced, not clipped",
+            BALANCED,
+        )
+    }
     timed["int8, norm inputs balanced, instance norms float"] = whole["int8, norm inputs balanced, instance norms float"]
     if rows.get("16x8 (int16 activations)", {}).get("psnr_db") is not None:
         timed["16x8 (int16 activations)"] = whole["16x8 (int16 activations)"]
@@ -169,6 +182,7 @@ def analyse(model_path: Path, size: int, quality_dir, calibration_dir, work: Pat
         "photos": photo_source,
         "calibration": calibration_source,
         "ops": len(s.nodes),
+        "clip": {"quantile": CLIP_QUANTILE, "bounds": bounds},
         "whole": rows,
         "alone": alone,
         "kept_float": kept_float,
@@ -186,6 +200,7 @@ def settings(model: Path, quality_dir: Path | None, calibration_dir: Path | None
         },
         "model": str(model.relative_to(Path.cwd())) if model.is_absolute() and model.is_relative_to(Path.cwd()) else str(model),
         "model_sha256": file_sha256(model),
+        "clip_quantile": CLIP_QUANTILE,  # the exporter's form of the model
         **{flag.name: flag.value for flag in (_PHOTOS, _CALIBRATION, _TARGETS, _RUNS, _UNIT_SIZES, _INT16_SIZES)},
     }
 

@@ -168,12 +168,13 @@ NETWORK_LABELS = {"student": "student α 1", "student_alpha2": "student α 2", "
 
 
 def edge_label(name: str) -> str:
-    """``student_256/drawing_int8`` -> ``student α 1 int8 (256²)``; other names as they are."""
+    """``student_256/drawing_int8`` -> ``student α 1 int8 (256²)``; a model of ``--export_dirs``/``--models`` keeps its
+    folder and file name and says its weights are the export's own."""
     folder, _, model = name.partition("/")
     network, _, size = folder.rpartition("_")
     if network in NETWORK_LABELS and size.isdigit():
         return f"{NETWORK_LABELS[network]} {model.removeprefix('drawing_')} ({size}²)"
-    return name
+    return f"`{name}` (its own weights)"
 
 
 def render_edge_fps(record: dict) -> str:
@@ -340,7 +341,7 @@ def render_web_fps(record: dict) -> str:
 
 
 ALONE_SHOWN = 12  # the costliest units per size; the JSON holds every unit
-BALANCED_ROW = "int8, norm inputs balanced (every op int8)"  # benchmarks.quant_sensitivity.BALANCED
+BALANCED_ROW = "int8, norm inputs balanced and clipped (every op int8)"  # benchmarks.quant_sensitivity.BALANCED
 
 
 def render_quant_sensitivity(record: dict) -> str:
@@ -348,7 +349,8 @@ def render_quant_sensitivity(record: dict) -> str:
     header = " | ".join(f"{e['size']}²: PSNR dB | {e['size']}²: s (2 threads)" for e in sizes)
     lines = [
         *preamble(record),
-        f"`{record['model']}` as trained and with its norm inputs balanced (`export.balance`: the same float function), each "
+        f"`{record['model']}` as trained, with its norm inputs balanced (`export.balance`: the same float function), and "
+        'balanced and clipped (the full-integer export\'s form; a row that says "balanced" is that form unless it says "not clipped"), each '
         f"calibrated once per size ({sizes[0]['calibration']}) and requantized for every row; PSNR of the uint8 drawing against "
         f"the float Keras drawing on {sizes[0]['photos']}; latency in a TensorFlow-free process, median of {record['runs']}.",
         "",
@@ -368,12 +370,35 @@ def render_quant_sensitivity(record: dict) -> str:
             else:
                 cells.append(f"{r['psnr_db']:.1f} | {r['latency_2t_s']:.3f}" if "latency_2t_s" in r else f"{r['psnr_db']:.1f} | -")
         lines.append(f"| {name} | {row['mb']:.1f} | {' | '.join(cells)} |")
+    clipped = [e for e in sizes if "clip" in e]
+    if clipped:
+        quantile = clipped[0]["clip"]["quantile"]
+        norms = list(clipped[0]["clip"]["bounds"])
+        shown = [n for n in norms if not n.startswith("block")]
+        lines += [
+            "",
+            f"**Where the clip falls**: each balanced norm input (unit spread per channel) clipped at the largest of the "
+            f"calibration photos' {quantile:.4%} quantiles of |value|, beside its largest value (the int8 range without the clip):",
+            "",
+            "| norm input | " + " | ".join(f"{e['size']}²: clipped at | {e['size']}²: largest" for e in clipped) + " |",
+            "|---|" + "---|---|" * len(clipped),
+        ]
+
+        def cells(entries):
+            return " | ".join(f"{b['bound']:.1f} | {b['peak']:.1f}" for b in entries)
+
+        for norm in shown:
+            lines.append(f"| {norm} | " + cells(e["clip"]["bounds"][norm] for e in clipped) + " |")
+        blocks = [n for n in norms if n.startswith("block")]
+        if blocks:
+            widest = [max((e["clip"]["bounds"][n] for n in blocks), key=lambda b: b["peak"]) for e in clipped]
+            lines.append(f"| widest of the {len(blocks)} residual-block norms | " + cells(widest) + " |")
     measured = [e for e in sizes if e["alone"]]
     if measured:
         ranked = sorted(measured[-1]["alone"], key=lambda u: measured[-1]["alone"][u])
         lines += [
             "",
-            f"**Each unit alone in int8**, the rest float, norm inputs balanced (a unit is a convolution with its padding, a norm "
+            f"**Each unit alone in int8**, the rest float, norm inputs balanced and clipped (a unit is a convolution with its padding, a norm "
             f"with its ReLU, or an add); the {ALONE_SHOWN} costliest of {len(ranked)}:",
             "",
             "| unit | " + " | ".join(f"{e['size']}² dB" for e in measured) + " |",
@@ -390,7 +415,7 @@ def render_quant_sensitivity(record: dict) -> str:
                 ]
     lines += [
         "",
-        "**Everything int8 but one block**, norm inputs balanced (the gain from keeping that block float):",
+        "**Everything int8 but one block**, norm inputs balanced and clipped (the gain from keeping that block float):",
         "",
         "| block kept float | " + " | ".join(f"{e['size']}² dB" for e in sizes) + " |",
         "|---|" + "---|" * len(sizes),
@@ -399,7 +424,7 @@ def render_quant_sensitivity(record: dict) -> str:
         lines.append(f"| {block} | " + " | ".join(f"{e['kept_float'][block]:.1f}" for e in sizes) + " |")
     lines += [
         "",
-        "**Mixed-precision plans** on the balanced model: the fewest units kept float, costliest first (by their cost alone, "
+        "**Mixed-precision plans** on the balanced and clipped model: the fewest units kept float, costliest first (by their cost alone, "
         "else by their block's gain), that reach each target:",
         "",
         "| size | target dB | units kept float | float ops of all | PSNR dB | s (2 threads) | vs fp32 | vs full int8 |",
@@ -468,7 +493,7 @@ SECTIONS = (
     ),
     (
         "Quantization sensitivity: where int8 loses the drawing",
-        "quant_sensitivity.json",
+        "quant_sensitivity*.json",
         render_quant_sensitivity,
         "python -m benchmarks.quant_sensitivity",
     ),
@@ -481,7 +506,7 @@ SECTIONS = (
     ("GPU accelerator coverage", "gpu_coverage.md", None, "python benchmarks/gpu_coverage.py"),
     ("Training throughput through fit", "train_throughput.json", render_train_throughput, "python -m benchmarks.train_throughput"),
     ("The training input pipeline", "input_pipeline.json", render_input_pipeline, "python -m benchmarks.input_pipeline"),
-    ("The camera demo end to end", "edge_fps.json", render_edge_fps, "python -m benchmarks.edge_fps"),
+    ("The camera demo end to end", "edge_fps*.json", render_edge_fps, "python -m benchmarks.edge_fps"),
     ("The camera demo over a long run (memory)", "edge_soak.json", render_edge_fps, "python -m benchmarks.edge_fps --soak --frames 2000"),
     ("The distilled student against its teacher", "distill_report.json", render_distill_report, "python -m benchmarks.distill_report"),
     ("The camera demo on an arm64 Debian userland (Raspberry Pi OS)", "pi_check.json", render_pi_check, "sudo make pi-check"),
@@ -545,8 +570,7 @@ def headline(results: Path = RESULTS) -> str:
                     f"One full training step at {record['size']}² ({step_name(kind)}{isa_note(record['machine'])}): {row['median_s']:.1f} s against the official "
                     f"{record['rows']['official']['median_s']:.1f} s, {row['speed_vs_official']:.2f}x, same run ({record['machine']['date'][:10]}).",
                 ]
-    edge = results / "edge_fps.json"
-    if edge.is_file():
+    for edge in sorted(results.glob("edge_fps*.json")):
         record = json.loads(edge.read_text())
         cells = [f"{edge_label(name)} {row['fps']:.1f} FPS" for name, row in record["rows"].items()]
         lines += [

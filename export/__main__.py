@@ -33,7 +33,9 @@ _CALIBRATION_COUNT = flags.DEFINE_integer("calibration_count", 32, "Calibration 
 _IO_TYPE = flags.DEFINE_enum("io_type", "uint8", ["uint8", "int8"], "Tensor type of the int8/qat models' inputs and output.")
 _FLOAT_OPS = flags.DEFINE_list("float_ops", [], "int8: TFLite ops to keep in float (e.g. RSQRT); their I/O then stays float.")
 _BALANCE = flags.DEFINE_boolean(
-    "balance_norms", True, "int8: convert from the generator with its norm inputs balanced (same float function, export/balance.py)."
+    "balance_norms",
+    True,
+    "int8: convert from the generator with its norm inputs balanced and their rare peaks clipped (export/balance.py).",
 )
 _PER_OP = flags.DEFINE_boolean("per_op_report", True, "int8: write the per-op quantization error (one more calibration).")
 _NAME = flags.DEFINE_string("name", "drawing", "File name prefix.")

@@ -10,6 +10,11 @@ scaled by ``c**2`` too. So each convolution feeding a norm is rescaled, per outp
 zero offset on calibration photos (kernel and bias times ``c``, offset ``m`` taken out of the bias), and its norm
 gets the per-channel epsilon ``epsilon * c**2``. In float the result is the same function (to rounding); in int8
 every channel of every norm input then uses the whole 8-bit range.
+
+One more step changes the float function, slightly: each balanced norm input is scaled so that 1 is its
+``CLIP_QUANTILE`` on every calibration photo, and the norm clips it to [-1, 1] (``InstanceNormalization.clip``;
+TFLite fuses the clip into the convolution). Without it the int8 range is set by a few peaks: at 512² the stem's
+7x7 responses to a full-resolution photo are heavy-tailed, so one int8 step is a sizeable part of a typical value.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.layers.basic import InstanceNormalization
 
+# Share of each calibration photo's norm-input values left unclipped: the float drawing stays about 50 dB from the
+# unclipped one (benchmarks.quant_sensitivity); a lower share starts to clip visible lines.
+CLIP_QUANTILE = 0.9999
+_SAMPLES = 2_000_000  # values per photo and norm a quantile is estimated from
 PASS_THROUGH = (keras.layers.Cropping2D,)  # between a convolution and its norm, keeping channels as they are
 
 
@@ -50,10 +59,31 @@ def norm_input_statistics(generator: keras.Model, photos: list[np.ndarray]) -> d
     return {name: (mean / len(photos), np.sqrt(var / len(photos))) for name, (mean, var) in sums.items()}
 
 
-def for_integer(generator: keras.Model, photos: list[np.ndarray] | None) -> keras.Model:
+def norm_input_bounds(generator: keras.Model, photos: list[np.ndarray], quantile: float) -> dict[str, dict]:
+    """Per norm: ``bound``, the largest over the photos of each photo's ``quantile`` of |input| (all channels
+    together, as int8 sees them), and ``peak``, the largest |input|. Styles are cycled as in the statistics."""
+    norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization) and _producer(layer)]
+    if not norms:
+        return {}
+    probe = keras.Model(generator.inputs, [norm.input for norm in norms])
+    rng = np.random.default_rng(0)
+    bounds = {norm.name: {"bound": 0.0, "peak": 0.0} for norm in norms}
+    for i, photo in enumerate(photos):
+        outputs = probe({"photo": to_model(photo)[None], "style": ONE_HOTS[i % len(ONE_HOTS)][None]}, training=False)
+        for norm, value in zip(norms, outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+            magnitude = np.abs(np.asarray(value, np.float32)).ravel()
+            sample = magnitude if magnitude.size <= _SAMPLES else magnitude[rng.integers(0, magnitude.size, _SAMPLES)]
+            entry = bounds[norm.name]
+            entry["bound"] = max(entry["bound"], float(np.quantile(sample, quantile)))
+            entry["peak"] = max(entry["peak"], float(magnitude.max()))
+    return bounds
+
+
+def for_integer(generator: keras.Model, photos: list[np.ndarray] | None, clip_quantile: float | None = CLIP_QUANTILE) -> keras.Model:
     """A copy of ``generator`` for integer conversion: every norm squares by a product (see InstanceNormalization)
-    and, given ``photos``, its norm inputs are balanced on them. The same function in float, to rounding
-    (``tests/test_balance.py``); a plain functional model, which saves with its per-channel epsilons."""
+    and, given ``photos``, its norm inputs are balanced on them, then clipped at ``clip_quantile`` (None: not
+    clipped, the same function in float to rounding, ``tests/test_balance.py``). A plain functional model, which
+    saves with its per-channel epsilons."""
     copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(generator))
     copy.set_weights(generator.get_weights())
     for layer in copy.layers:
@@ -61,12 +91,14 @@ def for_integer(generator: keras.Model, photos: list[np.ndarray] | None) -> kera
             layer.product = True
     if photos:
         _balance(copy, photos)
+        if clip_quantile is not None:
+            _clip(copy, photos, clip_quantile)
     return keras.Model(copy.input, copy.output, name=f"{copy.name}_integer")
 
 
 def balance_norm_inputs(generator: keras.Model, photos: list[np.ndarray]) -> keras.Model:
     """A copy of ``generator`` whose norm inputs have zero offset and unit spread per channel on ``photos``."""
-    return for_integer(generator, photos)
+    return for_integer(generator, photos, clip_quantile=None)
 
 
 def _balance(balanced: keras.Model, photos: list[np.ndarray]) -> None:
@@ -82,3 +114,14 @@ def _balance(balanced: keras.Model, photos: list[np.ndarray]) -> None:
         shape[axis] = -1
         conv.set_weights([(kernel * gain.reshape(shape)).astype(kernel.dtype), ((bias - mean) * gain).astype(bias.dtype)])
         norm.epsilon = [float(e) for e in np.broadcast_to(norm.epsilon, gain.shape) * gain**2]
+
+
+def _clip(balanced: keras.Model, photos: list[np.ndarray], quantile: float) -> None:
+    for name, entry in norm_input_bounds(balanced, photos, quantile).items():
+        norm = balanced.get_layer(name)
+        conv = _producer(norm)
+        bound = max(entry["bound"], 1e-12)
+        kernel, bias = conv.get_weights()
+        conv.set_weights([(kernel / bound).astype(kernel.dtype), (bias / bound).astype(bias.dtype)])
+        norm.epsilon = [float(e) / bound**2 for e in np.broadcast_to(norm.epsilon, bias.shape)]
+        norm.clip = True

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge_demo.runtime.styles import ONE_HOTS
-from export.balance import balance_norm_inputs, norm_input_statistics
+from export.balance import balance_norm_inputs, for_integer, norm_input_statistics
 from keras_asym.layers.basic import InstanceNormalization
 from keras_asym.models.networks import StyleGenerator
 
@@ -53,9 +53,40 @@ def test_every_norm_input_has_zero_offset_and_unit_spread_per_channel_on_the_cal
     assert all(isinstance(balanced.get_layer(name).epsilon, list) for name in after)
 
 
-def test_a_per_channel_epsilon_survives_a_keras_file_round_trip(generators, tmp_path):
-    _, balanced, photos = generators
-    balanced.save(tmp_path / "balanced.keras")
-    restored = keras.saving.load_model(tmp_path / "balanced.keras")
-    assert restored.get_layer("stem_norm").epsilon == balanced.get_layer("stem_norm").epsilon
-    np.testing.assert_array_equal(_draw(restored, photos[0]), _draw(balanced, photos[0]))
+def _norm_inputs(model, photos):
+    """Each calibration photo's norm inputs, styles cycled as the exporter's statistics cycle them."""
+    norms = [layer for layer in model.layers if isinstance(layer, InstanceNormalization)]
+    probe = keras.Model(model.inputs, [norm.input for norm in norms])
+    return norms, [
+        [np.asarray(v) for v in probe({"photo": (p / 127.5 - 1)[None].astype(np.float32), "style": ONE_HOTS[i % 3][None]})]
+        for i, p in enumerate(photos)
+    ]
+
+
+def test_a_clipped_norm_input_passes_one_on_at_most_the_quantiles_share_of_each_calibration_photo(generators):
+    generator, _, photos = generators
+    clipped = for_integer(generator, photos[:4], clip_quantile=0.99)
+    norms, values = _norm_inputs(clipped, photos[:4])
+    assert norms and all(norm.clip for norm in norms)
+    over = np.array([[np.sum(np.abs(v) > 1 + 1e-5) for v in per_photo] for per_photo in values])  # photos x norms
+    sizes = np.array([[v.size for v in per_photo] for per_photo in values])
+    assert (over <= np.ceil(0.01 * (sizes - 1))).all(), over  # the quantile interpolates between two values
+    shares = over / sizes
+    assert (shares.max(axis=0) > 0.005).all(), shares  # each bound is one photo's quantile: that photo is clipped
+
+
+def test_clipping_at_the_largest_calibration_value_keeps_the_drawing_of_every_calibration_photo(generators):
+    generator, _, photos = generators
+    clipped = for_integer(generator, photos[:4], clip_quantile=1.0)
+    for k, photo in enumerate(photos[:4]):
+        np.testing.assert_allclose(_draw(clipped, photo, k % 3), _draw(generator, photo, k % 3), atol=2e-5)
+
+
+def test_a_per_channel_epsilon_and_the_clip_survive_a_keras_file_round_trip(generators, tmp_path):
+    generator, _, photos = generators
+    clipped = for_integer(generator, photos[:4])
+    clipped.save(tmp_path / "clipped.keras")
+    restored = keras.saving.load_model(tmp_path / "clipped.keras")
+    assert restored.get_layer("stem_norm").epsilon == clipped.get_layer("stem_norm").epsilon
+    assert restored.get_layer("stem_norm").clip
+    np.testing.assert_array_equal(_draw(restored, photos[0]), _draw(clipped, photos[0]))

@@ -32,13 +32,13 @@ def units_of_ops(calibrated: bytes, model) -> tuple[dict[str, list[str]], list[s
     """Each op's output tensor name grouped by *unit*: a layer with weights, an instance norm, or an add.
 
     Weightless ops (padding, cropping, ReLU, the style tiling) join the next unit in execution order, so a
-    convolution carries its padding; a fused op name counts for the unit it names; the model's last ops (tanh)
-    join the last unit. Returns {unit: [node names]} and the units in execution order.
+    convolution carries its padding; a fused op name counts for the unit it names, the layer with weights where it
+    names two (a convolution with its norm's clip fused in); the model's last ops (tanh) join the last unit.
+    Returns {unit: [node names]} and the units in execution order.
     """
-    kinds = {
-        layer.name
-        for layer in model.layers
-        if layer.weights or isinstance(layer, InstanceNormalization) or type(layer).__name__ in ("Add", "Multiply")
+    weighted = {layer.name for layer in model.layers if layer.weights}
+    kinds = weighted | {
+        layer.name for layer in model.layers if isinstance(layer, InstanceNormalization) or type(layer).__name__ in ("Add", "Multiply")
     }
     interpreter = Interpreter(model_content=calibrated)
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
@@ -49,7 +49,8 @@ def units_of_ops(calibrated: bytes, model) -> tuple[dict[str, list[str]], list[s
         if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
             continue
         node = names[op["outputs"][0]]
-        layer = next((name for name in map(layer_of, node.split(";")) if name in kinds), None)
+        named = [name for name in map(layer_of, node.split(";")) if name in kinds]
+        layer = next((name for name in named if name in weighted), named[0] if named else None)
         if layer is None:
             pending.append(node)
             continue

@@ -78,15 +78,21 @@ class InstanceNormalization(keras.layers.Layer):
             same values, but TFLite then keeps a MUL, which XNNPACK runs in int8 and LiteRT in 16x8, where it
             fuses a square into SQUARED_DIFFERENCE, which neither does. Set by the exporter for integer
             variants; training keeps the square, whose gradient matches the official step's (test_parity_steps).
+        clip: bool. Clips the input to [-1, 1] first. Set by the exporter on a norm whose input it scaled so that
+            1 is a high quantile of the calibration values (``export.balance``): TFLite fuses the clip into the
+            convolution before it, and int8 then spends its levels on the bulk of the values, not on rare peaks.
     """
 
-    def __init__(self, epsilon: float | list[float] = 1e-5, product: bool = False, **kwargs):
+    def __init__(self, epsilon: float | list[float] = 1e-5, product: bool = False, clip: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = float(epsilon) if np.ndim(epsilon) == 0 else [float(e) for e in epsilon]
         self.product = bool(product)
+        self.clip = bool(clip)
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
+        if self.clip:
+            x = ops.clip(x, -1.0, 1.0)
         mean = ops.mean(x, axis=(1, 2), keepdims=True)
         centered = x - mean
         variance = ops.mean(centered * centered if self.product else ops.square(centered), axis=(1, 2), keepdims=True)
@@ -98,7 +104,7 @@ class InstanceNormalization(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon, "product": self.product}
+        return {**super().get_config(), "epsilon": self.epsilon, "product": self.product, "clip": self.clip}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
