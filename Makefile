@@ -11,10 +11,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@echo "make: installing into $(VENV): TensorFlow, Keras, MediaPipe, LiteRT, OpenCV, PyTorch CPU (benchmarks and tests), pytest, ruff; a few minutes on a fresh machine..."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,qat,bench]"
-	# tensorflow-model-optimization declares numpy<2 but runs on numpy 2 (tested by
-	# tests/test_export.py); installed without its pins so it cannot downgrade numpy.
-	$(PY) -m pip install --quiet --no-deps "tensorflow-model-optimization==0.7.3"
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	touch $(STAMP)
 	@echo "make: $(VENV) is ready."
 
@@ -38,17 +35,20 @@ test-fast: $(STAMP) assets
 demo: $(STAMP) assets
 	$(PY) -m keras_asym.demo --output demo_out
 
-# The benchmarks behind docs/benchmarks.md (about two hours on 2 cores): our generator beside the
-# official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant, G's layers
+# The benchmarks behind docs/benchmarks.md (two to three hours on 2 cores): our generator beside the
+# official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant (and the fp32 file with
+# XNNPACK's fp16 arithmetic), G's layers
 # alone, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
 # only) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
-# where this machine has it), every command on hostile inputs (4 minutes), the camera
+# where this machine has it), quantization-aware fine-tuning against post-training int8 (half an hour), every command on
+# hostile inputs (4 minutes), the camera
 # demo with the student at 512² (and the distilled student's export where benchmarks/results has one), then the
 # tables regenerated.
 STUDENT_EXPORT = benchmarks/results/distill_exports/student
 UNPAIRED_G = $(HOME)/.cache/keras_asym/work/unpaired_drawer/cpu/run_seed0/generators/generator.keras
 bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
+	$(PY) -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json
 	$(PY) -m benchmarks.layer_profile
 	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 --output docs/results/train_step_mixed_bfloat16.json
@@ -57,8 +57,9 @@ bench: $(STAMP) assets
 	$(PY) -m benchmarks.quant_sensitivity
 	$(if $(wildcard $(UNPAIRED_G)),$(PY) -m benchmarks.quant_sensitivity --model $(UNPAIRED_G) --unit_sizes= --int16_sizes= \
 		--targets 30 --output docs/results/quant_sensitivity_unpaired_g.json)
+	$(PY) -m benchmarks.qat
 	$(PY) -m benchmarks.hostile_inputs
-	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_alpha2 --output docs/results/edge_fps_512.json \
+	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_half_res_conv,student_alpha2 --output docs/results/edge_fps_512.json \
 		$(if $(wildcard $(STUDENT_EXPORT)/drawing_int8.tflite),--export_dirs $(STUDENT_EXPORT))
 	$(PY) -m benchmarks.report
 

@@ -32,6 +32,8 @@ from edge_demo.runtime.progress import Progress
 NETWORKS = {
     "student": ("MobileStyleGenerator", {"alpha": 1.0}),
     "student_alpha2": ("MobileStyleGenerator", {"alpha": 2.0}),
+    # for 512²: the last 3x3 convolution at half resolution, before its resize
+    "student_half_res_conv": ("MobileStyleGenerator", {"alpha": 1.0, "full_res_conv": False}),
     "paper_g": ("StyleGenerator", {}),
 }
 _NETWORKS = flags.DEFINE_list("networks", list(NETWORKS), f"Networks to build and export with seeded weights ({', '.join(NETWORKS)}).")

@@ -48,7 +48,7 @@ _SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
 _VARIANTS = flags.DEFINE_list(
     "variants",
     ["fp32", "fp16", "dynamic", "int8", "int8_float_norm"],
-    "Variants to export/measure (missing files are exported; qat and qat_float_norm fine-tune: hours at 512).",
+    "Variants to export/measure (missing files are exported; qat fine-tunes: an hour or more at 512 on 2 cores).",
 )
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
 _RUNS = flags.DEFINE_integer("runs", 10, "Timed runs per setting (median reported).")

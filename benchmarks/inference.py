@@ -11,7 +11,9 @@ What runs, per size, on one held-out real photo (uint8 photo in, uint8 drawing o
   that every other row uses is the one imported from that file.
 - ``keras``: the path ``keras_asym.draw`` takes for a ``.keras`` model
   (``tf.function``), and ``keras_xla`` (the same with ``jit_compile``).
-- ``tflite_<variant>``: each exported variant through LiteRT + XNNPACK.
+- ``tflite_<variant>``: each exported variant through LiteRT + XNNPACK; ``tflite_fp32_xnnpack_fp16``: the fp32
+  file with XNNPACK's fp16 arithmetic (``--xnnpack_fp16``), through LiteRT's CompiledModel, since the
+  Interpreter takes no XNNPACK flags.
 
 Every contender is timed once per round, rounds alternate (``--runs``), so a
 slow minute on a shared machine hits all of them; each row reports the median,
@@ -52,6 +54,9 @@ _RUNS = flags.DEFINE_integer("runs", 7, "Alternating timing rounds (median repor
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for every framework.")
 _PHOTOS = flags.DEFINE_integer("photos", 10, "Held-out photos for the quality columns (each drawn in all 3 styles).")
 _WORK = flags.DEFINE_string("work_dir", "benchmarks/results/inference", "Exports, the .pth and the photo split.")
+_XNNPACK_FP16 = flags.DEFINE_boolean(
+    "xnnpack_fp16", False, "Also run the fp32 file with XNNPACK's fp16 arithmetic (LiteRT CompiledModel, FORCE_FP16 flag)."
+)
 _OUTPUT = flags.DEFINE_string("output", "docs/results/inference.json", "JSON results.")
 
 
@@ -113,7 +118,7 @@ def weights_sha256(model) -> str:
     return digest.hexdigest()
 
 
-def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> dict:
+def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int, xnnpack_fp16: bool = False) -> dict:
     """name -> f(photo uint8 HxWx3, style (3,)) -> drawing uint8 HxW, each the whole photo-to-drawing call."""
     import tensorflow as tf
 
@@ -144,6 +149,18 @@ def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int) -> di
         found = {"pytorch": pytorch, **found}
     for variant, path in tflite_paths.items():
         found[f"tflite_{variant}"] = TFLiteGenerator(path, threads=threads).draw
+    if xnnpack_fp16 and "fp32" in tflite_paths:
+        from edge_demo.runtime.gpu import XNNPACK_FORCE_FP16, XNNPACK_QS8, XNNPACK_QU8, CompiledGpuModel
+
+        compiled = CompiledGpuModel(
+            tflite_paths["fp32"], threads=threads, gpu=False, xnnpack_flags=XNNPACK_QS8 | XNNPACK_QU8 | XNNPACK_FORCE_FP16
+        )
+
+        def fp16_arithmetic(photo, style):
+            feeds = {"photo": to_model(photo[None]).astype(np.float32), "style": style[None].astype(np.float32)}
+            return to_uint8(compiled.run(feeds)["drawing"][0, ..., 0])
+
+        found["tflite_fp32_xnnpack_fp16"] = fp16_arithmetic
     return found
 
 
@@ -253,7 +270,7 @@ def main(argv):
         record.update(model=str(model), pth=None)
     for size in map(int, _SIZES.value):
         paths = export_variants(keras_g, size, _VARIANTS.value, work, calibration_dir)
-        runners = contenders(keras_g, twin, paths, threads)
+        runners = contenders(keras_g, twin, paths, threads, _XNNPACK_FP16.value)
         if quality_dir is not None:
             photos = [fit_to_size(read_rgb(p), size, size) for p in list_images(quality_dir)[: _PHOTOS.value]]
             source = f"{len(photos)} held-out aligned photos x 3 styles"
@@ -269,7 +286,7 @@ def main(argv):
         for name, row in summarise(times).items():
             rows[name].update(row)
             if name.startswith("tflite_"):
-                rows[name]["mb"] = paths[name[len("tflite_") :]].stat().st_size / 1e6
+                rows[name]["mb"] = paths[name[len("tflite_") :].removesuffix("_xnnpack_fp16")].stat().st_size / 1e6
         record["sizes"][str(size)] = {"gflop": conv_gflops(keras_g, size, size), "quality_photos": source, "rows": rows}
         print(render_inference_size(str(size), record["sizes"][str(size)]), flush=True)
     record["sgemm_after"] = machine.sgemm_peak_gflops(threads)

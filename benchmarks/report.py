@@ -22,6 +22,7 @@ CONTENDER_NOTES = {
     "pytorch": "official G in PyTorch (same weights)",
     "keras": "Keras, tf.function (`draw --nojit_compile`)",
     "keras_xla": "Keras, tf.function + XLA (the `draw` path for .keras)",
+    "tflite_fp32_xnnpack_fp16": "TFLite fp32 file, XNNPACK fp16 arithmetic (LiteRT CompiledModel, FORCE_FP16)",
 }
 STEP_NAMES = {"official": "official (PyTorch)", "ours-on": "keras_asym, XLA", "ours-off": "keras_asym, no XLA"}
 
@@ -115,6 +116,39 @@ def render_train_step(record: dict) -> str:
     return "\n".join(lines)
 
 
+def _run_scores(point: dict) -> str:
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    styles = ("style1", "style2", "style3")
+    return (
+        f"{mean([point['style_accuracy'][k] for k in styles]):.2f} | {mean([point['paired'][k]['ssim'] for k in styles]):.3f} | "
+        f"{mean([point['paired'][k]['edge_f1'] for k in styles]):.3f} | {mean([point['paired'][k]['chamfer_px'] for k in styles]):.2f} | "
+        f"{mean([point['parts'][p]['mean']['f1'] for p in ('eyes', 'nose', 'lips')]):.3f} | "
+        + ("met" if point["meets_bar"] else f"{sum(not v for v in point['checks'].values())} of {len(point['checks'])} checks fail")
+    )
+
+
+def render_precision_run(record: dict) -> str:
+    """A whole ``benchmarks.unpaired_drawer`` run in a reduced precision beside the float32 run, export by export."""
+    reference_path = RESULTS / "unpaired_drawer.json"
+    if not reference_path.is_file():
+        return f"`{record['mixed_precision']}` run without its float32 run (`python -m benchmarks.unpaired_drawer`)."
+    reference = json.loads(reference_path.read_text())
+    ours = {c["steps"]: c for c in record["curve"]}
+    theirs = {c["steps"]: c for c in reference["curve"]}
+    lines = [
+        f"Command: `{record['command']}` beside `{reference['command']}` ({record['machine']}, {record['date']}; float32 run: "
+        f"{reference['date']}). Same preset, seed, data and schedule; the held-out scores of `benchmarks.unpaired_drawer` (means "
+        "over the three styles; its bar per style and part). Only exports both runs reached are compared.",
+        "",
+        "| steps | precision | style accuracy | SSIM | edge-F1 | Chamfer px | part F1 (eyes, nose, lips) | bar |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for steps in sorted(set(ours) & set(theirs)):
+        lines.append(f"| {steps} | float32 | {_run_scores(theirs[steps])} |")
+        lines.append(f"| {steps} | {record['mixed_precision']} | {_run_scores(ours[steps])} |")
+    return "\n".join(lines)
+
+
 def render_layer_profile(record: dict) -> str:
     lines = [
         *preamble(record),
@@ -164,7 +198,12 @@ def render_train_throughput(record: dict) -> str:
     return "\n".join(lines)
 
 
-NETWORK_LABELS = {"student": "student α 1", "student_alpha2": "student α 2", "paper_g": "paper's G"}
+NETWORK_LABELS = {
+    "student": "student α 1",
+    "student_half_res_conv": "student α 1, last conv at half resolution",
+    "student_alpha2": "student α 2",
+    "paper_g": "paper's G",
+}
 
 
 def edge_label(name: str) -> str:
@@ -447,6 +486,41 @@ def render_quant_sensitivity(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_qat(record: dict) -> str:
+    """Per generator and size: post-training int8 beside quantization-aware fine-tuning, same converter and photos."""
+    st = record["settings"]
+    rows = record["rows"]
+    tfmot = any("tfmot" in r for r in rows)
+    lines = [
+        *preamble(record),
+        f"Every op int8, the generator balanced and clipped (`export.balance`) in both columns, converted by the same converter "
+        f"calibrated on {rows[0]['calibration'] if rows else 'the calibration photos'}. QAT: {st['steps']} steps of fine-tuning "
+        f"through the int8 simulation (`export.qat_sim`, LAMB {st['learning_rate']:g}, ranges recalibrated every "
+        f"{st['recalibrate_every']} steps, loss {st['loss'].upper()} against the float drawing) on those photos, then the same conversion. PSNR of the uint8 drawing against the "
+        f"float drawing of the generator as given, on {rows[0]['photos'] if rows else 'held-out photos'}.",
+        "",
+        "| generator | size | PTQ dB | QAT dB | QAT's float model dB | simulation vs converter, before / after dB | loss first / last | s, whole row |"
+        + (" tfmot QAT dB |" if tfmot else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if tfmot else ""),
+    ]
+    for r in rows:
+        f = r["finetune"]
+        lines.append(
+            f"| `{r['model']}` | {r['size']}² | {r['ptq_psnr_db']:.1f} | **{r['qat_psnr_db']:.1f}** | {r['qat_float_psnr_db']:.1f} | "
+            f"{r['simulation_vs_converter_before_db']:.1f} / {r['simulation_vs_converter_after_db']:.1f} | "
+            f"{f['first']:.5f} / {f['last']:.5f} | {r['seconds']:.0f} |"
+            + (f" {r['tfmot']['psnr_db']:.1f} |" if "tfmot" in r else " - |" if tfmot else "")
+        )
+    if tfmot:
+        lines += [
+            "",
+            "tfmot QAT: the exporter's earlier `qat` (tensorflow-model-optimization in `tf_keras`: its default 8-bit scheme on the "
+            "convolutions and adds, the instance norms left to the converter's calibration, the generator not balanced), "
+            "the same steps on the same photos, converted to full integer.",
+        ]
+    return "\n".join(lines)
+
+
 def render_hostile_inputs(record: dict) -> str:
     """Per command: the hostile cases, how many kept the exit-status promise, and the peak memory against the budget."""
     lines = [
@@ -483,8 +557,20 @@ SECTIONS = (
         render_inference,
         "python -m benchmarks.inference",
     ),
+    (
+        "Float TFLite with XNNPACK's fp16 arithmetic",
+        "inference_*.json",
+        render_inference,
+        "python -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json",
+    ),
     ("Where the float time goes: G's layers alone", "layer_profile.json", render_layer_profile, "python -m benchmarks.layer_profile"),
     ("One training step beside the official one", "train_step*.json", render_train_step, "python -m benchmarks.train_step"),
+    (
+        "Reduced precision over a whole training run",
+        "unpaired_drawer_mixed_*.json",
+        render_precision_run,
+        "python -m benchmarks.unpaired_drawer --mixed_precision mixed_bfloat16",
+    ),
     (
         "Every export variant alone: memory, threads, quality",
         "export_variants.json",
@@ -497,6 +583,7 @@ SECTIONS = (
         render_quant_sensitivity,
         "python -m benchmarks.quant_sensitivity",
     ),
+    ("Quantization-aware fine-tuning against post-training int8", "qat.json", render_qat, "python -m benchmarks.qat"),
     (
         "Hostile and careless inputs: exit status and memory per command",
         "hostile_inputs.json",

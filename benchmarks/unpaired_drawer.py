@@ -4,6 +4,7 @@ fixed before training (``BAR`` below, committed before the first run's results).
     python -m benchmarks.unpaired_drawer --preset cpu            # trains (resuming), scores every export, writes results
     python -m benchmarks.unpaired_drawer --preset cpu --notrain  # scores what the run has so far
     python -m benchmarks.unpaired_drawer --preset cpu --ship     # ...and ships the final generator into keras_asym/pretrained/
+    python -m benchmarks.unpaired_drawer --preset cpu --mixed_precision mixed_bfloat16  # the same run in bfloat16
 
 The data: procedural portraits (textured photos) and procedural drawings of *other* faces in the three
 styles, as ``make demo`` makes them; held-out test faces have their known drawing in every style, which
@@ -47,6 +48,7 @@ from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.models.networks import StyleGenerator
 from keras_asym.pretrained import HERE as PRETRAINED
 from keras_asym.pretrained.recipe import baselines
+from keras_asym.training.loop import PRECISIONS
 from keras_asym.utils.imageio import list_images, read_rgb, save_keras_atomic, write_bytes_atomic
 
 PRESETS = {
@@ -104,6 +106,13 @@ _RESULTS = flags.DEFINE_string("results", "docs/results", "Where the JSON, table
 _TRAIN = flags.DEFINE_boolean("train", True, "Train (or resume) before scoring; --notrain scores what exists.")
 _THREADS = flags.DEFINE_integer("threads", 0, "Threads of the training process (0: every core).", lower_bound=0)
 _SHIP = flags.DEFINE_boolean("ship", False, "Copy the final generator into keras_asym/pretrained/ with its record.")
+_PRECISION = flags.DEFINE_enum(
+    "mixed_precision",
+    "off",
+    PRECISIONS,
+    "Keras precision policy of the training run; any but off trains its own run folder and writes "
+    "unpaired_drawer_<policy>.* beside the float32 results, judged by the same held-out scores.",
+)
 
 
 def make_dataset(root: Path, preset: dict) -> Path:
@@ -113,8 +122,9 @@ def make_dataset(root: Path, preset: dict) -> Path:
     return dataset
 
 
-def train_args(preset: dict, dataset: Path, run: Path, seed: int) -> list[str]:
+def train_args(preset: dict, dataset: Path, run: Path, seed: int, precision: str = "off") -> list[str]:
     half = max(1, preset["epochs"] // 2)
+    policy = [] if precision == "off" else [f"--mixed_precision={precision}"]
     return [
         "-m",
         "keras_asym.train",
@@ -137,15 +147,16 @@ def train_args(preset: dict, dataset: Path, run: Path, seed: int) -> list[str]:
         "--truncation",
         "--parts=eyes,nose,lips",
         "--verbose=1",
+        *policy,
     ]
 
 
-def train(preset: dict, dataset: Path, run: Path, seed: int, threads: int) -> float:
+def train(preset: dict, dataset: Path, run: Path, seed: int, threads: int, precision: str = "off") -> float:
     """Trains or resumes the run to its end (``train``'s own progress lines go to ``run``.log); returns seconds.
 
     ``RUN/cpu_seconds.json`` adds up the wall time of every session, updated every minute, so a session stopped
     mid-run still counts."""
-    args = [sys.executable, *train_args(preset, dataset, run, seed)]
+    args = [sys.executable, *train_args(preset, dataset, run, seed, precision)]
     if (run / "config.json").is_file():
         args.append("--resume")
     env = dict(os.environ)
@@ -300,12 +311,17 @@ def _steps_of(export: Path, run: Path, preset: dict) -> int:
     return int(export.stem.split("-")[-1]) * preset["steps"]
 
 
+def _policy_name(precision: str) -> str:
+    return "float32" if precision == "off" else precision
+
+
 def markdown(result: dict) -> str:
     p = result["preset"]
     lines = [
         f"Procedural data at {p['size']} px: {p['photos']} photos and {p['drawings']} drawings of other faces; "
         f"{result['test_faces']} held-out faces with their known drawings. G: ngf {p['ngf']}, {p['n_blocks']} blocks; "
-        f"D's: ndf {p['ndf']}, {p['n_layers_d']} layers; batch {p['batch_size']}; {p['epochs']} epochs x {p['steps']} steps planned. "
+        f"D's: ndf {p['ndf']}, {p['n_layers_d']} layers; batch {p['batch_size']}; {p['epochs']} epochs x {p['steps']} steps planned; "
+        f"precision {_policy_name(result.get('mixed_precision', 'off'))}. "
         f"Style classifier (fitted on the training drawings only): {result['classifier_accuracy_on_known_drawings']:.3f} on the held-out "
         f"known drawings. Machine: {result['machine']}, {result['date']}.",
         "",
@@ -381,9 +397,11 @@ def main(argv):
     root = Path(_OUTPUT.value) / _PRESET.value
     root.mkdir(parents=True, exist_ok=True)
     dataset = make_dataset(root, preset)
-    run = root / f"run_seed{_SEED.value}"
+    precision = _PRECISION.value
+    suffix = "" if precision == "off" else f"_{precision}"
+    run = root / f"run_seed{_SEED.value}{suffix}"
     if _TRAIN.value:
-        train(preset, dataset, run, _SEED.value, _THREADS.value)
+        train(preset, dataset, run, _SEED.value, _THREADS.value, precision)
 
     size = preset["size"]
     photos, drawings, _ = load_test_pairs(dataset, size)
@@ -416,9 +434,10 @@ def main(argv):
     wall = json.loads((run / "cpu_seconds.json").read_text()) if (run / "cpu_seconds.json").is_file() else {}
     result = {
         "command": " ".join(["python -m benchmarks.unpaired_drawer", *sys.argv[1:]]),
-        "train_args": train_args(preset, Path("DATASET"), Path("RUN"), _SEED.value),
+        "train_args": train_args(preset, Path("DATASET"), Path("RUN"), _SEED.value, precision),
         "preset": {"name": _PRESET.value, **preset},
         "seed": _SEED.value,
+        "mixed_precision": precision,
         "bar": BAR_TEXT,
         "software": {"python": platform.python_version(), "keras": keras.__version__},
         "machine": machine.cpu_model(),
@@ -436,15 +455,18 @@ def main(argv):
         "curve": curve,
         "discriminator_view": discriminator_view(run, photos, drawings),
     }
-    stem = results / "unpaired_drawer"
+    stem = results / f"unpaired_drawer{suffix}"
     write_bytes_atomic(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
     table = markdown(result)
     write_bytes_atomic(stem.with_suffix(".md"), table.encode())
-    write_samples(stem.with_name("unpaired_drawer_samples.png"), photos, last_outputs, drawings)
-    write_styles(stem.with_name("unpaired_drawer_styles.png"), photos, last_outputs, count=4)
-    loss_plot(run, stem.with_name("unpaired_drawer_losses.png"))
+    write_samples(stem.with_name(f"{stem.name}_samples.png"), photos, last_outputs, drawings)
+    write_styles(stem.with_name(f"{stem.name}_styles.png"), photos, last_outputs, count=4)
+    loss_plot(run, stem.with_name(f"{stem.name}_losses.png"))
     print(table)
     if _SHIP.value:
+        if precision != "off":
+            print("unpaired_drawer: only the float32 run ships.", file=sys.stderr)
+            return 1
         if not result["finished"]:
             print("unpaired_drawer: the run has not finished; nothing shipped.", file=sys.stderr)
             return 1

@@ -7,7 +7,8 @@ variant; ``python -m benchmarks.export_variants`` measures them. The pieces:
 - ``tflite``: conversion of each variant, calibration data, per-op int8 error;
 - ``metadata``: TFLite metadata (MediaPipe schema) and the JSON sidecar;
 - ``analyzer``: the GPU-delegate compatibility report;
-- ``qat``: quantization-aware fine-tuning in ``tf_keras`` (own process).
+- ``qat_sim``: the int8 simulation ``qat`` (quantization-aware fine-tuning) trains through; ``balance``: the
+  norm inputs made representable in int8.
 """
 
 from edge_demo.runtime import native_logs

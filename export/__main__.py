@@ -40,10 +40,9 @@ _BALANCE = flags.DEFINE_boolean(
 _PER_OP = flags.DEFINE_boolean("per_op_report", True, "int8: write the per-op quantization error (one more calibration).")
 _NAME = flags.DEFINE_string("name", "drawing", "File name prefix.")
 _QAT_STEPS = flags.DEFINE_integer("qat_steps", 300, "qat: fine-tuning steps.", lower_bound=1, upper_bound=10000000)
-_QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 2, "qat: batch size.", lower_bound=1, upper_bound=1024)
-_QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-5, "qat: Adam learning rate.", lower_bound=1e-12, upper_bound=1.0)
-_QAT_SIZE = flags.DEFINE_integer(
-    "qat_train_size", 256, "qat: fine-tuning resolution (at most --size; conversion is at --size).", lower_bound=32, upper_bound=4096
+_QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 1, "qat: batch size (photos at --size).", lower_bound=1, upper_bound=1024)
+_QAT_LR = flags.DEFINE_float(
+    "qat_learning_rate", 3e-5, "qat: LAMB learning rate, a step relative to each weight tensor's norm.", lower_bound=1e-12, upper_bound=1.0
 )
 _GPU_CHECK = flags.DEFINE_enum(
     "gpu_check",
@@ -73,7 +72,6 @@ def main(argv):
                 "steps": _QAT_STEPS.value,
                 "batch_size": _QAT_BATCH.value,
                 "learning_rate": _QAT_LR.value,
-                "train_size": _QAT_SIZE.value,
             },
             gpu_check=_GPU_CHECK.value,
             balance_norms=_BALANCE.value,
@@ -81,7 +79,7 @@ def main(argv):
     except (ValueError, FileNotFoundError) as err:
         cli.error("export", err)
         return 2
-    except RuntimeError as err:  # ParityError, or a failed QAT worker / calibration
+    except RuntimeError as err:  # ParityError, or a failed calibration
         cli.error("export", err)
         return cli.BAD_INPUT
     print(f"export: {len(summary['variants'])} TFLite variants and a SavedModel in {_OUTPUT.value} (summary: export.json)")

@@ -301,7 +301,9 @@ def export_generator(
         for variant in variants:
             started = time.perf_counter()
             if variant == "qat":
-                models, extra = qat.run_qat(model, output, height, width, photos, io_type, **(qat_options or {}), log=log)
+                models, extra = qat.run_qat(
+                    model, height, width, photos, io_type, **(qat_options or {}), balance_norms=balance_norms, log=log
+                )
             else:
                 ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()
                 integer_variant = variant.startswith("int8")

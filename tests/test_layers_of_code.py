@@ -22,7 +22,6 @@ COMMAND_MODULES = {
     "edge_demo.camera",
     "edge_demo.tracker",
     "export.__main__",
-    "export.qat_worker",
     "keras_asym.pretrained.fit",
 }
 # The library's subpackages, lowest first: each imports only its own rank and below.

@@ -108,10 +108,18 @@ def _placement(log: str) -> dict:
     }
 
 
-class CompiledGpuModel:
-    """A ``.tflite`` compiled for the GPU accelerator (``fallback``: ops it lacks run on XNNPACK), buffers made once."""
+# XNNPACK delegate flags (tensorflow/lite/delegates/xnnpack/xnnpack_delegate.h): its int8 kernels, and fp16
+# arithmetic for fp32 ops, which XNNPACK uses where the CPU has fp16 instructions (ARMv8.2, AVX512-FP16).
+XNNPACK_QS8, XNNPACK_QU8, XNNPACK_FORCE_FP16 = 0x1, 0x2, 0x4
 
-    def __init__(self, path: str | Path, fallback: bool = False, threads: int = 2):
+
+class CompiledGpuModel:
+    """A ``.tflite`` compiled for the GPU accelerator (``fallback``: ops it lacks run on XNNPACK), buffers made once.
+
+    ``gpu=False`` compiles it for the CPU alone, with ``xnnpack_flags`` (e.g. ``XNNPACK_FORCE_FP16``), which
+    the Interpreter API does not take."""
+
+    def __init__(self, path: str | Path, fallback: bool = False, threads: int = 2, gpu: bool = True, xnnpack_flags: int | None = None):
         from ai_edge_litert.compiled_model import (  # lazy: 1.7 s to import; only GPU runs need it
             CompiledModel,
             CpuOptions,
@@ -121,7 +129,9 @@ class CompiledGpuModel:
 
         self.path = Path(path)
         accelerators = HardwareAccelerator.GPU | HardwareAccelerator.CPU if fallback else HardwareAccelerator.GPU
-        options = Options(hardware_accelerators=accelerators, cpu_options=CpuOptions(num_threads=threads))
+        if not gpu:
+            accelerators = HardwareAccelerator.CPU
+        options = Options(hardware_accelerators=accelerators, cpu_options=CpuOptions(num_threads=threads, xnnpack_flags=xnnpack_flags))
         model, error, log = _capture_native_stderr(lambda: CompiledModel.from_file(str(self.path), options=options))
         self.placement = _placement(log)
         if error is not None:

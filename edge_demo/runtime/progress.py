@@ -4,8 +4,7 @@ One line per update, at most every ``interval`` seconds (and at the end), so
 logs read the same whether or not the output is a terminal:
 ``train: 120/600 steps (20%), 1m04s elapsed, ETA 4m16s``.
 
-TensorFlow-free: the exporters' worker processes (``tf_keras``), the camera
-demo and the library share it; ``keras_asym.training.callbacks.ProgressCallback`` adds the Keras callback.
+TensorFlow-free: the camera demo, the exporters and the library share it; ``keras_asym.training.callbacks.ProgressCallback`` adds the Keras callback.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ class DistillConfig:
     size: int = option(256, "Training and evaluation resolution (multiple of 8).")
     alpha: float = option(1.0, "Student width multiplier.")
     n_blocks: int = option(6, "Student inverted-residual blocks.")
+    full_res_conv: bool = option(True, "The student's last 3x3 convolution at full resolution (--nofull_res_conv: at half, for 512²).")
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
     epochs: int = option(10, "Epochs.")
@@ -318,7 +319,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
     from_real = real[cache["index"][train_rows]]
     share = config.real_share
 
-    student = MobileStyleGenerator(alpha=config.alpha, n_blocks=config.n_blocks)
+    student = MobileStyleGenerator(alpha=config.alpha, n_blocks=config.n_blocks, full_res_conv=config.full_res_conv)
     model = DistillationModel(student, edge_weight=config.edge_weight, ssim_weight=config.ssim_weight)
     total = config.epochs * config.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(config.lr, total, alpha=0.01)
@@ -385,6 +386,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         "student": {
             "alpha": config.alpha,
             "n_blocks": config.n_blocks,
+            "full_res_conv": config.full_res_conv,
             "params": int(student.count_params()),
             "gflops": conv_gflops(student, size, size),
         },

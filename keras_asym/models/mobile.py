@@ -44,9 +44,13 @@ def _inverted_residual(x, channels: int, expansion: int, name: str):
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _up(x, skip, filters: int, name: str):
-    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
-    x = _conv_bn_relu(x, filters, 3, 1, name)
+def _up(x, skip, filters: int, name: str, conv_first: bool = False):
+    if conv_first:
+        x = _conv_bn_relu(x, filters, 3, 1, name)
+        x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+    else:
+        x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
+        x = _conv_bn_relu(x, filters, 3, 1, name)
     return x if skip is None else keras.layers.Add(name=f"{name}_skip")([x, skip])
 
 
@@ -59,6 +63,9 @@ class MobileStyleGenerator(_ConfiguredModel):
         n_blocks: int. Inverted-residual blocks at 1/8 resolution. Defaults to 6.
         expansion: int. Inverted-residual expansion factor. Defaults to 4.
         full_res_skip: bool. Add a full-resolution 3x3 stem to the last upsampling. Defaults to True.
+        full_res_conv: bool. The last upsampling's 3x3 convolution runs after its resize, at full resolution; False
+            runs it before, at half resolution, for a quarter of its cost (the full-resolution stem still adds the
+            photo's edges after it): for 512² inputs, where it is the largest single layer. Defaults to True.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -68,7 +75,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         TensorShape([1, 64, 64, 1])
     """
 
-    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "full_res_skip", "style_dim", "height", "width")
+    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "full_res_skip", "full_res_conv", "style_dim", "height", "width")
 
     def __init__(
         self,
@@ -76,6 +83,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         n_blocks: int = 6,
         expansion: int = 4,
         full_res_skip: bool = True,
+        full_res_conv: bool = True,
         style_dim: int = 3,
         height: int | None = None,
         width: int | None = None,
@@ -97,11 +105,11 @@ class MobileStyleGenerator(_ConfiguredModel):
             x = _inverted_residual(x, c3, expansion, f"block{i + 1}")
         x = _up(x, e2, c2, "up1")
         x = _up(x, e1, c1, "up2")
-        x = _up(x, e0, max(8, c1 // 2), "up3")
+        x = _up(x, e0, max(8, c1 // 2), "up3", conv_first=not full_res_conv)
         x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
         drawing = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
         super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
         # === Config ===
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
-        self.full_res_skip = bool(full_res_skip)
+        self.full_res_skip, self.full_res_conv = bool(full_res_skip), bool(full_res_conv)
         self.height, self.width = height, width
