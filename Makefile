@@ -40,12 +40,13 @@ demo: $(STAMP) assets
 # XNNPACK's fp16 arithmetic), G's layers
 # alone, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
 # only) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
-# where this machine has it), quantization-aware fine-tuning against post-training int8 (half an hour), every command on
+# shipped in keras_asym/pretrained), quantization-aware fine-tuning against post-training int8 (an hour; for the
+# unpaired G also with the clip chosen on the calibration photos), every command on
 # hostile inputs (4 minutes), the camera
 # demo with the student at 512² (and the distilled student's export where benchmarks/results has one), then the
 # tables regenerated.
 STUDENT_EXPORT = benchmarks/results/distill_exports/student
-UNPAIRED_G = $(HOME)/.cache/keras_asym/work/unpaired_drawer/cpu/run_seed0/generators/generator.keras
+UNPAIRED_G = keras_asym/pretrained/unpaired_drawer.keras
 bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json
@@ -55,9 +56,12 @@ bench: $(STAMP) assets
 	ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 $(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 \
 		--output docs/results/train_step_mixed_bfloat16_no_amx.json
 	$(PY) -m benchmarks.quant_sensitivity
-	$(if $(wildcard $(UNPAIRED_G)),$(PY) -m benchmarks.quant_sensitivity --model $(UNPAIRED_G) --unit_sizes= --int16_sizes= \
-		--targets 30 --output docs/results/quant_sensitivity_unpaired_g.json)
+	$(PY) -m benchmarks.quant_sensitivity --model $(UNPAIRED_G) --unit_sizes= --int16_sizes= --targets 30 \
+		--output docs/results/quant_sensitivity_unpaired_g.json
+	$(PY) -m benchmarks.quant_sensitivity --model $(UNPAIRED_G) --unit_sizes= --int16_sizes= --targets 30 --clip_quantile 0.999 \
+		--output docs/results/quant_sensitivity_unpaired_g_clip_0999.json
 	$(PY) -m benchmarks.qat
+	$(PY) -m benchmarks.qat --models $(UNPAIRED_G) --sizes 256,512 --clip_quantile auto --output docs/results/qat_unpaired_g.json
 	$(PY) -m benchmarks.hostile_inputs
 	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_half_res_conv,student_alpha2 --output docs/results/edge_fps_512.json \
 		$(if $(wildcard $(STUDENT_EXPORT)/drawing_int8.tflite),--export_dirs $(STUDENT_EXPORT))

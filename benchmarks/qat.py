@@ -1,6 +1,6 @@
 """Quantization-aware fine-tuning against post-training int8, every op int8, on the same converter and calibration.
 
-    python -m benchmarks.qat                                   # the reference generator (and the unpaired one, if trained)
+    python -m benchmarks.qat                                   # the reference generator and the unpaired one
     python -m benchmarks.qat --models g.keras --sizes 256 --steps 300
 
 For each generator and size: the generator in the form a full-integer export ships (``export.balance.for_integer``:
@@ -36,17 +36,18 @@ from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.hashing import file_sha256
 from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.styles import ONE_HOTS
-from export import tflite
+from export import clip_search, tflite
 from export.balance import CLIP_QUANTILE, for_integer
 from export.qat_sim import LOSSES, QuantizationSimulation
 from keras_asym.evaluation import metrics
 from keras_asym.inference.drawer import load_generator
 from keras_asym.utils.imageio import list_images
 
-UNPAIRED_G = Path("~/.cache/keras_asym/work/unpaired_drawer/cpu/run_seed0/generators/generator.keras").expanduser()
+# benchmarks.unpaired_drawer's final G, shipped with the package (the same weights as its run's export)
+UNPAIRED_G = Path(__file__).resolve().parents[1] / "keras_asym" / "pretrained" / "unpaired_drawer.keras"
 
 _MODELS = flags.DEFINE_list(
-    "models", None, "Generator .keras files (default: the benchmarks' reference generator, and benchmarks.unpaired_drawer's G if trained)."
+    "models", None, "Generator .keras files (default: the benchmarks' reference generator and benchmarks.unpaired_drawer's shipped G)."
 )
 _SIZES = flags.DEFINE_list("sizes", ["256"], "Square sizes.")
 _PHOTOS = flags.DEFINE_integer("photos", 10, "Held-out photos scored.", lower_bound=1)
@@ -57,6 +58,12 @@ _LEARNING_RATE = flags.DEFINE_float(
 )
 _RECALIBRATE = flags.DEFINE_integer("recalibrate_every", 50, "Steps between recalibrations of the simulation's ranges.", lower_bound=1)
 _LOSS = flags.DEFINE_enum("loss", "l2", LOSSES, "Fine-tuning loss against the float drawing: mean absolute or squared difference.")
+_CLIP = flags.DEFINE_string(
+    "clip_quantile",
+    f"{CLIP_QUANTILE:g}",
+    "Share of each norm input kept unclipped, or 'auto': chosen per generator and size on the calibration photos "
+    "(export.clip_search), post-training int8 at the default then scored beside it.",
+)
 _OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/results/qat.json).")
 
 
@@ -87,13 +94,22 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
     photos, photo_source = tflite.calibration_photos(quality_dir, size, size, _PHOTOS.value, seed=1)
     generator = load_generator(model_path)
     references = _keras_drawings(generator, photos)
-    model = for_integer(generator, calibration)
+    clip, search = clip_search.parse(_CLIP.value), {}
+    if clip == clip_search.AUTO:
+        clip, scores = clip_search.choose(generator, calibration, size, size)
+        search = {"clip_search": scores}
+        if clip != CLIP_QUANTILE:  # the contender: post-training int8 at the default clip
+            default = _tflite_drawings(_full_int8(for_integer(generator, calibration), size, calibration, work / "default"), photos)
+            search["ptq_default_clip_psnr_db"] = _psnr(default, references)
+    model = for_integer(generator, calibration, clip)
 
     ptq = _tflite_drawings(_full_int8(model, size, calibration, work / "ptq"), photos)
     sim = QuantizationSimulation(model)
     sim.calibrate(calibration)
     simulated = [to_pixels(d[..., 0]) for d in sim.drawings(photos, quantized=True)]
     row = {
+        "clip_quantile": clip,
+        **search,
         "ptq_psnr_db": _psnr(ptq, references),
         "float_form_psnr_db": _psnr(_keras_drawings(model, photos), references),
         "simulation_vs_converter_before_db": _psnr(simulated, ptq),
@@ -147,7 +163,7 @@ def main(argv):
     if _MODELS.value:
         models = [Path(m) for m in _MODELS.value]
     else:
-        models = [reference_model(calibration_dir)] + ([UNPAIRED_G] if UNPAIRED_G.is_file() else [])
+        models = [reference_model(calibration_dir), UNPAIRED_G]
     record = {
         **results.header("qat", 2),
         "settings": {
@@ -155,7 +171,7 @@ def main(argv):
                 "scored": sorted(p.name for p in list_images(quality_dir)),
                 "calibration": sorted(p.name for p in list_images(calibration_dir)),
             },
-            "clip_quantile": CLIP_QUANTILE,
+            "clip_quantile": clip_search.parse(_CLIP.value),
             **{flag.name: flag.value for flag in (_PHOTOS, _CALIBRATION, _STEPS, _LEARNING_RATE, _RECALIBRATE, _LOSS)},
         },
         "rows": [],

@@ -4,8 +4,8 @@
     python -m benchmarks.quant_sensitivity --model g.keras --sizes 256 --output mine.json
 
 The generator is taken three times: as trained; with its norm inputs balanced (``export.balance``: the same float
-function, every channel on one int8 scale); and balanced and clipped at the calibration's ``CLIP_QUANTILE``, the form
-a full-integer export ships. Each is calibrated once per size on aligned photos (the calibration half of the shared
+function, every channel on one int8 scale); and balanced and clipped at the calibration's ``--clip_quantile`` (by
+default the exporter's ``CLIP_QUANTILE``), the form a full-integer export ships. Each is calibrated once per size on aligned photos (the calibration half of the shared
 photos) and then requantized from that calibration for every row, so rows differ only in what is quantized:
 
 - whole-model rows: every op int8 (per-channel and per-tensor weights), every op 16x8 (int16 activations, int8
@@ -59,6 +59,13 @@ _INT16_SIZES = flags.DEFINE_list(
 )
 _TARGETS = flags.DEFINE_list("targets", ["30", "35", "40"], "PSNR targets (dB) the mixed-precision plans must reach.")
 _RUNS = flags.DEFINE_integer("runs", 5, "Timed runs per latency (median).", lower_bound=1)
+_CLIP = flags.DEFINE_float(
+    "clip_quantile",
+    CLIP_QUANTILE,
+    "Share of each balanced norm input kept unclipped (the exporter's --clip_quantile).",
+    lower_bound=0.5,
+    upper_bound=1.0,
+)
 _OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/results/quant_sensitivity.json).")
 
 
@@ -87,8 +94,8 @@ def analyse(model_path: Path, size: int, quality_dir, calibration_dir, work: Pat
     # both forms square the norm's deviations by a product, as the exporter's integer variants do
     plain = Sensitivity(for_integer(generator, None), size, calibration, work / f"plain_{size}")
     unclipped = Sensitivity(for_integer(generator, calibration, clip_quantile=None), size, calibration, work / f"unclipped_{size}")
-    bounds = norm_input_bounds(unclipped.model, calibration, CLIP_QUANTILE)  # where the clip falls, in balanced units
-    s = Sensitivity(for_integer(generator, calibration), size, calibration, work / f"balanced_{size}")
+    bounds = norm_input_bounds(unclipped.model, calibration, _CLIP.value)  # where the clip falls, in balanced units
+    s = Sensitivity(for_integer(generator, calibration, _CLIP.value), size, calibration, work / f"balanced_{size}")
     references = float_drawings(generator, photos)
     score = lambda model, name: psnr(s.write(model, name), photos, references)  # noqa: E731
 
@@ -182,7 +189,7 @@ def analyse(model_path: Path, size: int, quality_dir, calibration_dir, work: Pat
         "photos": photo_source,
         "calibration": calibration_source,
         "ops": len(s.nodes),
-        "clip": {"quantile": CLIP_QUANTILE, "bounds": bounds},
+        "clip": {"quantile": _CLIP.value, "bounds": bounds},
         "whole": rows,
         "alone": alone,
         "kept_float": kept_float,
@@ -200,7 +207,7 @@ def settings(model: Path, quality_dir: Path | None, calibration_dir: Path | None
         },
         "model": str(model.relative_to(Path.cwd())) if model.is_absolute() and model.is_relative_to(Path.cwd()) else str(model),
         "model_sha256": file_sha256(model),
-        "clip_quantile": CLIP_QUANTILE,  # the exporter's form of the model
+        "clip_quantile": _CLIP.value,  # the exporter's form of the model (its --clip_quantile)
         **{flag.name: flag.value for flag in (_PHOTOS, _CALIBRATION, _TARGETS, _RUNS, _UNIT_SIZES, _INT16_SIZES)},
     }
 

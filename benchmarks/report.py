@@ -491,22 +491,37 @@ def render_qat(record: dict) -> str:
     st = record["settings"]
     rows = record["rows"]
     tfmot = any("tfmot" in r for r in rows)
+    searched = any("clip_search" in r for r in rows)
+    clip = (
+        " and clipped at the quantile `export.clip_search` chose for each row (the candidate whose int8 drawings of the "
+        "calibration photos came closest to float; where it is not the exporter's default clip, post-training int8 at the "
+        "default is scored beside it)"
+        if searched
+        else " and clipped"
+    )
     lines = [
         *preamble(record),
-        f"Every op int8, the generator balanced and clipped (`export.balance`) in both columns, converted by the same converter "
+        f"Every op int8, the generator balanced (`export.balance`){clip}, the same in both columns, converted by the same converter "
         f"calibrated on {rows[0]['calibration'] if rows else 'the calibration photos'}. QAT: {st['steps']} steps of fine-tuning "
         f"through the int8 simulation (`export.qat_sim`, LAMB {st['learning_rate']:g}, ranges recalibrated every "
         f"{st['recalibrate_every']} steps, loss {st['loss'].upper()} against the float drawing) on those photos, then the same conversion. PSNR of the uint8 drawing against the "
         f"float drawing of the generator as given, on {rows[0]['photos'] if rows else 'held-out photos'}.",
         "",
-        "| generator | size | PTQ dB | QAT dB | QAT's float model dB | simulation vs converter, before / after dB | loss first / last | s, whole row |"
+        "| generator | size |"
+        + (" clip search, int8 dB on the calibration photos per quantile | clip kept | PTQ dB, default clip |" if searched else "")
+        + " PTQ dB | QAT dB | QAT's float model dB | simulation vs converter, before / after dB | loss first / last | s, whole row |"
         + (" tfmot QAT dB |" if tfmot else ""),
-        "|---|---|---|---|---|---|---|---|" + ("---|" if tfmot else ""),
+        "|---|---|" + ("---|---|---|" if searched else "") + "---|---|---|---|---|---|" + ("---|" if tfmot else ""),
     ]
     for r in rows:
         f = r["finetune"]
+        search = ""
+        if searched:
+            scores = ", ".join(f"{q}: {db:.1f}" for q, db in r.get("clip_search", {}).items()) or "-"
+            default = r.get("ptq_default_clip_psnr_db")
+            search = f" {scores} | {r.get('clip_quantile', '-')} | {'-' if default is None else f'{default:.1f}'} |"
         lines.append(
-            f"| `{r['model']}` | {r['size']}² | {r['ptq_psnr_db']:.1f} | **{r['qat_psnr_db']:.1f}** | {r['qat_float_psnr_db']:.1f} | "
+            f"| `{r['model']}` | {r['size']}² |{search} {r['ptq_psnr_db']:.1f} | **{r['qat_psnr_db']:.1f}** | {r['qat_float_psnr_db']:.1f} | "
             f"{r['simulation_vs_converter_before_db']:.1f} / {r['simulation_vs_converter_after_db']:.1f} | "
             f"{f['first']:.5f} / {f['last']:.5f} | {r['seconds']:.0f} |"
             + (f" {r['tfmot']['psnr_db']:.1f} |" if "tfmot" in r else " - |" if tfmot else "")
@@ -583,7 +598,7 @@ SECTIONS = (
         render_quant_sensitivity,
         "python -m benchmarks.quant_sensitivity",
     ),
-    ("Quantization-aware fine-tuning against post-training int8", "qat.json", render_qat, "python -m benchmarks.qat"),
+    ("Quantization-aware fine-tuning against post-training int8", "qat*.json", render_qat, "python -m benchmarks.qat"),
     (
         "Hostile and careless inputs: exit status and memory per command",
         "hostile_inputs.json",

@@ -2,7 +2,7 @@
 
     python -m export --model runs/x/generators/generator.keras --output exported --size 512
     python -m export --model generator.keras --output exported --size 256 --variants fp32,int8 \
-        --calibration_dir data/aligned_photos
+        --calibration_dir data/aligned_photos --clip_quantile auto
 
 Writes ``savedmodel/`` (signatures ``serving_default(photo, style)`` and
 ``style1..3(photo)``; photo float RGB in [-1, 1]), ``drawing_<variant>.tflite``
@@ -20,6 +20,8 @@ from absl import flags
 
 from edge_demo.runtime import cli
 from export import exporter
+from export.balance import CLIP_QUANTILE
+from export.clip_search import CANDIDATES
 from export.tflite import VARIANTS
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras file (from train, import_official or distill).", required=True)
@@ -36,6 +38,12 @@ _BALANCE = flags.DEFINE_boolean(
     "balance_norms",
     True,
     "int8: convert from the generator with its norm inputs balanced and their rare peaks clipped (export/balance.py).",
+)
+_CLIP = flags.DEFINE_string(
+    "clip_quantile",
+    f"{CLIP_QUANTILE:g}",
+    "int8/qat with balanced norms: share of each norm input kept unclipped, or 'auto' (converts at each of "
+    f"{', '.join(f'{q:g}' for q in CANDIDATES)} and keeps the closest to float on the calibration photos).",
 )
 _PER_OP = flags.DEFINE_boolean("per_op_report", True, "int8: write the per-op quantization error (one more calibration).")
 _NAME = flags.DEFINE_string("name", "drawing", "File name prefix.")
@@ -75,6 +83,7 @@ def main(argv):
             },
             gpu_check=_GPU_CHECK.value,
             balance_norms=_BALANCE.value,
+            clip_quantile=_CLIP.value,
         )
     except (ValueError, FileNotFoundError) as err:
         cli.error("export", err)

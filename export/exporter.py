@@ -23,7 +23,7 @@ from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from export import analyzer, metadata, qat, savedmodel, tflite
+from export import analyzer, clip_search, metadata, qat, savedmodel, tflite
 from export.balance import CLIP_QUANTILE, for_integer
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
@@ -246,13 +246,15 @@ def export_generator(
     qat_options: dict | None = None,
     gpu_check: str = "auto",
     balance_norms: bool = True,
+    clip_quantile: float | str = CLIP_QUANTILE,
     log=print,
 ) -> dict:
     """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
 
     ``balance_norms``: the int8 variants are converted from the generator with its norm inputs balanced on the
-    calibration photos (``export.balance``: every channel on one int8 scale) and clipped at their
-    ``CLIP_QUANTILE`` (the float drawing changes by about 50 dB PSNR).
+    calibration photos (``export.balance``: every channel on one int8 scale) and clipped at their ``clip_quantile``
+    (by default ``CLIP_QUANTILE``: the float drawing changes by about 50 dB PSNR); ``"auto"`` converts at each of
+    ``export.clip_search.CANDIDATES`` and keeps the one closest to float on the calibration photos.
 
     ``gpu_check``: ``auto`` runs every variant on LiteRT's GPU accelerator when a Vulkan device
     (or SwiftShader) is present and records the result; ``require`` fails an export that does
@@ -265,6 +267,7 @@ def export_generator(
     output = Path(output)
     if gpu_check not in GPU_CHECKS:
         raise ValueError(f"gpu_check must be one of {GPU_CHECKS}, got {gpu_check!r}.")
+    clip = clip_search.parse(clip_quantile)
     unknown = set(variants) - set(tflite.VARIANTS) - {"qat"}
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected {tflite.VARIANTS + ('qat',)}.")
@@ -284,9 +287,13 @@ def export_generator(
         check_parity(quality(probe, reference, check_photos), None)
 
         integer = static
+        if balance_norms and clip == clip_search.AUTO and any(v.startswith("int8") or v == "qat" for v in variants):
+            clip, scores = clip_search.choose(generator, photos, height, width, io_type, log=log)
+            summary["clip_search"] = {"chosen": clip, "int8_psnr_db_on_calibration": scores}
         if any(v.startswith("int8") for v in variants):  # norms square by a product; balanced unless turned off
             integer = Path(tmp) / "integer"
-            savedmodel.save_savedmodel(for_integer(generator, photos if balance_norms else None), integer, height, width, batch=1)
+            integer_model = for_integer(generator, photos if balance_norms else None, clip)
+            savedmodel.save_savedmodel(integer_model, integer, height, width, batch=1)
 
         output.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -302,7 +309,7 @@ def export_generator(
             started = time.perf_counter()
             if variant == "qat":
                 models, extra = qat.run_qat(
-                    model, height, width, photos, io_type, **(qat_options or {}), balance_norms=balance_norms, log=log
+                    model, height, width, photos, io_type, **(qat_options or {}), balance_norms=balance_norms, clip_quantile=clip, log=log
                 )
             else:
                 ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()
@@ -318,7 +325,7 @@ def export_generator(
                         "calibration": source,
                         "float_ops": list(ops),
                         "norm_inputs_balanced": balance_norms,
-                        "norm_inputs_clipped_at": CLIP_QUANTILE if balance_norms else None,
+                        "norm_inputs_clipped_at": clip if balance_norms else None,
                     }
                     if integer_variant
                     else {}

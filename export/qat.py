@@ -31,11 +31,12 @@ def run_qat(
     batch_size: int = 1,
     learning_rate: float = 3e-5,
     balance_norms: bool = True,
+    clip_quantile: float = CLIP_QUANTILE,
     log=print,
 ) -> tuple[dict[str, bytes], dict]:
     """Returns ``({"qat": full-integer flatbuffer}, {"qat": record})``; photos are at the export size."""
     started = time.perf_counter()
-    model = for_integer(load_generator(model_path), photos if balance_norms else None)
+    model = for_integer(load_generator(model_path), photos if balance_norms else None, clip_quantile)
     record = QuantizationSimulation(model).finetune(photos, steps, learning_rate=learning_rate, batch_size=batch_size, label="qat")
     with tempfile.TemporaryDirectory(prefix="qat_") as tmp:
         saved = savedmodel.save_savedmodel(model, Path(tmp) / "savedmodel", height, width, batch=1)
@@ -47,7 +48,7 @@ def run_qat(
             "batch_size": batch_size,
             "learning_rate": learning_rate,
             "norm_inputs_balanced": balance_norms,
-            "norm_inputs_clipped_at": CLIP_QUANTILE if balance_norms else None,
+            "norm_inputs_clipped_at": clip_quantile if balance_norms else None,
             "seconds": round(time.perf_counter() - started, 1),
         }
     }

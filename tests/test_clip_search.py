@@ -1,0 +1,67 @@
+"""The norm-input clip of a full-integer export: a given quantile, or the one whose int8 drawing is closest to float."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from export import clip_search, exporter
+from export.balance import CLIP_QUANTILE
+from keras_asym.models.networks import StyleGenerator
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def generator():
+    keras.utils.set_random_seed(0)
+    return StyleGenerator(ngf=4, n_blocks=1, model0_res=1)
+
+
+def _photos(count=4):
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def test_a_clip_quantile_is_auto_or_a_share_in_0_1():
+    assert clip_search.parse("auto") == "auto"
+    assert clip_search.parse("0.999") == 0.999 and clip_search.parse(1) == 1.0
+    for bad in ("abc", "0", "1.5", "-0.1", None):
+        with pytest.raises(ValueError, match=repr(bad)):
+            clip_search.parse(bad)
+
+
+def test_the_search_keeps_the_candidate_whose_int8_drawing_is_closest_to_float(generator):
+    chosen, scores = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
+    assert set(scores) == {"0.6", f"{CLIP_QUANTILE:g}"}
+    # clipping 40% of every norm input changes the function itself; the search must see that in the int8 drawings
+    assert scores[f"{CLIP_QUANTILE:g}"] > scores["0.6"] + 3 and chosen == CLIP_QUANTILE
+
+
+def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(generator, tmp_path):
+    path = tmp_path / "g.keras"
+    generator.save(path)
+    summary = exporter.export_generator(
+        path, tmp_path / "out", size=(SIZE, SIZE), variants=("int8",), calibration_count=4, per_op_report=False,
+        gpu_check="off", clip_quantile="auto", log=lambda *a: None,
+    )  # fmt: skip
+    search = summary["clip_search"]
+    assert set(search["int8_psnr_db_on_calibration"]) == {f"{q:g}" for q in clip_search.CANDIDATES}
+    assert search["int8_psnr_db_on_calibration"][f"{search['chosen']:g}"] == max(search["int8_psnr_db_on_calibration"].values())
+    assert json.loads((tmp_path / "out" / "drawing_int8.json").read_text())["norm_inputs_clipped_at"] == search["chosen"]
+
+
+def test_the_exporter_refuses_a_bad_clip_quantile_in_one_line_before_loading_anything(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "export", "--model", str(tmp_path / "missing.keras"), "--output", str(tmp_path / "o"),
+         "--size", "32", "--clip_quantile", "1.5"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "'1.5'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
