@@ -30,7 +30,7 @@ from absl import flags
 
 from benchmarks.common import results
 from benchmarks.common.heldout import photo_split
-from benchmarks.common.reference import reference_model
+from benchmarks.common.reference import UNPAIRED_G, reference_model
 from benchmarks.common.sensitivity import Sensitivity
 from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.hashing import file_sha256
@@ -42,9 +42,6 @@ from export.qat_sim import LOSSES, QuantizationSimulation
 from keras_asym.evaluation import metrics
 from keras_asym.inference.drawer import load_generator
 from keras_asym.utils.imageio import list_images
-
-# benchmarks.unpaired_drawer's final G, shipped with the package (the same weights as its run's export)
-UNPAIRED_G = Path(__file__).resolve().parents[1] / "keras_asym" / "pretrained" / "unpaired_drawer.keras"
 
 _MODELS = flags.DEFINE_list(
     "models", None, "Generator .keras files (default: the benchmarks' reference generator and benchmarks.unpaired_drawer's shipped G)."

@@ -536,6 +536,26 @@ def render_qat(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_int8_runtimes(record: dict) -> str:
+    """Per generator and size: PSNR between the drawings of float, two int8 runtimes of one file, and the simulation."""
+    rows = record["rows"]
+    pairs = list(rows[0]["psnr_db"]) if rows else []
+    lines = [
+        *preamble(record),
+        f"One full-integer file per row (every op int8, norm inputs balanced and clipped at {record['clip_quantile']:g}, calibrated on "
+        f"{rows[0]['calibration'] if rows else 'the calibration photos'}), run by XNNPACK and by TensorFlow Lite's built-in int8 "
+        'kernels with no delegate ("reference kernels"), and simulated by `export.qat_sim` (what QAT trains through); float is '
+        f"the generator as given. PSNR between each pair of drawings, on {rows[0]['photos'] if rows else 'held-out photos'}. "
+        "Two drawings wrong independently, by errors of equal size, would lie 3 dB further apart than each lies from float.",
+        "",
+        "| generator | size | " + " | ".join(f"{p} dB" for p in pairs) + " |",
+        "|---|---|" + "---|" * len(pairs),
+    ]
+    for r in rows:
+        lines.append(f"| `{r['model']}` | {r['size']}² | " + " | ".join(f"{r['psnr_db'][p]:.1f}" for p in pairs) + " |")
+    return "\n".join(lines)
+
+
 def render_hostile_inputs(record: dict) -> str:
     """Per command: the hostile cases, how many kept the exit-status promise, and the peak memory against the budget."""
     lines = [
@@ -599,6 +619,12 @@ SECTIONS = (
         "python -m benchmarks.quant_sensitivity",
     ),
     ("Quantization-aware fine-tuning against post-training int8", "qat*.json", render_qat, "python -m benchmarks.qat"),
+    (
+        "One int8 file, two int8 runtimes, and the simulation QAT trains through",
+        "int8_runtimes.json",
+        render_int8_runtimes,
+        "python -m benchmarks.int8_runtimes",
+    ),
     (
         "Hostile and careless inputs: exit status and memory per command",
         "hostile_inputs.json",

@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference_generator.keras"
+# benchmarks.unpaired_drawer's final G, shipped with the package (the same weights as its run's export): a generator
+# trained by the paper's method that no quantization setting was tuned on
+UNPAIRED_G = Path(__file__).resolve().parents[2] / "keras_asym" / "pretrained" / "unpaired_drawer.keras"
 
 
 def reference_model(calibration_dir: Path | None) -> Path:
