@@ -41,12 +41,6 @@ def parse(value: str | float) -> float | str:
     return quantile
 
 
-def _drawings(generator: keras.Model, photos: list[np.ndarray]) -> list[np.ndarray]:
-    return [
-        np.asarray(generator({"photo": to_model(p)[None], "style": ONE_HOTS[i % 3][None]}, training=False))[0] for i, p in enumerate(photos)
-    ]
-
-
 def choose(
     generator: keras.Model,
     photos: list[np.ndarray],
@@ -58,7 +52,7 @@ def choose(
 ) -> tuple[float, dict[str, float]]:
     """Returns the best quantile and each candidate's PSNR (dB, int8 drawing against float, on ``photos`` at the
     export size, styles cycled); ties go to the earlier (higher) candidate."""
-    reference = _drawings(generator, photos)
+    reference = tflite.keras_drawings(generator, photos)
     scores: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="clip_") as tmp:
         for k, quantile in enumerate(candidates):

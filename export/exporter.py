@@ -141,13 +141,6 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
     }
 
 
-def keras_reference(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
-    styles = ONE_HOTS
-    return [
-        np.asarray(generator({"photo": to_model(p)[None], "style": styles[i % 3][None]}, training=False))[0] for i, p in enumerate(photos)
-    ]
-
-
 GPU_CHECKS = ("auto", "software", "off", "require")
 
 
@@ -276,7 +269,7 @@ def export_generator(
     photos, source = tflite.calibration_photos(calibration_dir, height, width, calibration_count)
     summary["calibration"] = source
     check_photos = photos[: min(6, len(photos))]
-    reference = keras_reference(generator, check_photos)
+    reference = tflite.keras_drawings(generator, check_photos)
     with tempfile.TemporaryDirectory() as tmp:
         static = Path(tmp) / "static"
         savedmodel.save_savedmodel(generator, static, height, width, batch=1)

@@ -96,6 +96,13 @@ def representative_dataset(photos: list[np.ndarray], label: str = "") -> Callabl
     return samples
 
 
+def keras_drawings(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
+    """The Keras model's drawings ([-1, 1]) of the photos, styles cycled as in calibration: what a conversion is judged against."""
+    return [
+        np.asarray(generator({"photo": to_model(p)[None], "style": ONE_HOTS[i % 3][None]}, training=False))[0] for i, p in enumerate(photos)
+    ]
+
+
 def make_converter(
     saved_model_dir: str | Path, variant: str, photos: list[np.ndarray] | None = None, io_type: str = "uint8"
 ) -> tf.lite.TFLiteConverter:
