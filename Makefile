@@ -42,7 +42,7 @@ demo: $(STAMP) assets
 # only) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
 # shipped in keras_asym/pretrained), quantization-aware fine-tuning against post-training int8 (an hour; for the
 # unpaired G also with the clip chosen on the calibration photos), one int8 file on XNNPACK and on the built-in
-# kernels beside QAT's simulation, every command on
+# kernels beside QAT's simulation, full int8 with the norms' variance bias corrected, every command on
 # hostile inputs (4 minutes), the camera
 # demo with the student at 512² (and the distilled student's export where benchmarks/results has one), then the
 # tables regenerated.
@@ -63,7 +63,9 @@ bench: $(STAMP) assets
 		--output docs/results/quant_sensitivity_unpaired_g_clip_0999.json
 	$(PY) -m benchmarks.qat
 	$(PY) -m benchmarks.qat --models $(UNPAIRED_G) --sizes 256,512 --clip_quantile auto --output docs/results/qat_unpaired_g.json
+	$(PY) -m benchmarks.qat --models $(UNPAIRED_G) --sizes 512 --clip_quantile 0.999 --output docs/results/qat_unpaired_g_512_variance_bias.json
 	$(PY) -m benchmarks.int8_runtimes
+	$(PY) -m benchmarks.variance_bias
 	$(PY) -m benchmarks.hostile_inputs
 	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_half_res_conv,student_alpha2 --output docs/results/edge_fps_512.json \
 		$(if $(wildcard $(STUDENT_EXPORT)/drawing_int8.tflite),--export_dirs $(STUDENT_EXPORT))

@@ -492,6 +492,7 @@ def render_qat(record: dict) -> str:
     rows = record["rows"]
     tfmot = any("tfmot" in r for r in rows)
     searched = any("clip_search" in r for r in rows)
+    corrected = any("qat_corrected_psnr_db" in r for r in rows)
     clip = (
         " and clipped at the quantile `export.clip_search` chose for each row (the candidate whose int8 drawings of the "
         "calibration photos came closest to float; where it is not the exporter's default clip, post-training int8 at the "
@@ -505,13 +506,28 @@ def render_qat(record: dict) -> str:
         f"calibrated on {rows[0]['calibration'] if rows else 'the calibration photos'}. QAT: {st['steps']} steps of fine-tuning "
         f"through the int8 simulation (`export.qat_sim`, LAMB {st['learning_rate']:g}, ranges recalibrated every "
         f"{st['recalibrate_every']} steps, loss {st['loss'].upper()} against the float drawing) on those photos, then the same conversion. PSNR of the uint8 drawing against the "
-        f"float drawing of the generator as given, on {rows[0]['photos'] if rows else 'held-out photos'}.",
+        f"float drawing of the generator as given, on {rows[0]['photos'] if rows else 'held-out photos'}."
+        + (
+            " \"+ variance bias\": the same file's norms' int8 variance bias measured in it and added to their epsilons, "
+            "converted again (`export.variance_bias`, what the exporter ships)."
+            if corrected
+            else ""
+        ),
         "",
         "| generator | size |"
         + (" clip search, int8 dB on the calibration photos per quantile | clip kept | PTQ dB, default clip |" if searched else "")
-        + " PTQ dB | QAT dB | QAT's float model dB | simulation vs converter, before / after dB | loss first / last | s, whole row |"
+        + " PTQ dB |"
+        + (" PTQ + variance bias dB |" if corrected else "")
+        + " QAT dB |"
+        + (" QAT + variance bias dB |" if corrected else "")
+        + " QAT's float model dB | simulation vs converter, before / after dB | loss first / last | s, whole row |"
         + (" tfmot QAT dB |" if tfmot else ""),
-        "|---|---|" + ("---|---|---|" if searched else "") + "---|---|---|---|---|---|" + ("---|" if tfmot else ""),
+        "|---|---|"
+        + ("---|---|---|" if searched else "")
+        + "---|---|"
+        + ("---|---|" if corrected else "")
+        + "---|---|---|---|"
+        + ("---|" if tfmot else ""),
     ]
     for r in rows:
         f = r["finetune"]
@@ -520,8 +536,10 @@ def render_qat(record: dict) -> str:
             scores = ", ".join(f"{q}: {db:.1f}" for q, db in r.get("clip_search", {}).items()) or "-"
             default = r.get("ptq_default_clip_psnr_db")
             search = f" {scores} | {r.get('clip_quantile', '-')} | {'-' if default is None else f'{default:.1f}'} |"
+        ptq_fixed = f" {r['ptq_corrected_psnr_db']:.1f} |" if "ptq_corrected_psnr_db" in r else " - |" if corrected else ""
+        qat_fixed = f" **{r['qat_corrected_psnr_db']:.1f}** |" if "qat_corrected_psnr_db" in r else " - |" if corrected else ""
         lines.append(
-            f"| `{r['model']}` | {r['size']}² |{search} {r['ptq_psnr_db']:.1f} | **{r['qat_psnr_db']:.1f}** | {r['qat_float_psnr_db']:.1f} | "
+            f"| `{r['model']}` | {r['size']}² |{search} {r['ptq_psnr_db']:.1f} |{ptq_fixed} **{r['qat_psnr_db']:.1f}** |{qat_fixed} {r['qat_float_psnr_db']:.1f} | "
             f"{r['simulation_vs_converter_before_db']:.1f} / {r['simulation_vs_converter_after_db']:.1f} | "
             f"{f['first']:.5f} / {f['last']:.5f} | {r['seconds']:.0f} |"
             + (f" {r['tfmot']['psnr_db']:.1f} |" if "tfmot" in r else " - |" if tfmot else "")
@@ -553,6 +571,32 @@ def render_int8_runtimes(record: dict) -> str:
     ]
     for r in rows:
         lines.append(f"| `{r['model']}` | {r['size']}² | " + " | ".join(f"{r['psnr_db'][p]:.1f}" for p in pairs) + " |")
+    return "\n".join(lines)
+
+
+def render_variance_bias(record: dict) -> str:
+    """Per generator and size: full int8 before and after each norm's variance bias went into its epsilon."""
+    rows = record["rows"]
+    lines = [
+        *preamble(record),
+        f"Full int8 (every op int8, norm inputs balanced and clipped at {record['clip_quantile']:g}, calibrated on "
+        f"{rows[0]['calibration'] if rows else 'the calibration photos'}), before and after `export.variance_bias`: the "
+        "converted file run on the calibration photos with every tensor kept, each norm's int8 variance compared with the "
+        "variance of its own int8 input, the mean difference added to its epsilon, the model converted again. PSNR against "
+        f"the float drawing of the generator as given, on {rows[0]['photos'] if rows else 'held-out photos'} (XNNPACK). "
+        "Bias: the mean over a norm's channels of bias / variance, for the norm where it is largest.",
+        "",
+        "| generator | size | full int8 dB | variance bias corrected dB | gain dB | largest bias | float form dB, before / after |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        shares = r["bias_share_of_variance"]
+        worst = max(shares, key=shares.get) if shares else None
+        lines.append(
+            f"| `{r['model']}` | {r['size']}² | {r['ptq_psnr_db']:.2f} | {r['corrected_psnr_db']:.2f} | "
+            f"{r['corrected_psnr_db'] - r['ptq_psnr_db']:+.2f} | {f'{shares[worst]:.1%} ({worst})' if worst else '-'} | "
+            f"{r['float_form_psnr_db']:.1f} / {r['corrected_float_form_psnr_db']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -624,6 +668,12 @@ SECTIONS = (
         "int8_runtimes.json",
         render_int8_runtimes,
         "python -m benchmarks.int8_runtimes",
+    ),
+    (
+        "Full int8 with the norms' variance bias given back",
+        "variance_bias.json",
+        render_variance_bias,
+        "python -m benchmarks.variance_bias",
     ),
     (
         "Hostile and careless inputs: exit status and memory per command",

@@ -45,6 +45,12 @@ _CLIP = flags.DEFINE_string(
     "int8/qat with balanced norms: share of each norm input kept unclipped, or 'auto' (converts at each of "
     f"{', '.join(f'{q:g}' for q in CANDIDATES)} and keeps the closest to float on the calibration photos).",
 )
+_VARIANCE_BIAS = flags.DEFINE_boolean(
+    "correct_variance_bias",
+    True,
+    "int8: measure each norm's int8 variance bias in the converted file and convert again with it added to the "
+    "norm's epsilon (export/variance_bias.py; one more conversion).",
+)
 _PER_OP = flags.DEFINE_boolean("per_op_report", True, "int8: write the per-op quantization error (one more calibration).")
 _NAME = flags.DEFINE_string("name", "drawing", "File name prefix.")
 _QAT_STEPS = flags.DEFINE_integer("qat_steps", 300, "qat: fine-tuning steps.", lower_bound=1, upper_bound=10000000)
@@ -84,6 +90,7 @@ def main(argv):
             gpu_check=_GPU_CHECK.value,
             balance_norms=_BALANCE.value,
             clip_quantile=_CLIP.value,
+            correct_variance_bias=_VARIANCE_BIAS.value,
         )
     except (ValueError, FileNotFoundError) as err:
         cli.error("export", err)

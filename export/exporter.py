@@ -23,7 +23,7 @@ from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from export import analyzer, clip_search, metadata, qat, savedmodel, tflite
+from export import analyzer, clip_search, metadata, qat, savedmodel, tflite, variance_bias
 from export.balance import CLIP_QUANTILE, for_integer
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
@@ -240,6 +240,7 @@ def export_generator(
     gpu_check: str = "auto",
     balance_norms: bool = True,
     clip_quantile: float | str = CLIP_QUANTILE,
+    correct_variance_bias: bool = True,
     log=print,
 ) -> dict:
     """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
@@ -248,6 +249,11 @@ def export_generator(
     calibration photos (``export.balance``: every channel on one int8 scale) and clipped at their ``clip_quantile``
     (by default ``CLIP_QUANTILE``: the float drawing changes by about 50 dB PSNR); ``"auto"`` converts at each of
     ``export.clip_search.CANDIDATES`` and keeps the one closest to float on the calibration photos.
+
+    ``correct_variance_bias``: ``int8`` is converted twice, the second time with each norm's int8 variance bias,
+    measured in the first file on the calibration photos, added to its epsilon (``export.variance_bias``).
+    ``int8_float_norm`` has no int8 variance, and ``qat`` has learnt its own (``benchmarks.qat`` measured the
+    correction after QAT lowering the drawing).
 
     ``gpu_check``: ``auto`` runs every variant on LiteRT's GPU accelerator when a Vulkan device
     (or SwiftShader) is present and records the result; ``require`` fails an export that does
@@ -312,7 +318,6 @@ def export_generator(
                     if variant == "fp32"
                     else tflite.convert(integer if integer_variant else static, variant, photos, io_type, ops)
                 )
-                models = {variant: converted}
                 extra = (
                     {
                         "calibration": source,
@@ -323,6 +328,13 @@ def export_generator(
                     if integer_variant
                     else {}
                 )
+                if variant == "int8" and correct_variance_bias:  # the int8 file measured, the model corrected, converted again
+                    extra["variance_bias"] = variance_bias.corrected(integer_model, converted, photos)
+                    if extra["variance_bias"]["norms_corrected"]:  # none where --float_ops keeps the norms' ops float
+                        corrected = savedmodel.save_savedmodel(integer_model, Path(tmp) / "integer_corrected", height, width, batch=1)
+                        converted = tflite.convert(corrected, variant, photos, io_type, ops)
+                    log(f"int8: the variance bias of {extra['variance_bias']['norms_corrected']} norms added to their epsilons")
+                models = {variant: converted}
             for label, model_bytes in models.items():
                 path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra, gpu_check)
                 entry = {

@@ -15,6 +15,7 @@ import tensorflow as tf
 from edge_demo.runtime.generator import TFLiteGenerator
 from export import exporter, metadata, tflite
 from keras_asym.evaluation import metrics
+from keras_asym.layers.basic import InstanceNormalization
 from keras_asym.models.networks import StyleGenerator
 
 HEIGHT, WIDTH = 48, 64
@@ -29,6 +30,14 @@ def exported(tmp_path_factory):
     generator.save(path)
     summary = exporter.export_generator(path, root / "out", size=(HEIGHT, WIDTH), calibration_count=8, log=lambda *a: None)
     return generator, root / "out", summary
+
+
+def test_the_int8_file_is_converted_again_with_each_norms_variance_bias_and_the_float_norm_file_is_not(exported):
+    generator, out, _ = exported
+    norms = {layer.name for layer in generator.layers if isinstance(layer, InstanceNormalization)}
+    corrected = json.loads((out / "drawing_int8.json").read_text())["variance_bias"]
+    assert corrected["norms_corrected"] == len(norms) and set(corrected["bias_share_of_variance"]) == norms
+    assert "variance_bias" not in json.loads((out / "drawing_int8_float_norm.json").read_text())
 
 
 def _photos(count=3, seed=1):
