@@ -43,9 +43,9 @@ def _norm_tensors(interpreter: Interpreter, names: list[str]) -> dict[str, tuple
         if square is None or square["op_name"] != "MUL" or square["inputs"][0] != square["inputs"][1]:
             continue
         tensor_name = details[op["outputs"][0]]["name"]
-        owners = [n for n in names if f"/{n}" in tensor_name]
-        if len(owners) == 1 and details[means[0]]["dtype"] == np.int8:
-            found[owners[0]] = (square["inputs"][0], means[0])
+        owners = sorted((n for n in names if f"/{n}" in tensor_name), key=len)  # "block1_norm1" is in "block1_norm10"
+        if owners and (len(owners) == 1 or len(owners[-1]) > len(owners[-2])) and details[means[0]]["dtype"] == np.int8:
+            found[owners[-1]] = (square["inputs"][0], means[0])
     return found
 
 
