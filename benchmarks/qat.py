@@ -112,7 +112,8 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
             search["ptq_default_clip_psnr_db"] = _psnr(default, references)
     model = for_integer(generator, calibration, clip)
 
-    ptq = _tflite_drawings(_full_int8(model, size, calibration, work / "ptq"), photos)
+    ptq_file = _full_int8(model, size, calibration, work / "ptq")
+    ptq = _tflite_drawings(ptq_file, photos)
     sim = QuantizationSimulation(model)
     sim.calibrate(calibration)
     simulated = [to_pixels(d[..., 0]) for d in sim.drawings(photos, quantized=True)]
@@ -123,9 +124,9 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
         "float_form_psnr_db": _psnr(_keras_drawings(model, photos), references),
         "simulation_vs_converter_before_db": _psnr(simulated, ptq),
     }
-    if _VARIANCE_BIAS.value:  # on a copy: QAT starts from the model as converted above, as the exporter's does
+    if _VARIANCE_BIAS.value:  # a copy corrected: QAT starts from the model as converted above, as the exporter's does
         copy = for_integer(generator, calibration, clip)
-        path, _ = _corrected(copy, _full_int8(copy, size, calibration, work / "ptq_measured"), size, calibration, work / "ptq_corrected")
+        path, _ = _corrected(copy, ptq_file, size, calibration, work / "ptq_corrected")
         row["ptq_corrected_psnr_db"] = _psnr(_tflite_drawings(path, photos), references)
     print(
         f"[{model_path.name} {size}] PTQ {row['ptq_psnr_db']:.2f} dB; simulation within {row['simulation_vs_converter_before_db']:.1f} dB",

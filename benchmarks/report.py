@@ -509,7 +509,7 @@ def render_qat(record: dict) -> str:
         f"float drawing of the generator as given, on {rows[0]['photos'] if rows else 'held-out photos'}."
         + (
             " \"+ variance bias\": the same file's norms' int8 variance bias measured in it and added to their epsilons, "
-            "converted again (`export.variance_bias`, what the exporter ships)."
+            "converted again (`export.variance_bias`: what the exporter ships for `int8`; its `qat` file is not corrected)."
             if corrected
             else ""
         ),

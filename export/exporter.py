@@ -290,7 +290,7 @@ def export_generator(
             clip, scores = clip_search.choose(generator, photos, height, width, io_type, log=log)
             summary["clip_search"] = {"chosen": clip, "int8_psnr_db_on_calibration": scores}
         if any(v.startswith("int8") for v in variants):  # norms square by a product; balanced unless turned off
-            integer = Path(tmp) / "integer"
+            integer = shipped = Path(tmp) / "integer"  # shipped: what int8 is converted from in the end
             integer_model = for_integer(generator, photos if balance_norms else None, clip)
             savedmodel.save_savedmodel(integer_model, integer, height, width, batch=1)
 
@@ -331,8 +331,8 @@ def export_generator(
                 if variant == "int8" and correct_variance_bias:  # the int8 file measured, the model corrected, converted again
                     extra["variance_bias"] = variance_bias.corrected(integer_model, converted, photos)
                     if extra["variance_bias"]["norms_corrected"]:  # none where --float_ops keeps the norms' ops float
-                        corrected = savedmodel.save_savedmodel(integer_model, Path(tmp) / "integer_corrected", height, width, batch=1)
-                        converted = tflite.convert(corrected, variant, photos, io_type, ops)
+                        shipped = savedmodel.save_savedmodel(integer_model, Path(tmp) / "integer_corrected", height, width, batch=1)
+                        converted = tflite.convert(shipped, variant, photos, io_type, ops)
                     log(f"int8: the variance bias of {extra['variance_bias']['norms_corrected']} norms added to their epsilons")
                 models = {variant: converted}
             for label, model_bytes in models.items():
@@ -352,7 +352,7 @@ def export_generator(
                 )
             progress.update(note=f"{variant} done")
         if "int8" in variants and per_op_report:
-            rows = tflite.per_op_error(integer, photos[: min(8, len(photos))])
+            rows = tflite.per_op_error(shipped, photos[: min(8, len(photos))])
             write_bytes_atomic(output / f"{name}_int8.per_op.json", json.dumps(rows, indent=1).encode())
             summary["int8_worst_ops"] = rows[:5]
     write_bytes_atomic(output / "export.json", json.dumps(summary, indent=2).encode())
