@@ -85,7 +85,7 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
     }
     print(f"[{model_path.name} {size}] " + "; ".join(f"{k} {v:.1f} dB" for k, v in pairs.items()), flush=True)
     return {
-        "model": str(model_path.resolve().relative_to(Path.cwd()) if model_path.resolve().is_relative_to(Path.cwd()) else model_path),
+        "model": results.model_name(model_path),
         "model_sha256": file_sha256(model_path),
         "size": size,
         "photos": photo_source,

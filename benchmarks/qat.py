@@ -159,7 +159,7 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
         row["variance_bias"] = summary
     print(f"[{model_path.name} {size}] QAT {row['qat_psnr_db']:.2f} dB (fine-tuned float {row['qat_float_psnr_db']:.2f} dB)", flush=True)
     return {
-        "model": _name(model_path),
+        "model": results.model_name(model_path),
         "model_sha256": file_sha256(model_path),
         "size": size,
         "photos": photo_source,
@@ -167,13 +167,6 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
         **row,
         "seconds": time.perf_counter() - started,
     }
-
-
-def _name(path: Path) -> str:
-    path = path.resolve()
-    if path.is_relative_to(Path.cwd()):
-        return str(path.relative_to(Path.cwd()))
-    return str(path).replace(str(Path.home()), "~")
 
 
 def main(argv):

@@ -18,6 +18,14 @@ def header(name: str, threads: int, module: str | None = None) -> dict:
     return {"benchmark": name, "command": command, "machine": machine.describe(threads)}
 
 
+def model_name(path: Path) -> str:
+    """How a results file names the model it measured: relative to the work tree, else with the home folder as ``~``."""
+    path = Path(path).resolve()
+    if path.is_relative_to(Path.cwd()):
+        return str(path.relative_to(Path.cwd()))
+    return str(path).replace(str(Path.home()), "~")
+
+
 def write(record: dict, path: str | Path | None = None) -> Path:
     from keras_asym.utils.imageio import write_bytes_atomic
 
