@@ -37,8 +37,8 @@ demo: $(STAMP) assets
 
 # The benchmarks behind docs/benchmarks.md (two to three hours on 2 cores): our generator beside the
 # official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant (and the fp32 file with
-# XNNPACK's fp16 arithmetic), G's layers
-# alone, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
+# XNNPACK's fp16 arithmetic, and the fp32 file with Winograd 3x3 convolutions), G's layers
+# alone, one 3x3 convolution direct and as Winograd, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
 # only) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
 # shipped in keras_asym/pretrained), quantization-aware fine-tuning against post-training int8 (an hour; for the
 # unpaired G also with the clip chosen on the calibration photos), one int8 file on XNNPACK and on the built-in
@@ -51,7 +51,9 @@ UNPAIRED_G = keras_asym/pretrained/unpaired_drawer.keras
 bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json
+	$(PY) -m benchmarks.inference --variants fp32,fp32_winograd --output docs/results/inference_winograd.json
 	$(PY) -m benchmarks.layer_profile
+	$(PY) -m benchmarks.winograd
 	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 --output docs/results/train_step_mixed_bfloat16.json
 	ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 $(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 \

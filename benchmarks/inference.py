@@ -48,7 +48,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator, fitted first if missing).")
 _SIZES = flags.DEFINE_list("sizes", ["256", "512"], "Square sizes.")
 _VARIANTS = flags.DEFINE_list(
-    "variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm"], "TFLite variants (exported when missing)."
+    "variants", ["fp32", "fp16", "dynamic", "int8", "int8_float_norm"], "TFLite variants (exported when missing; also fp32_winograd)."
 )
 _RUNS = flags.DEFINE_integer("runs", 7, "Alternating timing rounds (median reported).")
 _THREADS = flags.DEFINE_integer("threads", 2, "Threads for every framework.")

@@ -237,6 +237,24 @@ def render_edge_fps(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_winograd(record: dict) -> str:
+    lines = [
+        *preamble(record),
+        f"One 3x3 convolution (stride 1, as many channels out as in), fp32 TFLite on XNNPACK, {record['machine']['threads']} threads, "
+        f"direct and Winograd F(2x2, 3x3) alternating, median of {record['runs']}; `export.winograd` rewrites layers of at least "
+        f"{record['min_channels']} channels:",
+        "",
+        "| map | channels | direct ms | Winograd ms | Winograd / direct time | MB direct / Winograd | max difference / max value |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in record["rows"].values():
+        lines.append(
+            f"| {row['side']}x{row['side']} | {row['channels']} | {row['direct_ms']:.2f} | {row['winograd_ms']:.2f} | {row['time_ratio']:.2f} | "
+            f"{row['direct_mb']:.2f} / {row['winograd_mb']:.2f} | {row['max_abs_diff_over_max']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
 def render_distill_report(record: dict) -> str:
     lines = [
         *preamble(record),
@@ -643,6 +661,7 @@ SECTIONS = (
         "python -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json",
     ),
     ("Where the float time goes: G's layers alone", "layer_profile.json", render_layer_profile, "python -m benchmarks.layer_profile"),
+    ("One 3x3 convolution, direct and Winograd", "winograd.json", render_winograd, "python -m benchmarks.winograd"),
     ("One training step beside the official one", "train_step*.json", render_train_step, "python -m benchmarks.train_step"),
     (
         "Reduced precision over a whole training run",
@@ -739,6 +758,20 @@ def headline(results: Path = RESULTS) -> str:
         fast_cell = f"{fast_name[len('tflite_') :]}: {cell(fast)}, {fast['psnr_db_vs_fp32']:.1f} dB" if fast else "none"
         fp32 = cell(rows["tflite_fp32"]) if "tflite_fp32" in rows else "-"
         lines.append(f"| {size}² | {torch_cell} | {keras_name}: {cell(keras_best)} | {fp32} | {fast_cell} |")
+    winograd = results / "inference_winograd.json"
+    if winograd.is_file():
+        record = json.loads(winograd.read_text())
+        cells = [
+            f"{size}² {cell(entry['rows']['tflite_fp32_winograd'])} against PyTorch's {entry['rows']['pytorch']['median_s']:.3f} s "
+            f"(plain fp32 {cell(entry['rows']['tflite_fp32'])})"
+            for size, entry in record["sizes"].items()
+            if {"tflite_fp32_winograd", "tflite_fp32", "pytorch"} <= set(entry["rows"])
+        ]
+        lines += [
+            "",
+            "TFLite fp32 with the bottleneck's 3x3 convolutions as Winograd F(2x2, 3x3) (`--variants fp32_winograd`), PyTorch "
+            f"timed in the same run ({record['machine']['date'][:10]}): " + ", ".join(cells) + ".",
+        ]
     for step in sorted(results.glob("train_step*.json")):
         record = json.loads(step.read_text())
         for kind, row in record["rows"].items():

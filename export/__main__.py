@@ -1,4 +1,4 @@
-"""Export a style generator to SavedModel and TFLite (fp32, fp16, dynamic, int8, qat).
+"""Export a style generator to SavedModel and TFLite (fp32, fp16, dynamic, int8, qat; fp32_winograd when asked).
 
     python -m export --model runs/x/generators/generator.keras --output exported --size 512
     python -m export --model generator.keras --output exported --size 256 --variants fp32,int8 \
@@ -22,12 +22,17 @@ from edge_demo.runtime import cli
 from export import exporter
 from export.balance import CLIP_QUANTILE
 from export.clip_search import CANDIDATES
-from export.tflite import VARIANTS
+from export.tflite import OPTIONAL_VARIANTS, VARIANTS
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras file (from train, import_official or distill).", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Output folder.", required=True)
 _SIZE = flags.DEFINE_string("size", "512", "Fixed input size: N (square) or HxW, multiples of 4.")
-_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), f"Any of {', '.join(VARIANTS)}, qat (qat fine-tunes: minutes to hours).")
+_VARIANTS = flags.DEFINE_list(
+    "variants",
+    list(VARIANTS),
+    f"Any of {', '.join(VARIANTS + OPTIONAL_VARIANTS)}, qat (qat fine-tunes: minutes to hours; fp32_winograd: fp32, faster on "
+    "XNNPACK for wide 3x3 layers, 1.7x their weights).",
+)
 _CALIBRATION_DIR = flags.DEFINE_string(
     "calibration_dir", None, "Aligned face photos for int8 calibration and QAT (default: procedural portraits)."
 )

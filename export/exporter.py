@@ -23,7 +23,7 @@ from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from export import analyzer, clip_search, metadata, qat, savedmodel, tflite, variance_bias
+from export import analyzer, clip_search, metadata, qat, savedmodel, tflite, variance_bias, winograd
 from export.balance import CLIP_QUANTILE, for_integer
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
@@ -267,9 +267,10 @@ def export_generator(
     if gpu_check not in GPU_CHECKS:
         raise ValueError(f"gpu_check must be one of {GPU_CHECKS}, got {gpu_check!r}.")
     clip = clip_search.parse(clip_quantile)
-    unknown = set(variants) - set(tflite.VARIANTS) - {"qat"}
+    known = (*tflite.VARIANTS, *tflite.OPTIONAL_VARIANTS, "qat")
+    unknown = set(variants) - set(known)
     if unknown:
-        raise ValueError(f"unknown variants {sorted(unknown)}; expected {tflite.VARIANTS + ('qat',)}.")
+        raise ValueError(f"unknown variants {sorted(unknown)}; expected {known}.")
     generator = load_generator(model)
     summary = {"model": str(model), "size": [height, width], "variants": {}, "version": VERSION}
     photos, source = tflite.calibration_photos(calibration_dir, height, width, calibration_count)
@@ -284,6 +285,11 @@ def export_generator(
         probe = Path(tmp) / "fp32_check.tflite"
         probe.write_bytes(fp32_bytes)
         check_parity(quality(probe, reference, check_photos), None)
+        if "fp32_winograd" in variants:  # the same function by other arithmetic: held to fp32's parity bar
+            fast, rewritten = winograd.for_speed(generator)
+            winograd_bytes = tflite.convert(savedmodel.save_savedmodel(fast, Path(tmp) / "winograd", height, width, batch=1), "fp32")
+            probe.write_bytes(winograd_bytes)
+            check_parity(quality(probe, reference, check_photos), None)
 
         integer = static
         if balance_norms and clip == clip_search.AUTO and any(v.startswith("int8") or v == "qat" for v in variants):
@@ -316,6 +322,8 @@ def export_generator(
                 converted = (
                     fp32_bytes
                     if variant == "fp32"
+                    else winograd_bytes
+                    if variant == "fp32_winograd"
                     else tflite.convert(integer if integer_variant else static, variant, photos, io_type, ops)
                 )
                 extra = (
@@ -326,6 +334,8 @@ def export_generator(
                         "norm_inputs_clipped_at": clip if balance_norms else None,
                     }
                     if integer_variant
+                    else {"winograd_layers": rewritten}
+                    if variant == "fp32_winograd"
                     else {}
                 )
                 if variant == "int8" and correct_variance_bias:  # the int8 file measured, the model corrected, converted again

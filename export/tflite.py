@@ -40,6 +40,9 @@ from keras_asym.utils.imageio import ImageReadError, fit_to_size, list_images, r
 
 BASE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")  # one converter setting each
 VARIANTS = (*BASE_VARIANTS, "int8_float_norm")
+# Exported when asked for: fp32 with the wide 3x3 convolutions as Winograd F(2x2, 3x3) (export/winograd.py), larger
+# and, for the paper's G on XNNPACK, faster.
+OPTIONAL_VARIANTS = ("fp32_winograd",)
 NORM_OPS = ("MEAN", "SQUARED_DIFFERENCE", "RSQRT", "SUB", "MUL")  # SQUARED_DIFFERENCE: exports made before the MUL form
 IO_TYPES = {"uint8": tf.uint8, "int8": tf.int8}
 
