@@ -656,9 +656,15 @@ SECTIONS = (
     ),
     (
         "Float TFLite with XNNPACK's fp16 arithmetic",
-        "inference_*.json",
+        "inference_xnnpack*.json",
         render_inference,
         "python -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json",
+    ),
+    (
+        "Float TFLite with Winograd 3x3 convolutions",
+        "inference_winograd*.json",
+        render_inference,
+        "python -m benchmarks.inference --variants fp32,fp32_winograd --output docs/results/inference_winograd.json",
     ),
     ("Where the float time goes: G's layers alone", "layer_profile.json", render_layer_profile, "python -m benchmarks.layer_profile"),
     ("One 3x3 convolution, direct and Winograd", "winograd.json", render_winograd, "python -m benchmarks.winograd"),

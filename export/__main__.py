@@ -31,7 +31,7 @@ _VARIANTS = flags.DEFINE_list(
     "variants",
     list(VARIANTS),
     f"Any of {', '.join(VARIANTS + OPTIONAL_VARIANTS)}, qat (qat fine-tunes: minutes to hours; fp32_winograd: fp32, faster on "
-    "XNNPACK for wide 3x3 layers, 1.7x their weights).",
+    "XNNPACK for wide 3x3 layers, whose weights grow by 16/9).",
 )
 _CALIBRATION_DIR = flags.DEFINE_string(
     "calibration_dir", None, "Aligned face photos for int8 calibration and QAT (default: procedural portraits)."

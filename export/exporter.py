@@ -113,8 +113,8 @@ def io_record(model: bytes) -> dict:
     return record
 
 
-def check_parity(quality_vs_keras: dict, report: Path | None) -> None:
-    """Raises ``ParityError`` (one line, with the numbers) when fp32 TFLite is not a faithful conversion.
+def check_parity(quality_vs_keras: dict, report: Path | None, variant: str = "fp32") -> None:
+    """Raises ``ParityError`` (one line, with the numbers) when a float TFLite ``variant`` is not a faithful conversion.
 
     ``report``: where the details are, or ``None`` when the check ran before anything was written.
     """
@@ -122,7 +122,7 @@ def check_parity(quality_vs_keras: dict, report: Path | None) -> None:
     if psnr_db < PARITY_MIN_PSNR_DB or worst > PARITY_MAX_ABS:
         where = f"details in {report}" if report else "nothing was written"
         raise ParityError(
-            f"fp32 TFLite does not reproduce Keras: PSNR {psnr_db:.1f} dB (bar {PARITY_MIN_PSNR_DB:.0f} dB), "
+            f"{variant} TFLite does not reproduce Keras: PSNR {psnr_db:.1f} dB (bar {PARITY_MIN_PSNR_DB:.0f} dB), "
             f"worst pixel {worst:.2e} (bar {PARITY_MAX_ABS:.2e}); {where}."
         )
 
@@ -287,9 +287,13 @@ def export_generator(
         check_parity(quality(probe, reference, check_photos), None)
         if "fp32_winograd" in variants:  # the same function by other arithmetic: held to fp32's parity bar
             fast, rewritten = winograd.for_speed(generator)
+            if not rewritten:  # the file would be plain fp32 under another name
+                raise ValueError(
+                    f"fp32_winograd: {model} has no 3x3 stride-1 convolution with {winograd.MIN_CHANNELS}+ channels in and out to rewrite."
+                )
             winograd_bytes = tflite.convert(savedmodel.save_savedmodel(fast, Path(tmp) / "winograd", height, width, batch=1), "fp32")
             probe.write_bytes(winograd_bytes)
-            check_parity(quality(probe, reference, check_photos), None)
+            check_parity(quality(probe, reference, check_photos), None, "fp32_winograd")
 
         integer = static
         if balance_norms and clip == clip_search.AUTO and any(v.startswith("int8") or v == "qat" for v in variants):

@@ -10,7 +10,7 @@ stride 2 for the input transform (4x1 down the rows, then 1x4 across, which read
 1x1 convolutions, additions, a concatenation and DEPTH_TO_SPACE.
 
 Worth it only where the channels are wide: ``benchmarks.winograd`` times one 3x3 layer both ways (on this project's
-Xeon, 2026-12-06: 0.62x the direct time at 256 channels, 0.86x at 128, 1.44x at 64), so ``for_speed`` rewrites the
+Xeon, 2026-12-06: 0.62-0.69x the direct time at 256 channels, 0.86x at 128, 1.44x at 64), so ``for_speed`` rewrites the
 layers with at least ``MIN_CHANNELS`` on both sides: the paper's G's style fusion and its 18 bottleneck
 convolutions. ``benchmarks.inference --variants fp32,fp32_winograd`` times the whole generator beside PyTorch. The
 transformed kernels are 16/9 the size of the originals. Float rounding differs from the direct convolution by about
@@ -56,7 +56,7 @@ class WinogradConv2D(keras.layers.Layer):
     """A 3x3, stride-1, 'valid' convolution with bias, computed as Winograd F(2x2, 3x3).
 
     Holds the transformed kernel (4, 4, C, K) and the bias. An odd output height or width is computed on one
-    more row or column of zeros and cropped, so any size works.
+    more row or column of zeros and cropped, so any size works, known when traced or not.
     """
 
     def __init__(self, filters: int, **kwargs):
@@ -74,22 +74,23 @@ class WinogradConv2D(keras.layers.Layer):
         self._column_filters = [f.reshape(1, 4, channels, 1) for f in self._row_filters]
 
     def call(self, inputs):
-        height, width = inputs.shape[1] - 2, inputs.shape[2] - 2
+        static = inputs.shape[1] is not None and inputs.shape[2] is not None  # an export: every size known, no shape ops
+        shape = inputs.shape if static else tf.shape(inputs)
+        height, width = shape[1] - 2, shape[2] - 2
         x = inputs
-        odd = (height % 2, width % 2)
-        if any(odd):
-            x = tf.pad(x, [[0, 0], [0, odd[0]], [0, odd[1]], [0, 0]])
-        kernel = tf.cast(self.kernel, x.dtype)
+        if not static or height % 2 or width % 2:  # an odd side: one more row or column of zeros, cropped below
+            x = tf.pad(x, [[0, 0], [0, height % 2], [0, width % 2], [0, 0]])
+        kernel, dtype = tf.cast(self.kernel, x.dtype), x.dtype
         products = {}
         for i in range(4):
-            rows = tf.nn.depthwise_conv2d(x, self._row_filters[i], [1, 2, 1, 1], "VALID")
+            rows = tf.nn.depthwise_conv2d(x, tf.cast(self._row_filters[i], dtype), [1, 2, 1, 1], "VALID")
             for j in range(4):
-                tiles = tf.nn.depthwise_conv2d(rows, self._column_filters[j], [1, 1, 2, 1], "VALID")
+                tiles = tf.nn.depthwise_conv2d(rows, tf.cast(self._column_filters[j], dtype), [1, 1, 2, 1], "VALID")
                 products[i, j] = tf.nn.conv2d(tiles, kernel[i, j][None, None], 1, "VALID")
         rows = {(p, j): _signed_sum(_AT[p], [products[i, j] for i in range(4)]) for p in range(2) for j in range(4)}
         phases = [_signed_sum(_AT[q], [rows[p, j] for j in range(4)]) for p in range(2) for q in range(2)]
         y = tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2) + tf.cast(self.bias, x.dtype)
-        return y[:, :height, :width, :] if any(odd) else y
+        return y[:, :height, :width, :] if not static or height % 2 or width % 2 else y
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
@@ -129,6 +130,8 @@ def for_speed(generator: keras.Model, min_channels: int | None = None) -> tuple[
 
     copy = keras.models.clone_model(plain, clone_function=clone)
     for layer in plain.layers:
+        if not layer.weights:  # inputs among them, which clone_model may rename
+            continue
         target = copy.get_layer(layer.name)
         if layer.name in rewritten:
             kernel, bias = layer.get_weights()

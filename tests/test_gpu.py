@@ -92,6 +92,24 @@ def test_gpu_drawings_match_the_cpu_fp32_drawing(exported):
         assert int8_gpu >= int8_cpu - 3.0, (k, int8_gpu, int8_cpu)
 
 
+def test_the_winograd_fp32_file_runs_fully_accelerated_and_draws_as_on_the_cpu(tmp_path, device, monkeypatch):
+    from edge_demo.runtime.generator import TFLiteGenerator
+    from export import winograd
+
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 32)  # ngf 8: 32 channels at the bottleneck
+    keras.utils.set_random_seed(4)
+    StyleGenerator(ngf=8, n_blocks=2).save(tmp_path / "g.keras")
+    summary = exporter.export_generator(
+        tmp_path / "g.keras", tmp_path / "out", (48, 64), ("fp32_winograd",), calibration_count=2, per_op_report=False, gpu_check="require"
+    )
+    verdict = summary["variants"]["fp32_winograd"]["gpu"]
+    assert verdict["fully_accelerated"] and verdict["ran"] and verdict["ops_on_cpu"] == 0, verdict
+    path = tmp_path / "out" / "drawing_fp32_winograd.tflite"
+    photo = np.random.default_rng(0).uniform(-1, 1, (48, 64, 3)).astype(np.float32)
+    style = np.eye(3, dtype=np.float32)[1]
+    assert psnr(_GpuDrawer(path)(photo, style), TFLiteGenerator(path, threads=2).run(photo, style)[..., 0], peak=2.0) >= 40.0
+
+
 def test_the_probe_names_the_ops_a_model_would_leave_on_the_cpu(tmp_path, device):
     """A graph with BROADCAST_TO (what style tiling compiled to before): not fully accelerated, and the op is named."""
     import tensorflow as tf

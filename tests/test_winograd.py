@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.runtime.generator import TFLiteGenerator
 from export import exporter, winograd
@@ -40,6 +41,40 @@ def test_a_wrong_kernel_transform_is_caught():  # the comparison above can fail
     assert np.abs(np.asarray(fast(x)) - np.asarray(conv(x))).max() > 1e-2
 
 
+def test_a_winograd_convolution_traced_without_its_size_crops_an_odd_side():
+    import tensorflow as tf
+
+    conv, fast = _conv_pair(3, 4)
+    traced = tf.function(fast, input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32)])
+    for height, width in ((9, 12), (10, 7)):
+        x = np.random.default_rng(height).standard_normal((1, height, width, 3)).astype(np.float32)
+        direct = np.asarray(conv(x))
+        np.testing.assert_allclose(np.asarray(traced(x)), direct, atol=1e-5 * np.abs(direct).max())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"strides": 2},
+        {"padding": "same"},
+        {"use_bias": False},
+        {"activation": "relu"},
+        {"dilation_rate": 2},
+        {"groups": 2},
+        {"kernel_size": 5},
+    ],
+    ids=lambda o: next(iter(o)),
+)
+def test_a_convolution_that_winograd_f2x3_does_not_compute_is_left_alone(options):
+    options = dict(options)
+    layer = keras.layers.Conv2D(8, options.pop("kernel_size", 3), **options)
+    layer.build((None, 16, 16, 8))
+    assert not winograd.eligible(layer, min_channels=8)
+    plain = keras.layers.Conv2D(8, 3)
+    plain.build((None, 16, 16, 8))
+    assert winograd.eligible(plain, min_channels=8) and not winograd.eligible(plain, min_channels=9)
+
+
 def test_only_wide_plain_3x3_stride_1_convolutions_are_rewritten():
     keras.utils.set_random_seed(0)
     generator = StyleGenerator(ngf=8, n_blocks=2)
@@ -64,26 +99,49 @@ def test_the_winograd_layer_saves_and_loads(tmp_path):
     fast, _ = winograd.for_speed(StyleGenerator(ngf=8, n_blocks=1), min_channels=32)
     fast.save(tmp_path / "fast.keras")
     loaded = keras.saving.load_model(tmp_path / "fast.keras")
-    inputs = {"photo": np.zeros((1, 16, 16, 3), np.float32) + 0.3, "style": np.eye(3, dtype=np.float32)[:1]}
+    photo = np.random.default_rng(6).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+    inputs = {"photo": photo, "style": np.eye(3, dtype=np.float32)[:1]}
     np.testing.assert_array_equal(np.asarray(loaded(inputs)), np.asarray(fast(inputs)))
 
 
-def test_the_fp32_winograd_export_reproduces_keras_records_its_layers_and_runs_on_the_gpu_accelerator(tmp_path, monkeypatch):
+def test_the_fp32_winograd_export_reproduces_keras_with_the_winograd_ops_and_records_its_layers(tmp_path, monkeypatch):
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 32)
     keras.utils.set_random_seed(4)
     generator = StyleGenerator(ngf=8, n_blocks=2)
     generator.save(tmp_path / "g.keras")
     summary = exporter.export_generator(
-        tmp_path / "g.keras", tmp_path / "out", (32, 40), ("fp32_winograd",), calibration_count=2, per_op_report=False, log=lambda *a: None
+        tmp_path / "g.keras", tmp_path / "out", (32, 40), ("fp32_winograd",), calibration_count=2, gpu_check="off", log=lambda *a: None
     )
-    verdict = summary["variants"]["fp32_winograd"]["gpu"]  # measured where a Vulkan device exists, else the reason
-    assert verdict.get("fully_accelerated") if verdict["measured"] else "Vulkan" in verdict["reason"], verdict
-    record = json.loads((tmp_path / "out" / "drawing_fp32_winograd.json").read_text())
-    assert (
-        len(record["winograd_layers"]) == 5
-        and summary["variants"]["fp32_winograd"]["quality_vs_keras"]["psnr_db"] > exporter.PARITY_MIN_PSNR_DB
-    )
+    path = tmp_path / "out" / "drawing_fp32_winograd.tflite"
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert len(record["winograd_layers"]) == 5
+    assert summary["variants"]["fp32_winograd"]["quality_vs_keras"]["psnr_db"] > exporter.PARITY_MIN_PSNR_DB
+    ops = [op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()]
+    assert ops.count("DEPTH_TO_SPACE") == 5 and ops.count("DEPTHWISE_CONV_2D") == 5 * 20  # 4 row and 16 column passes each
     photo = np.random.default_rng(5).uniform(-1, 1, (32, 40, 3)).astype(np.float32)
-    got = TFLiteGenerator(tmp_path / "out" / "drawing_fp32_winograd.tflite").run(photo, np.eye(3, dtype=np.float32)[2])
+    got = TFLiteGenerator(path).run(photo, np.eye(3, dtype=np.float32)[2])
     reference = np.asarray(generator({"photo": photo[None], "style": np.eye(3, dtype=np.float32)[2:]}))[0]
     assert np.abs(got - reference).max() <= 1e-4
+
+
+def test_a_wrong_winograd_file_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 32)
+    wrong = lambda kernel: np.einsum("ia,abck,jb->ijck", winograd._G, kernel[::-1], winograd._G).astype(np.float32)  # noqa: E731
+    monkeypatch.setattr(winograd, "transform_kernel", wrong)
+    keras.utils.set_random_seed(4)
+    StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "g.keras")
+    with pytest.raises(exporter.ParityError, match="fp32_winograd TFLite does not reproduce Keras"):
+        exporter.export_generator(
+            tmp_path / "g.keras", tmp_path / "out", (32, 32), ("fp32_winograd",), calibration_count=2, gpu_check="off"
+        )
+    assert not (tmp_path / "out").exists()
+
+
+def test_asking_fp32_winograd_of_a_model_without_wide_3x3_convolutions_is_an_error(tmp_path):
+    keras.utils.set_random_seed(4)
+    StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "g.keras")  # 32 channels at the bottleneck, under MIN_CHANNELS
+    with pytest.raises(ValueError, match="no 3x3 stride-1 convolution"):
+        exporter.export_generator(
+            tmp_path / "g.keras", tmp_path / "out", (32, 32), ("fp32_winograd",), calibration_count=2, gpu_check="off"
+        )
+    assert not (tmp_path / "out").exists()
