@@ -272,6 +272,12 @@ def export_generator(
     if unknown:
         raise ValueError(f"unknown variants {sorted(unknown)}; expected {known}.")
     generator = load_generator(model)
+    if "fp32_winograd" in variants:
+        fast, rewritten = winograd.for_speed(generator)
+        if not rewritten:  # the file would be plain fp32 under another name
+            raise ValueError(
+                f"fp32_winograd: {model} has no 3x3 stride-1 convolution with {winograd.MIN_CHANNELS}+ channels in and out to rewrite."
+            )
     summary = {"model": str(model), "size": [height, width], "variants": {}, "version": VERSION}
     photos, source = tflite.calibration_photos(calibration_dir, height, width, calibration_count)
     summary["calibration"] = source
@@ -286,11 +292,6 @@ def export_generator(
         probe.write_bytes(fp32_bytes)
         check_parity(quality(probe, reference, check_photos), None)
         if "fp32_winograd" in variants:  # the same function by other arithmetic: held to fp32's parity bar
-            fast, rewritten = winograd.for_speed(generator)
-            if not rewritten:  # the file would be plain fp32 under another name
-                raise ValueError(
-                    f"fp32_winograd: {model} has no 3x3 stride-1 convolution with {winograd.MIN_CHANNELS}+ channels in and out to rewrite."
-                )
             winograd_bytes = tflite.convert(savedmodel.save_savedmodel(fast, Path(tmp) / "winograd", height, width, batch=1), "fp32")
             probe.write_bytes(winograd_bytes)
             check_parity(quality(probe, reference, check_photos), None, "fp32_winograd")
