@@ -2,6 +2,7 @@
 
     python -m benchmarks.distill_report --teacher benchmarks/results/reference_generator.keras \
         --student runs/student/generators/generator.keras --size 256      # docs/results/distill_report.json
+    (--size 512 --output docs/results/distill_report_512.json for a student of configs/student_512.flags)
 
 Quality: SSIM and edge-F1 of the student's drawing against the teacher's, per style, on held-out photos that
 neither saw in distillation: fresh procedural portraits (another seed) and the shared aligned photos of the
@@ -70,7 +71,7 @@ def main(argv):
     # the two models' exports and timings, then each photo set in three styles
     progress = Progress(2 + 3 * len(sets), "distill_report", unit="stages", interval=0.0)
     for name, path in (("teacher", _TEACHER.value), ("student", _STUDENT.value)):
-        out = exports / name
+        out = exports / f"{name}_{size}px"  # one per size (a 256² file is never timed as the 512² one); not edge_fps' seeded-network names
         int8 = out / "drawing_int8.tflite"
         if not int8.is_file() or int8.stat().st_mtime < Path(path).stat().st_mtime:
             calibration = Path(_REAL.value).parent / "calibration"
@@ -103,7 +104,7 @@ def main(argv):
         batch = np.stack(tflite.calibration_photos(_SEEN.value, size, size, 64)[0])
         for k in range(3):
             seen[f"style{k + 1}"] = _scores(drawn("student", batch, styles[k]), drawn("teacher", batch, styles[k]))
-    int8_student = TFLiteGenerator(exports / "student" / "drawing_int8.tflite")
+    int8_student = TFLiteGenerator(exports / f"student_{size}px" / "drawing_int8.tflite")
     for set_name, photos in sets.items():
         batch = np.stack(photos)
         moves = {"shift_1px": [], "mirror": []}

@@ -711,7 +711,7 @@ SECTIONS = (
     ("The training input pipeline", "input_pipeline.json", render_input_pipeline, "python -m benchmarks.input_pipeline"),
     ("The camera demo end to end", "edge_fps*.json", render_edge_fps, "python -m benchmarks.edge_fps"),
     ("The camera demo over a long run (memory)", "edge_soak.json", render_edge_fps, "python -m benchmarks.edge_fps --soak --frames 2000"),
-    ("The distilled student against its teacher", "distill_report.json", render_distill_report, "python -m benchmarks.distill_report"),
+    ("The distilled student against its teacher", "distill_report*.json", render_distill_report, "python -m benchmarks.distill_report"),
     ("The camera demo on an arm64 Debian userland (Raspberry Pi OS)", "pi_check.json", render_pi_check, "sudo make pi-check"),
     ("The camera demo in the browser", "web_fps.json", render_web_fps, "python -m benchmarks.web_fps --model exported/drawing_fp32.tflite"),
 )

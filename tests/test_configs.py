@@ -16,7 +16,12 @@ from keras_asym.training.loop import TrainConfig
 from keras_asym.utils.config_flags import define_flags, from_flags, model_options
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-PRESETS = {"official.flags": TrainConfig, "cpu_small.flags": TrainConfig, "student.flags": DistillConfig}
+PRESETS = {
+    "official.flags": TrainConfig,
+    "cpu_small.flags": TrainConfig,
+    "student.flags": DistillConfig,
+    "student_512.flags": DistillConfig,
+}
 
 
 def _parse(cls, *argv: str):
