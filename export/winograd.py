@@ -136,6 +136,6 @@ def for_speed(generator: keras.Model, min_channels: int | None = None) -> tuple[
         if layer.name in rewritten:
             kernel, bias = layer.get_weights()
             target.set_weights([transform_kernel(kernel), bias])
-        elif layer.weights:
+        else:
             target.set_weights(layer.get_weights())
     return keras.Model(copy.input, copy.output, name=f"{generator.name}_winograd"), rewritten
