@@ -15,7 +15,6 @@ int8 rounding in general.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from benchmarks.common import results
 from benchmarks.common.heldout import photo_split
-from benchmarks.common.reference import UNPAIRED_G, reference_model
+from benchmarks.common.reference import models_or_defaults
 from benchmarks.common.sensitivity import Sensitivity
 from edge_demo.runtime.hashing import file_sha256
 from edge_demo.runtime.pixels import to_model, to_pixels
@@ -98,14 +97,10 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
 def main(argv):
     del argv
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path("benchmarks/results/photo_split"))
-    models = [Path(m) for m in _MODELS.value] if _MODELS.value else [reference_model(calibration_dir), UNPAIRED_G]
+    models = models_or_defaults(_MODELS.value, calibration_dir)
     record = {**results.header("int8_runtimes", 2), "clip_quantile": _CLIP.value, "runtimes": list(RUNTIMES), "rows": []}
     path = Path(_OUTPUT.value) if _OUTPUT.value else results.RESULTS / "int8_runtimes.json"
-    with tempfile.TemporaryDirectory(prefix="int8_runtimes_") as work:
-        for model in models:
-            for size in (int(s) for s in _SIZES.value):
-                record["rows"].append(analyse(model, size, quality_dir, calibration_dir, Path(work) / f"{model.stem}_{size}"))
-                results.write(record, path)
+    results.write_rows(record, path, models, [int(s) for s in _SIZES.value], analyse, quality_dir, calibration_dir)
     from benchmarks import report  # lazy: the report module reads every results file; only needed to print
 
     print(report.render_int8_runtimes(record))

@@ -20,7 +20,6 @@ run beside this one on the same photos before this replaced it (docs/design.md, 
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from absl import flags
 
 from benchmarks.common import results
 from benchmarks.common.heldout import photo_split
-from benchmarks.common.reference import UNPAIRED_G, reference_model
+from benchmarks.common.reference import models_or_defaults
 from benchmarks.common.sensitivity import Sensitivity
 from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.hashing import file_sha256
@@ -172,10 +171,7 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
 def main(argv):
     del argv
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path("benchmarks/results/photo_split"))
-    if _MODELS.value:
-        models = [Path(m) for m in _MODELS.value]
-    else:
-        models = [reference_model(calibration_dir), UNPAIRED_G]
+    models = models_or_defaults(_MODELS.value, calibration_dir)
     record = {
         **results.header("qat", 2),
         "settings": {
@@ -189,11 +185,7 @@ def main(argv):
         "rows": [],
     }
     path = Path(_OUTPUT.value) if _OUTPUT.value else results.RESULTS / "qat.json"
-    with tempfile.TemporaryDirectory(prefix="qat_") as work:
-        for model in models:
-            for size in (int(s) for s in _SIZES.value):
-                record["rows"].append(analyse(model, size, quality_dir, calibration_dir, Path(work) / f"{model.stem}_{size}"))
-                results.write(record, path)
+    results.write_rows(record, path, models, [int(s) for s in _SIZES.value], analyse, quality_dir, calibration_dir)
     from benchmarks import report
 
     print(report.render_qat(record))

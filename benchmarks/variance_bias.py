@@ -14,7 +14,6 @@ too: it drifts, since its own float variance is not low.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from absl import flags
 
 from benchmarks.common import results
 from benchmarks.common.heldout import photo_split
-from benchmarks.common.reference import UNPAIRED_G, reference_model
+from benchmarks.common.reference import models_or_defaults
 from benchmarks.common.sensitivity import Sensitivity
 from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.hashing import file_sha256
@@ -105,14 +104,10 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
 def main(argv):
     del argv
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path("benchmarks/results/photo_split"))
-    models = [Path(m) for m in _MODELS.value] if _MODELS.value else [reference_model(calibration_dir), UNPAIRED_G]
+    models = models_or_defaults(_MODELS.value, calibration_dir)
     record = {**results.header("variance_bias", 2), "clip_quantile": _CLIP.value, "rows": []}
     path = Path(_OUTPUT.value) if _OUTPUT.value else results.RESULTS / "variance_bias.json"
-    with tempfile.TemporaryDirectory(prefix="variance_bias_") as work:
-        for model in models:
-            for size in (int(s) for s in _SIZES.value):
-                record["rows"].append(analyse(model, size, quality_dir, calibration_dir, Path(work) / f"{model.stem}_{size}"))
-                results.write(record, path)
+    results.write_rows(record, path, models, [int(s) for s in _SIZES.value], analyse, quality_dir, calibration_dir)
     from benchmarks import report  # lazy: the report module reads every results file; only needed to print
 
     print(report.render_variance_bias(record))

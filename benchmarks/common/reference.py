@@ -21,3 +21,8 @@ def reference_model(calibration_dir: Path | None) -> Path:
         args = [sys.executable, "-m", "benchmarks.reference_generator", f"--output={REFERENCE}"]
         subprocess.run(args + ([f"--photos={calibration_dir}"] if calibration_dir else []), check=True, cwd=REFERENCE.parents[2])
     return REFERENCE
+
+
+def models_or_defaults(paths: list[str], calibration_dir: Path | None) -> list[Path]:
+    """The generators a benchmark was given, else the reference generator (fitted first if missing) and ``UNPAIRED_G``."""
+    return [Path(p) for p in paths] if paths else [reference_model(calibration_dir), UNPAIRED_G]

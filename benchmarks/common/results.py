@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import machine
@@ -33,3 +35,13 @@ def write(record: dict, path: str | Path | None = None) -> Path:
     write_bytes_atomic(path, (json.dumps(record, indent=1) + "\n").encode())
     print(f"wrote {path}", flush=True)
     return path
+
+
+def write_rows(record: dict, path: Path, models: list[Path], sizes: list[int], analyse: Callable[..., dict], *folders: Path | None) -> None:
+    """Appends ``analyse(model, size, *folders, work)`` to ``record["rows"]`` for every model and size, writing
+    ``path`` after each row (an interrupted run keeps the rows it finished); ``work`` is a scratch folder per row."""
+    with tempfile.TemporaryDirectory(prefix=f"{record['benchmark']}_") as work:
+        for model in models:
+            for size in sizes:
+                record["rows"].append(analyse(model, size, *folders, Path(work) / f"{model.stem}_{size}"))
+                write(record, path)
