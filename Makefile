@@ -53,6 +53,8 @@ bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json
 	$(PY) -m benchmarks.inference --variants fp32,fp32_winograd --output docs/results/inference_winograd.json
+	$(PY) -m benchmarks.inference --model $(UNPAIRED_G) --variants fp32,int8 --work_dir benchmarks/results/inference_unpaired_g \
+		--output docs/results/inference_unpaired_g.json
 	$(PY) -m benchmarks.layer_profile
 	$(PY) -m benchmarks.winograd
 	$(PY) -m benchmarks.train_step
@@ -69,6 +71,10 @@ bench: $(STAMP) assets
 	$(PY) -m benchmarks.qat --models $(UNPAIRED_G) --sizes 512 --clip_quantile 0.999 --output docs/results/qat_unpaired_g_512_variance_bias.json
 	$(PY) -m benchmarks.int8_runtimes
 	$(PY) -m benchmarks.variance_bias
+	$(PY) -m benchmarks.activation_ranges --models $(UNPAIRED_G) --output docs/results/activation_ranges_unpaired_g.json
+	$(PY) -m benchmarks.activation_ranges --models benchmarks/results/reference_generator.keras --sizes 256 \
+		--output docs/results/activation_ranges_reference_g_256.json
+	$(PY) -m benchmarks.float_parity
 	$(PY) -m benchmarks.hostile_inputs
 	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_half_res_conv,student_alpha2 --output docs/results/edge_fps_512.json \
 		$(if $(wildcard $(STUDENT_256)/drawing_int8.tflite),--export_dirs $(STUDENT_256))

@@ -618,6 +618,60 @@ def render_variance_bias(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_float_parity(record: dict) -> str:
+    """Per generator and size: how far the float32 drawings of Keras and of the fp32 file lie from float64 and from each other."""
+    rows = record["rows"]
+    lines = [
+        *preamble(record),
+        f"On {rows[0]['photos'] if rows else 'the exporter parity photos'}: the Keras drawing (float32), the fp32 TFLite "
+        "drawing (XNNPACK) and the drawing of a float64 copy of the same generator. Worst pixel in 8-bit levels, and the "
+        "share of pixels off by more than one level. First norm: the error of its mean (share of the channel's spread) "
+        "and of its variance (share of it), computed in float32 by TensorFlow and by TFLite from the same input, the "
+        "worst channel of any photo.",
+        "",
+        "| generator | size | TFLite vs Keras: dB, worst, share | Keras vs float64: worst | TFLite vs float64: worst | first norm mean error, TF / TFLite | variance error, TF / TFLite |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        pair, norm = r["tflite_vs_keras"], r["first_norm"]
+        lines.append(
+            f"| `{r['model']}` | {r['size']}² | {pair['psnr_db']:.1f}, {pair['worst_levels']:.2f}, {pair['share_over_one_level']:.1e} | "
+            f"{r['keras_vs_float64']['worst_levels']:.2f} | {r['tflite_vs_float64']['worst_levels']:.2f} | "
+            f"{norm['tensorflow_mean_error_of_spread']:.1e} / {norm['tflite_mean_error_of_spread']:.1e} | "
+            f"{norm['tensorflow_variance_error']:.1e} / {norm['tflite_variance_error']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def render_activation_ranges(record: dict) -> str:
+    """Per generator and size: the exporter's int8 with activation ranges at the calibrator's extremes and at the
+    quantile its search kept, and every candidate on the held-out photos."""
+    rows = record["rows"]
+    candidates = list(rows[0]["held_out_psnr_db_uncorrected"]) if rows else []
+    lines = [
+        *preamble(record),
+        f"The exporter's `int8` file (every op int8, norm inputs balanced and clipped at {record['clip_quantile']}, variance "
+        f"bias corrected, calibrated on {rows[0]['calibration'] if rows else 'the calibration photos'}) with each activation "
+        "range from its smallest to its largest calibration value (`--range_quantile 1`, the converter's own) and at the "
+        "quantile `export.activation_ranges` chose on the calibration photos (`auto`). PSNR of the uint8 drawing against "
+        f"the float drawing of the generator as given, on {rows[0]['photos'] if rows else 'held-out photos'} (XNNPACK). "
+        "The last columns score every candidate on those held-out photos, before the variance-bias correction, to check "
+        "the choice against what it did not see.",
+        "",
+        "| generator | size | extremes dB | chosen quantile | chosen dB | gain dB | "
+        + " | ".join(f"{q} held out dB" for q in candidates)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(candidates),
+    ]
+    for r in rows:
+        held_out = r["held_out_psnr_db_uncorrected"]
+        lines.append(
+            f"| `{r['model']}` | {r['size']}² | {r['extremes_psnr_db']:.2f} | {r['chosen_quantile']:g} | {r['chosen_psnr_db']:.2f} | "
+            f"{r['chosen_psnr_db'] - r['extremes_psnr_db']:+.2f} | " + " | ".join(f"{held_out[q]:.2f}" for q in candidates) + " |"
+        )
+    return "\n".join(lines)
+
+
 def render_hostile_inputs(record: dict) -> str:
     """Per command: the hostile cases, how many kept the exit-status promise, and the peak memory against the budget."""
     lines = [
@@ -666,6 +720,19 @@ SECTIONS = (
         render_inference,
         "python -m benchmarks.inference --variants fp32,fp32_winograd --output docs/results/inference_winograd.json",
     ),
+    (
+        "Float32 drawings against float64: the floor under the parity check",
+        "float_parity.json",
+        render_float_parity,
+        "python -m benchmarks.float_parity",
+    ),
+    (
+        "Full int8 of the unpaired G (not tuned on) beside PyTorch",
+        "inference_unpaired*.json",
+        render_inference,
+        "python -m benchmarks.inference --model keras_asym/pretrained/unpaired_drawer.keras --variants fp32,int8 "
+        "--work_dir benchmarks/results/inference_unpaired_g --output docs/results/inference_unpaired_g.json",
+    ),
     ("Where the float time goes: G's layers alone", "layer_profile.json", render_layer_profile, "python -m benchmarks.layer_profile"),
     ("One 3x3 convolution, direct and Winograd", "winograd.json", render_winograd, "python -m benchmarks.winograd"),
     ("One training step beside the official one", "train_step*.json", render_train_step, "python -m benchmarks.train_step"),
@@ -699,6 +766,12 @@ SECTIONS = (
         "variance_bias.json",
         render_variance_bias,
         "python -m benchmarks.variance_bias",
+    ),
+    (
+        "Full int8 with activation ranges at a quantile of the calibration values",
+        "activation_ranges*.json",
+        render_activation_ranges,
+        "python -m benchmarks.activation_ranges",
     ),
     (
         "Hostile and careless inputs: exit status and memory per command",

@@ -20,6 +20,7 @@ from absl import flags
 
 from edge_demo.runtime import cli
 from export import exporter
+from export.activation_ranges import CANDIDATES as RANGE_CANDIDATES
 from export.balance import CLIP_QUANTILE
 from export.clip_search import CANDIDATES
 from export.tflite import OPTIONAL_VARIANTS, VARIANTS
@@ -55,6 +56,14 @@ _VARIANCE_BIAS = flags.DEFINE_boolean(
     True,
     "int8: measure each norm's int8 variance bias in the converted file and convert again with it added to the "
     "norm's epsilon (export/variance_bias.py; one more conversion).",
+)
+_RANGES = flags.DEFINE_string(
+    "range_quantile",
+    "auto",
+    "int8: each activation tensor's range at this quantile of its values on the calibration photos (1: their extremes, "
+    f"the converter's own), or 'auto' (quantizes at each of {', '.join(f'{q:g}' for q in RANGE_CANDIDATES)} and keeps the "
+    "closest to float on the calibration photos; export/activation_ranges.py). Not with --float_ops, which keeps the "
+    "calibrator's ranges.",
 )
 _PER_OP = flags.DEFINE_boolean("per_op_report", True, "int8: write the per-op quantization error (one more calibration).")
 _NAME = flags.DEFINE_string("name", "drawing", "File name prefix.")
@@ -96,6 +105,7 @@ def main(argv):
             balance_norms=_BALANCE.value,
             clip_quantile=_CLIP.value,
             correct_variance_bias=_VARIANCE_BIAS.value,
+            range_quantile=_RANGES.value,
         )
     except (ValueError, FileNotFoundError) as err:
         cli.error("export", err)

@@ -16,12 +16,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from edge_demo.runtime.generator import TFLiteGenerator
-from edge_demo.runtime.pixels import to_model
-from edge_demo.runtime.styles import ONE_HOTS
 from export import savedmodel, tflite
 from export.balance import CLIP_QUANTILE, for_integer
-from keras_asym.evaluation.metrics import psnr
 
 AUTO = "auto"
 # From no clip worth the name to one that visibly cuts lines (the float drawing ~36 dB from the unclipped one).
@@ -30,15 +26,7 @@ CANDIDATES = (CLIP_QUANTILE, 0.9995, 0.999, 0.998)
 
 def parse(value: str | float) -> float | str:
     """``"auto"`` or a quantile in (0, 1]; raises ``ValueError`` naming the value otherwise."""
-    if value == AUTO:
-        return AUTO
-    try:
-        quantile = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"clip quantile must be 'auto' or a number in (0, 1], got {value!r}.") from None
-    if not 0.0 < quantile <= 1.0:
-        raise ValueError(f"clip quantile must be 'auto' or a number in (0, 1], got {value!r}.")
-    return quantile
+    return tflite.parse_quantile(value, "clip quantile")
 
 
 def choose(
@@ -57,11 +45,7 @@ def choose(
     with tempfile.TemporaryDirectory(prefix="clip_") as tmp:
         for k, quantile in enumerate(candidates):
             saved = savedmodel.save_savedmodel(for_integer(generator, photos, quantile), Path(tmp) / f"c{k}", height, width, batch=1)
-            path = Path(tmp) / f"c{k}.tflite"
-            path.write_bytes(tflite.convert(saved, "int8", photos, io_type))
-            runner = TFLiteGenerator(path, threads=2, probe=False)
-            outputs = [runner.run(to_model(p), ONE_HOTS[i % 3]) for i, p in enumerate(photos)]
-            scores[f"{quantile:g}"] = float(np.mean([psnr(o, r, peak=2.0) for o, r in zip(outputs, reference)]))
+            converted = tflite.convert(saved, "int8", photos, io_type)
+            scores[f"{quantile:g}"] = tflite.drawing_psnr(converted, photos, reference, Path(tmp) / f"c{k}.tflite")
             log(f"clip search: quantile {quantile:g}: int8 {scores[f'{quantile:g}']:.2f} dB on {len(photos)} calibration photos")
-    best = max(candidates, key=lambda q: (scores[f"{q:g}"], -candidates.index(q)))
-    return best, scores
+    return tflite.best_candidate(candidates, scores), scores

@@ -23,22 +23,25 @@ from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from export import analyzer, clip_search, metadata, qat, savedmodel, tflite, variance_bias, winograd
+from export import activation_ranges, analyzer, clip_search, metadata, qat, savedmodel, tflite, variance_bias, winograd
 from export.balance import CLIP_QUANTILE, for_integer
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
 from keras_asym.utils.imageio import write_bytes_atomic
 
 VERSION = "0.1.0"
-# fp32 TFLite vs Keras, max abs difference on [-1, 1] drawings. Small generators agree to < 1e-5 (tested
-# at 1e-4); the paper's G at 256-512 px reaches 1-7e-4 at single pixels (float32 rounding through 24
-# instance norms, XNNPACK's summation order), 0.02-0.1 gray levels. A conversion bug is >> 1e-2.
-# fp32 TFLite against Keras, judged as float conversions are: by signal-to-noise over the
-# drawing's [-1, 1] range, and no pixel off by one 8-bit level. A correct conversion of the
-# paper's G (ngf 64, 9 blocks, official init) reaches ~99 dB with a 1.8e-3 worst pixel;
-# a wrong op (padding, norm axis, transposed kernel) falls below 40 dB.
+# fp32 TFLite against Keras, judged as float conversions are: by signal-to-noise over the drawing's [-1, 1]
+# range, and pixels off by more than one 8-bit level rare and never by more than four. A correct conversion of the
+# paper's G (ngf 64, 9 blocks, official init) reaches ~99 dB with a 1.8e-3 worst pixel; a wrong op (padding, norm
+# axis, transposed kernel) falls below 40 dB and moves whole regions. Rare, not none: float32 norm statistics over
+# a 512² map lie ~1e-4 of a channel's spread from float64 in TensorFlow and ~4x that in TFLite, and a generator
+# that amplifies its norms' errors puts single pixels past one level: the unpaired G at 512², 5e-6 of the pixels,
+# the worst at 1.27 levels, where Keras itself lay 0.22 levels and TFLite 1.05 from a float64 run of the same
+# weights (benchmarks.float_parity). The share allowed is 20 times that.
 PARITY_MIN_PSNR_DB = 80.0
-PARITY_MAX_ABS = 2.0 / 255.0
+PARITY_LEVEL = 2.0 / 255.0
+PARITY_MAX_SHARE_OVER_LEVEL = 1e-4
+PARITY_MAX_ABS = 4 * PARITY_LEVEL
 
 
 class ParityError(RuntimeError):
@@ -119,12 +122,19 @@ def check_parity(quality_vs_keras: dict, report: Path | None, variant: str = "fp
     ``report``: where the details are, or ``None`` when the check ran before anything was written.
     """
     psnr_db, worst = quality_vs_keras["psnr_db"], quality_vs_keras["max_abs_diff"]
-    if psnr_db < PARITY_MIN_PSNR_DB or worst > PARITY_MAX_ABS:
+    share = quality_vs_keras["share_over_one_level"]
+    if psnr_db < PARITY_MIN_PSNR_DB or worst > PARITY_MAX_ABS or share > PARITY_MAX_SHARE_OVER_LEVEL:
         where = f"details in {report}" if report else "nothing was written"
         raise ParityError(
             f"{variant} TFLite does not reproduce Keras: PSNR {psnr_db:.1f} dB (bar {PARITY_MIN_PSNR_DB:.0f} dB), "
-            f"worst pixel {worst:.2e} (bar {PARITY_MAX_ABS:.2e}); {where}."
+            f"worst pixel {worst:.2e} (bar {PARITY_MAX_ABS:.2e}), share of pixels off by more than one 8-bit level "
+            f"{share:.1e} (bar {PARITY_MAX_SHARE_OVER_LEVEL:.0e}); {where}."
         )
+
+
+def share_over_one_level(differences: list[np.ndarray]) -> float:
+    """The share of all pixels of ``differences`` (absolute, on [-1, 1] drawings) larger than one 8-bit level."""
+    return float(sum(int((d > PARITY_LEVEL).sum()) for d in differences) / sum(d.size for d in differences))
 
 
 def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarray]) -> dict:
@@ -136,6 +146,7 @@ def quality(model_path: Path, reference: list[np.ndarray], photos: list[np.ndarr
     return {
         "psnr_db": float(np.mean([psnr(o, r, peak=2.0) for o, r in zip(outputs, reference)])),
         "max_abs_diff": float(max(d.max() for d in diffs)),
+        "share_over_one_level": share_over_one_level(diffs),
         "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
         "images": len(photos),
     }
@@ -225,6 +236,20 @@ def write_variant(
     return path, record, io
 
 
+def _int8_ranged(saved: Path, photos, io_type: str, quantile, work: Path, generator, log) -> tuple[bytes, dict, float]:
+    """Full int8 of ``saved`` with activation ranges at ``quantile`` (``"auto"``: searched on the calibration
+    photos against ``generator``'s float drawings); returns the file, its record and the quantile used."""
+    candidates = activation_ranges.CANDIDATES if quantile == activation_ranges.AUTO else (quantile,)
+    calibration = activation_ranges.Calibration(saved, photos, io_type, candidates)
+    record = {"quantile": quantile}
+    if quantile == activation_ranges.AUTO:
+        reference = tflite.keras_drawings(generator, photos)
+        quantile, scores = activation_ranges.choose(calibration, photos, reference, work, log=log)
+        record = {"quantile": quantile, "int8_psnr_db_on_calibration": scores}
+        log(f"int8: activation ranges at quantile {quantile:g} of the calibration photos' values")
+    return calibration.quantize(quantile), record, quantile
+
+
 def export_generator(
     model: str | Path,
     output: str | Path,
@@ -241,6 +266,7 @@ def export_generator(
     balance_norms: bool = True,
     clip_quantile: float | str = CLIP_QUANTILE,
     correct_variance_bias: bool = True,
+    range_quantile: float | str = activation_ranges.AUTO,
     log=print,
 ) -> dict:
     """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
@@ -255,6 +281,11 @@ def export_generator(
     ``int8_float_norm`` has no int8 variance, and ``qat`` has learnt its own (``benchmarks.qat`` measured the
     correction after QAT lowering the drawing).
 
+    ``range_quantile``: ``int8``'s activation ranges are set at this quantile of each tensor's values on the
+    calibration photos (``export.activation_ranges``; 1: the calibrator's extremes); ``"auto"`` quantizes at each
+    of ``export.activation_ranges.CANDIDATES`` and keeps the one closest to float on the calibration photos. Not
+    with ``float_ops`` (converted by the quantization debugger, which calibrates on its own).
+
     ``gpu_check``: ``auto`` runs every variant on LiteRT's GPU accelerator when a Vulkan device
     (or SwiftShader) is present and records the result; ``require`` fails an export that does
     not run fully on it; ``off`` skips the run.
@@ -267,6 +298,9 @@ def export_generator(
     if gpu_check not in GPU_CHECKS:
         raise ValueError(f"gpu_check must be one of {GPU_CHECKS}, got {gpu_check!r}.")
     clip = clip_search.parse(clip_quantile)
+    ranges = activation_ranges.parse(range_quantile)
+    if float_ops and ranges not in (activation_ranges.AUTO, activation_ranges.EXTREMES) and "int8" in variants:
+        raise ValueError(f"range quantile {ranges:g} applies to full int8; --float_ops keeps ops float through another converter.")
     known = (*tflite.VARIANTS, *tflite.OPTIONAL_VARIANTS, "qat")
     unknown = set(variants) - set(known)
     if unknown:
@@ -324,13 +358,18 @@ def export_generator(
             else:
                 ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()
                 integer_variant = variant.startswith("int8")
-                converted = (
-                    fp32_bytes
-                    if variant == "fp32"
-                    else winograd_bytes
-                    if variant == "fp32_winograd"
-                    else tflite.convert(integer if integer_variant else static, variant, photos, io_type, ops)
-                )
+                full_integer = variant == "int8" and not ops  # activation ranges at a quantile (export.activation_ranges)
+                ranges_record = None
+                if full_integer:
+                    converted, ranges_record, ranged = _int8_ranged(integer, photos, io_type, ranges, Path(tmp), generator, log)
+                else:
+                    converted = (
+                        fp32_bytes
+                        if variant == "fp32"
+                        else winograd_bytes
+                        if variant == "fp32_winograd"
+                        else tflite.convert(integer if integer_variant else static, variant, photos, io_type, ops)
+                    )
                 extra = (
                     {
                         "calibration": source,
@@ -343,11 +382,17 @@ def export_generator(
                     if variant == "fp32_winograd"
                     else {}
                 )
+                if ranges_record is not None:
+                    extra["activation_ranges"] = ranges_record
                 if variant == "int8" and correct_variance_bias:  # the int8 file measured, the model corrected, converted again
                     extra["variance_bias"] = variance_bias.corrected(integer_model, converted, photos)
                     if extra["variance_bias"]["norms_corrected"]:  # none where --float_ops keeps the norms' ops float
                         shipped = savedmodel.save_savedmodel(integer_model, Path(tmp) / "integer_corrected", height, width, batch=1)
-                        converted = tflite.convert(shipped, variant, photos, io_type, ops)
+                        converted = (
+                            activation_ranges.Calibration(shipped, photos, io_type, (ranged,)).quantize(ranged)
+                            if full_integer
+                            else tflite.convert(shipped, variant, photos, io_type, ops)
+                        )
                     log(f"int8: the variance bias of {extra['variance_bias']['norms_corrected']} norms added to their epsilons")
                 models = {variant: converted}
             for label, model_bytes in models.items():

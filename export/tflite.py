@@ -32,10 +32,12 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.data.procedural import render_photo, sample_face
+from keras_asym.evaluation.metrics import psnr
 from keras_asym.utils.imageio import ImageReadError, fit_to_size, list_images, read_rgb
 
 BASE_VARIANTS = ("fp32", "fp16", "dynamic", "int8")  # one converter setting each
@@ -104,6 +106,33 @@ def keras_drawings(generator, photos: list[np.ndarray]) -> list[np.ndarray]:
     return [
         np.asarray(generator({"photo": to_model(p)[None], "style": ONE_HOTS[i % 3][None]}, training=False))[0] for i, p in enumerate(photos)
     ]
+
+
+def parse_quantile(value: str | float, what: str, above: float = 0.0) -> float | str:
+    """``"auto"`` or a quantile in (``above``, 1] for option ``what``; raises ``ValueError`` naming the value otherwise."""
+    if value == "auto":
+        return "auto"
+    try:
+        quantile = float(value)
+    except (TypeError, ValueError):
+        quantile = None
+    if quantile is None or not above < quantile <= 1.0:
+        raise ValueError(f"{what} must be 'auto' or a number in ({above:g}, 1], got {value!r}.")
+    return quantile
+
+
+def drawing_psnr(model: bytes, photos: list[np.ndarray], reference: list[np.ndarray], path: Path) -> float:
+    """Mean PSNR (dB) of ``model``'s drawings of ``photos`` (styles cycled) against ``reference`` ([-1, 1]), run by
+    XNNPACK from ``path``: how a search scores its candidates on the calibration photos."""
+    path.write_bytes(model)
+    runner = TFLiteGenerator(path, threads=2, probe=False)
+    outputs = [runner.run(to_model(p), ONE_HOTS[i % len(ONE_HOTS)]) for i, p in enumerate(photos)]
+    return float(np.mean([psnr(o, r, peak=2.0) for o, r in zip(outputs, reference)]))
+
+
+def best_candidate(candidates: tuple[float, ...], scores: dict[str, float]) -> float:
+    """The candidate with the highest score (keyed ``f"{q:g}"``); ties go to the earlier one."""
+    return max(candidates, key=lambda q: (scores[f"{q:g}"], -candidates.index(q)))
 
 
 def make_converter(

@@ -49,6 +49,31 @@ def test_instance_norm_is_per_sample_per_channel_biased_variance():
     np.testing.assert_allclose(out, np.asarray(group_norm(x)), atol=1e-5)
 
 
+def test_instance_norm_statistics_are_float64_under_a_float64_policy():
+    x = rng.standard_normal((1, 64, 64, 2)) * 0.01 + 50.0  # a large offset: float32 statistics lose digits
+    exact = (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(x.var(axis=(1, 2), keepdims=True) + 1e-5)
+    wide = np.asarray(InstanceNormalization(dtype="float64")(x))
+    assert wide.dtype == np.float64
+    np.testing.assert_allclose(wide, exact, atol=1e-9)
+    wide_per_channel = np.asarray(InstanceNormalization(epsilon=[1e-5, 1e-5], dtype="float64")(x))
+    np.testing.assert_allclose(wide_per_channel, exact, atol=1e-9)
+    narrow = np.asarray(InstanceNormalization()(x.astype(np.float32)))
+    assert 1e-6 < np.abs(narrow - exact).max() < 0.1  # float32: the input's own rounding and the statistics'
+
+
+def test_benchmarks_float64_copy_draws_what_the_generator_draws_in_float64():
+    from benchmarks.common.float64 import float64_copy
+
+    keras.utils.set_random_seed(0)
+    generator = StyleGenerator(ngf=4, n_blocks=1)
+    inputs = {"photo": rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32), "style": np.eye(3, dtype=np.float32)[:1]}
+    narrow = np.asarray(generator(inputs))
+    copy = float64_copy(generator)
+    wide = np.asarray(copy({k: v.astype(np.float64) for k, v in inputs.items()}))
+    assert wide.dtype == np.float64 and all(w.dtype == "float64" for w in copy.weights)
+    assert 0 < np.abs(wide - narrow).max() < 1e-4
+
+
 def _torch_conv_transpose(x, w, b, stride=2, padding=1, output_padding=1):
     """Reference ConvTranspose2d in NHWC; w in PyTorch layout (in, out, k, k)."""
     n, h, wd, cin = x.shape

@@ -66,7 +66,8 @@ class InstanceNormalization(keras.layers.Layer):
 
     Statistics are taken per sample and channel over H and W with the biased
     variance, like PyTorch. They are computed in float32 even under a mixed
-    precision policy, since float16 variances of 512x512 maps lose precision.
+    precision policy, since float16 variances of 512x512 maps lose precision
+    (in float64 under a float64 policy: ``benchmarks.float_parity``'s reference).
     Equivalent to ``keras.layers.GroupNormalization(groups=-1, center=False,
     scale=False)`` but lowers to plain mean/variance ops that TFLite and its
     GPU delegate handle.
@@ -90,13 +91,14 @@ class InstanceNormalization(keras.layers.Layer):
         self.clip = bool(clip)
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
+        dtype = "float64" if self.compute_dtype == "float64" else "float32"  # at least float32, as said above
+        x = ops.cast(inputs, dtype)
         if self.clip:
             x = ops.clip(x, -1.0, 1.0)
         mean = ops.mean(x, axis=(1, 2), keepdims=True)
         centered = x - mean
         variance = ops.mean(centered * centered if self.product else ops.square(centered), axis=(1, 2), keepdims=True)
-        epsilon = self.epsilon if isinstance(self.epsilon, float) else np.asarray(self.epsilon, np.float32)
+        epsilon = self.epsilon if isinstance(self.epsilon, float) else np.asarray(self.epsilon, dtype)
         out = centered * ops.rsqrt(variance + epsilon)
         return ops.cast(out, inputs.dtype)
 

@@ -1,0 +1,158 @@
+"""Full-integer activation ranges set at a quantile of the calibration photos' values instead of their extremes.
+
+TFLite's calibrator gives each activation tensor the range from its smallest to its largest value on the
+calibration photos, and int8 spreads its 256 levels evenly over it. The generator's activations are heavy-tailed,
+and more so the larger the image (more pixels, rarer peaks): at 512² a few values in a million set a range in
+which every typical value rounds coarsely. Setting each range at a quantile of that tensor's values pooled over the
+calibration photos clips those rare peaks (to the range's end) and narrows the step of everything else; which
+quantile wins depends on the generator and the size, so ``choose`` quantizes at each candidate and keeps the one
+whose drawings of the calibration photos come closest to the float model's.
+
+The route is the converter's own: calibrate (``_experimental_calibrate_only``, as TensorFlow's quantization
+debugger does), run the calibrated float model on the same photos with every tensor kept, write the narrower ranges
+into the calibration record, then quantize it with the MLIR quantizer exactly as ``TFLiteConverter.convert`` would.
+At ``EXTREMES`` nothing is edited: the same graph, weights and scales as the converter's (its metadata aside).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from tensorflow.lite.python import convert as lite_convert
+from tensorflow.lite.tools import flatbuffer_utils
+
+from edge_demo.runtime.progress import Progress
+from export import tflite
+
+AUTO = "auto"
+EXTREMES = 1.0  # the calibrator's own ranges, smallest to largest value
+# From no clip to one that cuts a hundredth of a percent of each tensor's values.
+CANDIDATES = (EXTREMES, 0.99999, 0.99995, 0.9999)
+
+
+def parse(value: str | float) -> float | str:
+    """``"auto"`` or a quantile in (0.5, 1]; raises ``ValueError`` naming the value otherwise."""
+    return tflite.parse_quantile(value, "activation range quantile", above=0.5)
+
+
+def _ranged_tensors(model) -> list[int]:
+    """Indices of the activation tensors the calibrator gave one range each (not the graph's inputs and outputs,
+    whose scales are the I/O contract, nor constants)."""
+    graph = model.subgraphs[0]
+    ends = set(graph.inputs) | set(graph.outputs)
+    found = []
+    for i, tensor in enumerate(graph.tensors):
+        q = tensor.quantization
+        has_data = tensor.buffer and model.buffers[tensor.buffer].data is not None
+        if q is not None and q.min is not None and len(q.min) == 1 and q.max is not None and i not in ends and not has_data:
+            found.append(i)
+    return found
+
+
+class _Tails:
+    """The ``k`` largest and ``k`` smallest values seen so far of one tensor, and how many values were seen."""
+
+    def __init__(self, k: int):
+        self.k, self.count = k, 0
+        self.high = self.low = np.empty(0, np.float32)
+
+    def add(self, values: np.ndarray) -> None:
+        values = values.ravel()
+        self.count += values.size
+        keep = min(self.k, values.size)
+        self.high = np.concatenate([self.high, np.partition(values, values.size - keep)[values.size - keep :]])
+        self.low = np.concatenate([self.low, np.partition(values, keep - 1)[:keep]])
+        if self.high.size > self.k:
+            self.high = np.partition(self.high, self.high.size - self.k)[self.high.size - self.k :]
+            self.low = np.partition(self.low, self.k - 1)[: self.k]
+
+    def range_at(self, quantile: float) -> tuple[float, float]:
+        """(low, high) quantiles of every value seen, widened to hold 0 (int8 represents 0 exactly)."""
+        rank = min(int((1.0 - quantile) * self.count), self.high.size - 1)
+        high = np.sort(self.high)[::-1][rank]
+        low = np.sort(self.low)[rank]
+        return min(0.0, float(low)), max(0.0, float(high))
+
+
+def tail_ranges(calibrated: bytes, photos: list[np.ndarray], quantiles: tuple[float, ...]) -> dict[float, dict[int, tuple]]:
+    """{quantile: {tensor index: (low, high)}} for every ranged tensor of the calibrated float model, from its
+    values on ``photos`` (styles cycled as in calibration), quantiles below 1 only, never wider than the calibrator's
+    range (nor without 0). TFLite's own float kernels."""
+    quantiles = tuple(q for q in quantiles if q < EXTREMES)
+    if not quantiles:
+        return {}
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
+    tensors = _ranged_tensors(model)
+    interpreter = Interpreter(
+        model_content=calibrated,
+        experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        num_threads=2,
+    )
+    interpreter.allocate_tensors()
+    tails: dict[int, _Tails] = {}
+    progress = Progress(len(photos), "activation ranges: float pass", unit="photos")
+    for i, sample in enumerate(tflite.representative_dataset(photos)()):  # the very inputs calibration saw
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"], sample["photo" if len(detail["shape"]) == 4 else "style"].astype(np.float32))
+        interpreter.invoke()
+        for index in tensors:
+            values = interpreter.get_tensor(index)
+            if index not in tails:  # enough of each end for the lowest quantile over every photo
+                tails[index] = _Tails(math.ceil((1.0 - min(quantiles)) * values.size * len(photos)) + 1)
+            tails[index].add(values)
+        progress.update(i + 1)
+    graph = model.subgraphs[0]
+
+    def within_extremes(index, low, high):  # the float pass may round a last bit differently from the calibrator's
+        q = graph.tensors[index].quantization
+        return max(low, min(float(q.min[0]), 0.0)), min(high, max(float(q.max[0]), 0.0))
+
+    return {q: {index: within_extremes(index, *tail.range_at(q)) for index, tail in tails.items()} for q in quantiles}
+
+
+def with_ranges(calibrated: bytes, ranges: dict[int, tuple]) -> bytes:
+    """The calibration record with each listed tensor's range replaced."""
+    if not ranges:
+        return calibrated
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
+    tensors = model.subgraphs[0].tensors
+    for index, (low, high) in ranges.items():
+        tensors[index].quantization.min = [float(low)]
+        tensors[index].quantization.max = [float(high)]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+class Calibration:
+    """One full-int8 calibration of a SavedModel on ``photos``, quantized at any of ``quantiles``."""
+
+    def __init__(self, saved_model_dir: str | Path, photos: list[np.ndarray], io_type: str = "uint8", quantiles=CANDIDATES):
+        converter = tflite.make_converter(saved_model_dir, "int8", photos, io_type)
+        converter._experimental_calibrate_only = True  # noqa: SLF001  (the quantization debugger's route; no public one)
+        self.io_type = io_type
+        self.calibrated = converter.convert()
+        self.ranges = tail_ranges(self.calibrated, photos, tuple(quantiles))
+
+    def quantize(self, quantile: float = EXTREMES) -> bytes:
+        """Full int8 with ranges at ``quantile`` (one computed at construction): what ``TFLiteConverter.convert``
+        makes of the edited record, I/O in ``io_type``."""
+        if quantile != EXTREMES and quantile not in self.ranges:
+            raise ValueError(f"quantile {quantile:g} was not computed; have {sorted(self.ranges)}.")
+        io = tflite.IO_TYPES[self.io_type]
+        quantized = lite_convert.mlir_quantize(
+            with_ranges(self.calibrated, self.ranges.get(quantile, {})), False, input_data_type=io, output_data_type=io
+        )
+        return bytes(lite_convert.deduplicate_readonly_buffers(quantized))  # as convert() finishes
+
+
+def choose(calibration: Calibration, photos, reference, work: Path, candidates=CANDIDATES, log=print) -> tuple[float, dict[str, float]]:
+    """The candidate whose int8 drawings of ``photos`` come closest to ``reference`` (ties to the earlier, wider one)
+    and every candidate's PSNR in dB."""
+    scores = {}
+    for quantile in candidates:
+        scores[f"{quantile:g}"] = tflite.drawing_psnr(calibration.quantize(quantile), photos, reference, work / "scored.tflite")
+        log(f"activation ranges: quantile {quantile:g}: int8 {scores[f'{quantile:g}']:.2f} dB on {len(photos)} calibration photos")
+    return tflite.best_candidate(candidates, scores), scores
