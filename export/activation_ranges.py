@@ -20,7 +20,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from tensorflow.lite.python import convert as lite_convert
 from tensorflow.lite.tools import flatbuffer_utils
 
@@ -86,13 +85,7 @@ def tail_ranges(calibrated: bytes, photos: list[np.ndarray], quantiles: tuple[fl
         return {}
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
     tensors = _ranged_tensors(model)
-    interpreter = Interpreter(
-        model_content=calibrated,
-        experimental_preserve_all_tensors=True,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        num_threads=2,
-    )
-    interpreter.allocate_tensors()
+    interpreter = tflite.every_tensor_interpreter(calibrated)
     tails: dict[int, _Tails] = {}
     progress = Progress(len(photos), "activation ranges: float pass", unit="photos")
     for i, sample in enumerate(tflite.representative_dataset(photos)()):  # the very inputs calibration saw
@@ -135,17 +128,20 @@ class Calibration:
         self.io_type = io_type
         self.calibrated = converter.convert()
         self.ranges = tail_ranges(self.calibrated, photos, tuple(quantiles))
+        self._quantized: dict[float, bytes] = {}  # the search's winner is shipped, not quantized again
 
     def quantize(self, quantile: float = EXTREMES) -> bytes:
         """Full int8 with ranges at ``quantile`` (one computed at construction): what ``TFLiteConverter.convert``
         makes of the edited record, I/O in ``io_type``."""
         if quantile != EXTREMES and quantile not in self.ranges:
             raise ValueError(f"quantile {quantile:g} was not computed; have {sorted(self.ranges)}.")
-        io = tflite.IO_TYPES[self.io_type]
-        quantized = lite_convert.mlir_quantize(
-            with_ranges(self.calibrated, self.ranges.get(quantile, {})), False, input_data_type=io, output_data_type=io
-        )
-        return bytes(lite_convert.deduplicate_readonly_buffers(quantized))  # as convert() finishes
+        if quantile not in self._quantized:
+            io = tflite.IO_TYPES[self.io_type]
+            quantized = lite_convert.mlir_quantize(
+                with_ranges(self.calibrated, self.ranges.get(quantile, {})), False, input_data_type=io, output_data_type=io
+            )
+            self._quantized[quantile] = bytes(lite_convert.deduplicate_readonly_buffers(quantized))  # as convert() finishes
+        return self._quantized[quantile]
 
 
 def choose(calibration: Calibration, photos, reference, work: Path, candidates=CANDIDATES, log=print) -> tuple[float, dict[str, float]]:

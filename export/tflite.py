@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import to_model
@@ -119,6 +119,19 @@ def parse_quantile(value: str | float, what: str, above: float = 0.0) -> float |
     if quantile is None or not above < quantile <= 1.0:
         raise ValueError(f"{what} must be 'auto' or a number in ({above:g}, 1], got {value!r}.")
     return quantile
+
+
+def every_tensor_interpreter(model: bytes) -> Interpreter:
+    """An allocated interpreter of ``model`` on TFLite's own kernels (no delegate) that keeps every tensor after a run,
+    for reading a graph's intermediate values."""
+    interpreter = Interpreter(
+        model_content=model,
+        experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        num_threads=2,
+    )
+    interpreter.allocate_tensors()
+    return interpreter
 
 
 def drawing_psnr(model: bytes, photos: list[np.ndarray], reference: list[np.ndarray], path: Path) -> float:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
+from ai_edge_litert.interpreter import Interpreter
 
 from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.styles import ONE_HOTS
+from export import tflite
 from keras_asym.layers.basic import InstanceNormalization
 
 
@@ -53,13 +54,7 @@ def measure(model: bytes, integer: keras.Model, photos: list[np.ndarray]) -> dic
     """Per norm of ``integer`` found in the full-int8 ``model``: each channel's variance of the int8 centered input
     minus the int8 variance (the bias), and that variance, averaged over ``photos`` (styles cycled). TFLite's own
     kernels, every tensor kept."""
-    interpreter = Interpreter(
-        model_content=model,
-        experimental_preserve_all_tensors=True,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        num_threads=2,
-    )
-    interpreter.allocate_tensors()
+    interpreter = tflite.every_tensor_interpreter(model)
     names = [layer.name for layer in integer.layers if isinstance(layer, InstanceNormalization)]
     tensors = _norm_tensors(interpreter, names)
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
