@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from export import rewrite
 from keras_asym.layers.basic import PACKAGE
 
 MIN_CHANNELS = 128
@@ -119,23 +120,11 @@ def for_speed(generator: keras.Model, min_channels: int | None = None) -> tuple[
     """(a functional copy of ``generator`` whose eligible convolutions are ``WinogradConv2D``, their names);
     ``min_channels`` defaults to ``MIN_CHANNELS``."""
     min_channels = MIN_CHANNELS if min_channels is None else min_channels
-    plain = keras.Model(generator.input, generator.output, name=generator.name)
-    rewritten = []
 
-    def clone(layer):
+    def replacement(layer):
         if not eligible(layer, min_channels):
-            return layer.__class__.from_config(layer.get_config())
-        rewritten.append(layer.name)
-        return WinogradConv2D(layer.filters, name=layer.name, dtype=layer.dtype_policy)
+            return None
+        new_layer = WinogradConv2D(layer.filters, name=layer.name, dtype=layer.dtype_policy)
+        return new_layer, lambda weights: [transform_kernel(weights[0]), weights[1]]
 
-    copy = keras.models.clone_model(plain, clone_function=clone)
-    for layer in plain.layers:
-        if not layer.weights:  # inputs among them, which clone_model may rename
-            continue
-        target = copy.get_layer(layer.name)
-        if layer.name in rewritten:
-            kernel, bias = layer.get_weights()
-            target.set_weights([transform_kernel(kernel), bias])
-        else:
-            target.set_weights(layer.get_weights())
-    return keras.Model(copy.input, copy.output, name=f"{generator.name}_winograd"), rewritten
+    return rewrite.replace_layers(generator, replacement, "winograd")
