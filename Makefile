@@ -53,10 +53,11 @@ bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json
 	$(PY) -m benchmarks.inference --variants fp32,fp32_winograd --output docs/results/inference_winograd.json
-	$(PY) -m benchmarks.inference --model $(UNPAIRED_G) --variants fp32,int8 --work_dir benchmarks/results/inference_unpaired_g \
+	$(PY) -m benchmarks.inference --model $(UNPAIRED_G) --variants fp32,int8,fp32_winograd --work_dir benchmarks/results/inference_unpaired_g \
 		--output docs/results/inference_unpaired_g.json
 	$(PY) -m benchmarks.layer_profile
 	$(PY) -m benchmarks.winograd
+	$(PY) -m benchmarks.subpixel
 	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 --output docs/results/train_step_mixed_bfloat16.json
 	ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 $(PY) -m benchmarks.train_step --jit_compile off --precisions mixed_bfloat16 \

@@ -39,6 +39,7 @@ import numpy as np
 from absl import flags
 
 from benchmarks import machine
+from benchmarks.common.fingerprint import source_sha256
 from benchmarks.common.reference import reference_model
 from benchmarks.report import render_inference_size
 from edge_demo.runtime import cli
@@ -89,9 +90,9 @@ def export_variants(keras_g, size: int, variants: list[str], work: Path, calibra
 
     out = work / f"export_{size}"
     model_path = work / "imported_generator.keras"
-    fingerprint = weights_sha256(keras_g)
+    fingerprint = f"{weights_sha256(keras_g)} {source_sha256()}"
     stamp = out / "weights.sha256"
-    if not stamp.is_file() or stamp.read_text() != fingerprint:  # exports of other weights are never reused
+    if not stamp.is_file() or stamp.read_text() != fingerprint:  # exports of other weights or exporter code are never reused
         shutil.rmtree(out, ignore_errors=True)
         keras_g.save(model_path)
     missing = [v for v in variants if not (out / f"drawing_{v}.tflite").is_file()]

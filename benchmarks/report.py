@@ -255,6 +255,27 @@ def render_winograd(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_subpixel(record: dict) -> str:
+    lines = [
+        *preamble(record),
+        f"G's layers alone (`export.subpixel`), fp32 and full int8 TFLite on XNNPACK, {record['machine']['threads']} threads, "
+        f"direct and on space-to-depth maps alternating, median of {record['runs']}; stem and head: 7x7 on the padded map, "
+        "up: 3x3 stride-2 transposed. Int8 difference in output levels (same output scale):",
+        "",
+        "| layer | map | in / out channels | fp32 ms direct / space-to-depth | int8 ms direct / space-to-depth | fp32 time ratio | "
+        "int8 time ratio | fp32 max difference / max | int8 levels apart (share of outputs) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in record["rows"].values():
+        lines.append(
+            f"| {row['kind']} | {row['side']}x{row['side']} | {row['channels']} / {row['filters']} | "
+            f"{row['direct_fp32_ms']:.2f} / {row['subpixel_fp32_ms']:.2f} | {row['direct_int8_ms']:.2f} / {row['subpixel_int8_ms']:.2f} | "
+            f"{row['fp32_time_ratio']:.2f} | {row['int8_time_ratio']:.2f} | {row['fp32_max_abs_diff_over_max']:.1e} | "
+            f"{row['int8_max_levels_apart']:.0f} ({row['int8_share_apart']:.3f}) |"
+        )
+    return "\n".join(lines)
+
+
 def render_distill_report(record: dict) -> str:
     lines = [
         *preamble(record),
@@ -727,14 +748,20 @@ SECTIONS = (
         "python -m benchmarks.float_parity",
     ),
     (
-        "Full int8 of the unpaired G (not tuned on) beside PyTorch",
+        "Full int8 and fp32_winograd of the unpaired G (not tuned on) beside PyTorch",
         "inference_unpaired*.json",
         render_inference,
-        "python -m benchmarks.inference --model keras_asym/pretrained/unpaired_drawer.keras --variants fp32,int8 "
+        "python -m benchmarks.inference --model keras_asym/pretrained/unpaired_drawer.keras --variants fp32,int8,fp32_winograd "
         "--work_dir benchmarks/results/inference_unpaired_g --output docs/results/inference_unpaired_g.json",
     ),
     ("Where the float time goes: G's layers alone", "layer_profile.json", render_layer_profile, "python -m benchmarks.layer_profile"),
     ("One 3x3 convolution, direct and Winograd", "winograd.json", render_winograd, "python -m benchmarks.winograd"),
+    (
+        "G's stem, head and upsampling on space-to-depth maps",
+        "subpixel.json",
+        render_subpixel,
+        "python -m benchmarks.subpixel",
+    ),
     ("One training step beside the official one", "train_step*.json", render_train_step, "python -m benchmarks.train_step"),
     (
         "Reduced precision over a whole training run",
@@ -848,7 +875,8 @@ def headline(results: Path = RESULTS) -> str:
         ]
         lines += [
             "",
-            "TFLite fp32 with the bottleneck's 3x3 convolutions as Winograd F(2x2, 3x3) (`--variants fp32_winograd`), PyTorch "
+            "TFLite fp32 with the bottleneck's 3x3 convolutions as Winograd F(2x2, 3x3) and the head and upsampling on "
+            "space-to-depth maps (`--variants fp32_winograd`), PyTorch "
             f"timed in the same run ({record['machine']['date'][:10]}): " + ", ".join(cells) + ".",
         ]
     for step in sorted(results.glob("train_step*.json")):

@@ -32,7 +32,7 @@ _VARIANTS = flags.DEFINE_list(
     "variants",
     list(VARIANTS),
     f"Any of {', '.join(VARIANTS + OPTIONAL_VARIANTS)}, qat (qat fine-tunes: minutes to hours; fp32_winograd: fp32, faster on "
-    "XNNPACK for wide 3x3 layers, whose weights grow by 16/9).",
+    "XNNPACK for wide 3x3 layers, whose weights grow by 16/9, and with --subpixel).",
 )
 _CALIBRATION_DIR = flags.DEFINE_string(
     "calibration_dir", None, "Aligned face photos for int8 calibration and QAT (default: procedural portraits)."
@@ -50,6 +50,12 @@ _CLIP = flags.DEFINE_string(
     f"{CLIP_QUANTILE:g}",
     "int8/qat with balanced norms: share of each norm input kept unclipped, or 'auto' (converts at each of "
     f"{', '.join(f'{q:g}' for q in CANDIDATES)} and keeps the closest to float on the calibration photos).",
+)
+_SUBPIXEL = flags.DEFINE_boolean(
+    "subpixel",
+    True,
+    "int8, int8_float_norm, qat and fp32_winograd: compute the 7x7 stem and head and the transposed convolutions on "
+    "space-to-depth maps (export/subpixel.py): the same function, fewer empty XNNPACK blocks.",
 )
 _VARIANCE_BIAS = flags.DEFINE_boolean(
     "correct_variance_bias",
@@ -105,6 +111,7 @@ def main(argv):
             balance_norms=_BALANCE.value,
             clip_quantile=_CLIP.value,
             correct_variance_bias=_VARIANCE_BIAS.value,
+            subpixel_convs=_SUBPIXEL.value,
             range_quantile=_RANGES.value,
         )
     except (ValueError, FileNotFoundError) as err:

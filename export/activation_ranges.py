@@ -11,7 +11,8 @@ whose drawings of the calibration photos come closest to the float model's.
 The route is the converter's own: calibrate (``_experimental_calibrate_only``, as TensorFlow's quantization
 debugger does), run the calibrated float model on the same photos with every tensor kept, write the narrower ranges
 into the calibration record, then quantize it with the MLIR quantizer exactly as ``TFLiteConverter.convert`` would.
-At ``EXTREMES`` nothing is edited: the same graph, weights and scales as the converter's (its metadata aside).
+At ``EXTREMES`` nothing else is edited: the same graph, weights and scales as the converter's (its metadata aside),
+but for the ranges ``delegable`` widens so that XNNPACK runs every addition.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ AUTO = "auto"
 EXTREMES = 1.0  # the calibrator's own ranges, smallest to largest value
 # From no clip to one that cuts a hundredth of a percent of each tensor's values.
 CANDIDATES = (EXTREMES, 0.99999, 0.99995, 0.9999)
+# XNNPACK takes an int8 ADD or SUB whose input scales lie within 2^-10 of its output's (a measured norm mean at
+# 0.00092 of it ran on the reference kernel); a margin of 2 below that.
+MAX_ADD_SCALE_RATIO = 512
 
 
 def parse(value: str | float) -> float | str:
@@ -107,6 +111,35 @@ def tail_ranges(calibrated: bytes, photos: list[np.ndarray], quantiles: tuple[fl
     return {q: {index: within_extremes(index, *tail.range_at(q)) for index, tail in tails.items()} for q in quantiles}
 
 
+def delegable(calibrated: bytes, ranges: dict[int, tuple]) -> dict[int, tuple]:
+    """``ranges`` with every ADD and SUB input whose int8 step would be under ``1 / MAX_ADD_SCALE_RATIO`` of its
+    output's widened to it (holding 0, scaled about it): XNNPACK refuses an int8 addition whose input and output
+    scales lie too far apart, and the reference kernel then runs it on the whole map. A norm's mean, subtracted from
+    its input, is one: its values are tiny where the input was balanced to zero offset (``export.balance``)."""
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
+    graph = model.subgraphs[0]
+    ranged = set(_ranged_tensors(model))
+    codes = {i: flatbuffer_utils.opcode_to_name(model, i) for i in range(len(model.operatorCodes))}
+    widened = dict(ranges)
+
+    def span(index):
+        low, high = widened.get(index, (float(graph.tensors[index].quantization.min[0]), float(graph.tensors[index].quantization.max[0])))
+        return low, high, high - low
+
+    for op in reversed(graph.operators):  # consumers first: an output is final before its own inputs are set
+        if codes[op.opcodeIndex] not in ("ADD", "SUB") or op.outputs[0] not in ranged:
+            continue
+        need = span(op.outputs[0])[2] / MAX_ADD_SCALE_RATIO
+        for index in op.inputs:
+            if index not in ranged:
+                continue
+            low, high, _ = span(index)
+            low, high = min(low, 0.0), max(high, 0.0)  # the quantizer's range always holds 0
+            if high - low < need:
+                widened[index] = (low * need / (high - low), high * need / (high - low)) if high > low else (-need / 2, need / 2)
+    return widened
+
+
 def with_ranges(calibrated: bytes, ranges: dict[int, tuple]) -> bytes:
     """The calibration record with each listed tensor's range replaced."""
     if not ranges:
@@ -137,9 +170,8 @@ class Calibration:
             raise ValueError(f"quantile {quantile:g} was not computed; have {sorted(self.ranges)}.")
         if quantile not in self._quantized:
             io = tflite.IO_TYPES[self.io_type]
-            quantized = lite_convert.mlir_quantize(
-                with_ranges(self.calibrated, self.ranges.get(quantile, {})), False, input_data_type=io, output_data_type=io
-            )
+            ranges = delegable(self.calibrated, self.ranges.get(quantile, {}))
+            quantized = lite_convert.mlir_quantize(with_ranges(self.calibrated, ranges), False, input_data_type=io, output_data_type=io)
             self._quantized[quantile] = bytes(lite_convert.deduplicate_readonly_buffers(quantized))  # as convert() finishes
         return self._quantized[quantile]
 

@@ -23,7 +23,7 @@ from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.pixels import SCALE, to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from export import activation_ranges, analyzer, clip_search, metadata, qat, savedmodel, tflite, variance_bias, winograd
+from export import activation_ranges, analyzer, clip_search, metadata, qat, savedmodel, subpixel, tflite, variance_bias, winograd
 from export.balance import CLIP_QUANTILE, for_integer
 from keras_asym.evaluation.metrics import psnr
 from keras_asym.inference.drawer import load_generator
@@ -208,6 +208,16 @@ def gpu_summary(verdict: dict) -> str:
     return f"GPU: {verdict.get('ops_on_gpu')} ops on GPU, {verdict.get('ops_on_cpu')} on CPU (lacks {', '.join(verdict.get('unsupported_ops') or []) or '?'})"
 
 
+def reference_ops_record(model: bytes) -> dict:
+    """How many ops of each kind XNNPACK leaves to TFLite's reference kernels, and the largest few
+    (``export.tflite.reference_kernel_ops``)."""
+    found = tflite.reference_kernel_ops(model)
+    counts: dict[str, int] = {}
+    for row in found:
+        counts[row["op"]] = counts.get(row["op"], 0) + 1
+    return {"counts": counts, "largest": found[:3]}
+
+
 def write_variant(
     output: Path,
     name: str,
@@ -267,6 +277,7 @@ def export_generator(
     clip_quantile: float | str = CLIP_QUANTILE,
     correct_variance_bias: bool = True,
     range_quantile: float | str = activation_ranges.AUTO,
+    subpixel_convs: bool = True,
     log=print,
 ) -> dict:
     """Exports ``model`` into ``output``; returns (and writes) the ``export.json`` summary.
@@ -285,6 +296,10 @@ def export_generator(
     calibration photos (``export.activation_ranges``; 1: the calibrator's extremes); ``"auto"`` quantizes at each
     of ``export.activation_ranges.CANDIDATES`` and keeps the one closest to float on the calibration photos. Not
     with ``float_ops`` (converted by the quantization debugger, which calibrates on its own).
+
+    ``subpixel_convs``: the int8 variants, ``qat`` and ``fp32_winograd`` compute the full-resolution convolutions over
+    few channels (G's 7x7 stem and head) and the transposed convolutions on space-to-depth maps
+    (``export.subpixel``): the same function, which XNNPACK runs in a fraction of the time.
 
     ``gpu_check``: ``auto`` runs every variant on LiteRT's GPU accelerator when a Vulkan device
     (or SwiftShader) is present and records the result; ``require`` fails an export that does
@@ -308,9 +323,13 @@ def export_generator(
     generator = load_generator(model)
     if "fp32_winograd" in variants:
         fast, rewritten = winograd.for_speed(generator)
-        if not rewritten:  # the file would be plain fp32 under another name
+        spaced = []
+        if subpixel_convs:
+            fast, spaced = subpixel.for_speed(fast, "float")
+        if not rewritten and not spaced:  # the file would be plain fp32 under another name
             raise ValueError(
-                f"fp32_winograd: {model} has no 3x3 stride-1 convolution with {winograd.MIN_CHANNELS}+ channels in and out to rewrite."
+                f"fp32_winograd: {model} has no 3x3 stride-1 convolution with {winograd.MIN_CHANNELS}+ channels in and out "
+                "to rewrite" + ("." if subpixel_convs else ", and --nosubpixel leaves its other convolutions as they are.")
             )
     summary = {"model": str(model), "size": [height, width], "variants": {}, "version": VERSION}
     photos, source = tflite.calibration_photos(calibration_dir, height, width, calibration_count)
@@ -337,6 +356,9 @@ def export_generator(
         if any(v.startswith("int8") for v in variants):  # norms square by a product; balanced unless turned off
             integer = shipped = Path(tmp) / "integer"  # shipped: what int8 is converted from in the end
             integer_model = for_integer(generator, photos if balance_norms else None, clip)
+            integer_spaced = []
+            if subpixel_convs:  # after balancing, which rescales the original convolutions
+                integer_model, integer_spaced = subpixel.for_speed(integer_model)
             savedmodel.save_savedmodel(integer_model, integer, height, width, batch=1)
 
         output.mkdir(parents=True, exist_ok=True)
@@ -353,7 +375,16 @@ def export_generator(
             started = time.perf_counter()
             if variant == "qat":
                 models, extra = qat.run_qat(
-                    model, height, width, photos, io_type, **(qat_options or {}), balance_norms=balance_norms, clip_quantile=clip, log=log
+                    model,
+                    height,
+                    width,
+                    photos,
+                    io_type,
+                    **(qat_options or {}),
+                    balance_norms=balance_norms,
+                    clip_quantile=clip,
+                    subpixel_convs=subpixel_convs,
+                    log=log,
                 )
             else:
                 ops = tflite.NORM_OPS if variant == "int8_float_norm" else float_ops if variant == "int8" else ()
@@ -376,9 +407,10 @@ def export_generator(
                         "float_ops": list(ops),
                         "norm_inputs_balanced": balance_norms,
                         "norm_inputs_clipped_at": clip if balance_norms else None,
+                        "subpixel_layers": integer_spaced,
                     }
                     if integer_variant
-                    else {"winograd_layers": rewritten}
+                    else {"winograd_layers": rewritten, "subpixel_layers": spaced}
                     if variant == "fp32_winograd"
                     else {}
                 )
@@ -396,6 +428,8 @@ def export_generator(
                     log(f"int8: the variance bias of {extra['variance_bias']['norms_corrected']} norms added to their epsilons")
                 models = {variant: converted}
             for label, model_bytes in models.items():
+                if label.startswith("int8") or label == "qat":  # whether XNNPACK takes an int8 op depends on its scales
+                    extra = {**extra, "xnnpack_reference_kernel_ops": reference_ops_record(model_bytes)}
                 path, record, io = write_variant(output, name, label, model_bytes, height, width, str(model), extra, gpu_check)
                 entry = {
                     "file": path.name,

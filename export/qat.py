@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export import savedmodel, tflite
+from export import activation_ranges, savedmodel, subpixel
 from export.balance import CLIP_QUANTILE, for_integer
 from export.qat_sim import QuantizationSimulation
 from keras_asym.inference.drawer import load_generator
@@ -32,6 +32,7 @@ def run_qat(
     learning_rate: float = 3e-5,
     balance_norms: bool = True,
     clip_quantile: float = CLIP_QUANTILE,
+    subpixel_convs: bool = True,
     log=print,
 ) -> tuple[dict[str, bytes], dict]:
     """Returns ``({"qat": full-integer flatbuffer}, {"qat": record})``; photos are at the export size."""
@@ -39,8 +40,11 @@ def run_qat(
     model = for_integer(load_generator(model_path), photos if balance_norms else None, clip_quantile)
     record = QuantizationSimulation(model).finetune(photos, steps, learning_rate=learning_rate, batch_size=batch_size, label="qat")
     with tempfile.TemporaryDirectory(prefix="qat_") as tmp:
-        saved = savedmodel.save_savedmodel(model, Path(tmp) / "savedmodel", height, width, batch=1)
-        converted = tflite.convert(saved, "int8", photos, io_type)
+        # the fine-tuned weights, converted with the stem, head and upsampling on space-to-depth maps (export.subpixel)
+        spaced, spaced_names = subpixel.for_speed(model) if subpixel_convs else (model, [])
+        saved = savedmodel.save_savedmodel(spaced, Path(tmp) / "savedmodel", height, width, batch=1)
+        # the calibrator's ranges, but for those XNNPACK could not take (export.activation_ranges.delegable)
+        converted = activation_ranges.Calibration(saved, photos, io_type, (activation_ranges.EXTREMES,)).quantize()
     log(f"qat: {steps} steps at {height}x{width}, simulated int8 error (mean squared) {record['first']:.5f} -> {record['last']:.5f}")
     return {"qat": converted}, {
         "qat": {
@@ -49,6 +53,7 @@ def run_qat(
             "learning_rate": learning_rate,
             "norm_inputs_balanced": balance_norms,
             "norm_inputs_clipped_at": clip_quantile if balance_norms else None,
+            "subpixel_layers": spaced_names,
             "seconds": round(time.perf_counter() - started, 1),
         }
     }

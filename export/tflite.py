@@ -24,6 +24,7 @@ MIRROR_PAD prepare error.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -132,6 +133,36 @@ def every_tensor_interpreter(model: bytes) -> Interpreter:
     )
     interpreter.allocate_tensors()
     return interpreter
+
+
+def reference_kernel_ops(model: bytes) -> list[dict]:
+    """The ops of ``model`` that XNNPACK leaves to TFLite's reference kernels (``op``, output ``tensor``, its
+    ``elements``), largest output first: the ones that cost, since the reference kernels run single-threaded and
+    split XNNPACK's graph.
+
+    Found by running the model twice on different random inputs with every tensor kept: XNNPACK writes only the
+    tensors that leave its partitions, so a tensor that changed between the runs and that no partition outputs
+    was written by a reference kernel."""
+    interpreter = Interpreter(model_content=model, experimental_preserve_all_tensors=True, num_threads=2)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()  # noqa: SLF001  (no public API lists a graph's nodes)
+    partition_outputs = {i for op in ops if op["op_name"] == "DELEGATE" for i in op["outputs"]}
+    candidates = [op for op in ops if op["op_name"] != "DELEGATE" and not set(op["outputs"]) & partition_outputs]
+    rng, runs = np.random.default_rng(0), []
+    for _ in range(2):
+        for detail in interpreter.get_input_details():
+            info = np.iinfo(detail["dtype"]) if np.issubdtype(detail["dtype"], np.integer) else None
+            values = rng.integers(info.min, info.max, detail["shape"], endpoint=True) if info else rng.uniform(-1, 1, detail["shape"])
+            interpreter.set_tensor(detail["index"], values.astype(detail["dtype"]))
+        interpreter.invoke()
+        runs.append({op["index"]: [hashlib.sha1(interpreter.tensor(i)().tobytes()).digest() for i in op["outputs"]] for op in candidates})
+    tensors = interpreter.get_tensor_details()
+    found = [
+        {"op": op["op_name"], "tensor": tensors[op["outputs"][0]]["name"], "elements": int(np.prod(tensors[op["outputs"][0]]["shape"]))}
+        for op in candidates
+        if runs[0][op["index"]] != runs[1][op["index"]]
+    ]
+    return sorted(found, key=lambda row: -row["elements"])
 
 
 def drawing_psnr(model: bytes, photos: list[np.ndarray], reference: list[np.ndarray], path: Path) -> float:

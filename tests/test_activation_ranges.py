@@ -152,3 +152,26 @@ def test_the_exporter_refuses_a_bad_range_quantile_in_one_line_before_loading_an
     assert result.returncode == 2
     assert "'0.2'" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_an_addition_input_on_a_step_too_fine_for_xnnpack_gets_a_wider_range_and_xnnpack_then_runs_it(calibrated):
+    from tensorflow.lite.python import convert as lite_convert
+
+    *_, calibration = calibrated
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibration.calibrated))
+    graph = model.subgraphs[0]
+    sub = next(op for op in graph.operators if flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) == "SUB")
+    mean, output = sub.inputs[1], sub.outputs[0]  # a norm's input minus its mean
+    assert b"Mean" in graph.tensors[mean].name
+    assert mean not in activation_ranges.delegable(calibration.calibrated, {})  # as calibrated, XNNPACK takes it
+    tiny = {mean: (-1e-9, 1e-9)}  # what a balanced input's mean can come to
+    widened = activation_ranges.delegable(calibration.calibrated, tiny)
+    low, high = widened[mean]
+    span = float(graph.tensors[output].quantization.max[0]) - float(graph.tensors[output].quantization.min[0])
+    assert low <= 0 <= high and high - low == pytest.approx(span / activation_ranges.MAX_ADD_SCALE_RATIO)
+
+    def left_to_reference_kernels(ranges):
+        quantized = lite_convert.mlir_quantize(activation_ranges.with_ranges(calibration.calibrated, ranges), False)
+        return [row["op"] for row in tflite.reference_kernel_ops(bytes(quantized)) if row["op"] == "SUB"]
+
+    assert left_to_reference_kernels(tiny) == ["SUB"] and left_to_reference_kernels(widened) == []

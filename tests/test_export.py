@@ -19,6 +19,7 @@ from keras_asym.layers.basic import InstanceNormalization
 from keras_asym.models.networks import StyleGenerator
 
 HEIGHT, WIDTH = 48, 64
+SUBPIXEL_LAYERS = ["stem_conv", "up1_deconv", "up2_deconv", "head_conv"]  # export.subpixel's rewrites of G
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,41 @@ def test_every_variant_is_written_with_metadata_and_reports(exported):
     assert summary["variants"]["int8"]["io"] == {"photo": "uint8", "style": "uint8", "drawing": "uint8"}
     assert summary["variants"]["int8_float_norm"]["io"] == {"photo": "float32", "style": "float32", "drawing": "float32"}
     assert json.loads((out / "drawing_int8_float_norm.json").read_text())["float_ops"] == list(tflite.NORM_OPS)
+
+
+def test_the_int8_files_compute_the_stem_head_and_upsampling_on_space_to_depth_maps_and_fp32_does_not(exported):
+    _, out, _ = exported
+
+    def ops(variant):
+        return [op["op_name"] for op in TFLiteGenerator(out / f"drawing_{variant}.tflite").interpreter._get_ops_details()]  # noqa: SLF001
+
+    for variant in ("int8", "int8_float_norm"):
+        assert json.loads((out / f"drawing_{variant}.json").read_text())["subpixel_layers"] == SUBPIXEL_LAYERS
+        names = ops(variant)
+        assert "TRANSPOSE_CONV" not in names and names.count("SPACE_TO_DEPTH") == 2 and names.count("DEPTH_TO_SPACE") == 4, variant
+    assert ops("fp32").count("TRANSPOSE_CONV") == 2 and "SPACE_TO_DEPTH" not in ops("fp32")  # one op per Keras op
+
+
+def test_xnnpack_leaves_the_int8_file_only_the_norms_per_channel_ops_and_its_io(exported):
+    """RSQRT is no int8 XNNPACK op, nor the ADD of a per-channel epsilon too small for its scale; both act on one
+    number per channel. Everything on a map (convolutions, clips, means, the reflection pads' concatenations) is
+    XNNPACK's, and the sidecar says which ops are not."""
+    generator, out, _ = exported
+    record = json.loads((out / "drawing_int8.json").read_text())["xnnpack_reference_kernel_ops"]
+    assert set(record["counts"]) <= {"RSQRT", "ADD", "QUANTIZE", "TILE"}, record
+    assert record["counts"]["RSQRT"] == sum(isinstance(layer, InstanceNormalization) for layer in generator.layers)
+    largest = record["largest"][0]
+    assert largest["op"] == "QUANTIZE" and largest["elements"] == HEIGHT * WIDTH * 3  # the photo, uint8 to int8
+    rows = tflite.reference_kernel_ops((out / "drawing_int8.tflite").read_bytes())
+    assert all(row["elements"] <= 4 * 8 for row in rows if row["op"] in ("RSQRT", "ADD"))  # per channel: 4 * ngf at most
+
+
+def test_the_reference_kernel_finder_sees_an_op_xnnpack_refuses(tmp_path):
+    fn = tf.function(lambda x: tf.concat([x[:, i : i + 1] for i in range(7)] + [x], 1), input_signature=[tf.TensorSpec((1, 16, 16, 4))])
+    model = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    assert [row["op"] for row in tflite.reference_kernel_ops(model)] == ["CONCATENATION"]  # eight inputs: too many
+    fn = tf.function(lambda x: tf.concat([x[:, :1], x], 1), input_signature=[tf.TensorSpec((1, 16, 16, 4))])
+    assert tflite.reference_kernel_ops(tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()) == []
 
 
 def test_fp32_tflite_matches_keras_and_quantized_variants_stay_close(exported):
@@ -186,6 +222,8 @@ def test_qat_fine_tunes_through_the_int8_simulation_and_yields_a_full_integer_mo
     tensors = {t["index"]: t["dtype"] for t in runner.interpreter.get_tensor_details()}
     written = [tensors[i] for op in runner.interpreter._get_ops_details() for i in op["outputs"]]  # noqa: SLF001
     assert written and np.float32 not in written  # full integer: no op writes a float tensor
+    assert record["qat"]["subpixel_layers"] == SUBPIXEL_LAYERS
+    assert "TRANSPOSE_CONV" not in [op["op_name"] for op in runner.interpreter._get_ops_details()]  # noqa: SLF001
     x = photos[0].astype(np.float32) / 127.5 - 1
     ref = np.asarray(generator({"photo": x[None], "style": np.eye(3, dtype=np.float32)[:1]}))[0]
     assert metrics.psnr(runner.run(x, np.eye(3)[0]), ref, peak=2.0) > 18

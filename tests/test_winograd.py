@@ -115,9 +115,10 @@ def test_the_fp32_winograd_export_reproduces_keras_with_the_winograd_ops_and_rec
     path = tmp_path / "out" / "drawing_fp32_winograd.tflite"
     record = json.loads(path.with_suffix(".json").read_text())
     assert len(record["winograd_layers"]) == 5
+    assert record["subpixel_layers"] == ["stem_conv", "up1_deconv", "up2_deconv", "head_conv"]  # export.subpixel, on by default
     assert summary["variants"]["fp32_winograd"]["quality_vs_keras"]["psnr_db"] > exporter.PARITY_MIN_PSNR_DB
     ops = [op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()]
-    assert ops.count("DEPTH_TO_SPACE") == 5 and ops.count("DEPTHWISE_CONV_2D") == 5 * 20  # 4 row and 16 column passes each
+    assert ops.count("DEPTH_TO_SPACE") == 5 + 4 and ops.count("DEPTHWISE_CONV_2D") == 5 * 20  # 4 row and 16 column passes each
     photo = np.random.default_rng(5).uniform(-1, 1, (32, 40, 3)).astype(np.float32)
     got = TFLiteGenerator(path).run(photo, np.eye(3, dtype=np.float32)[2])
     reference = np.asarray(generator({"photo": photo[None], "style": np.eye(3, dtype=np.float32)[2:]}))[0]
@@ -137,11 +138,11 @@ def test_a_wrong_winograd_file_is_refused_before_anything_is_written(tmp_path, m
     assert not (tmp_path / "out").exists()
 
 
-def test_asking_fp32_winograd_of_a_model_without_wide_3x3_convolutions_is_an_error(tmp_path):
+def test_asking_fp32_winograd_of_a_model_with_nothing_to_rewrite_is_an_error(tmp_path):
     keras.utils.set_random_seed(4)
     StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "g.keras")  # 32 channels at the bottleneck, under MIN_CHANNELS
-    with pytest.raises(ValueError, match="no 3x3 stride-1 convolution"):
+    with pytest.raises(ValueError, match="no 3x3 stride-1 convolution.*--nosubpixel"):
         exporter.export_generator(
-            tmp_path / "g.keras", tmp_path / "out", (32, 32), ("fp32_winograd",), calibration_count=2, gpu_check="off"
+            tmp_path / "g.keras", tmp_path / "out", (32, 32), ("fp32_winograd",), calibration_count=2, gpu_check="off", subpixel_convs=False
         )
     assert not (tmp_path / "out").exists()

@@ -19,6 +19,18 @@ from edge_demo.runtime.generator import TFLiteGenerator
 from edge_demo.runtime.styles import one_hot
 
 
+def alternating_medians(runners: dict, runs: int) -> dict[str, float]:
+    """Median seconds of each allocated interpreter's ``invoke`` over ``runs`` rounds, one call each per round, so a
+    slow moment hits them all."""
+    times = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, interpreter in runners.items():
+            started = time.perf_counter()
+            interpreter.invoke()
+            times[name].append(time.perf_counter() - started)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def time_model(path: str, threads: int, runs: int) -> dict:
     """Median latency of one generator invocation (after 2 warm-ups) and this process's peak RSS."""
     generator = TFLiteGenerator(path, threads=threads)
