@@ -9,8 +9,6 @@ from; the whole generator beside PyTorch is ``benchmarks.inference --variants fp
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from absl import app, flags
 
@@ -49,6 +47,7 @@ def main(argv):
 
     from benchmarks import report
     from benchmarks.common import results
+    from benchmarks.common.timing import alternating_medians
     from edge_demo.runtime.progress import Progress
 
     rows = {}
@@ -65,13 +64,8 @@ def main(argv):
             interpreter.invoke()
             outputs[name] = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
             runners[name] = interpreter
-        times = {name: [] for name in runners}
-        for _ in range(_RUNS.value):
-            for name, interpreter in runners.items():
-                started = time.perf_counter()
-                interpreter.invoke()
-                times[name].append(time.perf_counter() - started)
-        direct, fast = (float(np.median(times[n])) for n in ("direct", "winograd"))
+        medians = alternating_medians(runners, _RUNS.value)
+        direct, fast = medians["direct"], medians["winograd"]
         rows[shape] = {
             "side": side,
             "channels": channels,
