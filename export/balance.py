@@ -33,11 +33,17 @@ _SAMPLES = 2_000_000  # values per photo and norm a quantile is estimated from
 PASS_THROUGH = (keras.layers.Cropping2D,)  # between a convolution and its norm, keeping channels as they are
 
 
-def _producer(norm: InstanceNormalization):
-    """The convolution whose output the norm normalises (through channel-preserving layers), else None."""
+def source(norm: InstanceNormalization):
+    """The layer whose output the norm normalises, looking through channel-preserving layers."""
     layer = norm.input._keras_history.operation
     while isinstance(layer, PASS_THROUGH):
         layer = layer.input._keras_history.operation
+    return layer
+
+
+def producer(norm: InstanceNormalization):
+    """The convolution with a bias whose output the norm normalises (``source``), which balancing rescales; else None."""
+    layer = source(norm)
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)) and layer.use_bias:
         return layer
     return None
@@ -45,7 +51,7 @@ def _producer(norm: InstanceNormalization):
 
 def norm_input_statistics(generator: keras.Model, photos: list[np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per norm: each channel's mean offset and RMS spread over the photos (styles cycled), at the norm's input."""
-    norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization) and _producer(layer)]
+    norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization) and producer(layer)]
     if not norms:  # e.g. norms after depthwise convolutions, which are not rescaled
         return {}
     probe = keras.Model(generator.inputs, [norm.input for norm in norms])
@@ -62,7 +68,7 @@ def norm_input_statistics(generator: keras.Model, photos: list[np.ndarray]) -> d
 def norm_input_bounds(generator: keras.Model, photos: list[np.ndarray], quantile: float) -> dict[str, dict]:
     """Per norm: ``bound``, the largest over the photos of each photo's ``quantile`` of |input| (all channels
     together, as int8 sees them), and ``peak``, the largest |input|. Styles are cycled as in the statistics."""
-    norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization) and _producer(layer)]
+    norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization) and producer(layer)]
     if not norms:
         return {}
     probe = keras.Model(generator.inputs, [norm.input for norm in norms])
@@ -105,7 +111,7 @@ def _balance(balanced: keras.Model, photos: list[np.ndarray]) -> None:
     statistics = norm_input_statistics(balanced, photos)
     for name, (mean, spread) in statistics.items():
         norm = balanced.get_layer(name)
-        conv = _producer(norm)
+        conv = producer(norm)
         floor = max(float(np.median(spread)), 1e-12) * 1e-3  # a dead channel keeps a bounded gain
         gain = 1.0 / np.maximum(spread, floor)
         kernel, bias = conv.get_weights()
@@ -119,7 +125,7 @@ def _balance(balanced: keras.Model, photos: list[np.ndarray]) -> None:
 def _clip(balanced: keras.Model, photos: list[np.ndarray], quantile: float) -> None:
     for name, entry in norm_input_bounds(balanced, photos, quantile).items():
         norm = balanced.get_layer(name)
-        conv = _producer(norm)
+        conv = producer(norm)
         bound = max(entry["bound"], 1e-12)
         kernel, bias = conv.get_weights()
         conv.set_weights([(kernel / bound).astype(kernel.dtype), (bias / bound).astype(bias.dtype)])

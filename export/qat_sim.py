@@ -34,7 +34,7 @@ import tensorflow as tf
 from edge_demo.runtime.pixels import to_model
 from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
-from export.balance import _producer
+from export.balance import producer
 from keras_asym.layers.basic import InstanceNormalization, ReflectionPadding2D
 
 FLOAT, CALIBRATE, QUANTIZE = "float", "calibrate", "quantize"
@@ -217,7 +217,7 @@ class QuantizationSimulation:
         folded = _batch_norms_to_fold(generator)
         self.generator = generator
         self.state = _State()
-        clipped = {_producer(n).name for n in generator.layers if isinstance(n, InstanceNormalization) and n.clip and _producer(n)}
+        clipped = {producer(n).name for n in generator.layers if isinstance(n, InstanceNormalization) and n.clip and producer(n)}
         self.layers: list[SimulatedLayer] = []
 
         def call_function(layer, *args, **kwargs):

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import rewrite
-from export.balance import PASS_THROUGH
+from export.balance import source
 from keras_asym.layers.basic import PACKAGE, InstanceNormalization
 
 MIN_KERNEL = 5  # the 7x7 stem and head; G's 3x3 convolutions are wide and stay direct
@@ -226,8 +226,6 @@ def _clip_before_depth_to_space(model: keras.Model) -> None:
     for norm in model.layers:
         if not (isinstance(norm, InstanceNormalization) and norm.clip):
             continue
-        producer = norm.input._keras_history.operation
-        while isinstance(producer, PASS_THROUGH):
-            producer = producer.input._keras_history.operation
+        producer = source(norm)
         if isinstance(producer, _Subpixel):
             producer.clip, norm.clip = True, False
