@@ -51,9 +51,10 @@ def main(argv):
     del argv
     from benchmarks import report
     from benchmarks.common import results
+    from benchmarks.common.fingerprint import cached_export
     from benchmarks.common.timing import child_timing
     from edge_demo.runtime.generator import TFLiteGenerator
-    from export import exporter, tflite
+    from export import tflite
     from keras_asym.data.procedural import render_photo, sample_face
     from keras_asym.evaluation import metrics
     from keras_asym.evaluation.scoring import draw, self_consistency, to_uint8
@@ -72,18 +73,16 @@ def main(argv):
     progress = Progress(2 + 3 * len(sets), "distill_report", unit="stages", interval=0.0)
     for name, path in (("teacher", _TEACHER.value), ("student", _STUDENT.value)):
         out = exports / f"{name}_{size}px"  # one per size (a 256² file is never timed as the 512² one); not edge_fps' seeded-network names
-        int8 = out / "drawing_int8.tflite"
-        if not int8.is_file() or int8.stat().st_mtime < Path(path).stat().st_mtime:
-            calibration = Path(_REAL.value).parent / "calibration"
-            exporter.export_generator(
-                path,
-                out,
-                (size, size),
-                ("fp32", "int8"),
-                calibration_dir=calibration if calibration.is_dir() else None,
-                per_op_report=False,
-                log=lambda *a: None,
-            )
+        calibration = Path(_REAL.value).parent / "calibration"
+        cached_export(
+            Path(path),
+            out,
+            (size, size),
+            ("fp32", "int8"),
+            log=lambda *a: None,
+            calibration_dir=calibration if calibration.is_dir() else None,
+            per_op_report=False,
+        )
         rows[name] = {
             "params_M": models[name].count_params() / 1e6,
             "gflops": metrics.conv_gflops(models[name], size, size),

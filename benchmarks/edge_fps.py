@@ -18,6 +18,7 @@ trained models too; the quality of trained students is ``benchmarks.distill_repo
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from benchmarks.common import fingerprint
 from benchmarks.common.camera_demo import run_demo
 from benchmarks.common.shared_data import clip_faces
 from edge_demo.runtime.progress import Progress
@@ -49,7 +51,8 @@ _OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/resul
 
 
 def network_exports(work: Path) -> list[Path]:
-    """Each of ``--networks`` built with seed 0 and exported at ``--size`` (reused when already there)."""
+    """Each of ``--networks`` built with seed 0 and exported at ``--size`` (reused only from the same weights, exporter
+    code and options)."""
     import keras
 
     from benchmarks.common.shared_data import shared_dir
@@ -64,16 +67,19 @@ def network_exports(work: Path) -> list[Path]:
         cls_name, options = NETWORKS[name]
         folder = work / f"{name}_{_SIZE.value}"
         wanted = [folder / f"drawing_{v}.tflite" for v in _VARIANTS.value]
-        if not all(p.is_file() for p in wanted):
-            keras.utils.set_random_seed(0)
-            cls = getattr(mobile, cls_name, None) or getattr(networks, cls_name)
-            generator = cls(**options)
-            generator({"photo": keras.ops.zeros((1, _SIZE.value, _SIZE.value, 3)), "style": keras.ops.zeros((1, 3))})
+        keras.utils.set_random_seed(0)
+        cls = getattr(mobile, cls_name, None) or getattr(networks, cls_name)
+        generator = cls(**options)
+        generator({"photo": keras.ops.zeros((1, _SIZE.value, _SIZE.value, 3)), "style": keras.ops.zeros((1, 3))})
+        cmd = [sys.executable, "-m", "export", f"--model={folder / 'generator.keras'}", f"--output={folder}", f"--size={_SIZE.value}"]
+        cmd += [f"--variants={','.join(_VARIANTS.value)}", "--gpu_check=off", "--noper_op_report"]
+        cmd += [f"--calibration_dir={photos}"] if photos.is_dir() else []
+        made_from = fingerprint.export_fingerprint(fingerprint.weights_sha256(generator), {"command": cmd[3:]})
+        if not fingerprint.is_current(folder, made_from) or not all(p.is_file() for p in wanted):
+            shutil.rmtree(folder, ignore_errors=True)  # an export of other weights, exporter code or options
             save_keras_atomic(generator, folder / "generator.keras")
-            cmd = [sys.executable, "-m", "export", f"--model={folder / 'generator.keras'}", f"--output={folder}", f"--size={_SIZE.value}"]
-            cmd += [f"--variants={','.join(_VARIANTS.value)}", "--gpu_check=off", "--noper_op_report"]
-            cmd += [f"--calibration_dir={photos}"] if photos.is_dir() else []
             subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+            fingerprint.stamp(folder, made_from)
         models += wanted
     return models
 

@@ -27,6 +27,7 @@ from absl import flags
 
 from benchmarks import report
 from benchmarks.common import results
+from benchmarks.common.fingerprint import cached_export
 from benchmarks.common.heldout import photo_split
 from benchmarks.common.reference import reference_model
 from benchmarks.common.timing import child_timing
@@ -42,7 +43,10 @@ from keras_asym.inference.drawer import load_generator
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator); exported into --export_dir first.")
 _EXPORT_DIR = flags.DEFINE_string(
-    "export_dir", None, "Folder with (or for) the exported variants (default: benchmarks/results/export_<size>)."
+    "export_dir",
+    None,
+    "Folder with exported variants, measured as they are (missing ones exported into it); default: the benchmark's "
+    "own benchmarks/results/export_<size>, exported again whenever the weights, exporter code or options change.",
 )
 _SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
 _VARIANTS = flags.DEFINE_list(
@@ -99,27 +103,25 @@ def main(argv):
     del argv
 
     height, width = exporter.parse_size(_SIZE.value)
-    export_dir = Path(_EXPORT_DIR.value or f"benchmarks/results/export_{height}x{width}")
-    summary_path = export_dir / "export.json"
     quality_dir, calibration_dir = photo_split(_PHOTOS.value, Path("benchmarks/results/photo_split"))
-    if _MODEL.value:
-        model = _MODEL.value
-    elif summary_path.is_file():
-        model = json.loads(summary_path.read_text())["model"]
-    else:
-        model = str(reference_model(calibration_dir))
-    missing = sorted({"qat" if v.startswith("qat") else v for v in _VARIANTS.value if not (export_dir / f"drawing_{v}.tflite").is_file()})
-    if missing:
-        print(f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} (calibration: {calibration_dir or 'procedural'}) ...")
-        exporter.export_generator(
-            model,
-            export_dir,
-            (height, width),
-            tuple(missing),
-            calibration_dir=calibration_dir,
-            per_op_report=False,
-            qat_options={"steps": _QAT_STEPS.value},
-        )
+    options = {"calibration_dir": calibration_dir, "per_op_report": False, "qat_options": {"steps": _QAT_STEPS.value}}
+    exported = sorted({"qat" if v.startswith("qat") else v for v in _VARIANTS.value})
+    if _EXPORT_DIR.value:  # the user's export: its files are measured as they are, missing variants added
+        export_dir = Path(_EXPORT_DIR.value)
+        summary_path = export_dir / "export.json"
+        model = _MODEL.value or (json.loads(summary_path.read_text())["model"] if summary_path.is_file() else None)
+        if model is None:
+            raise ValueError(f"--export_dir {export_dir}: no export.json naming its model; pass --model.")
+        missing = [v for v in exported if not (export_dir / f"drawing_{v}.tflite").is_file()]
+        if missing:
+            print(
+                f"exporting {', '.join(missing)} at {height}x{width} into {export_dir} (calibration: {calibration_dir or 'procedural'}) ..."
+            )
+            exporter.export_generator(model, export_dir, (height, width), tuple(missing), **options)
+    else:  # the benchmark's own folder: reused only from the same weights, exporter code and options
+        export_dir = Path(f"benchmarks/results/export_{height}x{width}")
+        model = _MODEL.value or str(reference_model(calibration_dir))
+        cached_export(Path(model), export_dir, (height, width), exported, **options)
     generator = load_generator(model)
     gflops = conv_gflops(generator, height, width)
     variants = {v: export_dir / f"drawing_{v}.tflite" for v in _VARIANTS.value}

@@ -27,10 +27,8 @@ recorded. Writes ``--output`` (JSON); ``benchmarks/report.py`` renders it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,7 +37,7 @@ import numpy as np
 from absl import flags
 
 from benchmarks import machine
-from benchmarks.common.fingerprint import source_sha256
+from benchmarks.common.fingerprint import cached_export
 from benchmarks.common.reference import reference_model
 from benchmarks.report import render_inference_size
 from edge_demo.runtime import cli
@@ -86,37 +84,18 @@ def shared_weights(model: Path, work: Path):
 
 
 def export_variants(keras_g, size: int, variants: list[str], work: Path, calibration_dir: Path | None) -> dict[str, Path]:
-    from export import exporter
-
-    out = work / f"export_{size}"
     model_path = work / "imported_generator.keras"
-    fingerprint = f"{weights_sha256(keras_g)} {source_sha256()}"
-    stamp = out / "weights.sha256"
-    if not stamp.is_file() or stamp.read_text() != fingerprint:  # exports of other weights or exporter code are never reused
-        shutil.rmtree(out, ignore_errors=True)
-        keras_g.save(model_path)
-    missing = [v for v in variants if not (out / f"drawing_{v}.tflite").is_file()]
-    if missing:
-        log(f"exporting {', '.join(missing)} at {size}x{size} (int8 calibration on held-in photos; minutes)")
-        exporter.export_generator(
-            model_path,
-            out,
-            (size, size),
-            tuple(missing),
-            calibration_dir=calibration_dir,
-            per_op_report=False,
-            gpu_check="off",
-            log=lambda m: log("  " + m),
-        )
-        stamp.write_text(fingerprint)
-    return {v: out / f"drawing_{v}.tflite" for v in variants}
-
-
-def weights_sha256(model) -> str:
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()
+    keras_g.save(model_path)
+    return cached_export(
+        model_path,
+        work / f"export_{size}",
+        (size, size),
+        variants,
+        log=lambda m: log("  " + m),
+        calibration_dir=calibration_dir,
+        per_op_report=False,
+        gpu_check="off",
+    )
 
 
 def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int, xnnpack_fp16: bool = False) -> dict:
