@@ -37,14 +37,15 @@ demo: $(STAMP) assets
 
 # The benchmarks behind docs/benchmarks.md (two to three hours on 2 cores): our generator beside the
 # official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant (and the fp32 file with
-# XNNPACK's fp16 arithmetic, and the fp32 file with Winograd 3x3 convolutions), G's layers
+# XNNPACK's fp16 arithmetic, and the fp32 file with Winograd 3x3 convolutions), every variant alone at 512 (memory,
+# threads), G's layers
 # alone, one 3x3 convolution direct and as Winograd, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
 # only) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
 # shipped in keras_asym/pretrained), quantization-aware fine-tuning against post-training int8 (an hour; for the
 # unpaired G also with the clip chosen on the calibration photos), one int8 file on XNNPACK and on the built-in
 # kernels beside QAT's simulation, full int8 with the norms' variance bias corrected, every command on
 # hostile inputs (4 minutes), the camera
-# demo with the student at 512² (and the distilled students' exports, 256² and 512², where benchmarks/results has them), then the
+# demo at 256² (students and the paper's G) and with the student at 512² (and the distilled students' exports, 256² and 512², where benchmarks/results has them), then the
 # tables regenerated.
 STUDENT_256 = benchmarks/results/distill_exports/student_256px
 STUDENT_512 = benchmarks/results/distill_exports/student_512px
@@ -54,7 +55,8 @@ bench: $(STAMP) assets
 	$(PY) -m benchmarks.inference --variants fp32 --xnnpack_fp16 --output docs/results/inference_xnnpack_fp16.json
 	$(PY) -m benchmarks.inference --variants fp32,fp32_winograd --output docs/results/inference_winograd.json
 	$(PY) -m benchmarks.inference --model $(UNPAIRED_G) --variants fp32,int8,fp32_winograd --work_dir benchmarks/results/inference_unpaired_g \
-		--output docs/results/inference_unpaired_g.json
+		--clip_quantile auto --output docs/results/inference_unpaired_g.json
+	$(PY) -m benchmarks.export_variants --size 512 --runs 5
 	$(PY) -m benchmarks.layer_profile
 	$(PY) -m benchmarks.winograd
 	$(PY) -m benchmarks.subpixel
@@ -77,6 +79,7 @@ bench: $(STAMP) assets
 		--output docs/results/activation_ranges_reference_g_256.json
 	$(PY) -m benchmarks.float_parity
 	$(PY) -m benchmarks.hostile_inputs
+	$(PY) -m benchmarks.edge_fps
 	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_half_res_conv,student_alpha2 --output docs/results/edge_fps_512.json \
 		$(if $(wildcard $(STUDENT_256)/drawing_int8.tflite),--export_dirs $(STUDENT_256))
 	$(if $(wildcard $(STUDENT_512)/drawing_int8.tflite),$(PY) -m benchmarks.edge_fps --size 512 --networks student_half_res_conv \

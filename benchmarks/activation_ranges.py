@@ -84,7 +84,8 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
             "calibration_psnr_db": ranges["int8_psnr_db_on_calibration"],
         }
     )
-    # Every candidate on the held-out photos, on one calibration of the form int8 is converted from.
+    # Every candidate on the held-out photos, on one calibration of the balanced and clipped generator (without the
+    # exporter's space-to-depth rewrite, whose int8 rounding differs slightly: these columns check the search's choice).
     integer = savedmodel.save_savedmodel(for_integer(generator, calibration, row["clip_quantile"]), work / "integer", size, size, batch=1)
     candidates = activation_ranges.Calibration(integer, calibration, "uint8")
     held_out = {}

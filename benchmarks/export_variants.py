@@ -51,7 +51,7 @@ _EXPORT_DIR = flags.DEFINE_string(
 _SIZE = flags.DEFINE_string("size", "512", "Export size (N or HxW).")
 _VARIANTS = flags.DEFINE_list(
     "variants",
-    ["fp32", "fp16", "dynamic", "int8", "int8_float_norm"],
+    ["fp32", "fp16", "dynamic", "int8", "int8_float_norm", "fp32_winograd"],
     "Variants to export/measure (missing files are exported; qat fine-tunes: an hour or more at 512 on 2 cores).",
 )
 _THREADS = flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")

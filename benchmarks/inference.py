@@ -57,6 +57,9 @@ _XNNPACK_FP16 = flags.DEFINE_boolean(
     "xnnpack_fp16", False, "Also run the fp32 file with XNNPACK's fp16 arithmetic (LiteRT CompiledModel, FORCE_FP16 flag)."
 )
 _OUTPUT = flags.DEFINE_string("output", "docs/results/inference.json", "JSON results.")
+_CLIP = flags.DEFINE_string(
+    "clip_quantile", None, "int8: the exporter's --clip_quantile (a quantile or 'auto'; default: the exporter's default)."
+)
 
 
 def log(message: str) -> None:
@@ -86,6 +89,7 @@ def shared_weights(model: Path, work: Path):
 def export_variants(keras_g, size: int, variants: list[str], work: Path, calibration_dir: Path | None) -> dict[str, Path]:
     model_path = work / "imported_generator.keras"
     keras_g.save(model_path)
+    options = {"clip_quantile": _CLIP.value} if _CLIP.value else {}
     return cached_export(
         model_path,
         work / f"export_{size}",
@@ -95,7 +99,19 @@ def export_variants(keras_g, size: int, variants: list[str], work: Path, calibra
         calibration_dir=calibration_dir,
         per_op_report=False,
         gpu_check="off",
+        **options,
     )
+
+
+def int8_settings(sidecar: Path) -> dict:
+    """What the exporter chose for an int8 file (its sidecar): the norm inputs' clip and the activation ranges."""
+    if not sidecar.is_file():
+        return {}
+    record = json.loads(sidecar.read_text())
+    return {
+        "norm_inputs_clipped_at": record.get("norm_inputs_clipped_at"),
+        "activation_range_quantile": record.get("activation_ranges", {}).get("quantile"),
+    }
 
 
 def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int, xnnpack_fp16: bool = False) -> dict:
@@ -268,6 +284,8 @@ def main(argv):
             if name.startswith("tflite_"):
                 rows[name]["mb"] = paths[name[len("tflite_") :].removesuffix("_xnnpack_fp16")].stat().st_size / 1e6
         record["sizes"][str(size)] = {"gflop": conv_gflops(keras_g, size, size), "quality_photos": source, "rows": rows}
+        if "int8" in paths:
+            record["sizes"][str(size)]["int8_export"] = int8_settings(paths["int8"].with_suffix(".json"))
         print(render_inference_size(str(size), record["sizes"][str(size)]), flush=True)
     record["sgemm_after"] = machine.sgemm_peak_gflops(threads)
     from keras_asym.utils.imageio import write_bytes_atomic

@@ -104,7 +104,8 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
     references = _keras_drawings(generator, photos)
     clip, search = clip_search.parse(_CLIP.value), {}
     if clip == clip_search.AUTO:
-        clip, scores = clip_search.choose(generator, calibration, size, size)
+        # scored as this benchmark's post-training int8 is converted: the converter's ranges, no space-to-depth
+        clip, scores, _ = clip_search.choose(generator, calibration, size, size, range_quantile=None, subpixel_convs=False)
         search = {"clip_search": scores}
         if clip != CLIP_QUANTILE:  # the contender: post-training int8 at the default clip
             default = _tflite_drawings(_full_int8(for_integer(generator, calibration), size, calibration, work / "default"), photos)

@@ -75,6 +75,15 @@ def render_inference_size(size: str, entry: dict) -> str:
             f"| {label} | {row['median_s']:.3f} | {row['min_s']:.3f}-{row['max_s']:.3f} | {speed} | {first} | {mb} | "
             f"{row['psnr_db_vs_fp32']:.1f} | {row['ssim_vs_fp32']:.4f} | {row['edge_f1_vs_fp32']:.3f} |"
         )
+    int8 = entry.get("int8_export") or {}
+    if int8.get("norm_inputs_clipped_at") is not None:
+        ranges = int8.get("activation_range_quantile")
+        lines += [
+            "",
+            f"int8: norm inputs clipped at quantile {int8['norm_inputs_clipped_at']:g}"
+            + (f", activation ranges at quantile {ranges:g}" if ranges is not None else "")
+            + " (chosen by the exporter).",
+        ]
     return "\n".join(lines)
 
 

@@ -48,8 +48,9 @@ _BALANCE = flags.DEFINE_boolean(
 _CLIP = flags.DEFINE_string(
     "clip_quantile",
     f"{CLIP_QUANTILE:g}",
-    "int8/qat with balanced norms: share of each norm input kept unclipped, or 'auto' (converts at each of "
-    f"{', '.join(f'{q:g}' for q in CANDIDATES)} and keeps the closest to float on the calibration photos).",
+    "int8/qat with balanced norms: share of each norm input kept unclipped, or 'auto' (converts full int8 as shipped "
+    f"at each of {', '.join(f'{q:g}' for q in CANDIDATES)}, activation ranges searched at each, and keeps the closest "
+    "to float on the calibration photos; minutes per candidate at 512).",
 )
 _SUBPIXEL = flags.DEFINE_boolean(
     "subpixel",

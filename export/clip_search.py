@@ -2,10 +2,14 @@
 
 The clip (``export.balance``) trades two errors: a lower quantile cuts more of each norm input's tail (the float
 drawing itself moves), a higher one spreads int8's 256 levels over rare peaks (every typical value rounds more
-coarsely). Which wins depends on the generator and the size, so ``choose`` converts the generator at each
-candidate, runs each int8 model on the calibration photos and keeps the quantile whose drawings come closest to
-the float generator's drawings of those photos. Held-out photos are never looked at (``benchmarks.qat`` scores the
-choice on them).
+coarsely). Which wins depends on the generator, the size and what the rest of the export does to those peaks: the
+activation ranges set at a quantile (``export.activation_ranges``) clip them too, so a clip chosen on the
+converter's own ranges can be too low for the file that ships (measured: the unpaired G at 256² chose 0.998 that
+way and drew 1 dB further from float than at the default clip). ``choose`` therefore converts the generator at
+each candidate in the form the exporter ships (space-to-depth convolutions, activation ranges searched as
+``--range_quantile`` says), runs each int8 model on the calibration photos and keeps the clip whose drawings come
+closest to the float generator's drawings of those photos. Held-out photos are never looked at (``benchmarks.qat``
+and ``benchmarks.inference`` score the choice on them).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from export import savedmodel, tflite
+from export import activation_ranges, savedmodel, subpixel, tflite
 from export.balance import CLIP_QUANTILE, for_integer
 
 AUTO = "auto"
@@ -36,16 +40,44 @@ def choose(
     width: int,
     io_type: str = "uint8",
     candidates: tuple[float, ...] = CANDIDATES,
+    range_quantile: float | str | None = activation_ranges.AUTO,
+    subpixel_convs: bool = True,
     log=print,
-) -> tuple[float, dict[str, float]]:
-    """Returns the best quantile and each candidate's PSNR (dB, int8 drawing against float, on ``photos`` at the
-    export size, styles cycled); ties go to the earlier (higher) candidate."""
+) -> tuple[float, dict[str, float], dict[str, dict]]:
+    """Returns the best clip, each candidate's PSNR (dB, int8 drawing against float, on ``photos`` at the export
+    size, styles cycled; ties go to the earlier, higher candidate) and, per candidate, the activation ranges used
+    (``{"quantile": q}``, with each range candidate's PSNR where they were searched).
+
+    ``range_quantile`` and ``subpixel_convs`` are the exporter's options; ``range_quantile=None`` scores the
+    converter's own full-int8 conversion instead (``export.tflite.convert``)."""
     reference = tflite.keras_drawings(generator, photos)
     scores: dict[str, float] = {}
+    ranges: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="clip_") as tmp:
         for k, quantile in enumerate(candidates):
-            saved = savedmodel.save_savedmodel(for_integer(generator, photos, quantile), Path(tmp) / f"c{k}", height, width, batch=1)
-            converted = tflite.convert(saved, "int8", photos, io_type)
-            scores[f"{quantile:g}"] = tflite.drawing_psnr(converted, photos, reference, Path(tmp) / f"c{k}.tflite")
-            log(f"clip search: quantile {quantile:g}: int8 {scores[f'{quantile:g}']:.2f} dB on {len(photos)} calibration photos")
-    return tflite.best_candidate(candidates, scores), scores
+            integer = for_integer(generator, photos, quantile)
+            if subpixel_convs:
+                integer, _ = subpixel.for_speed(integer)
+            saved = savedmodel.save_savedmodel(integer, Path(tmp) / f"c{k}", height, width, batch=1)
+            label = f"{quantile:g}"
+            if range_quantile is None:
+                scores[label] = tflite.drawing_psnr(
+                    tflite.convert(saved, "int8", photos, io_type), photos, reference, Path(tmp) / "c.tflite"
+                )
+            else:
+                search = range_quantile == activation_ranges.AUTO
+                calibration = activation_ranges.Calibration(
+                    saved, photos, io_type, activation_ranges.CANDIDATES if search else (range_quantile,)
+                )
+                if search:
+                    chosen, by_range = activation_ranges.choose(calibration, photos, reference, Path(tmp), log=lambda *a: None)
+                    ranges[label] = {"quantile": chosen, "int8_psnr_db_on_calibration": by_range}
+                    scores[label] = by_range[f"{chosen:g}"]
+                else:
+                    ranges[label] = {"quantile": range_quantile}
+                    scores[label] = tflite.drawing_psnr(calibration.quantize(range_quantile), photos, reference, Path(tmp) / "c.tflite")
+            log(
+                f"clip search: quantile {label}: int8 {scores[label]:.2f} dB on {len(photos)} calibration photos"
+                + (f" (activation ranges at {ranges[label]['quantile']:g})" if label in ranges else "")
+            )
+    return tflite.best_candidate(candidates, scores), scores, ranges

@@ -284,8 +284,9 @@ def export_generator(
 
     ``balance_norms``: the int8 variants are converted from the generator with its norm inputs balanced on the
     calibration photos (``export.balance``: every channel on one int8 scale) and clipped at their ``clip_quantile``
-    (by default ``CLIP_QUANTILE``: the float drawing changes by about 50 dB PSNR); ``"auto"`` converts at each of
-    ``export.clip_search.CANDIDATES`` and keeps the one closest to float on the calibration photos.
+    (by default ``CLIP_QUANTILE``: the float drawing changes by about 50 dB PSNR); ``"auto"`` converts full int8 as
+    shipped (activation ranges searched too, unless ``float_ops``) at each of ``export.clip_search.CANDIDATES`` and
+    keeps the one closest to float on the calibration photos.
 
     ``correct_variance_bias``: ``int8`` is converted twice, the second time with each norm's int8 variance bias,
     measured in the first file on the calibration photos, added to its epsilon (``export.variance_bias``).
@@ -350,9 +351,24 @@ def export_generator(
             check_parity(quality(probe, reference, check_photos), None, "fp32_winograd")
 
         integer = static
+        searched_ranges = None  # the activation ranges the clip search chose at the chosen clip, not searched again
         if balance_norms and clip == clip_search.AUTO and any(v.startswith("int8") or v == "qat" for v in variants):
-            clip, scores = clip_search.choose(generator, photos, height, width, io_type, log=log)
-            summary["clip_search"] = {"chosen": clip, "int8_psnr_db_on_calibration": scores}
+            clip, scores, at_clip = clip_search.choose(
+                generator,
+                photos,
+                height,
+                width,
+                io_type,
+                range_quantile=None if float_ops else ranges,
+                subpixel_convs=subpixel_convs,
+                log=log,
+            )
+            summary["clip_search"] = {
+                "chosen": clip,
+                "int8_psnr_db_on_calibration": scores,
+                "activation_range_quantiles": {label: record["quantile"] for label, record in at_clip.items()},
+            }
+            searched_ranges = at_clip.get(f"{clip:g}")  # none where float_ops keeps the converter's ranges
         if any(v.startswith("int8") for v in variants):  # norms square by a product; balanced unless turned off
             integer = shipped = Path(tmp) / "integer"  # shipped: what int8 is converted from in the end
             integer_model = for_integer(generator, photos if balance_norms else None, clip)
@@ -392,7 +408,9 @@ def export_generator(
                 full_integer = variant == "int8" and not ops  # activation ranges at a quantile (export.activation_ranges)
                 ranges_record = None
                 if full_integer:
-                    converted, ranges_record, ranged = _int8_ranged(integer, photos, io_type, ranges, Path(tmp), generator, log)
+                    known = searched_ranges and searched_ranges["quantile"]
+                    converted, ranges_record, ranged = _int8_ranged(integer, photos, io_type, known or ranges, Path(tmp), generator, log)
+                    ranges_record = searched_ranges or ranges_record
                 else:
                     converted = (
                         fp32_bytes

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from export import clip_search, exporter
+from export import clip_search, exporter, tflite
 from export.balance import CLIP_QUANTILE
 from keras_asym.models.networks import StyleGenerator
 
@@ -37,10 +37,25 @@ def test_a_clip_quantile_is_auto_or_a_share_in_0_1():
 
 
 def test_the_search_keeps_the_candidate_whose_int8_drawing_is_closest_to_float(generator):
-    chosen, scores = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
+    chosen, scores, _ = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
     assert set(scores) == {"0.6", f"{CLIP_QUANTILE:g}"}
     # clipping 40% of every norm input changes the function itself; the search must see that in the int8 drawings
     assert scores[f"{CLIP_QUANTILE:g}"] > scores["0.6"] + 3 and chosen == CLIP_QUANTILE
+
+
+def test_each_clip_is_scored_on_the_very_int8_file_the_exporter_ships_at_it(generator, tmp_path):
+    photos, _ = tflite.calibration_photos(None, SIZE, SIZE, 4)  # what the exporter calibrates on without a folder
+    _, scores, ranges = clip_search.choose(generator, photos, SIZE, SIZE, candidates=(0.999,), range_quantile=0.9999, log=lambda *a: None)
+    assert ranges == {"0.999": {"quantile": 0.9999}}
+    path = tmp_path / "g.keras"
+    generator.save(path)
+    exporter.export_generator(
+        path, tmp_path / "out", size=(SIZE, SIZE), variants=("int8",), calibration_count=4, per_op_report=False,
+        gpu_check="off", clip_quantile=0.999, range_quantile=0.9999, correct_variance_bias=False, log=lambda *a: None,
+    )  # fmt: skip
+    shipped = (tmp_path / "out" / "drawing_int8.tflite").read_bytes()
+    reference = tflite.keras_drawings(generator, photos)
+    assert tflite.drawing_psnr(shipped, photos, reference, tmp_path / "scored.tflite") == scores["0.999"]
 
 
 def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(generator, tmp_path):
@@ -53,7 +68,11 @@ def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(gener
     search = summary["clip_search"]
     assert set(search["int8_psnr_db_on_calibration"]) == {f"{q:g}" for q in clip_search.CANDIDATES}
     assert search["int8_psnr_db_on_calibration"][f"{search['chosen']:g}"] == max(search["int8_psnr_db_on_calibration"].values())
-    assert json.loads((tmp_path / "out" / "drawing_int8.json").read_text())["norm_inputs_clipped_at"] == search["chosen"]
+    sidecar = json.loads((tmp_path / "out" / "drawing_int8.json").read_text())
+    assert sidecar["norm_inputs_clipped_at"] == search["chosen"]
+    # the activation ranges searched at the chosen clip are the ones shipped, with their scores
+    assert sidecar["activation_ranges"]["quantile"] == search["activation_range_quantiles"][f"{search['chosen']:g}"]
+    assert len(sidecar["activation_ranges"]["int8_psnr_db_on_calibration"]) == 4
 
 
 def test_the_exporter_refuses_a_bad_clip_quantile_in_one_line_before_loading_anything(tmp_path):
