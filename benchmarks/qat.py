@@ -105,8 +105,8 @@ def analyse(model_path: Path, size: int, quality_dir: Path, calibration_dir: Pat
     clip, search = clip_search.parse(_CLIP.value), {}
     if clip == clip_search.AUTO:
         # scored as this benchmark's post-training int8 is converted: the converter's ranges, no space-to-depth
-        clip, scores, _ = clip_search.choose(generator, calibration, size, size, range_quantile=None, subpixel_convs=False)
-        search = {"clip_search": scores}
+        choice = clip_search.choose(generator, calibration, size, size, range_quantile=None, subpixel_convs=False)
+        clip, search = choice.clip, {"clip_search": choice.scores}
         if clip != CLIP_QUANTILE:  # the contender: post-training int8 at the default clip
             default = _tflite_drawings(_full_int8(for_integer(generator, calibration), size, calibration, work / "default"), photos)
             search["ptq_default_clip_psnr_db"] = _psnr(default, references)

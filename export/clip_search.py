@@ -15,6 +15,7 @@ and ``benchmarks.inference`` score the choice on them).
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -26,6 +27,21 @@ from export.balance import CLIP_QUANTILE, for_integer
 AUTO = "auto"
 # From no clip worth the name to one that visibly cuts lines (the float drawing ~36 dB from the unclipped one).
 CANDIDATES = (CLIP_QUANTILE, 0.9995, 0.999, 0.998)
+
+
+@dataclass
+class Choice:
+    """The search's outcome: the chosen ``clip``, each candidate's ``scores`` (PSNR in dB, keyed ``f"{clip:g}"``) and
+    activation ``ranges`` (``{"quantile": q}``, with each range candidate's PSNR where they were searched), and the
+    chosen clip's integer generator as converted (``model``, ``subpixel_layers``) with its ``calibration`` (None where
+    the converter's own ranges were scored), kept so that the exporter neither builds nor calibrates it again."""
+
+    clip: float
+    scores: dict[str, float]
+    ranges: dict[str, dict]
+    model: keras.Model
+    subpixel_layers: list
+    calibration: activation_ranges.Calibration | None
 
 
 def parse(value: str | float) -> float | str:
@@ -43,21 +59,22 @@ def choose(
     range_quantile: float | str | None = activation_ranges.AUTO,
     subpixel_convs: bool = True,
     log=print,
-) -> tuple[float, dict[str, float], dict[str, dict]]:
-    """Returns the best clip, each candidate's PSNR (dB, int8 drawing against float, on ``photos`` at the export
-    size, styles cycled; ties go to the earlier, higher candidate) and, per candidate, the activation ranges used
-    (``{"quantile": q}``, with each range candidate's PSNR where they were searched).
+) -> Choice:
+    """Scores each candidate clip by its int8 drawings of ``photos`` against float at the export size (styles
+    cycled; ties go to the earlier, higher candidate).
 
     ``range_quantile`` and ``subpixel_convs`` are the exporter's options; ``range_quantile=None`` scores the
     converter's own full-int8 conversion instead (``export.tflite.convert``)."""
     reference = tflite.keras_drawings(generator, photos)
     scores: dict[str, float] = {}
     ranges: dict[str, dict] = {}
+    best = None
     with tempfile.TemporaryDirectory(prefix="clip_") as tmp:
         for k, quantile in enumerate(candidates):
-            integer = for_integer(generator, photos, quantile)
+            integer, spaced = for_integer(generator, photos, quantile), []
             if subpixel_convs:
-                integer, _ = subpixel.for_speed(integer)
+                integer, spaced = subpixel.for_speed(integer)
+            calibration = None
             saved = savedmodel.save_savedmodel(integer, Path(tmp) / f"c{k}", height, width, batch=1)
             label = f"{quantile:g}"
             if range_quantile is None:
@@ -80,4 +97,6 @@ def choose(
                 f"clip search: quantile {label}: int8 {scores[label]:.2f} dB on {len(photos)} calibration photos"
                 + (f" (activation ranges at {ranges[label]['quantile']:g})" if label in ranges else "")
             )
-    return tflite.best_candidate(candidates, scores), scores, ranges
+            if best is None or scores[label] > best.scores[f"{best.clip:g}"]:  # strictly: ties stay with the earlier
+                best = Choice(quantile, scores, ranges, integer, spaced, calibration)
+    return best

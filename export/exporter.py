@@ -246,9 +246,13 @@ def write_variant(
     return path, record, io
 
 
-def _int8_ranged(saved: Path, photos, io_type: str, quantile, work: Path, generator, log) -> tuple[bytes, dict, float]:
+def _int8_ranged(saved: Path, photos, io_type: str, quantile, work: Path, generator, log, searched=None) -> tuple[bytes, dict, float]:
     """Full int8 of ``saved`` with activation ranges at ``quantile`` (``"auto"``: searched on the calibration
-    photos against ``generator``'s float drawings); returns the file, its record and the quantile used."""
+    photos against ``generator``'s float drawings); returns the file, its record and the quantile used.
+    ``searched``: the clip search's ``Choice``, whose calibration of this same model and ranges are used as found."""
+    if searched is not None and searched.calibration is not None:
+        record = searched.ranges[f"{searched.clip:g}"]
+        return searched.calibration.quantize(record["quantile"]), record, record["quantile"]
     candidates = activation_ranges.CANDIDATES if quantile == activation_ranges.AUTO else (quantile,)
     calibration = activation_ranges.Calibration(saved, photos, io_type, candidates)
     record = {"quantile": quantile}
@@ -351,9 +355,9 @@ def export_generator(
             check_parity(quality(probe, reference, check_photos), None, "fp32_winograd")
 
         integer = static
-        searched_ranges = None  # the activation ranges the clip search chose at the chosen clip, not searched again
+        searched = None  # the clip search's choice: its integer model and activation ranges are the ones shipped
         if balance_norms and clip == clip_search.AUTO and any(v.startswith("int8") or v == "qat" for v in variants):
-            clip, scores, at_clip = clip_search.choose(
+            searched = clip_search.choose(
                 generator,
                 photos,
                 height,
@@ -363,18 +367,21 @@ def export_generator(
                 subpixel_convs=subpixel_convs,
                 log=log,
             )
+            clip = searched.clip
             summary["clip_search"] = {
                 "chosen": clip,
-                "int8_psnr_db_on_calibration": scores,
-                "activation_range_quantiles": {label: record["quantile"] for label, record in at_clip.items()},
+                "int8_psnr_db_on_calibration": searched.scores,
+                "activation_range_quantiles": {label: record["quantile"] for label, record in searched.ranges.items()},
             }
-            searched_ranges = at_clip.get(f"{clip:g}")  # none where float_ops keeps the converter's ranges
         if any(v.startswith("int8") for v in variants):  # norms square by a product; balanced unless turned off
             integer = shipped = Path(tmp) / "integer"  # shipped: what int8 is converted from in the end
-            integer_model = for_integer(generator, photos if balance_norms else None, clip)
-            integer_spaced = []
-            if subpixel_convs:  # after balancing, which rescales the original convolutions
-                integer_model, integer_spaced = subpixel.for_speed(integer_model)
+            if searched is not None:
+                integer_model, integer_spaced = searched.model, searched.subpixel_layers
+            else:
+                integer_model = for_integer(generator, photos if balance_norms else None, clip)
+                integer_spaced = []
+                if subpixel_convs:  # after balancing, which rescales the original convolutions
+                    integer_model, integer_spaced = subpixel.for_speed(integer_model)
             savedmodel.save_savedmodel(integer_model, integer, height, width, batch=1)
 
         output.mkdir(parents=True, exist_ok=True)
@@ -408,9 +415,7 @@ def export_generator(
                 full_integer = variant == "int8" and not ops  # activation ranges at a quantile (export.activation_ranges)
                 ranges_record = None
                 if full_integer:
-                    known = searched_ranges and searched_ranges["quantile"]
-                    converted, ranges_record, ranged = _int8_ranged(integer, photos, io_type, known or ranges, Path(tmp), generator, log)
-                    ranges_record = searched_ranges or ranges_record
+                    converted, ranges_record, ranged = _int8_ranged(integer, photos, io_type, ranges, Path(tmp), generator, log, searched)
                 else:
                     converted = (
                         fp32_bytes

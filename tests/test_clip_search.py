@@ -37,16 +37,16 @@ def test_a_clip_quantile_is_auto_or_a_share_in_0_1():
 
 
 def test_the_search_keeps_the_candidate_whose_int8_drawing_is_closest_to_float(generator):
-    chosen, scores, _ = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
-    assert set(scores) == {"0.6", f"{CLIP_QUANTILE:g}"}
+    choice = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
+    assert set(choice.scores) == {"0.6", f"{CLIP_QUANTILE:g}"}
     # clipping 40% of every norm input changes the function itself; the search must see that in the int8 drawings
-    assert scores[f"{CLIP_QUANTILE:g}"] > scores["0.6"] + 3 and chosen == CLIP_QUANTILE
+    assert choice.scores[f"{CLIP_QUANTILE:g}"] > choice.scores["0.6"] + 3 and choice.clip == CLIP_QUANTILE
 
 
 def test_each_clip_is_scored_on_the_very_int8_file_the_exporter_ships_at_it(generator, tmp_path):
     photos, _ = tflite.calibration_photos(None, SIZE, SIZE, 4)  # what the exporter calibrates on without a folder
-    _, scores, ranges = clip_search.choose(generator, photos, SIZE, SIZE, candidates=(0.999,), range_quantile=0.9999, log=lambda *a: None)
-    assert ranges == {"0.999": {"quantile": 0.9999}}
+    choice = clip_search.choose(generator, photos, SIZE, SIZE, candidates=(0.999,), range_quantile=0.9999, log=lambda *a: None)
+    assert choice.ranges == {"0.999": {"quantile": 0.9999}}
     path = tmp_path / "g.keras"
     generator.save(path)
     exporter.export_generator(
@@ -55,7 +55,7 @@ def test_each_clip_is_scored_on_the_very_int8_file_the_exporter_ships_at_it(gene
     )  # fmt: skip
     shipped = (tmp_path / "out" / "drawing_int8.tflite").read_bytes()
     reference = tflite.keras_drawings(generator, photos)
-    assert tflite.drawing_psnr(shipped, photos, reference, tmp_path / "scored.tflite") == scores["0.999"]
+    assert tflite.drawing_psnr(shipped, photos, reference, tmp_path / "scored.tflite") == choice.scores["0.999"]
 
 
 def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(generator, tmp_path):
