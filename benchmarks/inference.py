@@ -104,14 +104,20 @@ def export_variants(keras_g, size: int, variants: list[str], work: Path, calibra
 
 
 def int8_settings(sidecar: Path) -> dict:
-    """What the exporter chose for an int8 file (its sidecar): the norm inputs' clip and the activation ranges."""
+    """What the exporter chose for an int8 file (its sidecar): the norm inputs' clip and the activation ranges, and
+    the clip search's scores where it searched (``export.json`` beside the file)."""
     if not sidecar.is_file():
         return {}
     record = json.loads(sidecar.read_text())
-    return {
+    settings = {
         "norm_inputs_clipped_at": record.get("norm_inputs_clipped_at"),
         "activation_range_quantile": record.get("activation_ranges", {}).get("quantile"),
     }
+    summary = sidecar.parent / "export.json"
+    search = json.loads(summary.read_text()).get("clip_search") if summary.is_file() else None
+    if search:
+        settings["clip_search"] = search
+    return settings
 
 
 def contenders(keras_g, twin, tflite_paths: dict[str, Path], threads: int, xnnpack_fp16: bool = False) -> dict:

@@ -84,6 +84,19 @@ def render_inference_size(size: str, entry: dict) -> str:
             + (f", activation ranges at quantile {ranges:g}" if ranges is not None else "")
             + " (chosen by the exporter).",
         ]
+    search = int8.get("clip_search")
+    if search:
+        before = search.get("int8_psnr_db_before_variance_correction", {})
+        lines.append(
+            "Clip search, int8 dB on the calibration photos per clip"
+            + (" (before the variance correction)" if before else "")
+            + ": "
+            + ", ".join(
+                f"{label} {db:.2f}" + (f" ({before[label]:.2f})" if label in before else "")
+                for label, db in search["int8_psnr_db_on_calibration"].items()
+            )
+            + "."
+        )
     return "\n".join(lines)
 
 

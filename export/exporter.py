@@ -289,8 +289,9 @@ def export_generator(
     ``balance_norms``: the int8 variants are converted from the generator with its norm inputs balanced on the
     calibration photos (``export.balance``: every channel on one int8 scale) and clipped at their ``clip_quantile``
     (by default ``CLIP_QUANTILE``: the float drawing changes by about 50 dB PSNR); ``"auto"`` converts full int8 as
-    shipped (activation ranges searched too, unless ``float_ops``) at each of ``export.clip_search.CANDIDATES`` and
-    keeps the one closest to float on the calibration photos.
+    shipped (activation ranges searched and the variance bias corrected too, unless ``float_ops``) at each of
+    ``export.clip_search.CANDIDATES`` and one more between the best two, and keeps the one closest to float on the
+    calibration photos.
 
     ``correct_variance_bias``: ``int8`` is converted twice, the second time with each norm's int8 variance bias,
     measured in the first file on the calibration photos, added to its epsilon (``export.variance_bias``).
@@ -365,6 +366,8 @@ def export_generator(
                 io_type,
                 range_quantile=None if float_ops else ranges,
                 subpixel_convs=subpixel_convs,
+                correct_variance_bias=correct_variance_bias and "int8" in variants,  # scored as int8 ships
+                work=Path(tmp) / "clip_search",
                 log=log,
             )
             clip = searched.clip
@@ -372,17 +375,23 @@ def export_generator(
                 "chosen": clip,
                 "int8_psnr_db_on_calibration": searched.scores,
                 "activation_range_quantiles": {label: record["quantile"] for label, record in searched.ranges.items()},
+                "int8_psnr_db_before_variance_correction": {
+                    label: record["int8_psnr_db_before_variance_correction"]
+                    for label, record in searched.ranges.items()
+                    if "int8_psnr_db_before_variance_correction" in record
+                },
             }
         if any(v.startswith("int8") for v in variants):  # norms square by a product; balanced unless turned off
             integer = shipped = Path(tmp) / "integer"  # shipped: what int8 is converted from in the end
-            if searched is not None:
-                integer_model, integer_spaced = searched.model, searched.subpixel_layers
+            if searched is not None:  # its SavedModel before any variance correction, which is int8's alone
+                integer_model, integer_spaced, integer = searched.model, searched.subpixel_layers, searched.saved
+                shipped = searched.shipped
             else:
                 integer_model = for_integer(generator, photos if balance_norms else None, clip)
                 integer_spaced = []
                 if subpixel_convs:  # after balancing, which rescales the original convolutions
                     integer_model, integer_spaced = subpixel.for_speed(integer_model)
-            savedmodel.save_savedmodel(integer_model, integer, height, width, batch=1)
+                savedmodel.save_savedmodel(integer_model, integer, height, width, batch=1)
 
         output.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -439,7 +448,10 @@ def export_generator(
                 )
                 if ranges_record is not None:
                     extra["activation_ranges"] = ranges_record
-                if variant == "int8" and correct_variance_bias:  # the int8 file measured, the model corrected, converted again
+                if variant == "int8" and correct_variance_bias and searched is not None and searched.variance_bias is not None:
+                    extra["variance_bias"] = searched.variance_bias  # measured, corrected and calibrated in the search
+                    log(f"int8: the variance bias of {searched.variance_bias['norms_corrected']} norms added to their epsilons")
+                elif variant == "int8" and correct_variance_bias:  # the int8 file measured, the model corrected, converted again
                     extra["variance_bias"] = variance_bias.corrected(integer_model, converted, photos)
                     if extra["variance_bias"]["norms_corrected"]:  # none where --float_ops keeps the norms' ops float
                         shipped = savedmodel.save_savedmodel(integer_model, Path(tmp) / "integer_corrected", height, width, batch=1)

@@ -37,21 +37,44 @@ def test_a_clip_quantile_is_auto_or_a_share_in_0_1():
 
 
 def test_the_search_keeps_the_candidate_whose_int8_drawing_is_closest_to_float(generator):
-    choice = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
+    choice = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), refine=False, log=lambda *a: None)
     assert set(choice.scores) == {"0.6", f"{CLIP_QUANTILE:g}"}
     # clipping 40% of every norm input changes the function itself; the search must see that in the int8 drawings
     assert choice.scores[f"{CLIP_QUANTILE:g}"] > choice.scores["0.6"] + 3 and choice.clip == CLIP_QUANTILE
 
 
-def test_each_clip_is_scored_on_the_very_int8_file_the_exporter_ships_at_it(generator, tmp_path):
+def test_one_more_clip_is_tried_between_the_best_candidate_and_its_better_neighbour():
+    grid = (0.9999, 0.9995, 0.999, 0.998)
+    scores = {"0.9999": 28.0, "0.9995": 28.8, "0.999": 29.2, "0.998": 28.1}
+    assert clip_search.refined(grid, scores) == 0.99929  # tail shares 5e-4 and 1e-3: their geometric mean, 7.1e-4
+    assert clip_search.refined(grid, {**scores, "0.998": 29.0}) == 0.9986  # the other side when it scores better (1.4e-3)
+    assert clip_search.refined(grid, {**scores, "0.9999": 30.0}) == 0.99978  # an end has one neighbour
+    assert clip_search.refined(grid, {**scores, "0.99929": 29.5}) is None  # tried already
+    assert clip_search.refined((0.999,), {"0.999": 29.0}) is None
+
+
+def test_the_refined_clip_is_scored_and_can_win(generator):
+    choice = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
+    between = clip_search.refined((0.6, CLIP_QUANTILE), {k: v for k, v in choice.scores.items() if k in ("0.6", f"{CLIP_QUANTILE:g}")})
+    assert 0.6 < between < CLIP_QUANTILE and set(choice.scores) == {"0.6", f"{CLIP_QUANTILE:g}", f"{between:g}"}
+    assert choice.scores[f"{choice.clip:g}"] == max(choice.scores.values())
+
+
+@pytest.mark.parametrize("corrected", [False, True])
+def test_each_clip_is_scored_on_the_very_int8_file_the_exporter_ships_at_it(generator, tmp_path, corrected):
     photos, _ = tflite.calibration_photos(None, SIZE, SIZE, 4)  # what the exporter calibrates on without a folder
-    choice = clip_search.choose(generator, photos, SIZE, SIZE, candidates=(0.999,), range_quantile=0.9999, log=lambda *a: None)
-    assert choice.ranges == {"0.999": {"quantile": 0.9999}}
+    choice = clip_search.choose(
+        generator, photos, SIZE, SIZE, candidates=(0.999,), range_quantile=0.9999, correct_variance_bias=corrected, log=lambda *a: None
+    )
+    assert choice.ranges["0.999"]["quantile"] == 0.9999
+    # the correction is measured in, and scored on, the file at the chosen ranges: it moves the score
+    assert (choice.variance_bias is not None and choice.variance_bias["norms_corrected"] > 0) == corrected
+    assert ("int8_psnr_db_before_variance_correction" in choice.ranges["0.999"]) == corrected
     path = tmp_path / "g.keras"
     generator.save(path)
     exporter.export_generator(
         path, tmp_path / "out", size=(SIZE, SIZE), variants=("int8",), calibration_count=4, per_op_report=False,
-        gpu_check="off", clip_quantile=0.999, range_quantile=0.9999, correct_variance_bias=False, log=lambda *a: None,
+        gpu_check="off", clip_quantile=0.999, range_quantile=0.9999, correct_variance_bias=corrected, log=lambda *a: None,
     )  # fmt: skip
     shipped = (tmp_path / "out" / "drawing_int8.tflite").read_bytes()
     reference = tflite.keras_drawings(generator, photos)
@@ -66,13 +89,17 @@ def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(gener
         gpu_check="off", clip_quantile="auto", log=lambda *a: None,
     )  # fmt: skip
     search = summary["clip_search"]
-    assert set(search["int8_psnr_db_on_calibration"]) == {f"{q:g}" for q in clip_search.CANDIDATES}
+    scored = set(search["int8_psnr_db_on_calibration"])
+    assert scored > {f"{q:g}" for q in clip_search.CANDIDATES} and len(scored) == len(clip_search.CANDIDATES) + 1
     assert search["int8_psnr_db_on_calibration"][f"{search['chosen']:g}"] == max(search["int8_psnr_db_on_calibration"].values())
     sidecar = json.loads((tmp_path / "out" / "drawing_int8.json").read_text())
     assert sidecar["norm_inputs_clipped_at"] == search["chosen"]
     # the activation ranges searched at the chosen clip are the ones shipped, with their scores
     assert sidecar["activation_ranges"]["quantile"] == search["activation_range_quantiles"][f"{search['chosen']:g}"]
     assert len(sidecar["activation_ranges"]["int8_psnr_db_on_calibration"]) == 4
+    # scored after the variance correction that ships (the default), each clip's score before it kept beside it
+    assert sidecar["variance_bias"]["norms_corrected"] > 0
+    assert set(search["int8_psnr_db_before_variance_correction"]) == scored
 
 
 def test_the_exporter_refuses_a_bad_clip_quantile_in_one_line_before_loading_anything(tmp_path):
