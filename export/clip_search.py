@@ -77,7 +77,7 @@ def refined(candidates: tuple[float, ...], scores: dict[str, float]) -> float | 
 
 
 def _convert(
-    generator, photos, reference, quantile, folder: Path, height, width, io_type, range_quantile, subpixel_convs, correct
+    generator, photos, reference, quantile, folder: Path, *, height, width, io_type, range_quantile, subpixel_convs, correct
 ) -> Choice:
     """``generator`` at one clip, converted as shipped and scored on ``photos``."""
     label = f"{quantile:g}"
@@ -139,8 +139,9 @@ def choose(
         tried = list(candidates)
         for k, quantile in enumerate(tried):
             found = _convert(
-                generator, photos, reference, quantile, root / f"c{k}", height, width, io_type, range_quantile, subpixel_convs,
-                correct_variance_bias and range_quantile is not None,
+                generator, photos, reference, quantile, root / f"c{k}", height=height, width=width, io_type=io_type,
+                range_quantile=range_quantile, subpixel_convs=subpixel_convs,
+                correct=correct_variance_bias and range_quantile is not None,
             )  # fmt: skip
             scores.update(found.scores)
             ranges.update(found.ranges)

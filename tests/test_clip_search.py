@@ -53,7 +53,7 @@ def test_one_more_clip_is_tried_between_the_best_candidate_and_its_better_neighb
     assert clip_search.refined((0.999,), {"0.999": 29.0}) is None
 
 
-def test_the_refined_clip_is_scored_and_can_win(generator):
+def test_the_refined_clip_is_scored_and_the_best_of_all_is_kept(generator):
     choice = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
     between = clip_search.refined((0.6, CLIP_QUANTILE), {k: v for k, v in choice.scores.items() if k in ("0.6", f"{CLIP_QUANTILE:g}")})
     assert 0.6 < between < CLIP_QUANTILE and set(choice.scores) == {"0.6", f"{CLIP_QUANTILE:g}", f"{between:g}"}
