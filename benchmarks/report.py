@@ -88,8 +88,8 @@ def render_inference_size(size: str, entry: dict) -> str:
     if search:
         before = search.get("int8_psnr_db_before_variance_correction", {})
         lines.append(
-            "Clip search, int8 dB on the calibration photos per clip"
-            + (" (before the variance correction)" if before else "")
+            "Clip search, int8 dB on the calibration photos per clip, as shipped"
+            + (" (in brackets: before the variance correction)" if before else "")
             + ": "
             + ", ".join(
                 f"{label} {db:.2f}" + (f" ({before[label]:.2f})" if label in before else "")

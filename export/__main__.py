@@ -49,9 +49,9 @@ _CLIP = flags.DEFINE_string(
     "clip_quantile",
     f"{CLIP_QUANTILE:g}",
     "int8/qat with balanced norms: share of each norm input kept unclipped, or 'auto' (converts full int8 as shipped "
-    f"at each of {', '.join(f'{q:g}' for q in CANDIDATES)} and one between the best two, activation ranges searched "
-    "and the variance bias corrected at each, and keeps the closest to float on the calibration photos; minutes per "
-    "candidate at 512).",
+    f"at each of {', '.join(f'{q:g}' for q in CANDIDATES)} and one between the best two, with the activation ranges "
+    "and variance-bias correction int8 ships with, and keeps the closest to float on the calibration photos; qat and "
+    "int8_float_norm take that clip; minutes per candidate at 512).",
 )
 _SUBPIXEL = flags.DEFINE_boolean(
     "subpixel",

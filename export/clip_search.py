@@ -66,13 +66,16 @@ def refined(candidates: tuple[float, ...], scores: dict[str, float]) -> float | 
     """A clip between the best-scoring candidate and its better-scoring neighbour on the quantile axis: the geometric
     mean of their tail shares (to two significant digits); None with fewer than two candidates or where it was
     scored already."""
-    order = sorted(candidates, reverse=True)
+    order = sorted(set(candidates), reverse=True)
     if len(order) < 2:
         return None
     best = tflite.best_candidate(candidates, scores)
     at = order.index(best)
     neighbour = max((order[i] for i in (at - 1, at + 1) if 0 <= i < len(order)), key=lambda q: scores[f"{q:g}"])
-    quantile = round(1.0 - float(f"{math.sqrt((1.0 - best) * (1.0 - neighbour)):.2g}"), 12)
+    tail = math.sqrt((1.0 - best) * (1.0 - neighbour))
+    quantile = round(1.0 - float(f"{tail:.2g}"), 12)
+    if not min(best, neighbour) < quantile < max(best, neighbour):  # candidates too close for two digits
+        quantile = 1.0 - tail
     return None if f"{quantile:g}" in scores else quantile
 
 
@@ -129,7 +132,10 @@ def choose(
 
     ``range_quantile``, ``subpixel_convs`` and ``correct_variance_bias`` are the exporter's options for ``int8``;
     ``range_quantile=None`` scores the converter's own full-int8 conversion instead (``export.tflite.convert``), not
-    corrected. The chosen candidate's SavedModels are kept under ``work`` (deleted on return without one)."""
+    corrected. Every candidate's SavedModels are written under ``work``; without one they are deleted on return, and
+    the returned ``saved`` and ``shipped`` paths no longer exist."""
+    if not candidates:
+        raise ValueError("clip search: no candidate clips.")
     reference = tflite.keras_drawings(generator, photos)
     scores: dict[str, float] = {}
     ranges: dict[str, dict] = {}

@@ -289,9 +289,10 @@ def export_generator(
     ``balance_norms``: the int8 variants are converted from the generator with its norm inputs balanced on the
     calibration photos (``export.balance``: every channel on one int8 scale) and clipped at their ``clip_quantile``
     (by default ``CLIP_QUANTILE``: the float drawing changes by about 50 dB PSNR); ``"auto"`` converts full int8 as
-    shipped (activation ranges searched and the variance bias corrected too, unless ``float_ops``) at each of
-    ``export.clip_search.CANDIDATES`` and one more between the best two, and keeps the one closest to float on the
-    calibration photos.
+    shipped (activation ranges as ``range_quantile`` says and, where ``int8`` is exported, its variance correction;
+    with ``float_ops`` the converter's own full int8) at each of ``export.clip_search.CANDIDATES`` and one more
+    between the best two, and keeps the one closest to float on the calibration photos; ``qat`` and
+    ``int8_float_norm`` take the clip chosen.
 
     ``correct_variance_bias``: ``int8`` is converted twice, the second time with each norm's int8 variance bias,
     measured in the first file on the calibration photos, added to its epsilon (``export.variance_bias``).

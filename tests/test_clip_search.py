@@ -51,6 +51,8 @@ def test_one_more_clip_is_tried_between_the_best_candidate_and_its_better_neighb
     assert clip_search.refined(grid, {**scores, "0.9999": 30.0}) == 0.99978  # an end has one neighbour
     assert clip_search.refined(grid, {**scores, "0.99929": 29.5}) is None  # tried already
     assert clip_search.refined((0.999,), {"0.999": 29.0}) is None
+    assert clip_search.refined((0.9995, 0.9995, 0.999), {"0.9995": 29.0, "0.999": 28.0}) == 0.99929  # not its own copy
+    assert 0.99894 < clip_search.refined((0.99896, 0.99894), {"0.99896": 29.0, "0.99894": 28.0}) < 0.99896  # inside
 
 
 def test_the_refined_clip_is_scored_and_the_best_of_all_is_kept(generator):
