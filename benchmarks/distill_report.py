@@ -7,10 +7,13 @@
 Quality: SSIM and edge-F1 of the student's drawing against the teacher's, per style, on held-out photos that
 neither saw in distillation: fresh procedural portraits (another seed) and the shared aligned photos of the
 benchmark's quality split; and, fp32 only, the calibration split the README's command distils on
-(``--seen_photos``): a score far above the held-out one says the student lacks faces to generalise from, not
-capacity. Beside them, the teacher against itself (its drawing of the photo moved by one pixel, or mirrored,
-moved back): a ceiling for any student scored against it. Latency: generator alone, LiteRT + XNNPACK, 2
-threads, median of 20, each model in its own process. ``benchmarks.report`` renders the JSON.
+(``--seen_photos``, less the photos the run held out to score itself): a score far above the held-out one says
+the student fits the faces it saw better than it generalises, not that it lacks capacity. Beside them, two scales
+to read a score on, both the teacher against itself: its drawing of the photo moved by one pixel, or mirrored,
+moved back (how much of it follows pixel phase, which a student with other strides has to learn as aliasing; not a
+bound, since the student sees the same pixels), and its own drawing blurred by a Gaussian of 0.5 and 1 px (what a
+drawing right in every line but soft scores). Latency: generator alone, LiteRT + XNNPACK, 2 threads, median of
+20, each model in its own process. ``benchmarks.report`` renders the JSON.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ _REAL = flags.DEFINE_string("real_photos", "benchmarks/results/bench_256/photo_s
 _SEEN = flags.DEFINE_string(
     "seen_photos",
     "benchmarks/results/bench_256/photo_split/calibration",
-    "Photos the student was distilled on, scored fp32 for the generalisation gap ('' to skip).",
+    "A folder the student was distilled from, scored fp32 for the generalisation gap ('' to skip); distill holds 10% of its photos out.",
 )
 _PROCEDURAL = flags.DEFINE_integer("procedural", 24, "Held-out procedural portraits.")
 _EXPORTS = flags.DEFINE_string("exports", "benchmarks/results/distill_exports", "Where the TFLite files go.")
 _OUTPUT = flags.DEFINE_string("output", None, "Results JSON (default: docs/results/distill_report.json).")
+BLUR_SIGMAS = (0.5, 1.0)  # px: the teacher's own drawing softened, a scale for what a student's score means
 
 
 def _scores(drawings, teacher) -> dict:
@@ -49,6 +53,8 @@ def _scores(drawings, teacher) -> dict:
 
 def main(argv):
     del argv
+    import cv2  # lazy: the flags and --helpshort load without OpenCV
+
     from benchmarks import report
     from benchmarks.common import results
     from benchmarks.common.fingerprint import cached_export
@@ -98,7 +104,7 @@ def main(argv):
     def drawn(name, batch, style):
         return to_uint8(draw(models[name], batch, style))[..., 0]
 
-    quality, ceiling, seen = {}, {}, {}
+    quality, consistency, blurred, seen = {}, {}, {}, {}
     if _SEEN.value and Path(_SEEN.value).is_dir():
         batch = np.stack(tflite.calibration_photos(_SEEN.value, size, size, 64)[0])
         for k in range(3):
@@ -107,6 +113,7 @@ def main(argv):
     for set_name, photos in sets.items():
         batch = np.stack(photos)
         moves = {"shift_1px": [], "mirror": []}
+        softened = {sigma: [] for sigma in BLUR_SIGMAS}
         for k in range(3):
             teacher, student = drawn("teacher", batch, styles[k]), drawn("student", batch, styles[k])
             int8_drawings = [int8_student.draw(photo, styles[k]) for photo in photos]
@@ -114,9 +121,13 @@ def main(argv):
                 quality[f"{set_name}/style{k + 1}/{variant}"] = _scores(drawings, teacher)
             moves["shift_1px"].append(self_consistency(models["teacher"], batch, styles[k], shift=1, reference=teacher))
             moves["mirror"].append(self_consistency(models["teacher"], batch, styles[k], mirror=True, reference=teacher))
+            for sigma, per_style in softened.items():
+                per_style.append(_scores([cv2.GaussianBlur(t, (0, 0), sigma) for t in teacher], teacher))
             progress.update(note=f"{set_name} style {k + 1}")
         for name, per_style in moves.items():
-            ceiling[f"{set_name}/{name}"] = {m: float(np.mean([s[m] for s in per_style])) for m in ("ssim", "edge_f1")}
+            consistency[f"{set_name}/{name}"] = {m: float(np.mean([s[m] for s in per_style])) for m in ("ssim", "edge_f1")}
+        for sigma, per_style in softened.items():
+            blurred[f"{set_name}/sigma_{sigma}px"] = {m: float(np.mean([s[m] for s in per_style])) for m in ("ssim", "edge_f1")}
     record = {
         **results.header("distill_report", 2),
         "size": size,
@@ -126,7 +137,8 @@ def main(argv):
         "models": rows,
         "quality": quality,
         "seen_photos": seen,
-        "teacher_self_consistency": ceiling,
+        "teacher_self_consistency": consistency,
+        "teacher_blurred": blurred,
     }
     print(report.render_distill_report(record))
     results.write(record, _OUTPUT.value)

@@ -330,18 +330,30 @@ def render_distill_report(record: dict) -> str:
         seen = record["seen_photos"]
         lines += [
             "",
-            f"Student fp32 on the {seen['style1']['photos']} photos it was distilled on: "
+            f"Student fp32 on the {seen['style1']['photos']} photos of the folder it was distilled from (less any its run "
+            "held out of training to score itself): "
             + ", ".join(f"{name} {r['ssim']:.3f} / {r['edge_f1']:.3f}" for name, r in seen.items()),
         ]
     lines += [
         "",
-        "The teacher against itself (a ceiling for any student; SSIM / edge-F1):",
+        "The teacher against itself, photo moved and moved back (how much of its drawing follows pixel phase; "
+        "not a bound on a student, which sees the same pixels; SSIM / edge-F1):",
         "",
         "| photos, move | SSIM / edge-F1 |",
         "|---|---|",
     ]
     for key, r in record["teacher_self_consistency"].items():
         lines.append(f"| {key} | {r['ssim']:.3f} / {r['edge_f1']:.3f} |")
+    if record.get("teacher_blurred"):
+        lines += [
+            "",
+            "The teacher's own drawing blurred by a Gaussian of sigma px, against itself (what a drawing right in every line "
+            "but soft scores; SSIM / edge-F1):",
+            "",
+            "| photos, blur | SSIM / edge-F1 |",
+            "|---|---|",
+        ]
+        lines += [f"| {key} | {r['ssim']:.3f} / {r['edge_f1']:.3f} |" for key, r in record["teacher_blurred"].items()]
     return "\n".join(lines)
 
 

@@ -58,3 +58,6 @@ def test_the_distillation_table_shows_every_score_the_report_holds():
     text = report.render_distill_report(record)
     for shown in ("0.851 / 0.928", "0.849 / 0.928", "131.6", "0.916 / 0.950", "0.818 / 0.912", "21 photos"):
         assert shown in text, shown
+    assert "blurred" not in text  # a report from before the blurred-teacher scale renders without it
+    record["teacher_blurred"] = {"aligned_photos/sigma_1.0px": {"ssim": 0.9017, "edge_f1": 0.9632}}
+    assert "| aligned_photos/sigma_1.0px | 0.902 / 0.963 |" in report.render_distill_report(record)

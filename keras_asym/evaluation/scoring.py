@@ -105,8 +105,8 @@ def self_consistency(
     ``margin`` px away from the borders.
 
     Near 1 when G's lines follow the face; lower where its strokes follow pixel phase (strided convolutions
-    alias) or texture. That is a ceiling for any student scored against G's drawings: it cannot be closer to
-    G than G is to itself under a one-pixel move.
+    alias) or texture. Not a bound on a student scored against G's drawings (it sees the very pixels G saw), but
+    a measure of how much of G's drawing is aliasing that a student with other strides has to learn.
     """
     moved = np.roll(photos, (shift, shift), axis=(1, 2))
     if mirror:
