@@ -345,6 +345,14 @@ class OfficialTrainingStep:
     def _hed(self, image):
         return ((self.hed(image / 2 + 0.5) - 0.5) * 2).expand(-1, 3, -1, -1)
 
+    def truncate(self, drawing):
+        """The official 6-bit quantizer: ``.int()`` truncates, and carries no gradient."""
+        return ((drawing.detach() + 1) * self.levels).int().float() / self.levels - 1
+
+    def truncation_cycle(self, truncated, real_hed):
+        """``cycle_A2`` of an already truncated drawing, weighted."""
+        return self.lpips(self._hed(self.F(truncated)), real_hed).mean() * self.lambda_trunc
+
     def generator_losses(self, batch: dict) -> tuple[dict, dict]:
         """The official ``backward_G`` terms (official names, weights applied) and the images they came from."""
         real_a, real_b, style = batch["real_A"], batch["real_B"], batch["style"]
@@ -359,8 +367,7 @@ class OfficialTrainingStep:
         out["G_B"] = self._gan(self.D_B(fakes["fake_A"]), True)
         real_hed = self._hed(real_a)
         out["cycle_A"] = self.lpips(self._hed(fakes["rec_A"]), real_hed).mean() * self.lambda_a
-        truncated = ((fakes["fake_B"].detach() + 1) * self.levels).int().float() / self.levels - 1
-        out["cycle_A2"] = self.lpips(self._hed(self.F(truncated)), real_hed).mean() * self.lambda_trunc
+        out["cycle_A2"] = self.truncation_cycle(self.truncate(fakes["fake_B"]), real_hed)
         out["cycle_B"] = (fakes["rec_B"] - real_b).abs().mean() * self.lambda_b
         out["G"] = sum(out.values())
         return out, fakes
