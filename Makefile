@@ -39,8 +39,8 @@ demo: $(STAMP) assets
 # official one in PyTorch (same weights, one run) at 256 and 512 with every TFLite variant (and the fp32 file with
 # XNNPACK's fp16 arithmetic, and the fp32 file with Winograd 3x3 convolutions), every variant alone at 512 (memory,
 # threads), G's layers
-# alone, one 3x3 convolution direct and as Winograd, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX as on a CPU with AVX-512 BF16
-# only) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
+# alone, one 3x3 convolution direct and as Winograd, one training step (float32 and bfloat16, the latter also with oneDNN kept off AMX,
+# which is no stand-in for a CPU without it: docs/training.md) beside the official step, int8 sensitivity per layer (and for the G that benchmarks.unpaired_drawer trained,
 # shipped in keras_asym/pretrained), quantization-aware fine-tuning against post-training int8 (an hour; for the
 # unpaired G also with the clip chosen on the calibration photos), one int8 file on XNNPACK and on the built-in
 # kernels beside QAT's simulation, full int8 with the norms' variance bias corrected, every command on

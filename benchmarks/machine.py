@@ -64,7 +64,8 @@ def versions() -> dict[str, str]:
 
 def describe(threads: int) -> dict:
     """The machine; with ``ONEDNN_MAX_CPU_ISA`` set (oneDNN, inside TensorFlow and PyTorch, then uses no instructions
-    past that ISA: ``AVX512_CORE_BF16`` is a CPU without AMX) the cap is recorded beside the flags."""
+    past that ISA: ``AVX512_CORE_BF16`` keeps it off AMX, though it does not make the CPU one without AMX) the cap is
+    recorded beside the flags."""
     cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
     return {
         "cpu": cpu_model(),

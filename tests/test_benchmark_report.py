@@ -61,3 +61,16 @@ def test_the_distillation_table_shows_every_score_the_report_holds():
     assert "blurred" not in text  # a report from before the blurred-teacher scale renders without it
     record["teacher_blurred"] = {"aligned_photos/sigma_1.0px": {"ssim": 0.9017, "edge_f1": 0.9632}}
     assert "| aligned_photos/sigma_1.0px | 0.902 / 0.963 |" in report.render_distill_report(record)
+
+
+def test_the_readme_names_each_training_steps_cpu_and_leaves_out_a_capped_onednn(tmp_path):
+    for name in (
+        "inference.json",
+        "train_step_mixed_bfloat16.json",
+        "train_step_mixed_bfloat16_no_amx.json",
+        "train_step_mixed_bfloat16_zen4.json",
+    ):
+        shutil.copy(ROOT / "docs" / "results" / name, tmp_path)
+    (line,) = [line for line in report.headline(tmp_path).splitlines() if line.startswith("One full training step")]
+    assert "Intel Xeon, AMX: 14.6 s against 40.7 s, 2.78x" in line and "AMD EPYC, no AMX: 34.7 s against 59.2 s, 1.69x" in line
+    assert "0.80x" not in line
