@@ -159,6 +159,7 @@ class Calibration:
         converter = tflite.make_converter(saved_model_dir, "int8", photos, io_type)
         converter._experimental_calibrate_only = True  # noqa: SLF001  (the quantization debugger's route; no public one)
         self.io_type = io_type
+        self.quantiles = tuple(quantiles)
         self.calibrated = converter.convert()
         self.ranges = tail_ranges(self.calibrated, photos, tuple(quantiles))
         self._quantized: dict[float, bytes] = {}  # the search's winner is shipped, not quantized again
@@ -176,9 +177,10 @@ class Calibration:
         return self._quantized[quantile]
 
 
-def choose(calibration: Calibration, photos, reference, work: Path, candidates=CANDIDATES, log=print) -> tuple[float, dict[str, float]]:
-    """The candidate whose int8 drawings of ``photos`` come closest to ``reference`` (ties to the earlier, wider one)
-    and every candidate's PSNR in dB."""
+def choose(calibration: Calibration, photos, reference, work: Path, candidates=None, log=print) -> tuple[float, dict[str, float]]:
+    """The candidate (by default each quantile ``calibration`` computed) whose int8 drawings of ``photos`` come
+    closest to ``reference`` (ties to the earlier, wider one) and every candidate's PSNR in dB."""
+    candidates = calibration.quantiles if candidates is None else candidates
     scores = {}
     for quantile in candidates:
         scores[f"{quantile:g}"] = tflite.drawing_psnr(calibration.quantize(quantile), photos, reference, work / "scored.tflite")

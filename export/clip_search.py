@@ -119,7 +119,7 @@ def choose(
     height: int,
     width: int,
     io_type: str = "uint8",
-    candidates: tuple[float, ...] = CANDIDATES,
+    candidates: tuple[float, ...] | None = None,
     range_quantile: float | str | None = activation_ranges.AUTO,
     subpixel_convs: bool = True,
     correct_variance_bias: bool = False,
@@ -133,7 +133,8 @@ def choose(
     ``range_quantile``, ``subpixel_convs`` and ``correct_variance_bias`` are the exporter's options for ``int8``;
     ``range_quantile=None`` scores the converter's own full-int8 conversion instead (``export.tflite.convert``), not
     corrected. Every candidate's SavedModels are written under ``work``; without one they are deleted on return, and
-    the returned ``saved`` and ``shipped`` paths no longer exist."""
+    the returned ``saved`` and ``shipped`` paths no longer exist. ``candidates`` defaults to ``CANDIDATES``."""
+    candidates = CANDIDATES if candidates is None else candidates
     if not candidates:
         raise ValueError("clip search: no candidate clips.")
     reference = tflite.keras_drawings(generator, photos)

@@ -74,6 +74,7 @@ _STEPS = flags.DEFINE_integer("steps_per_epoch", 150, "Steps per epoch.", lower_
 _PHOTOS = flags.DEFINE_integer("photos", 200, "Procedural training photos (and as many drawings).", lower_bound=8, upper_bound=100_000)
 _CLIP_FRAMES = flags.DEFINE_integer("clip_frames", 120, "Frames of the edge-demo clip.", lower_bound=1, upper_bound=100_000)
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.", **bounds_of(TrainConfig, "seed"))
+_JIT = flags.DEFINE_boolean("jit_compile", True, "Compile the training step with XLA (its compile pays off after a few dozen steps).")
 flags.register_validator("size", lambda size: size % 32 == 0, "--size must be a multiple of 32 (the generator's stride).")
 
 
@@ -316,6 +317,7 @@ def main(argv):
         niter_decay=_EPOCHS.value - half,
         steps_per_epoch=_STEPS.value,
         seed=_SEED.value,
+        jit_compile=_JIT.value,
         pool_size=20,
         image_every=0,
         export_every=0,

@@ -1,8 +1,9 @@
-"""A command's flags probed in one child process: ``python -m tests.cli_probe MODULE EXAMPLES``.
+"""A command's flags probed in one child process: ``python -m tests.cli_probe MODULE EXAMPLES [RUNS_JSON]``.
 
 The flags of different commands share absl's one registry, so each command is probed in a process of its own,
 through ``cli.run`` as ``python -m MODULE`` runs it: an unknown flag, ``--helpshort``, then generated values for
-every flag the command declares (hypothesis). Prints one ``RESULT {json}`` line for ``tests/test_cli.py``.
+every flag the command declares (hypothesis), then each argument list of ``RUNS_JSON`` (a JSON list of lists) through
+``cli.run`` as a refusal test wants it run. Prints one ``RESULT {json}`` line for ``tests/test_cli.py``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def required(program: str) -> dict[str, str]:
 
 def main() -> None:
     name, examples = sys.argv[1], int(sys.argv[2])
+    runs = json.loads(sys.argv[3]) if len(sys.argv) > 3 else []
     module = importlib.import_module(name)
     if not hasattr(module, "main"):  # a package run as python -m PACKAGE
         module = importlib.import_module(f"{name}.__main__")
@@ -117,6 +119,7 @@ def main() -> None:
 
     probe()
     result.update({"accepted": accepted, "refused": refused, "failures": failures[:10]})
+    result["runs"] = [run(module, [program, *argv]) for argv in runs]
     print("RESULT " + json.dumps(result), file=sys.__stdout__, flush=True)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +35,52 @@ def _run(*args, timeout=300):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout)
 
 
+# Refusals the tests below expect, each an argument list for a command: run in that command's one probe child
+# rather than a child each (a child spends 4 s importing TensorFlow). Paths name nothing that exists.
+NOWHERE = Path(tempfile.gettempdir()) / "keras-asym-no-such-folder"
+TRAIN_REFUSALS = [
+    ("--steps_per_epoch=-1", "steps_per_epoch"),
+    ("--batch_size=0", "batch_size"),
+    ("--learning_rate=nan", "finite"),
+    ("--image_size=32", "too small for instance-norm statistics"),
+    ("--image_size=130", "multiple of 4"),
+]
+OUT_OF_BOUNDS = [
+    ("keras_asym.draw", "--size=16384"),
+    ("keras_asym.draw", "--threads=0"),
+    ("keras_asym.prepare", "--size=16384"),
+    ("edge_demo", "--max_frames=-1"),
+    ("edge_demo", "--threads=0"),
+    ("keras_asym.import_official", "--hed=/no/such/hed.pytorch"),
+    ("keras_asym.import_official", "--ngf=0"),
+    ("export", "--calibration_count=0"),
+    ("export", "--qat_learning_rate=nan"),
+    ("keras_asym.demo", "--ngf=100000"),
+    ("keras_asym.generate", "--photos=1000000000"),
+]
+
+
+def _refusal_argv(module: str, flag: str) -> list[str]:
+    if module == "keras_asym.train":
+        return [f"--dataset={NOWHERE / 'nothing'}", f"--output={NOWHERE / 'run'}", flag]
+    if module == "export":
+        return [f"--model={NOWHERE / 'm.keras'}", f"--output={NOWHERE / 'out'}", flag]
+    return [flag]
+
+
+@functools.cache
+def _probe(module: str) -> dict:
+    """The command's probe (tests/cli_probe.py), with every refusal above that names it run in the same child."""
+    cases = [("keras_asym.train", flag) for flag, _ in TRAIN_REFUSALS] + OUT_OF_BOUNDS
+    runs = [_refusal_argv(m, flag) for m, flag in cases if m == module]
+    probe = _run("-m", "tests.cli_probe", module, os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "60"), json.dumps(runs))
+    line = next((line for line in probe.stdout.splitlines() if line.startswith("RESULT ")), None)
+    assert probe.returncode == 0 and line, probe.stderr[-3000:]
+    result = json.loads(line[len("RESULT ") :])
+    result["runs"] = {argv[-1]: outcome for argv, outcome in zip(runs, result["runs"])}
+    return result
+
+
 def test_the_readme_documents_exactly_the_codes_the_runner_uses():
     from tests.conftest import ROOT
 
@@ -44,10 +93,7 @@ def test_the_readme_documents_exactly_the_codes_the_runner_uses():
 @pytest.mark.parametrize("module", COMMANDS)
 def test_every_command_exits_2_on_an_unknown_flag_lists_its_flags_and_parses_any_value_or_refuses_it_in_one_line(module):
     """One child per command (tests/cli_probe.py): generated values for every flag it takes, as hypothesis draws them."""
-    probe = _run("-m", "tests.cli_probe", module, os.environ.get("KERAS_ASYM_FUZZ_EXAMPLES", "60"))
-    line = next((line for line in probe.stdout.splitlines() if line.startswith("RESULT ")), None)
-    assert probe.returncode == 0 and line, probe.stderr[-3000:]
-    result = json.loads(line[len("RESULT ") :])
+    result = _probe(module)
     code, _, stderr = result["unknown"]
     assert code == cli.BAD_INPUT and "no_such_flag" in stderr and "Traceback" not in stderr
     assert result["help"] == [cli.OK, result["help"][1]] and sorted(result["help"][1]) == result["flags"]
@@ -55,47 +101,20 @@ def test_every_command_exits_2_on_an_unknown_flag_lists_its_flags_and_parses_any
     assert result["accepted"] and result["refused"]  # the generator reached both sides
 
 
-@pytest.mark.parametrize(
-    "flag, says",
-    [
-        ("--steps_per_epoch=-1", "steps_per_epoch"),
-        ("--batch_size=0", "batch_size"),
-        ("--learning_rate=nan", "finite"),
-        ("--image_size=32", "too small for instance-norm statistics"),
-        ("--image_size=130", "multiple of 4"),
-    ],
-)
-def test_train_refuses_a_configuration_that_cannot_run_before_reading_anything(tmp_path, flag, says):
-    result = _run("-m", "keras_asym.train", f"--dataset={tmp_path / 'nothing'}", f"--output={tmp_path / 'run'}", flag)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert says in result.stderr and "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
+@pytest.mark.parametrize("flag, says", TRAIN_REFUSALS)
+def test_train_refuses_a_configuration_that_cannot_run_before_reading_anything(flag, says):
+    code, _, stderr = _probe("keras_asym.train")["runs"][flag]
+    assert code == 2, stderr[-2000:]
+    assert says in stderr and "Traceback" not in stderr
+    assert len([line for line in stderr.splitlines() if "error" in line]) == 1
+    assert not NOWHERE.exists()
 
 
-@pytest.mark.parametrize(
-    "module, flag",
-    [
-        ("keras_asym.draw", "--size=16384"),
-        ("keras_asym.draw", "--threads=0"),
-        ("keras_asym.prepare", "--size=16384"),
-        ("edge_demo", "--max_frames=-1"),
-        ("edge_demo", "--threads=0"),
-        ("keras_asym.import_official", "--hed=/no/such/hed.pytorch"),
-        ("keras_asym.import_official", "--ngf=0"),
-        ("export", "--calibration_count=0"),
-        ("export", "--qat_learning_rate=nan"),
-        ("keras_asym.demo", "--ngf=100000"),
-        ("keras_asym.generate", "--photos=1000000000"),
-    ],
-)
-def test_a_flag_outside_its_bounds_exits_2_on_one_line(tmp_path, module, flag):
-    result = (
-        _run("-m", module, f"--model={tmp_path / 'm.keras'}", f"--output={tmp_path / 'out'}", flag)
-        if module == "export"
-        else _run("-m", module, flag)
-    )
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert flag.split("=")[0].lstrip("-") in result.stderr and "Traceback" not in result.stderr
+@pytest.mark.parametrize("module, flag", OUT_OF_BOUNDS)
+def test_a_flag_outside_its_bounds_exits_2_on_one_line(module, flag):
+    code, _, stderr = _probe(module)["runs"][flag]
+    assert code == 2, stderr[-2000:]
+    assert flag.split("=")[0].lstrip("-") in stderr and "Traceback" not in stderr
 
 
 def test_an_unexpected_exception_exits_3_with_its_traceback(tmp_path):

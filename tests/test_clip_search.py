@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from export import clip_search, exporter, tflite
+from export import activation_ranges, clip_search, exporter, tflite
 from export.balance import CLIP_QUANTILE
 from keras_asym.models.networks import StyleGenerator
 
@@ -36,11 +36,17 @@ def test_a_clip_quantile_is_auto_or_a_share_in_0_1():
             clip_search.parse(bad)
 
 
-def test_the_search_keeps_the_candidate_whose_int8_drawing_is_closest_to_float(generator):
-    choice = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), refine=False, log=lambda *a: None)
-    assert set(choice.scores) == {"0.6", f"{CLIP_QUANTILE:g}"}
+@pytest.fixture(scope="module")
+def searched(generator):
+    """One search over two candidates and the clip it refines between them (each clip costs a conversion)."""
+    return clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
+
+
+def test_the_search_keeps_the_candidate_whose_int8_drawing_is_closest_to_float(searched):
+    assert {"0.6", f"{CLIP_QUANTILE:g}"} < set(searched.scores)
     # clipping 40% of every norm input changes the function itself; the search must see that in the int8 drawings
-    assert choice.scores[f"{CLIP_QUANTILE:g}"] > choice.scores["0.6"] + 3 and choice.clip == CLIP_QUANTILE
+    assert searched.scores[f"{CLIP_QUANTILE:g}"] > searched.scores["0.6"] + 3
+    assert searched.scores[f"{searched.clip:g}"] == max(searched.scores.values())
 
 
 def test_one_more_clip_is_tried_between_the_best_candidate_and_its_better_neighbour():
@@ -55,8 +61,8 @@ def test_one_more_clip_is_tried_between_the_best_candidate_and_its_better_neighb
     assert 0.99894 < clip_search.refined((0.99896, 0.99894), {"0.99896": 29.0, "0.99894": 28.0}) < 0.99896  # inside
 
 
-def test_the_refined_clip_is_scored_and_the_best_of_all_is_kept(generator):
-    choice = clip_search.choose(generator, _photos(), SIZE, SIZE, candidates=(0.6, CLIP_QUANTILE), log=lambda *a: None)
+def test_the_refined_clip_is_scored_and_the_best_of_all_is_kept(searched):
+    choice = searched
     between = clip_search.refined((0.6, CLIP_QUANTILE), {k: v for k, v in choice.scores.items() if k in ("0.6", f"{CLIP_QUANTILE:g}")})
     assert 0.6 < between < CLIP_QUANTILE and set(choice.scores) == {"0.6", f"{CLIP_QUANTILE:g}", f"{between:g}"}
     assert choice.scores[f"{choice.clip:g}"] == max(choice.scores.values())
@@ -83,7 +89,10 @@ def test_each_clip_is_scored_on_the_very_int8_file_the_exporter_ships_at_it(gene
     assert tflite.drawing_psnr(shipped, photos, reference, tmp_path / "scored.tflite") == choice.scores["0.999"]
 
 
-def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(generator, tmp_path):
+def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(generator, tmp_path, monkeypatch):
+    # two clips and two range quantiles instead of four of each: the search's bookkeeping, at half the conversions
+    monkeypatch.setattr(clip_search, "CANDIDATES", (CLIP_QUANTILE, 0.999))
+    monkeypatch.setattr(activation_ranges, "CANDIDATES", (activation_ranges.EXTREMES, 0.9999))
     path = tmp_path / "g.keras"
     generator.save(path)
     summary = exporter.export_generator(
@@ -98,7 +107,7 @@ def test_an_auto_export_converts_at_the_chosen_clip_and_records_the_search(gener
     assert sidecar["norm_inputs_clipped_at"] == search["chosen"]
     # the activation ranges searched at the chosen clip are the ones shipped, with their scores
     assert sidecar["activation_ranges"]["quantile"] == search["activation_range_quantiles"][f"{search['chosen']:g}"]
-    assert len(sidecar["activation_ranges"]["int8_psnr_db_on_calibration"]) == 4
+    assert len(sidecar["activation_ranges"]["int8_psnr_db_on_calibration"]) == len(activation_ranges.CANDIDATES)
     # scored after the variance correction that ships (the default), each clip's score before it kept beside it
     assert sidecar["variance_bias"]["norms_corrected"] > 0
     assert set(search["int8_psnr_db_before_variance_correction"]) == scored
