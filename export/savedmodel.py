@@ -31,13 +31,18 @@ def _fixed_style(generator: keras.Model, k: int):
     return fixed
 
 
-def export_archive(generator: keras.Model, height: int, width: int, batch: int | None = None) -> keras.export.ExportArchive:
-    """``serving_default(photo, style)`` and ``style1..3(photo)`` endpoints.
+def export_archive(
+    generator: keras.Model, height: int, width: int, batch: int | None = None, style_endpoints: bool | None = None
+) -> keras.export.ExportArchive:
+    """``serving_default(photo, style)`` and, with ``style_endpoints``, ``style1..3(photo)`` endpoints.
 
     ``batch=1`` gives the fully static graph TFLite conversion wants (no
-    Shape ops feeding the transpose convolutions). Keras' ``ExportArchive``
-    tracks the variables itself; a hand-made ``tf.Module`` around a Keras 3
-    model leaves READ_VARIABLE ops that the TFLite calibrator cannot run.
+    Shape ops feeding the transpose convolutions). ``style_endpoints`` defaults
+    to ``batch is None``: a static graph is written for the converter, which
+    takes ``serving_default`` alone, and each endpoint costs a trace of the
+    generator (a quarter of the time of an export went to the three unused ones).
+    Keras' ``ExportArchive`` tracks the variables itself; a hand-made ``tf.Module``
+    around a Keras 3 model leaves READ_VARIABLE ops that the TFLite calibrator cannot run.
     """
     archive = keras.export.ExportArchive()
     archive.track(generator)
@@ -48,15 +53,17 @@ def export_archive(generator: keras.Model, height: int, width: int, batch: int |
         lambda photo, style: {"drawing": generator({"photo": photo, "style": style}, training=False)},
         input_signature=[photo_spec, style_spec],
     )
-    for k in range(STYLE_COUNT):
+    for k in range(STYLE_COUNT) if (batch is None if style_endpoints is None else style_endpoints) else ():
         archive.add_endpoint(f"style{k + 1}", _fixed_style(generator, k), input_signature=[photo_spec])
     return archive
 
 
-def save_savedmodel(generator: keras.Model, path: str | Path, height: int, width: int, batch: int | None = None) -> Path:
-    """Writes the SavedModel atomically (temp folder, then rename) and returns its path."""
+def save_savedmodel(
+    generator: keras.Model, path: str | Path, height: int, width: int, batch: int | None = None, style_endpoints: bool | None = None
+) -> Path:
+    """Writes the SavedModel (``export_archive``) atomically (temp folder, then rename) and returns its path."""
     path = Path(path)
-    archive = export_archive(generator, height, width, batch)
+    archive = export_archive(generator, height, width, batch, style_endpoints)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         archive.write_out(str(tmp), verbose=False)
