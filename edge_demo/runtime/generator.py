@@ -288,6 +288,8 @@ class TFLiteGenerator:
             raise ValueError(f"{self.path}: LiteRT cannot prepare this model ({one_line(str(err).strip(), 200)}).") from err
         self._photo = next(d for d in self.interpreter.get_input_details() if d["index"] == self._photo["index"])
         self._output = self.interpreter.get_output_details()[0]
+        self._drawing_shape = (1, *size, 1)
+        self._check_drawing_shape(self._output["shape"])  # the declared shape was checked; this is what Prepare computed
         self.height, self.width = size
         self._pixel_lut = self._input_table(self._photo)
         # Written here, then copied in: with XNNPACK, writes through the
@@ -295,6 +297,13 @@ class TFLiteGenerator:
         self._photo_buffer = np.empty((1, *size, 3), self._photo["dtype"])
         self._drawing_lut = self._output_table(self._output)
         self._style_fed = None
+
+    def _check_drawing_shape(self, shape) -> None:
+        if tuple(int(v) for v in shape) != self._drawing_shape:
+            raise ValueError(
+                f"{self.path}: computes a drawing of shape {tuple(int(v) for v in shape)} for a {self._drawing_shape[1:3]} photo, "
+                f"not {self._drawing_shape}; not a keras-asym generator."
+            )
 
     def _check_size(self, image: np.ndarray) -> None:
         if tuple(image.shape[:2]) != (self.height, self.width):
@@ -342,8 +351,11 @@ class TFLiteGenerator:
                 self.interpreter.invoke()
             except RuntimeError as err:
                 raise ValueError(f"{self.path}: LiteRT cannot run this model ({one_line(str(err).strip(), 200)}).") from err
-            return self.interpreter.tensor(self._output["index"])()
-        return next(iter(self._gpu.run({"photo": self._photo_buffer}).values()))
+            out = self.interpreter.tensor(self._output["index"])()
+        else:
+            out = next(iter(self._gpu.run({"photo": self._photo_buffer}).values()))
+        self._check_drawing_shape(out.shape)  # a dynamic tensor is sized only when the graph runs
+        return out
 
     def draw(self, rgb: np.ndarray, style: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (H, W) uint8 drawing, at the model's size."""
