@@ -31,16 +31,14 @@ def _fixed_style(generator: keras.Model, k: int):
     return fixed
 
 
-def export_archive(
-    generator: keras.Model, height: int, width: int, batch: int | None = None, style_endpoints: bool | None = None
-) -> keras.export.ExportArchive:
-    """``serving_default(photo, style)`` and, with ``style_endpoints``, ``style1..3(photo)`` endpoints.
+def export_archive(generator: keras.Model, height: int, width: int, batch: int | None = None) -> keras.export.ExportArchive:
+    """``serving_default(photo, style)`` and, for serving (``batch=None``), ``style1..3(photo)`` endpoints.
 
     ``batch=1`` gives the fully static graph TFLite conversion wants (no
-    Shape ops feeding the transpose convolutions). ``style_endpoints`` defaults
-    to ``batch is None``: a static graph is written for the converter, which
-    takes ``serving_default`` alone, and each endpoint costs a trace of the
-    generator (the three unused ones took a fifth of an export's time: 26.4 s against 21.1 s, measured).
+    Shape ops feeding the transpose convolutions). Such a graph is written for
+    the converter, which takes ``serving_default`` alone, so it gets no style
+    endpoints: each costs a trace of the generator (the three took a fifth of
+    an export's time: 26.4 s against 21.1 s, measured).
     Keras' ``ExportArchive`` tracks the variables itself; a hand-made ``tf.Module``
     around a Keras 3 model leaves READ_VARIABLE ops that the TFLite calibrator cannot run.
     """
@@ -53,17 +51,15 @@ def export_archive(
         lambda photo, style: {"drawing": generator({"photo": photo, "style": style}, training=False)},
         input_signature=[photo_spec, style_spec],
     )
-    for k in range(STYLE_COUNT) if (batch is None if style_endpoints is None else style_endpoints) else ():
+    for k in range(STYLE_COUNT if batch is None else 0):
         archive.add_endpoint(f"style{k + 1}", _fixed_style(generator, k), input_signature=[photo_spec])
     return archive
 
 
-def save_savedmodel(
-    generator: keras.Model, path: str | Path, height: int, width: int, batch: int | None = None, style_endpoints: bool | None = None
-) -> Path:
+def save_savedmodel(generator: keras.Model, path: str | Path, height: int, width: int, batch: int | None = None) -> Path:
     """Writes the SavedModel (``export_archive``) atomically (temp folder, then rename) and returns its path."""
     path = Path(path)
-    archive = export_archive(generator, height, width, batch, style_endpoints)
+    archive = export_archive(generator, height, width, batch)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         archive.write_out(str(tmp), verbose=False)

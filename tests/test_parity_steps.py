@@ -268,10 +268,11 @@ def run_lock_step(perceptual: tuple, c: TrainConfig = CONFIG) -> dict:
                     module.load_state_dict(before[key])
             for tracker in model.trackers.values():
                 tracker.reset_state()
-            out["truncation"].append(_truncations(twin, draw(batch).numpy(), _torch_batch(batch), c.truncation_levels))
+            torch_batch = _torch_batch(batch)
+            out["truncation"].append(_truncations(twin, draw(batch).numpy(), torch_batch, c.truncation_levels))
             logs = step(batch)
             out["ours"].append({OFFICIAL_LOSS_NAMES[k]: float(v) for k, v in logs.items() if k in OFFICIAL_LOSS_NAMES})
-            twin.step(_torch_batch(batch))
+            twin.step(torch_batch)
             out["twin"].append(dict(twin.last_losses))
             out["rates"].append((float(model.g_optimizer.learning_rate.numpy()), twin.opt_G.param_groups[0]["lr"]))
             after = _our_state(model, c)
