@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +97,27 @@ def roi_from_mesh(mesh: np.ndarray) -> tuple[np.ndarray, float, float]:
     return (lo + hi) / 2.0, float(ROI_SCALE * max(hi - lo)), angle
 
 
+_OPTIONAL_DEPENDENCIES = "mediapipe.tasks.python.core.optional_dependencies"
+
+
+def _without_tensorflow_docs() -> None:
+    """MediaPipe's Tasks import ``tensorflow.tools.docs`` for a documentation decorator when TensorFlow is
+    installed (3.5 s and ~0.5 GB for a no-op) and fall back to a no-op when it is not, as on a Pi. The fallback,
+    put in place first, keeps the camera app TensorFlow-free wherever it runs; a process that has TensorFlow
+    loaded already keeps MediaPipe's own module."""
+    if "tensorflow" in sys.modules or _OPTIONAL_DEPENDENCIES in sys.modules:
+        return
+    stub = types.ModuleType(_OPTIONAL_DEPENDENCIES, "MediaPipe's optional dependencies, TensorFlow's docs decorator a no-op.")
+    stub.doc_controls = types.SimpleNamespace(do_not_generate_docs=lambda obj: obj)
+    sys.modules[_OPTIONAL_DEPENDENCIES] = stub
+
+
 @functools.cache  # once per process: it is asked for at every detection
 def _mediapipe():
-    """``mediapipe`` (imported lazily: 4.8 s; only detection needs it) with its native library loaded, or one line
+    """``mediapipe`` (imported lazily: 1.3 s; only detection needs it) with its native library loaded, or one line
     naming a missing system library (MediaPipe 1.2 loads ``libmediapipe.so`` at its first task, not at import)."""
-    mediapipe = import_native("mediapipe", "MediaPipe")  # lazy: 4.8 s to import; only detection needs it
+    _without_tensorflow_docs()
+    mediapipe = import_native("mediapipe", "MediaPipe")  # lazy: 1.3 s to import; only detection needs it
     bindings = import_native("mediapipe.tasks.python.core.mediapipe_c_bindings", "MediaPipe")
     try:
         bindings.load_raw_library([])
