@@ -19,7 +19,9 @@ The package is layered; each layer imports only those below it
   and ``edge_demo``'s camera app: the commands.
 
 Importing the package registers every serializable layer and model, so ``keras.saving.load_model``
-reads the ``.keras`` files this project writes.
+reads the ``.keras`` files this project writes. The project's own commands (``python -m keras_asym.<command>``,
+``keras-asym``) skip that: each imports what it uses once its flags and files are checked, so a refusal or
+``--help`` never waits for TensorFlow.
 """
 
 from edge_demo.runtime import native_logs
@@ -27,18 +29,47 @@ from edge_demo.runtime import native_logs
 native_logs.hide_for_commands()  # before TensorFlow is imported; a no-op outside the project's commands
 
 # ruff: noqa: E402  (the imports below must follow the native-log filter)
-from keras_asym.distillation.model import DistillationModel
-from keras_asym.distillation.recipe import DistillConfig
-from keras_asym.inference.drawer import Drawer, load_generator
-from keras_asym.layers import basic as _basic_layers  # noqa: F401  (registration)
-from keras_asym.models.cycle_gan import OFFICIAL_LOSS_NAMES, AsymmetricCycleGAN, build_model
-from keras_asym.models.mobile import MobileStyleGenerator
-from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
-from keras_asym.models.pool import HistoryPool
-from keras_asym.objective import distances as _distances  # noqa: F401  (registration)
-from keras_asym.objective.hed import HED
-from keras_asym.objective.lpips import LPIPS
-from keras_asym.training.loop import TrainConfig, run_training
+import importlib
+
+# public name -> the module that defines it
+_HOMES = {
+    "DistillationModel": "keras_asym.distillation.model",
+    "DistillConfig": "keras_asym.distillation.recipe",
+    "Drawer": "keras_asym.inference.drawer",
+    "load_generator": "keras_asym.inference.drawer",
+    "OFFICIAL_LOSS_NAMES": "keras_asym.models.cycle_gan",
+    "AsymmetricCycleGAN": "keras_asym.models.cycle_gan",
+    "build_model": "keras_asym.models.cycle_gan",
+    "MobileStyleGenerator": "keras_asym.models.mobile",
+    "PatchDiscriminator": "keras_asym.models.networks",
+    "PhotoGenerator": "keras_asym.models.networks",
+    "StyleDiscriminator": "keras_asym.models.networks",
+    "StyleGenerator": "keras_asym.models.networks",
+    "HistoryPool": "keras_asym.models.pool",
+    "HED": "keras_asym.objective.hed",
+    "LPIPS": "keras_asym.objective.lpips",
+    "TrainConfig": "keras_asym.training.loop",
+    "run_training": "keras_asym.training.loop",
+}
+# Modules whose classes register themselves with Keras, beyond those that define public names.
+_REGISTERING = ("keras_asym.layers.basic", "keras_asym.objective.distances")
+
+
+def __getattr__(name: str):
+    """A public name, imported from its module on first use (PEP 562)."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'keras_asym' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def register_serializables() -> None:
+    """Imports every module of the library that registers a Keras class, so ``keras.saving.load_model`` reads
+    any ``.keras`` file the project writes. ``import keras_asym`` calls it, outside the project's commands."""
+    for module in (*_REGISTERING, *sorted(set(_HOMES.values()))):
+        importlib.import_module(module)
+
 
 __version__ = "0.1.0"
 
@@ -61,3 +92,9 @@ __all__ = [
     "load_generator",
     "run_training",
 ]
+
+if not native_logs.launched_as_command():  # a library user's import: every name bound, every class registered
+    register_serializables()
+    for _name in __all__:
+        __getattr__(_name)
+    del _name

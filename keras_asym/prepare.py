@@ -38,7 +38,6 @@ from edge_demo.runtime.styles import STYLE_NAMES, one_hot
 from keras_asym.face.detector import NoFaceError, open_landmarker
 from keras_asym.face.masks import PARTS, part_masks
 from keras_asym.face.segmentation import BackgroundWhitener
-from keras_asym.models.style_classifier import load_classifier, load_drawing
 from keras_asym.utils.imageio import (
     ImageReadError,
     list_images,
@@ -122,7 +121,7 @@ class Preparer:
         gray = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
         self._write("B", stem, gray, aligned_points)
         if self.style_model is not None:
-            style = np.asarray(self.style_model(load_drawing(path)[None]))[0].astype(np.float32)
+            style = self.style_model(path)
             source = "classifier"
         else:
             style, source = one_hot(label + 1), f"folder {STYLE_FOLDERS[label]}"
@@ -175,6 +174,15 @@ def _load_manifest(path: Path) -> dict:
         return {"photos": {}, "drawings": {}}
 
 
+def _style_classifier(path: str):
+    """A drawing file -> its style vector, by the classifier in ``path``; Keras (and TensorFlow, 3.5 s) is loaded
+    only when a classifier is given: without one, preparing a dataset needs neither."""
+    from keras_asym.models.style_classifier import load_classifier, load_drawing  # lazy: TensorFlow, only for --style_model
+
+    model = load_classifier(path)
+    return lambda drawing: np.asarray(model(load_drawing(drawing)[None]))[0].astype(np.float32)
+
+
 def main(argv):
     del argv
 
@@ -183,7 +191,7 @@ def main(argv):
         photos = list_images(_PHOTOS.value)
         drawings = _drawing_sources(Path(_DRAWINGS.value))
         drawing_points = _load_points(_DRAWING_LANDMARKS.value)
-        style_model = load_classifier(_STYLE_MODEL.value) if _STYLE_MODEL.value else None
+        style_model = _style_classifier(_STYLE_MODEL.value) if _STYLE_MODEL.value else None
         cli.output_folder(output)
         remove_stale_partials(output)  # a killed earlier run's temporary files; finished items are kept
     except (FileNotFoundError, ValueError, OSError) as err:

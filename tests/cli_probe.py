@@ -74,6 +74,7 @@ def required(program: str) -> dict[str, str]:
 def main() -> None:
     name, examples = sys.argv[1], int(sys.argv[2])
     runs = json.loads(sys.argv[3]) if len(sys.argv) > 3 else []
+    sys.orig_argv = [sys.executable, "-m", name]  # launched as the command is: keras_asym imports what it uses
     module = importlib.import_module(name)
     if not hasattr(module, "main"):  # a package run as python -m PACKAGE
         module = importlib.import_module(f"{name}.__main__")

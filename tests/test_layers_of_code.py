@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("edge_demo", "keras_asym", "export")
 RUNTIME, LIBRARY, EXPORT, COMMANDS = range(4)
@@ -191,6 +193,21 @@ def test_importing_the_whole_camera_app_loads_no_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", ["keras_asym.commands", "keras_asym.generate", "keras_asym.prepare", "keras_asym.align", "keras_asym.landmarks"]
+)
+def test_commands_that_do_not_need_tensorflow_start_without_it(command):
+    """``import keras_asym`` loads everything for a library user; a command loads what it uses, so these start in
+    a fraction of TensorFlow's 3.5 s (prepare needs it only for --style_model)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", command, "--helpshort"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert not loaded & TENSORFLOW, sorted(loaded & TENSORFLOW)
+    assert "keras_asym" in loaded  # the package itself was imported, in its command mode
 
 
 def test_mediapipe_loads_no_tensorflow_in_the_camera_app_even_where_tensorflow_is_installed():
