@@ -32,7 +32,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 from export import activation_ranges, clip_search, exporter, savedmodel, tflite
 from export.balance import for_integer
 from keras_asym.evaluation import metrics
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 
 _MODELS = flags.DEFINE_list(
     "models", None, "Generator .keras files (default: the benchmarks' reference generator and benchmarks.unpaired_drawer's shipped G)."

@@ -64,7 +64,7 @@ def main(argv):
     from keras_asym.data.procedural import render_photo, sample_face
     from keras_asym.evaluation import metrics
     from keras_asym.evaluation.scoring import draw, self_consistency, to_uint8
-    from keras_asym.inference.drawer import load_generator
+    from keras_asym.inference.keras_generator import load_generator
 
     size = _SIZE.value
     rng = np.random.default_rng(4242)

@@ -39,7 +39,7 @@ from export import exporter
 from export.tflite import calibration_photos
 from keras_asym.evaluation import metrics
 from keras_asym.evaluation.metrics import conv_gflops
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 
 _MODEL = flags.DEFINE_string("model", None, "Generator .keras (default: the reference generator); exported into --export_dir first.")
 _EXPORT_DIR = flags.DEFINE_string(

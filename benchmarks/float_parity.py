@@ -34,7 +34,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 from export import savedmodel, tflite
 from export.exporter import PARITY_LEVEL, share_over_one_level
 from keras_asym.evaluation.metrics import psnr
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 from keras_asym.layers.basic import InstanceNormalization
 
 _MODELS = flags.DEFINE_list(

@@ -72,7 +72,7 @@ def shared_weights(model: Path, work: Path):
 
     from benchmarks.torch_reference import torch_style_generator
     from keras_asym.convert.checkpoints import import_official
-    from keras_asym.inference.drawer import load_generator
+    from keras_asym.inference.keras_generator import load_generator
 
     original = load_generator(model)
     twin = torch_style_generator(original)
@@ -266,7 +266,7 @@ def main(argv):
         record.update(model=str(model), pth=str(pth), weights_max_abs_after_round_trip=weight_gap)
         log(f"weights: {model} -> {pth} -> import_official (max |difference| {weight_gap:g})")
     else:
-        from keras_asym.inference.drawer import load_generator
+        from keras_asym.inference.keras_generator import load_generator
 
         keras_g, twin = load_generator(model), None
         record.update(model=str(model), pth=None)

@@ -33,7 +33,7 @@ from export import tflite
 from export.balance import CLIP_QUANTILE, for_integer
 from export.qat_sim import QuantizationSimulation
 from keras_asym.evaluation import metrics
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 
 RUNTIMES = {"xnnpack": OpResolverType.AUTO, "reference kernels": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
 

@@ -39,7 +39,7 @@ from export import clip_search, tflite, variance_bias
 from export.balance import CLIP_QUANTILE, for_integer
 from export.qat_sim import LOSSES, QuantizationSimulation
 from keras_asym.evaluation import metrics
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 from keras_asym.utils.imageio import list_images
 
 _MODELS = flags.DEFINE_list(

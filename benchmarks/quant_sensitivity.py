@@ -45,7 +45,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 from export import tflite
 from export.balance import CLIP_QUANTILE, for_integer, norm_input_bounds
 from keras_asym.evaluation import metrics
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 from keras_asym.layers.basic import InstanceNormalization
 from keras_asym.utils.imageio import list_images
 

@@ -31,7 +31,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 from export import tflite, variance_bias
 from export.balance import CLIP_QUANTILE, for_integer
 from keras_asym.evaluation import metrics
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 
 _MODELS = flags.DEFINE_list(
     "models", None, "Generator .keras files (default: the benchmarks' reference generator and benchmarks.unpaired_drawer's shipped G)."

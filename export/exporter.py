@@ -26,7 +26,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 from export import activation_ranges, analyzer, clip_search, metadata, qat, savedmodel, subpixel, tflite, variance_bias, winograd
 from export.balance import CLIP_QUANTILE, for_integer
 from keras_asym.evaluation.metrics import psnr
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 from keras_asym.utils.imageio import write_bytes_atomic
 
 VERSION = "0.1.0"

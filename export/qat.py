@@ -18,7 +18,7 @@ import numpy as np
 from export import activation_ranges, savedmodel, subpixel
 from export.balance import CLIP_QUANTILE, for_integer
 from export.qat_sim import QuantizationSimulation
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 
 
 def run_qat(

@@ -36,7 +36,7 @@ _HOMES = {
     "DistillationModel": "keras_asym.distillation.model",
     "DistillConfig": "keras_asym.distillation.recipe",
     "Drawer": "keras_asym.inference.drawer",
-    "load_generator": "keras_asym.inference.drawer",
+    "load_generator": "keras_asym.inference.keras_generator",
     "OFFICIAL_LOSS_NAMES": "keras_asym.models.cycle_gan",
     "AsymmetricCycleGAN": "keras_asym.models.cycle_gan",
     "build_model": "keras_asym.models.cycle_gan",

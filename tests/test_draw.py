@@ -25,8 +25,8 @@ from tests.conftest import SHARED
 RAW = SHARED / "data" / "raw_photos"
 
 
-def _draw(*args):
-    return subprocess.run([sys.executable, "-m", "keras_asym.draw", *map(str, args)], capture_output=True, text=True, timeout=600)
+def _draw(*args, python=()):
+    return subprocess.run([sys.executable, *python, "-m", "keras_asym.draw", *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 def test_the_style_vector_has_one_home():
@@ -156,8 +156,10 @@ def test_keras_and_tflite_models_draw_the_same(tmp_path, generator_file):
 def test_a_tflite_export_draws_at_its_own_size_by_default_and_other_sizes_are_resampled(tmp_path, generator_file):
     tflite = _tflite_twin(generator_file, tmp_path / "generator.tflite", 32)
     inputs = _one_photo(tmp_path / "in", "face.png", (48, 40), seed=3)
-    result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "own", "--noalign")
+    result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "own", "--noalign", python=("-X", "importtime"))
     assert result.returncode == 0, result.stderr[-2000:]
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "ai_edge_litert" in loaded and not loaded & {"tensorflow", "keras"}  # a TFLite file is drawn without TensorFlow
     assert cv2.imread(str(tmp_path / "own" / "face_style1.png"), cv2.IMREAD_UNCHANGED).shape == (32, 24)
     result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "big", "--noalign", "--size", "64")
     assert result.returncode == 0, result.stderr[-2000:]

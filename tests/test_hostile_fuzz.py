@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from edge_demo.runtime import cli
 from edge_demo.runtime.generator import read_sidecar
-from keras_asym.inference.drawer import check_keras_archive
+from keras_asym.inference.keras_generator import check_keras_archive
 from keras_asym.utils.imageio import ImageReadError, list_images, read_rgb
 from keras_asym.utils.pages import write_gallery
 

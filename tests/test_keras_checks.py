@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 
 
 def _rewrite(source, target, config=None, weights=None):

@@ -53,7 +53,7 @@ def cached_export(model_path: Path, folder: Path, size: tuple[int, int], variant
     ``options``; a folder made from other weights, exporter code or options is emptied and exported again, and only
     missing variants of a current one are exported."""
     from export import exporter  # lazy: TensorFlow, for the benchmarks that export
-    from keras_asym.inference.drawer import load_generator  # lazy: as above
+    from keras_asym.inference.keras_generator import load_generator  # lazy: as above
 
     fingerprint = export_fingerprint(weights_sha256(load_generator(model_path)), options)
     if not is_current(folder, fingerprint):

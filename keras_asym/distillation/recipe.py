@@ -28,7 +28,7 @@ from keras_asym.data.procedural import render_photo, sample_face
 from keras_asym.distillation.model import DistillationModel
 from keras_asym.evaluation import metrics
 from keras_asym.evaluation.metrics import conv_gflops
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 from keras_asym.models.mobile import MobileStyleGenerator
 from keras_asym.training.backup import BackupStore, StepBackup
 from keras_asym.training.callbacks import EpochCheckpoint, ProgressCallback, StopOnNonFiniteLoss

@@ -17,7 +17,7 @@ import numpy as np
 from edge_demo.runtime.pixels import SCALE, to_model, to_pixels
 from edge_demo.runtime.styles import cycling, one_hot
 from keras_asym.evaluation import metrics
-from keras_asym.inference.drawer import load_generator
+from keras_asym.inference.keras_generator import load_generator
 from keras_asym.models.style_classifier import INPUT_SIZE, load_classifier
 from keras_asym.objective.losses import truncate
 from keras_asym.training.loop import TrainConfig, create_model

@@ -2,8 +2,8 @@
 
 Keras checks a ``.keras`` zip against 4 GiB, so a 2 GiB ``config.json`` or a weights entry declared larger than the
 file would be read (or trusted) whole. ``read_config`` holds the archive to what a keras-asym model needs and
-returns its parsed ``config.json`` for the caller's own checks (``inference/drawer.check_keras_archive`` for
-generators); every problem is a ``ValueError`` naming the file, in one line.
+returns its parsed ``config.json`` for the caller's own checks (``inference/keras_generator.check_keras_archive``
+for generators); every problem is a ``ValueError`` naming the file, in one line.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import json
 import zipfile
 import zlib
 from pathlib import Path
-
-import keras
 
 from edge_demo.runtime import cli
 
@@ -59,6 +57,8 @@ def load_checked(path: str | Path, registered: tuple[str, ...], what: str):
     name = record.get("registered_name") if isinstance(record, dict) else None
     if name not in registered:
         raise ValueError(f"{path}: holds a {cli.one_line(name, 60)}, not {what} ({', '.join(registered)}).")
+    import keras  # lazy: reading an archive needs no Keras, only building its model does (TFLite drawing needs neither)
+
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001  (Keras raises many types for a bad archive)
