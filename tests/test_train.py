@@ -45,18 +45,33 @@ def dataset(tmp_path):
     return _write_dataset(tmp_path / "data", n_photos=4, n_drawings=3)
 
 
-def test_a_run_writes_checkpoints_exports_and_logs(tmp_path, dataset):
-    run = tmp_path / "run"
-    result = _train("--dataset", dataset, "--output", run, "--niter=1", "--niter_decay=1", "--export_every=1", *SMALL)
+# One uninterrupted run, shared by the tests of this module that read a finished run (a copy where they change it):
+# 3 epochs of 4 steps (2 at the initial rate, 1 of decay), backups every 2 steps, a generator export every epoch.
+RUN_ARGS = ["--niter=2", "--niter_decay=1", "--backup_every=2", "--steps_per_epoch=4", "--pool_size=3", "--export_every=1", *SMALL]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """(the dataset, the run folder, the command's result) of one run through the ``train`` command, never killed."""
+    root = tmp_path_factory.mktemp("finished")
+    data = _write_dataset(root / "data", n_photos=4, n_drawings=3)
+    result = _train("--dataset", data, "--output", root / "run", *RUN_ARGS)
+    return data, root / "run", result
+
+
+def test_a_run_writes_checkpoints_exports_and_logs(tmp_path, finished):
+    dataset, shared, result = finished
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["finished"]
+    run = tmp_path / "run"
+    shutil.copytree(shared, run)  # its backups are damaged below
     config = json.loads((run / "config.json").read_text())
     assert config["ngf"] == 4 and sorted(config["parts"]) == ["eyes", "lips", "nose"]
     metas = [json.loads(p.read_text()) for p in sorted((run / "checkpoints").glob("epoch-*.json"))]
-    assert [m["epoch"] for m in metas] == [1, 2] and [m["progress"] for m in metas] == [0.0, 0.5]
-    assert [m["iterations"] for m in metas] == [4, 8]
+    assert [m["epoch"] for m in metas] == [1, 2, 3] and [m["progress"] for m in metas] == pytest.approx([0.0, 1 / 3, 2 / 3])
+    assert [m["iterations"] for m in metas] == [4, 8, 12]
     assert all(np.isfinite(m["logs"]["generator"]) for m in metas)
-    assert (run / "generators" / "generator-epoch-0002.keras").is_file()
+    assert all((run / "generators" / f"generator-epoch-000{e}.keras").is_file() for e in (1, 2, 3))
     generator = keras.saving.load_model(run / "generators" / "generator.keras")
     assert generator({"photo": np.zeros((1, 64, 64, 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]}).shape == (1, 64, 64, 1)
     events = list((run / "logs").rglob("events.out.tfevents.*"))
@@ -103,23 +118,12 @@ def _kill_when(process, run, step: int, extra_delay: float) -> None:
 
 
 @pytest.mark.slow
-def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path, dataset):
+def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tmp_path, finished):
     """The oracle is an uninterrupted run: same steps, same schedule values, same weights (CPU ops are deterministic)."""
-    args = [
-        "--dataset",
-        dataset,
-        "--niter=2",
-        "--niter_decay=1",
-        "--backup_every=2",
-        "--steps_per_epoch=4",
-        "--pool_size=3",
-        "--image_every=0",
-        "--export_every=0",
-        *SMALL,
-    ]
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    reference = _train("--output", whole, *args, wait=False)
-    process = _train("--output", killed, *args, wait=False)
+    dataset, whole, reference = finished
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    killed = tmp_path / "killed"
+    process = _train("--dataset", dataset, "--output", killed, *RUN_ARGS, wait=False)
     rng = kill_rng("train")
     _kill_when(process, killed, 3, rng.uniform(0.0, 0.4))  # inside epoch 1 or 2, between or at backups
     first = _newest_step(killed)
@@ -128,7 +132,6 @@ def test_a_run_killed_twice_resumes_step_exactly_to_the_uninterrupted_weights(tm
     final = _train("--output", killed, "--resume", "--verbose=0")
     assert final.returncode == 0, final.stderr[-3000:]
     assert "backup: resuming from" in final.stderr and "step 0" not in final.stderr
-    assert reference.wait(timeout=600) == 0, reference.stderr.read()[-3000:]
 
     def summary(run):
         metas = {int(p.stem[6:10]): json.loads(p.read_text()) for p in (run / "checkpoints").glob("epoch-*.json")}
@@ -290,10 +293,12 @@ def test_mixed_precision_trains_with_finite_losses(policy):
 
 
 @pytest.mark.slow
-def test_resume_works_where_the_run_folder_is_now_and_refuses_changed_options(tmp_path, dataset):
-    first = tmp_path / "first"
-    done = _train("--dataset", dataset, "--output", first, "--niter=1", "--niter_decay=0", "--steps_per_epoch=2", *SMALL)
+def test_resume_works_where_the_run_folder_is_now_and_refuses_changed_options(tmp_path, finished):
+    dataset, shared, done = finished
     assert done.returncode == 0, done.stderr[-3000:]
+    first = tmp_path / "first"
+    shutil.copytree(shared, first)
+    assert json.loads((first / "config.json").read_text())["output"] == str(shared)
     moved = tmp_path / "moved"
     first.rename(moved)
     resumed = _train("--output", moved, "--resume", f"--dataset={dataset}", "--verbose=0")  # where the data is: not a change
