@@ -273,13 +273,13 @@ def test_parity_is_judged_as_float_conversions_are():
 def test_the_papers_generator_with_the_official_init_exports_within_parity(tmp_path):
     """ngf 64, 9 blocks, conv weights ~ N(0, 0.02) as the official init_weights: a correct conversion must not be refused."""
     generator = StyleGenerator(ngf=64, n_blocks=9)
-    generator({"photo": np.zeros((1, 256, 256, 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
+    generator({"photo": np.zeros((1, 128, 128, 3), np.float32), "style": np.eye(3, dtype=np.float32)[:1]})
     rng = np.random.default_rng(0)
     for weight in generator.weights:
         weight.assign(rng.normal(0, 0.02, weight.shape).astype(np.float32) if len(weight.shape) > 1 else np.zeros(weight.shape, np.float32))
     generator.save(tmp_path / "g.keras")
     summary = exporter.export_generator(
-        tmp_path / "g.keras", tmp_path / "out", size=(256, 256), variants=("fp32",), gpu_check="off", log=lambda *a: None
+        tmp_path / "g.keras", tmp_path / "out", size=(128, 128), variants=("fp32",), gpu_check="off", log=lambda *a: None
     )
     quality = summary["variants"]["fp32"]["quality_vs_keras"]
     assert quality["psnr_db"] >= exporter.PARITY_MIN_PSNR_DB and quality["max_abs_diff"] <= exporter.PARITY_LEVEL

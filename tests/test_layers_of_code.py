@@ -211,8 +211,9 @@ def test_commands_that_do_not_need_tensorflow_start_without_it(command):
     assert "keras_asym" in loaded  # the package itself was imported, in its command mode
 
 
-def test_mediapipe_loads_no_tensorflow_in_the_camera_app_even_where_tensorflow_is_installed():
-    """MediaPipe's Tasks import TensorFlow for a docs decorator when they find it installed (as here): 3.5 s, 0.5 GB."""
+def test_mediapipe_loads_no_tensorflow_in_the_runtime_even_where_tensorflow_is_installed():
+    """MediaPipe's Tasks import TensorFlow for a docs decorator when they find it installed (as here): 3.5 s, 0.5 GB
+    in align, landmarks, prepare and draw (the camera app's entry point blocks TensorFlow itself)."""
     code = (
         "import sys\n"
         "from edge_demo.runtime import faces\n"

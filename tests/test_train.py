@@ -182,32 +182,6 @@ def test_non_finite_loss_stops_before_backing_up(tmp_path):
     assert store.generations() == []
 
 
-def test_two_replicas_match_one_device_on_the_global_batch():
-    """Gradients summed over 2 replicas of batch 1 equal the single-device gradient of batch 2.
-
-    SGD makes the update proportional to the gradient. (Adam would normalise
-    the float noise of biases that feed an instance norm, whose true gradient
-    is zero, into +-lr steps that differ between any two summation orders.)
-    """
-
-    def trained(strategy):
-        keras.utils.set_random_seed(5)
-        with strategy.scope():
-            model = build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=0)
-            model.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
-        before = [np.asarray(w) for w in model.trainable_weights]
-        model.fit(tf.data.Dataset.from_tensors(global_batch()), epochs=1, verbose=0)
-        return before, [np.asarray(w) for w in model.trainable_weights]
-
-    cpus = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
-    start, single = trained(tf.distribute.OneDeviceStrategy(cpus[0]))
-    start_m, mirrored = trained(tf.distribute.MirroredStrategy(cpus))
-    assert all(np.array_equal(a, b) for a, b in zip(start, start_m))
-    largest_update = max(float(np.max(np.abs(a - b))) for a, b in zip(single, start))
-    worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored))
-    assert largest_update > 0.01 and worst < 1e-5 * max(1.0, largest_update)
-
-
 def _two_worker_envs() -> list[dict]:
     """Environments of a two-worker TF_CONFIG cluster on free localhost ports."""
     import socket
@@ -249,31 +223,46 @@ def test_two_workers_on_localhost_train_and_agree(tmp_path, dataset):
     assert [m["iterations"] for m in metas] == [2, 2]
 
 
-def test_two_workers_on_different_shards_match_one_device_on_the_combined_batch(tmp_path):
-    """Each worker sees only its own sample; after one SGD step both hold what one device computes on both samples."""
+def test_two_replicas_and_two_workers_on_their_own_shards_each_match_one_device_on_the_global_batch(tmp_path):
+    """Gradients summed over 2 replicas of batch 1 equal the single-device gradient of batch 2, and so do those of two
+    workers (MultiWorkerMirroredStrategy) that each see only their own sample: after one step all hold what one device
+    computes on both samples.
+
+    SGD makes the update proportional to the gradient. (Adam would normalise
+    the float noise of biases that feed an instance norm, whose true gradient
+    is zero, into +-lr steps that differ between any two summation orders.)
+    """
     from tests.multi_worker_step import trained
 
     processes = []
-    for index, env in enumerate(_two_worker_envs()):
+    for index, env in enumerate(_two_worker_envs()):  # the workers run while this process trains its own
         cmd = [sys.executable, "-m", "tests.multi_worker_step", str(tmp_path / f"worker{index}.npz")]
         processes.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    results = [p.communicate(timeout=600) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], results[0][1][-3000:]
-    cpu = [d.name for d in tf.config.list_logical_devices("CPU")][0]
-    single = trained(tf.distribute.OneDeviceStrategy(cpu), tf.data.Dataset.from_tensors(global_batch()).repeat())
+    both = tf.data.Dataset.from_tensors(global_batch()).repeat()
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    single = trained(tf.distribute.OneDeviceStrategy(cpus[0]), both)
+    mirrored = trained(tf.distribute.MirroredStrategy(cpus), both)
     keras.utils.set_random_seed(5)
     start = [np.asarray(w) for w in build_model(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=0).trainable_weights]
     largest_update = max(float(np.max(np.abs(a - b))) for a, b in zip(single, start))
+    assert largest_update > 0.01
+
+    def worst(weights):
+        return max(float(np.max(np.abs(a - b))) for a, b in zip(single, weights))
+
+    assert worst(mirrored) < 1e-5 * max(1.0, largest_update)
+    # The check can tell: a worker that stepped on its own sample alone would be far off.
+    alone = trained(
+        tf.distribute.OneDeviceStrategy(cpus[0]),
+        tf.data.Dataset.from_tensors(tf.nest.map_structure(lambda x: x[:1], global_batch())).repeat(),
+    )
+    assert worst(alone) > 1e-3 * largest_update
+    results = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], results[0][1][-3000:]
     for index in range(2):
         with np.load(tmp_path / f"worker{index}.npz") as data:
             worker = [data[f"arr_{i}"] for i in range(len(data.files))]
-        worst = max(float(np.max(np.abs(a - b))) for a, b in zip(single, worker))
-        assert largest_update > 0.01 and worst < 1e-5 * max(1.0, largest_update), (index, worst)
-    # The check can tell: a worker that stepped on its own sample alone would be far off.
-    alone = trained(
-        tf.distribute.OneDeviceStrategy(cpu), tf.data.Dataset.from_tensors(tf.nest.map_structure(lambda x: x[:1], global_batch())).repeat()
-    )
-    assert max(float(np.max(np.abs(a - b))) for a, b in zip(single, alone)) > 1e-3 * largest_update
+        assert worst(worker) < 1e-5 * max(1.0, largest_update), index
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

@@ -104,8 +104,8 @@ def _without_tensorflow_docs() -> None:
     """MediaPipe's Tasks import ``tensorflow.tools.docs`` for a documentation decorator when TensorFlow is
     installed (3.5 s and ~0.5 GB for a no-op) and fall back to a no-op when it is not, as on a Pi. The fallback,
     put in place first, keeps the camera app TensorFlow-free wherever it runs; a process that has TensorFlow
-    loaded already keeps MediaPipe's own module."""
-    if "tensorflow" in sys.modules or _OPTIONAL_DEPENDENCIES in sys.modules:
+    loaded already keeps MediaPipe's own module (the camera app's entry point blocks TensorFlow's import outright)."""
+    if sys.modules.get("tensorflow") is not None or _OPTIONAL_DEPENDENCIES in sys.modules:
         return
     stub = types.ModuleType(_OPTIONAL_DEPENDENCIES, "MediaPipe's optional dependencies, TensorFlow's docs decorator a no-op.")
     stub.doc_controls = types.SimpleNamespace(do_not_generate_docs=lambda obj: obj)
