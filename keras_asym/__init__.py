@@ -34,7 +34,7 @@ import importlib
 # public name -> the module that defines it
 _HOMES = {
     "DistillationModel": "keras_asym.distillation.model",
-    "DistillConfig": "keras_asym.distillation.recipe",
+    "DistillConfig": "keras_asym.distillation.config",
     "Drawer": "keras_asym.inference.drawer",
     "load_generator": "keras_asym.inference.keras_generator",
     "OFFICIAL_LOSS_NAMES": "keras_asym.models.cycle_gan",

@@ -33,9 +33,7 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo.runtime import cli
-from keras_asym.distillation.recipe import CONFIG_NAME, DistillConfig, run
-from keras_asym.training.backup import BackupError
-from keras_asym.training.callbacks import NonFiniteLossError
+from keras_asym.distillation.config import CONFIG_NAME, DistillConfig
 from keras_asym.utils import config_flags
 from keras_asym.utils.config_flags import define_flags, from_flags
 from keras_asym.utils.imageio import write_json_atomic
@@ -72,6 +70,10 @@ def main(argv):
             return 2
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(saved, config.to_json())
+    from keras_asym.distillation.recipe import run  # lazy: TensorFlow, once the recipe and the run folder are checked
+    from keras_asym.training.backup import BackupError  # lazy: as above
+    from keras_asym.training.callbacks import NonFiniteLossError  # lazy: as above
+
     try:
         report = run(config, resume=FLAGS.resume, verbose=FLAGS.verbose)
     except NonFiniteLossError as err:

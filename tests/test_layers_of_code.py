@@ -197,7 +197,15 @@ def test_importing_the_whole_camera_app_loads_no_tensorflow():
 
 @pytest.mark.parametrize(
     "command",
-    ["keras_asym.commands", "keras_asym.draw", "keras_asym.generate", "keras_asym.prepare", "keras_asym.align", "keras_asym.landmarks"],
+    [
+        "keras_asym.commands",
+        "keras_asym.distill",
+        "keras_asym.draw",
+        "keras_asym.generate",
+        "keras_asym.prepare",
+        "keras_asym.align",
+        "keras_asym.landmarks",
+    ],
 )
 def test_commands_that_do_not_need_tensorflow_start_without_it(command):
     """``import keras_asym`` loads everything for a library user; a command loads what it uses, so these start in
