@@ -13,6 +13,7 @@ from edge_demo.runtime import cli
 from edge_demo.runtime.pixels import to_model, to_pixels
 from edge_demo.runtime.styles import STYLE_COUNT
 from keras_asym.models.mobile import _scaled
+from keras_asym.models.networks import StyleGenerator  # noqa: F401  (registers the classes GENERATORS names, also in a command)
 from keras_asym.utils.keras_archive import read_config
 
 
