@@ -103,8 +103,9 @@ _OPTIONAL_DEPENDENCIES = "mediapipe.tasks.python.core.optional_dependencies"
 def _without_tensorflow_docs() -> None:
     """MediaPipe's Tasks import ``tensorflow.tools.docs`` for a documentation decorator when TensorFlow is
     installed (3.5 s and ~0.5 GB for a no-op) and fall back to a no-op when it is not, as on a Pi. The fallback,
-    put in place first, keeps the camera app TensorFlow-free wherever it runs; a process that has TensorFlow
-    loaded already keeps MediaPipe's own module (the camera app's entry point blocks TensorFlow's import outright)."""
+    put in place first, keeps face detection TensorFlow-free wherever it runs (align, landmarks, prepare, draw; the
+    camera app's entry point blocks TensorFlow's import outright); a process that has TensorFlow loaded already
+    keeps MediaPipe's own module."""
     if sys.modules.get("tensorflow") is not None or _OPTIONAL_DEPENDENCIES in sys.modules:
         return
     stub = types.ModuleType(_OPTIONAL_DEPENDENCIES, "MediaPipe's optional dependencies, TensorFlow's docs decorator a no-op.")
@@ -114,10 +115,10 @@ def _without_tensorflow_docs() -> None:
 
 @functools.cache  # once per process: it is asked for at every detection
 def _mediapipe():
-    """``mediapipe`` (imported lazily: 1.3 s; only detection needs it) with its native library loaded, or one line
+    """``mediapipe`` (imported lazily: 0.6 s with its library; only detection needs it) with its native library loaded, or one line
     naming a missing system library (MediaPipe 1.2 loads ``libmediapipe.so`` at its first task, not at import)."""
     _without_tensorflow_docs()
-    mediapipe = import_native("mediapipe", "MediaPipe")  # lazy: 1.3 s to import; only detection needs it
+    mediapipe = import_native("mediapipe", "MediaPipe")  # lazy: only detection needs it
     bindings = import_native("mediapipe.tasks.python.core.mediapipe_c_bindings", "MediaPipe")
     try:
         bindings.load_raw_library([])
