@@ -206,7 +206,8 @@ def train_all(preset: dict, dataset: Path, root: Path, plan, workers: int) -> No
 
 def load_checkpoint(run: Path, checkpoint: Path):
     """(G, F, config, optimizer steps) of one end-of-epoch checkpoint of a run."""
-    from keras_asym.training.loop import TrainConfig, create_model
+    from keras_asym.training.config import TrainConfig
+    from keras_asym.training.loop import create_model
 
     config = TrainConfig.from_json(run / "config.json")
     model = create_model(config)

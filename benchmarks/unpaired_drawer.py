@@ -48,7 +48,7 @@ from keras_asym.face.masks import LOCAL_ORDER
 from keras_asym.models.networks import StyleGenerator
 from keras_asym.pretrained import HERE as PRETRAINED
 from keras_asym.pretrained.recipe import baselines
-from keras_asym.training.loop import PRECISIONS
+from keras_asym.training.config import PRECISIONS
 from keras_asym.utils.imageio import list_images, read_rgb, save_keras_atomic, write_bytes_atomic
 
 PRESETS = {
@@ -283,7 +283,8 @@ def discriminator_view(run: Path, photos: np.ndarray, drawings: dict) -> dict | 
     """How the run's own D_A (newest end-of-epoch checkpoint) classifies the known drawings and G's drawings of
     each style: beside the independent judge, this tells a G that draws a style from one that only satisfies
     D_A's head (which the official objective also trains on G's fakes, labelled with the requested style)."""
-    from keras_asym.training.loop import TrainConfig, create_model
+    from keras_asym.training.config import TrainConfig
+    from keras_asym.training.loop import create_model
 
     checkpoints = sorted((run / "checkpoints").glob("epoch-*.weights.h5"))
     if not checkpoints:

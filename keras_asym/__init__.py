@@ -48,7 +48,7 @@ _HOMES = {
     "HistoryPool": "keras_asym.models.pool",
     "HED": "keras_asym.objective.hed",
     "LPIPS": "keras_asym.objective.lpips",
-    "TrainConfig": "keras_asym.training.loop",
+    "TrainConfig": "keras_asym.training.config",
     "run_training": "keras_asym.training.loop",
 }
 # Modules whose classes register themselves with Keras, beyond those that define public names.

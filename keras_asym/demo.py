@@ -57,7 +57,8 @@ from keras_asym.evaluation.scoring import (
 from keras_asym.models.networks import discriminator_layers_for
 from keras_asym.pretrained.recipe import BAR, baselines, meets_bar
 from keras_asym.training.callbacks import TimeBudget
-from keras_asym.training.loop import TrainConfig, run_training
+from keras_asym.training.config import TrainConfig
+from keras_asym.training.loop import run_training
 from keras_asym.utils.config_flags import bounds_of
 from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic, write_image_atomic
 from keras_asym.utils.pages import html_page

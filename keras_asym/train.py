@@ -27,10 +27,7 @@ from pathlib import Path
 from absl import flags
 
 from edge_demo.runtime import cli
-from keras_asym.data.pipeline import DatasetLayoutError
-from keras_asym.training.backup import BackupError
-from keras_asym.training.callbacks import NonFiniteLossError
-from keras_asym.training.loop import TrainConfig, run_training
+from keras_asym.training.config import TrainConfig
 from keras_asym.utils import config_flags
 from keras_asym.utils.config_flags import define_flags, from_flags
 
@@ -77,6 +74,16 @@ def main(argv):
     if not config.dataset:
         print("train: error: --dataset is required.", file=sys.stderr)
         return 2
+    try:
+        config.validate(networks=False)  # what run_training checks first, before TensorFlow is loaded
+    except ValueError as err:
+        cli.error("train", err)
+        return 2
+    from keras_asym.data.pipeline import DatasetLayoutError  # lazy: TensorFlow, once the options are checked
+    from keras_asym.training.backup import BackupError  # lazy: as above
+    from keras_asym.training.callbacks import NonFiniteLossError  # lazy: as above
+    from keras_asym.training.loop import run_training  # lazy: as above
+
     try:
         logs = run_training(config, resume=FLAGS.resume, verbose=FLAGS.verbose)
     except NonFiniteLossError as err:

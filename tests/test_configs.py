@@ -12,7 +12,7 @@ from absl import flags
 
 from keras_asym.distillation.config import PREDATED, DistillConfig
 from keras_asym.models.cycle_gan import HYPERPARAMETERS, AsymmetricCycleGAN, build_model
-from keras_asym.training.loop import TrainConfig
+from keras_asym.training.config import TrainConfig
 from keras_asym.utils.config_flags import define_flags, from_flags, model_options
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

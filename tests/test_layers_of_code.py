@@ -205,6 +205,7 @@ def test_importing_the_whole_camera_app_loads_no_tensorflow():
         "keras_asym.prepare",
         "keras_asym.align",
         "keras_asym.landmarks",
+        "keras_asym.train",
     ],
 )
 def test_commands_that_do_not_need_tensorflow_start_without_it(command):

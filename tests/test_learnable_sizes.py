@@ -14,7 +14,7 @@ from keras_asym.data.procedural import render_drawing, sample_face
 from keras_asym.models.cycle_gan import build_model
 from keras_asym.models.networks import MIN_NORM_POSITIONS, StyleDiscriminator, discriminator_layers_for, instance_norm_maps
 from keras_asym.objective.losses import style_classification_loss
-from keras_asym.training.loop import TrainConfig
+from keras_asym.training.config import TrainConfig
 from keras_asym.utils.config_flags import model_options
 
 # (n_layers, the smallest accepted image size): the class head's last map is then exactly 4x4.

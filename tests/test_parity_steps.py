@@ -35,7 +35,8 @@ from keras_asym.convert import official as names  # noqa: E402
 from keras_asym.data.synthetic import random_batch  # noqa: E402
 from keras_asym.models.cycle_gan import OFFICIAL_LOSS_NAMES, build_model  # noqa: E402
 from keras_asym.training.callbacks import EpochSchedule  # noqa: E402
-from keras_asym.training.loop import TrainConfig, make_optimizer  # noqa: E402
+from keras_asym.training.config import TrainConfig  # noqa: E402
+from keras_asym.training.loop import make_optimizer  # noqa: E402
 from keras_asym.utils.config_flags import model_options  # noqa: E402
 
 STEPS_PER_EPOCH = 8

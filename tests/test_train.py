@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_asym.models.cycle_gan import build_model
 from keras_asym.training import callbacks, loop
+from keras_asym.training.config import TrainConfig
 from tests.multi_worker_step import global_batch
 from tests.test_pipeline import _write_dataset
 
@@ -157,7 +158,7 @@ def test_unwritable_or_full_output_fails_before_training(tmp_path, dataset, monk
     blocker.write_text("x")
     result = _train("--dataset", dataset, "--output", blocker / "run", *SMALL)
     assert result.returncode == 2 and "cannot write the run folder" in result.stderr
-    config = loop.TrainConfig(dataset=str(dataset), output=str(tmp_path / "full"))
+    config = TrainConfig(dataset=str(dataset), output=str(tmp_path / "full"))
     monkeypatch.setattr(loop.shutil, "disk_usage", lambda path: type("U", (), {"free": 1000})())
     with pytest.raises(OSError, match="GB free"):
         loop.prepare_output(config, resume=False)
@@ -267,7 +268,7 @@ def test_two_replicas_and_two_workers_on_their_own_shards_each_match_one_device_
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_finite_losses(policy):
-    config = loop.TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=2, mixed_precision=policy, jit_compile=False)
+    config = TrainConfig(image_size=64, ngf=4, ndf=4, n_blocks=1, n_layers_d=2, pool_size=2, mixed_precision=policy, jit_compile=False)
     loop.set_precision(policy)
     try:
         model = loop.create_model(config)

@@ -20,7 +20,8 @@ from keras_asym.evaluation import metrics
 from keras_asym.inference.keras_generator import load_generator
 from keras_asym.models.style_classifier import INPUT_SIZE, load_classifier
 from keras_asym.objective.losses import truncate
-from keras_asym.training.loop import TrainConfig, create_model
+from keras_asym.training.config import TrainConfig
+from keras_asym.training.loop import create_model
 from keras_asym.utils.imageio import list_images, read_rgb, write_bytes_atomic, write_image_atomic
 from keras_asym.utils.pages import html_page
 

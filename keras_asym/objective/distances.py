@@ -20,10 +20,9 @@ import numpy as np
 from keras import ops
 
 from keras_asym.layers.basic import PACKAGE
+from keras_asym.objective import CYCLE_DISTANCES
 from keras_asym.objective.hed import HED
 from keras_asym.objective.lpips import LPIPS
-
-CYCLE_DISTANCES = ("edges", "hed_lpips", "l1")
 
 
 def _grayscale(image):
