@@ -21,6 +21,7 @@ from keras_asym.models.networks import StyleGenerator
 from keras_asym.utils.imageio import ImageReadError, read_rgb
 from tests.browser import render
 from tests.conftest import SHARED
+from tests.test_layers_of_code import imported_modules
 
 RAW = SHARED / "data" / "raw_photos"
 
@@ -158,7 +159,7 @@ def test_a_tflite_export_draws_at_its_own_size_by_default_and_other_sizes_are_re
     inputs = _one_photo(tmp_path / "in", "face.png", (48, 40), seed=3)
     result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "own", "--noalign", python=("-X", "importtime"))
     assert result.returncode == 0, result.stderr[-2000:]
-    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    loaded = imported_modules(result.stderr)
     assert "ai_edge_litert" in loaded and not loaded & {"tensorflow", "keras"}  # a TFLite file is drawn without TensorFlow
     assert cv2.imread(str(tmp_path / "own" / "face_style1.png"), cv2.IMREAD_UNCHANGED).shape == (32, 24)
     result = _draw("--model", tflite, "--input", inputs, "--output", tmp_path / "big", "--noalign", "--size", "64")

@@ -195,6 +195,11 @@ def test_importing_the_whole_camera_app_loads_no_tensorflow():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def imported_modules(importtime_stderr: str) -> set[str]:
+    """The modules a child run with ``python -X importtime`` imported, read from its stderr."""
+    return {line.rsplit("|", 1)[-1].strip() for line in importtime_stderr.splitlines() if line.startswith("import time:")}
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -215,7 +220,7 @@ def test_commands_that_do_not_need_tensorflow_start_without_it(command):
         [sys.executable, "-X", "importtime", "-m", command, "--helpshort"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    loaded = imported_modules(result.stderr)
     assert not loaded & TENSORFLOW, sorted(loaded & TENSORFLOW)
     assert "keras_asym" in loaded  # the package itself was imported, in its command mode
 
