@@ -44,7 +44,7 @@ demo: $(STAMP) assets
 # shipped in keras_asym/pretrained), quantization-aware fine-tuning against post-training int8 (an hour; for the
 # unpaired G also with the clip chosen on the calibration photos), one int8 file on XNNPACK and on the built-in
 # kernels beside QAT's simulation, full int8 with the norms' variance bias corrected, every command on
-# hostile inputs (4 minutes), the camera
+# hostile inputs (4 minutes), how far the reference G looks to draw a place (minutes), the camera
 # demo at 256² (students and the paper's G) and with the student at 512² (and the distilled students' exports, 256² and 512², where benchmarks/results has them), then the
 # tables regenerated.
 STUDENT_256 = benchmarks/results/distill_exports/student_256px
@@ -79,6 +79,7 @@ bench: $(STAMP) assets
 		--output docs/results/activation_ranges_reference_g_256.json
 	$(PY) -m benchmarks.float_parity
 	$(PY) -m benchmarks.hostile_inputs
+	$(PY) -m benchmarks.teacher_context
 	$(PY) -m benchmarks.edge_fps
 	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_half_res_conv,student_alpha2 --output docs/results/edge_fps_512.json \
 		$(if $(wildcard $(STUDENT_256)/drawing_int8.tflite),--export_dirs $(STUDENT_256))

@@ -11,7 +11,7 @@ p50/p99 latency, frames with a face, dropped frames. ``--soak`` also reports
 memory growth after warm-up (bar: < 20 MB over 2,000 frames).
 
 ``--networks`` builds each network with seeded weights and exports it (``python -m export``): the distilled
-student at the recipe's width (alpha 1) and at alpha 2, and the paper's G. What a frame costs does not depend
+student at the recipe's width (alpha 1), at alpha 2 and with global context, and the paper's G. What a frame costs does not depend
 on the weights (face detection runs on the camera frame, not on the drawing), so these are the speeds of the
 trained models too; the quality of trained students is ``benchmarks.distill_report``'s.
 """
@@ -36,6 +36,8 @@ NETWORKS = {
     "student_alpha2": ("MobileStyleGenerator", {"alpha": 2.0}),
     # for 512²: the last 3x3 convolution at half resolution, before its resize
     "student_half_res_conv": ("MobileStyleGenerator", {"alpha": 1.0, "full_res_conv": False}),
+    # each block scaled and shifted by its image-wide mean (distill --global_context)
+    "student_global_context": ("MobileStyleGenerator", {"alpha": 1.0, "global_context": True}),
     "paper_g": ("StyleGenerator", {}),
 }
 _NETWORKS = flags.DEFINE_list("networks", list(NETWORKS), f"Networks to build and export with seeded weights ({', '.join(NETWORKS)}).")

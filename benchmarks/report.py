@@ -224,6 +224,7 @@ NETWORK_LABELS = {
     "student": "student α 1",
     "student_half_res_conv": "student α 1, last conv at half resolution",
     "student_alpha2": "student α 2",
+    "student_global_context": "student α 1 with global context",
     "paper_g": "paper's G",
 }
 
@@ -354,6 +355,27 @@ def render_distill_report(record: dict) -> str:
             "|---|---|",
         ]
         lines += [f"| {key} | {r['ssim']:.3f} / {r['edge_f1']:.3f} |" for key, r in record["teacher_blurred"].items()]
+    return "\n".join(lines)
+
+
+def render_teacher_context(record: dict) -> str:
+    lines = [
+        *preamble(record),
+        f"The centre of {record['photos']} drawn at {record['size']}² in style {record['style']} with every pixel beyond a margin "
+        "around it replaced (by white, the alignment's fill, or by the next photo's pixels there), against the drawing of the "
+        "whole photo: SSIM of the centre window. A network of convolutions alone scores 1.000 wherever the margin covers its "
+        "reach (its kernels' half-widths times their strides, along its layers); below that, the drawing there depends on "
+        "pixels the margin left out.",
+        "",
+        "| model | reach px | window px | margin px | SSIM, beyond replaced by white | by another photo |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in record["rows"]:
+        for case in row["cases"]:
+            lines.append(
+                f"| `{row['model']}` | {row['reach_px']:.0f} | {case['window']} | {case['margin']} | {case['white']:.3f} | "
+                f"{case['other_photo']:.3f} |"
+            )
     return "\n".join(lines)
 
 
@@ -782,6 +804,12 @@ SECTIONS = (
         "python -m benchmarks.float_parity",
     ),
     (
+        "The paper's G (reference weights) on a second CPU, beside PyTorch",
+        "inference_reference_g*.json",
+        render_inference,
+        "python -m benchmarks.inference --variants fp32,int8,fp32_winograd --output docs/results/inference_reference_g_amd_epyc.json",
+    ),
+    (
         "Full int8 and fp32_winograd of the unpaired G (not tuned on) beside PyTorch",
         "inference_unpaired*.json",
         render_inference,
@@ -846,6 +874,12 @@ SECTIONS = (
     ("The camera demo end to end", "edge_fps*.json", render_edge_fps, "python -m benchmarks.edge_fps"),
     ("The camera demo over a long run (memory)", "edge_soak.json", render_edge_fps, "python -m benchmarks.edge_fps --soak --frames 2000"),
     ("The distilled student against its teacher", "distill_report*.json", render_distill_report, "python -m benchmarks.distill_report"),
+    (
+        "How far the teacher looks: its drawing's dependence on distant pixels",
+        "teacher_context.json",
+        render_teacher_context,
+        "python -m benchmarks.teacher_context",
+    ),
     ("The camera demo on an arm64 Debian userland (Raspberry Pi OS)", "pi_check.json", render_pi_check, "sudo make pi-check"),
     ("The camera demo in the browser", "web_fps.json", render_web_fps, "python -m benchmarks.web_fps --model exported/drawing_fp32.tflite"),
 )

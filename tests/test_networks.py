@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_asym.evaluation import metrics
 from keras_asym.layers.basic import ConcatenateStyle, InstanceNormalization, ReflectionPadding2D
 from keras_asym.models.mobile import MobileStyleGenerator
 from keras_asym.models.networks import PatchDiscriminator, PhotoGenerator, StyleDiscriminator, StyleGenerator
@@ -148,6 +149,7 @@ STYLE_INPUT = {"photo": rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32), "
 NETWORKS = {
     "StyleGenerator": (lambda: StyleGenerator(ngf=4, n_blocks=2, model0_res=1), STYLE_INPUT),
     "MobileStyleGenerator": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1), STYLE_INPUT),
+    "MobileStyleGenerator, global context": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, global_context=True), STYLE_INPUT),
     "PhotoGenerator": (lambda: PhotoGenerator(ngf=4, n_blocks=1), rng.uniform(-1, 1, (1, 32, 32, 1)).astype(np.float32)),
     "StyleDiscriminator": (
         lambda: StyleDiscriminator(image_size=64, ndf=4, n_layers=2),
@@ -250,3 +252,25 @@ def test_the_style_reaches_gs_bottleneck_interior_only_as_a_per_channel_shift():
     ring = np.concatenate([delta[0], delta[-1], delta[:, 0], delta[:, -1]])
     assert np.abs(ring).mean() > 5 * np.abs(interior).mean()
     assert interior.std(0).mean() < 0.5 * np.abs(interior.mean(0)).mean()  # within the interior: mostly one shift per channel
+
+
+def test_a_student_draws_a_place_from_pixels_beyond_its_reach_only_with_global_context():
+    photo = rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    changed = photo.copy()
+    changed[:, :, 96:] = 1.0  # columns 65+ px from the corner window below
+    style = np.array([[1.0, 0.0, 0.0]], np.float32)
+    corner = (slice(None), slice(0, 32), slice(0, 32))
+    for global_context in (False, True):
+        student = MobileStyleGenerator(alpha=0.25, n_blocks=1, global_context=global_context)
+        assert metrics.receptive_radius(student) < 96 - 31  # the change lies beyond its convolutions' reach
+        a, b = (np.asarray(student({"photo": x, "style": style}))[corner] for x in (photo, changed))
+        if global_context:
+            assert np.abs(a - b).max() > 1e-4
+        else:
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_receptive_radius_counts_kernels_times_strides_along_the_layers():
+    assert metrics.receptive_radius(StyleGenerator(ngf=4, n_blocks=9)) == 88  # 3 + 1 + 2 + 4 (style) + 18 x 4 + 2 + 1 + 3
+    assert metrics.receptive_radius(StyleGenerator(ngf=4, n_blocks=2)) == 88 - 7 * 2 * 4
+    assert metrics.receptive_radius(MobileStyleGenerator(alpha=0.25, n_blocks=1)) == 24  # stem 1 + 1 + 2 + 4 + 8 + 4 + 2 + 1 + head 1

@@ -34,6 +34,9 @@ class DistillConfig:
     alpha: float = option(1.0, "Student width multiplier.")
     n_blocks: int = option(6, "Student inverted-residual blocks.")
     full_res_conv: bool = option(True, "The student's last 3x3 convolution at full resolution (--nofull_res_conv: at half, for 512²).")
+    global_context: bool = option(
+        False, "Scale and shift the student's block features by their image-wide mean (the teacher's instance norm)."
+    )
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
     epochs: int = option(10, "Epochs.")
@@ -81,4 +84,5 @@ PREDATED = {
     "real_share": 0.5,
     "ssim_weight": 0.0,
     "backup_every": 0,
+    "global_context": False,
 }

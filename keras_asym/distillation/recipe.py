@@ -242,7 +242,9 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
     from_real = real[cache["index"][train_rows]]
     share = config.real_share
 
-    student = MobileStyleGenerator(alpha=config.alpha, n_blocks=config.n_blocks, full_res_conv=config.full_res_conv)
+    student = MobileStyleGenerator(
+        alpha=config.alpha, n_blocks=config.n_blocks, full_res_conv=config.full_res_conv, global_context=config.global_context
+    )
     model = DistillationModel(student, edge_weight=config.edge_weight, ssim_weight=config.ssim_weight)
     total = config.epochs * config.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(config.lr, total, alpha=0.01)
@@ -310,6 +312,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             "alpha": config.alpha,
             "n_blocks": config.n_blocks,
             "full_res_conv": config.full_res_conv,
+            "global_context": config.global_context,
             "params": int(student.count_params()),
             "gflops": conv_gflops(student, size, size),
         },

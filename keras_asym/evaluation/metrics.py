@@ -106,6 +106,23 @@ def conv_gflops(model, height: int, width: int) -> float:
     return total / 1e9
 
 
+def receptive_radius(model) -> float:
+    """Input pixels a drawn pixel can see on each side, along a functional model's layers in order (an upper
+    bound where two branches run side by side): each kernel's half-width times the spacing of its input grid.
+    Norms over the whole image (instance norm) reach further; this counts the convolutions."""
+    radius, step = 0.0, 1.0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            step /= layer.strides[0]
+            radius += (layer.kernel_size[0] - 1) / 2 * step
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            radius += (layer.kernel_size[0] - 1) / 2 * layer.dilation_rate[0] * step
+            step *= layer.strides[0]
+        elif isinstance(layer, keras.layers.UpSampling2D):
+            step /= layer.size[0]
+    return radius
+
+
 def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """Fréchet distance between Gaussian fits of two feature sets (Heusel et al. 2017)."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)

@@ -12,8 +12,9 @@ which upsampled 1/2-resolution features can only draw blurred.
 
 Every op is int8- and GPU-delegate-friendly: zero "same" padding, batch norm
 (folded into the convolutions by the TFLite converter), ReLU, ADD,
-RESIZE_BILINEAR, CONCATENATION. No instance norm, whose rsqrt quantizes
-poorly, and no reflection padding.
+RESIZE_BILINEAR, CONCATENATION; ``global_context`` adds MEAN, LOGISTIC and MUL
+(its int8 export keeps no float op; its GPU coverage is not measured). No
+instance norm, whose rsqrt quantizes poorly, and no reflection padding.
 """
 
 from __future__ import annotations
@@ -34,11 +35,24 @@ def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _inverted_residual(x, channels: int, expansion: int, name: str):
+def _global_context(y, name: str):
+    """Every channel scaled and shifted by the whole image's mean features, as the teacher's instance norm makes
+    each of its pixels depend on its image's statistics (a convolutional student sees only its receptive field)."""
+    channels = y.shape[-1]
+    g = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(y)
+    g = keras.layers.Conv2D(max(8, channels // 4), 1, activation="relu", name=f"{name}_reduce")(g)
+    scale = keras.layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_scale")(g)
+    shift = keras.layers.Conv2D(channels, 1, name=f"{name}_shift")(g)
+    return keras.layers.Add(name=f"{name}_shifted")([keras.layers.Multiply(name=f"{name}_scaled")([y, scale]), shift])
+
+
+def _inverted_residual(x, channels: int, expansion: int, name: str, global_context: bool = False):
     y = _conv_bn_relu(x, channels * expansion, 1, 1, f"{name}_expand")
     y = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(y)
     y = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_dw_relu")(y)
+    if global_context:
+        y = _global_context(y, f"{name}_context")
     y = keras.layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_project_conv")(y)
     y = keras.layers.BatchNormalization(name=f"{name}_project_bn")(y)
     return keras.layers.Add(name=f"{name}_add")([x, y])
@@ -66,6 +80,8 @@ class MobileStyleGenerator(_ConfiguredModel):
         full_res_conv: bool. The last upsampling's 3x3 convolution runs after its resize, at full resolution; False
             runs it before, at half resolution, for a quarter of its cost (the full-resolution stem still adds the
             photo's edges after it): for 512² inputs, where it is the largest single layer. Defaults to True.
+        global_context: bool. Each block's expanded features scaled and shifted by their image-wide mean, for a
+            teacher whose instance norms make every pixel depend on the whole image. Defaults to False.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -75,7 +91,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         TensorShape([1, 64, 64, 1])
     """
 
-    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "full_res_skip", "full_res_conv", "style_dim", "height", "width")
+    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "full_res_skip", "full_res_conv", "global_context", "style_dim", "height", "width")
 
     def __init__(
         self,
@@ -84,6 +100,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         expansion: int = 4,
         full_res_skip: bool = True,
         full_res_conv: bool = True,
+        global_context: bool = False,
         style_dim: int = 3,
         height: int | None = None,
         width: int | None = None,
@@ -102,7 +119,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         x = ConcatenateStyle(name="style_concat")(x, style)
         x = _conv_bn_relu(x, c3, 1, 1, "style")
         for i in range(n_blocks):
-            x = _inverted_residual(x, c3, expansion, f"block{i + 1}")
+            x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context)
         x = _up(x, e2, c2, "up1")
         x = _up(x, e1, c1, "up2")
         x = _up(x, e0, max(8, c1 // 2), "up3", conv_first=not full_res_conv)
@@ -111,5 +128,5 @@ class MobileStyleGenerator(_ConfiguredModel):
         super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
         # === Config ===
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
-        self.full_res_skip, self.full_res_conv = bool(full_res_skip), bool(full_res_conv)
+        self.full_res_skip, self.full_res_conv, self.global_context = bool(full_res_skip), bool(full_res_conv), bool(global_context)
         self.height, self.width = height, width
