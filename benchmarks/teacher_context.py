@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-_MODELS = flags.DEFINE_list("models", ["benchmarks/results/reference_generator.keras"], "Generators (.keras) to probe.")
-_PHOTOS = flags.DEFINE_string("photos", "benchmarks/results/photo_split/quality", "Held-out aligned photos.")
+_MODELS = flags.DEFINE_list("models", [], "Generators (.keras) to probe (default: the reference generator, fitted first if missing).")
+_PHOTOS = flags.DEFINE_string("photos", None, "Aligned photos (default: the held-out half of the shared photos).")
 _SIZE = flags.DEFINE_integer("size", 256, "Square size the photos are drawn at.")
 _CASES = flags.DEFINE_list(
     "cases", ["64:32", "64:64", "32:80", "32:96"], "window:margin pairs: a centred square window and the margin kept around it, px."
@@ -45,6 +45,8 @@ def main(argv):
     del argv
     from benchmarks import report
     from benchmarks.common import results
+    from benchmarks.common.heldout import photo_split
+    from benchmarks.common.reference import reference_model
     from edge_demo.runtime.styles import ONE_HOTS
     from export import tflite
     from keras_asym.evaluation import metrics
@@ -52,15 +54,19 @@ def main(argv):
     from keras_asym.inference.keras_generator import load_generator
 
     size, style = _SIZE.value, ONE_HOTS[_STYLE.value - 1]
-    photos = np.stack(tflite.calibration_photos(_PHOTOS.value, size, size, 64)[0])
+    quality, calibration = photo_split(10, Path("benchmarks/results/photo_split"))
+    folder = _PHOTOS.value or quality
+    if folder is None:
+        raise SystemExit("teacher_context: no shared aligned photos found; give --photos.")
+    photos = np.stack(tflite.calibration_photos(folder, size, size, 64)[0])
     record = {
         **results.header("teacher_context", 2),
         "size": size,
-        "photos": f"{len(photos)} from {_PHOTOS.value}",
+        "photos": f"{len(photos)} from {folder}",
         "style": _STYLE.value,
         "rows": [],
     }
-    for path in _MODELS.value:
+    for path in _MODELS.value or [reference_model(calibration)]:
         model = load_generator(path)
         whole = to_uint8(draw(model, photos, style))[..., 0]
         row = {"model": results.model_name(Path(path)), "reach_px": metrics.receptive_radius(model), "cases": []}
