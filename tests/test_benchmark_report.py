@@ -59,8 +59,15 @@ def test_the_distillation_table_shows_every_score_the_report_holds():
     for shown in ("0.851 / 0.928", "0.849 / 0.928", "131.6", "0.916 / 0.950", "0.818 / 0.912", "21 photos"):
         assert shown in text, shown
     assert "blurred" not in text  # a report from before the blurred-teacher scale renders without it
+    assert "mean of the styles" not in text and "; mean 0.916 / 0.950" in text  # one style: its own row is the mean
+    record["quality"]["aligned_photos/style2/fp32"] = {"ssim": 0.8404, "edge_f1": 0.9301, "photos": 8}
+    record["quality"]["aligned_photos/style2/int8"] = {"ssim": 0.8400, "edge_f1": 0.9300, "photos": 8}
+    assert "| aligned_photos (8) | mean of the styles | 0.846 / 0.929 | 0.845 / 0.929 |" in report.render_distill_report(record)
     record["teacher_blurred"] = {"aligned_photos/sigma_1.0px": {"ssim": 0.9017, "edge_f1": 0.9632}}
     assert "| aligned_photos/sigma_1.0px | 0.902 / 0.963 |" in report.render_distill_report(record)
+    for key in ("fp32_ms", "int8_ms", "int8_fps"):  # a report run with --notiming, beside other work
+        del record["models"]["student"][key]
+    assert "| student | 1.05 | 3.92 | 4.1 | 1.26 | not timed | not timed | not timed |" in report.render_distill_report(record)
 
 
 def test_the_readme_names_each_training_steps_cpu_and_leaves_out_a_capped_onednn(tmp_path):

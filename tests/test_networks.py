@@ -150,6 +150,10 @@ NETWORKS = {
     "StyleGenerator": (lambda: StyleGenerator(ngf=4, n_blocks=2, model0_res=1), STYLE_INPUT),
     "MobileStyleGenerator": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1), STYLE_INPUT),
     "MobileStyleGenerator, global context": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, global_context=True), STYLE_INPUT),
+    "MobileStyleGenerator, context everywhere": (
+        lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, context_everywhere=True),
+        STYLE_INPUT,
+    ),
     "PhotoGenerator": (lambda: PhotoGenerator(ngf=4, n_blocks=1), rng.uniform(-1, 1, (1, 32, 32, 1)).astype(np.float32)),
     "StyleDiscriminator": (
         lambda: StyleDiscriminator(image_size=64, ndf=4, n_layers=2),
@@ -254,20 +258,39 @@ def test_the_style_reaches_gs_bottleneck_interior_only_as_a_per_channel_shift():
     assert interior.std(0).mean() < 0.5 * np.abs(interior.mean(0)).mean()  # within the interior: mostly one shift per channel
 
 
-def test_a_student_draws_a_place_from_pixels_beyond_its_reach_only_with_global_context():
+@pytest.mark.parametrize("context", [{}, {"global_context": True}, {"context_everywhere": True}], ids=["plain", "blocks", "everywhere"])
+def test_a_student_draws_a_place_from_pixels_beyond_its_reach_only_with_global_context(context):
     photo = rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
     changed = photo.copy()
     changed[:, :, 96:] = 1.0  # columns 65+ px from the corner window below
     style = np.array([[1.0, 0.0, 0.0]], np.float32)
     corner = (slice(None), slice(0, 32), slice(0, 32))
-    for global_context in (False, True):
-        student = MobileStyleGenerator(alpha=0.25, n_blocks=1, global_context=global_context)
-        assert metrics.receptive_radius(student) < 96 - 31  # the change lies beyond its convolutions' reach
-        a, b = (np.asarray(student({"photo": x, "style": style}))[corner] for x in (photo, changed))
-        if global_context:
-            assert np.abs(a - b).max() > 1e-4
-        else:
-            np.testing.assert_allclose(a, b, atol=1e-6)
+    student = MobileStyleGenerator(alpha=0.25, n_blocks=1, **context)
+    for layer in student.layers:  # a new student's contexts start neutral (zero kernels); a trained one's are not
+        if layer.name.endswith(("_scale", "_shift")):
+            layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in layer.get_weights()])
+    assert metrics.receptive_radius(student) < 96 - 31  # the change lies beyond its convolutions' reach
+    a, b = (np.asarray(student({"photo": x, "style": style}))[corner] for x in (photo, changed))
+    if context:
+        assert np.abs(a - b).max() > 1e-4
+    else:
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_context_everywhere_gives_every_convolution_its_features_mean_and_spread():
+    student = MobileStyleGenerator(alpha=0.25, n_blocks=2, context_everywhere=True)
+    names = {layer.name for layer in student.layers}
+    for conv in ("stem", "down1", "down2", "down3", "style", "up1", "up2", "up3", "block1_context", "block2_context"):
+        prefix = conv if conv.endswith("_context") else f"{conv}_context"
+        assert {f"{prefix}_pool", f"{prefix}_pool2"} <= names, conv
+    assert student.get_config()["context_everywhere"] is True
+    # A new student's contexts are neutral, whatever the image: each halves its features (sigmoid 0), shifts none.
+    probe = keras.Model(student.inputs, [student.get_layer(n).output for n in ("up2_relu", "up2_context_shifted")])
+    inputs = {"photo": rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32), "style": np.eye(3, dtype=np.float32)[:2]}
+    features, modulated = (np.asarray(t) for t in probe(inputs))
+    assert features.std() > 0
+    np.testing.assert_allclose(modulated, 0.5 * features, rtol=1e-6, atol=1e-7)
+    assert not any(name.endswith("_pool2") for name in (layer.name for layer in MobileStyleGenerator(global_context=True).layers))
 
 
 def test_receptive_radius_counts_kernels_times_strides_along_the_layers():

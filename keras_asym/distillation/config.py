@@ -37,6 +37,9 @@ class DistillConfig:
     global_context: bool = option(
         False, "Scale and shift the student's block features by their image-wide mean (the teacher's instance norm)."
     )
+    context_everywhere: bool = option(
+        False, "The same after every student convolution, from the features' mean and spread (implies --global_context)."
+    )
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
     epochs: int = option(10, "Epochs.")
@@ -85,4 +88,5 @@ PREDATED = {
     "ssim_weight": 0.0,
     "backup_every": 0,
     "global_context": False,
+    "context_everywhere": False,
 }

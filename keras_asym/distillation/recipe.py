@@ -243,7 +243,11 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
     share = config.real_share
 
     student = MobileStyleGenerator(
-        alpha=config.alpha, n_blocks=config.n_blocks, full_res_conv=config.full_res_conv, global_context=config.global_context
+        alpha=config.alpha,
+        n_blocks=config.n_blocks,
+        full_res_conv=config.full_res_conv,
+        global_context=config.global_context,
+        context_everywhere=config.context_everywhere,
     )
     model = DistillationModel(student, edge_weight=config.edge_weight, ssim_weight=config.ssim_weight)
     total = config.epochs * config.steps_per_epoch
@@ -313,6 +317,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             "n_blocks": config.n_blocks,
             "full_res_conv": config.full_res_conv,
             "global_context": config.global_context,
+            "context_everywhere": config.context_everywhere,
             "params": int(student.count_params()),
             "gflops": conv_gflops(student, size, size),
         },

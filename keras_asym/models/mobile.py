@@ -12,8 +12,8 @@ which upsampled 1/2-resolution features can only draw blurred.
 
 Every op is int8- and GPU-delegate-friendly: zero "same" padding, batch norm
 (folded into the convolutions by the TFLite converter), ReLU, ADD,
-RESIZE_BILINEAR, CONCATENATION; ``global_context`` adds MEAN, LOGISTIC and MUL
-(its int8 export keeps no float op; its GPU coverage is not measured). No
+RESIZE_BILINEAR, CONCATENATION; ``global_context`` adds MEAN, LOGISTIC and MUL,
+``context_everywhere`` SUB as well (their int8 exports keep no float op; GPU coverage not measured). No
 instance norm, whose rsqrt quantizes poorly, and no reflection padding.
 """
 
@@ -29,42 +29,53 @@ def _scaled(channels: int, alpha: float) -> int:
     return max(8, int(round(channels * alpha / 8)) * 8)
 
 
-def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str):
+def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, context: bool = False):
     x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+    x = keras.layers.ReLU(name=f"{name}_relu")(x)
+    return _global_context(x, f"{name}_context", moments=True) if context else x
 
 
-def _global_context(y, name: str):
+def _global_context(y, name: str, moments: bool = False):
     """Every channel scaled and shifted by the whole image's mean features, as the teacher's instance norm makes
-    each of its pixels depend on its image's statistics (a convolutional student sees only its receptive field)."""
+    each of its pixels depend on its image's statistics (a convolutional student sees only its receptive field).
+    ``moments`` adds each channel's spread, so the scale can follow it as a norm's division does: the mean of
+    relu(y - mean), half the mean absolute deviation, which grows with the features as they do (a mean square,
+    growing with their square at every context, overflowed to NaN in inference on a student with one after every
+    convolution)."""
     channels = y.shape[-1]
     g = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(y)
+    if moments:
+        above = keras.layers.ReLU(name=f"{name}_above")(keras.layers.Subtract(name=f"{name}_centred")([y, g]))
+        spread = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool2")(above)
+        g = keras.layers.Concatenate(name=f"{name}_moments")([g, spread])
     g = keras.layers.Conv2D(max(8, channels // 4), 1, activation="relu", name=f"{name}_reduce")(g)
-    scale = keras.layers.Conv2D(channels, 1, activation="sigmoid", name=f"{name}_scale")(g)
-    shift = keras.layers.Conv2D(channels, 1, name=f"{name}_shift")(g)
+    # Zero kernels: a new network starts as the plain one (every scale 0.5, no shift) and learns what the mean says,
+    # instead of starting with a random shift per channel and image, noise the next convolution must first undo.
+    scale = keras.layers.Conv2D(channels, 1, activation="sigmoid", kernel_initializer="zeros", name=f"{name}_scale")(g)
+    shift = keras.layers.Conv2D(channels, 1, kernel_initializer="zeros", name=f"{name}_shift")(g)
     return keras.layers.Add(name=f"{name}_shifted")([keras.layers.Multiply(name=f"{name}_scaled")([y, scale]), shift])
 
 
-def _inverted_residual(x, channels: int, expansion: int, name: str, global_context: bool = False):
+def _inverted_residual(x, channels: int, expansion: int, name: str, global_context: bool = False, moments: bool = False):
     y = _conv_bn_relu(x, channels * expansion, 1, 1, f"{name}_expand")
     y = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(y)
     y = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_dw_relu")(y)
     if global_context:
-        y = _global_context(y, f"{name}_context")
+        y = _global_context(y, f"{name}_context", moments)
     y = keras.layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_project_conv")(y)
     y = keras.layers.BatchNormalization(name=f"{name}_project_bn")(y)
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _up(x, skip, filters: int, name: str, conv_first: bool = False):
+def _up(x, skip, filters: int, name: str, conv_first: bool = False, context: bool = False):
     if conv_first:
-        x = _conv_bn_relu(x, filters, 3, 1, name)
+        x = _conv_bn_relu(x, filters, 3, 1, name, context)
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
     else:
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
-        x = _conv_bn_relu(x, filters, 3, 1, name)
+        x = _conv_bn_relu(x, filters, 3, 1, name, context)
     return x if skip is None else keras.layers.Add(name=f"{name}_skip")([x, skip])
 
 
@@ -82,6 +93,9 @@ class MobileStyleGenerator(_ConfiguredModel):
             photo's edges after it): for 512² inputs, where it is the largest single layer. Defaults to True.
         global_context: bool. Each block's expanded features scaled and shifted by their image-wide mean, for a
             teacher whose instance norms make every pixel depend on the whole image. Defaults to False.
+        context_everywhere: bool. The same after every convolution of the encoder and decoder and in every block
+            (``global_context`` implied), each from its features' mean and spread, as the teacher normalises
+            after each of its convolutions. Defaults to False.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -91,7 +105,18 @@ class MobileStyleGenerator(_ConfiguredModel):
         TensorShape([1, 64, 64, 1])
     """
 
-    CONFIG_KEYS = ("alpha", "n_blocks", "expansion", "full_res_skip", "full_res_conv", "global_context", "style_dim", "height", "width")
+    CONFIG_KEYS = (
+        "alpha",
+        "n_blocks",
+        "expansion",
+        "full_res_skip",
+        "full_res_conv",
+        "global_context",
+        "context_everywhere",
+        "style_dim",
+        "height",
+        "width",
+    )
 
     def __init__(
         self,
@@ -101,6 +126,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         full_res_skip: bool = True,
         full_res_conv: bool = True,
         global_context: bool = False,
+        context_everywhere: bool = False,
         style_dim: int = 3,
         height: int | None = None,
         width: int | None = None,
@@ -112,21 +138,23 @@ class MobileStyleGenerator(_ConfiguredModel):
         # === Functional Model ===
         photo = keras.Input((height, width, 3), name="photo")
         style = keras.Input((style_dim,), name="style")
-        e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem") if full_res_skip else None
-        e1 = _conv_bn_relu(photo, c1, 3, 2, "down1")
-        e2 = _conv_bn_relu(e1, c2, 3, 2, "down2")
-        x = _conv_bn_relu(e2, c3, 3, 2, "down3")
+        every = bool(context_everywhere)
+        e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem", every) if full_res_skip else None
+        e1 = _conv_bn_relu(photo, c1, 3, 2, "down1", every)
+        e2 = _conv_bn_relu(e1, c2, 3, 2, "down2", every)
+        x = _conv_bn_relu(e2, c3, 3, 2, "down3", every)
         x = ConcatenateStyle(name="style_concat")(x, style)
-        x = _conv_bn_relu(x, c3, 1, 1, "style")
+        x = _conv_bn_relu(x, c3, 1, 1, "style", every)
         for i in range(n_blocks):
-            x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context)
-        x = _up(x, e2, c2, "up1")
-        x = _up(x, e1, c1, "up2")
-        x = _up(x, e0, max(8, c1 // 2), "up3", conv_first=not full_res_conv)
+            x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context or every, every)
+        x = _up(x, e2, c2, "up1", context=every)
+        x = _up(x, e1, c1, "up2", context=every)
+        x = _up(x, e0, max(8, c1 // 2), "up3", conv_first=not full_res_conv, context=every)
         x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
         drawing = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
         super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
         # === Config ===
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
         self.full_res_skip, self.full_res_conv, self.global_context = bool(full_res_skip), bool(full_res_conv), bool(global_context)
+        self.context_everywhere = every
         self.height, self.width = height, width
