@@ -285,11 +285,16 @@ def test_context_everywhere_gives_every_convolution_its_features_mean_and_spread
         assert {f"{prefix}_pool", f"{prefix}_pool2"} <= names, conv
     assert student.get_config()["context_everywhere"] is True
     # A new student's contexts are neutral, whatever the image: each halves its features (sigmoid 0), shifts none.
-    probe = keras.Model(student.inputs, [student.get_layer(n).output for n in ("up2_relu", "up2_context_shifted")])
+    names = ("up2_relu", "up2_context_shifted", "up2_context_pool2")
+    probe = keras.Model(student.inputs, [student.get_layer(n).output for n in names])
     inputs = {"photo": rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32), "style": np.eye(3, dtype=np.float32)[:2]}
-    features, modulated = (np.asarray(t) for t in probe(inputs))
+    features, modulated, spread = (np.asarray(t) for t in probe(inputs))
     assert features.std() > 0
     np.testing.assert_allclose(modulated, 0.5 * features, rtol=1e-6, atol=1e-7)
+    # The spread each image's context sees: the mean of relu(y - mean) per channel, half the mean absolute deviation.
+    centred = features - features.mean(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(spread, np.maximum(centred, 0).mean(axis=(1, 2), keepdims=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(2 * spread, np.abs(centred).mean(axis=(1, 2), keepdims=True), rtol=1e-4, atol=1e-5)
     assert not any(name.endswith("_pool2") for name in (layer.name for layer in MobileStyleGenerator(global_context=True).layers))
 
 
