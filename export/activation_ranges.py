@@ -34,6 +34,14 @@ CANDIDATES = (EXTREMES, 0.99999, 0.99995, 0.9999)
 # XNNPACK takes an int8 ADD or SUB whose input scales lie within 2^-10 of its output's (a measured norm mean at
 # 0.00092 of it ran on the reference kernel); a margin of 2 below that.
 MAX_ADD_SCALE_RATIO = 512
+# Ops whose int8 output shares its input's scale: the quantizer takes the input's range for both, so a range given to
+# the output alone is not the one the file gets.
+SAME_SCALE_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+# XNNPACK refuses an int8 convolution whose requantization scale (input step x weight step / output step) reaches
+# 256; an output the calibration photos barely moved (a context's ReLU that died in training: [0, 2e-6]) is widened
+# to keep it under half that.
+MAX_CONV_REQUANTIZATION = 128.0
+CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
 def parse(value: str | float) -> float | str:
@@ -115,12 +123,24 @@ def delegable(calibrated: bytes, ranges: dict[int, tuple]) -> dict[int, tuple]:
     """``ranges`` with every ADD and SUB input whose int8 step would be under ``1 / MAX_ADD_SCALE_RATIO`` of its
     output's widened to it (holding 0, scaled about it): XNNPACK refuses an int8 addition whose input and output
     scales lie too far apart, and the reference kernel then runs it on the whole map. A norm's mean, subtracted from
-    its input, is one: its values are tiny where the input was balanced to zero offset (``export.balance``)."""
+    its input, is one: its values are tiny where the input was balanced to zero offset (``export.balance``); a
+    student's context shift, reshaped onto its map, another. An input made by a ``SAME_SCALE_OPS`` op is widened
+    with that op's input, whose scale the file gives it. Last, every convolution output on a step too fine for its input and weights is widened
+    to ``MAX_CONV_REQUANTIZATION`` (on a trained student with dead context ReLUs, XNNPACK otherwise failed to prepare
+    the whole file). Each widening keeps the calibration values as exact as before: the zero point keeps 0 exact."""
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
     graph = model.subgraphs[0]
     ranged = set(_ranged_tensors(model))
     codes = {i: flatbuffer_utils.opcode_to_name(model, i) for i in range(len(model.operatorCodes))}
     widened = dict(ranges)
+    producers = {out: op for op in graph.operators for out in op.outputs}
+
+    def same_scale_chain(index):  # the tensor and, through reshapes, every tensor the quantizer gives its scale
+        chain = [index]
+        while index in producers and codes[producers[index].opcodeIndex] in SAME_SCALE_OPS and producers[index].inputs[0] in ranged:
+            index = producers[index].inputs[0]
+            chain.append(index)
+        return chain
 
     def span(index):
         low, high = widened.get(index, (float(graph.tensors[index].quantization.min[0]), float(graph.tensors[index].quantization.max[0])))
@@ -136,8 +156,28 @@ def delegable(calibrated: bytes, ranges: dict[int, tuple]) -> dict[int, tuple]:
             low, high, _ = span(index)
             low, high = min(low, 0.0), max(high, 0.0)  # the quantizer's range always holds 0
             if high - low < need:
-                widened[index] = (low * need / (high - low), high * need / (high - low)) if high > low else (-need / 2, need / 2)
+                wider = (low * need / (high - low), high * need / (high - low)) if high > low else (-need / 2, need / 2)
+                widened.update(dict.fromkeys(same_scale_chain(index), wider))
+    for op in graph.operators:  # producers first: a widened output is the next convolution's input
+        if codes[op.opcodeIndex] not in CONV_OPS:
+            continue
+        source = op.inputs[2 if codes[op.opcodeIndex] == "TRANSPOSE_CONV" else 0]  # the others' inputs: data, weights, bias
+        weights = _constant(model, op.inputs[1])
+        if weights is None or source not in ranged or op.outputs[0] not in ranged:
+            continue
+        need = span(source)[2] * float(np.abs(weights).max()) / 127.0 / MAX_CONV_REQUANTIZATION  # the output span it takes
+        low, high, _ = span(op.outputs[0])
+        low, high = min(low, 0.0), max(high, 0.0)
+        if high - low < need:
+            widened[op.outputs[0]] = (low * need / (high - low), high * need / (high - low)) if high > low else (0.0, need)
     return widened
+
+
+def _constant(model, index: int) -> np.ndarray | None:
+    """The float values of a constant tensor of ``model`` (an object tree), or None."""
+    tensor = model.subgraphs[0].tensors[index]
+    data = model.buffers[tensor.buffer].data if tensor.buffer else None
+    return None if data is None or tensor.type != 0 else np.frombuffer(bytes(data), np.float32)  # 0: FLOAT32
 
 
 def with_ranges(calibrated: bytes, ranges: dict[int, tuple]) -> bytes:

@@ -15,6 +15,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 from export import activation_ranges, exporter, tflite
 from export.balance import for_integer
 from export.savedmodel import save_savedmodel
+from keras_asym.models.mobile import MobileStyleGenerator
 from keras_asym.models.networks import StyleGenerator
 
 SIZE = 32
@@ -175,3 +176,69 @@ def test_an_addition_input_on_a_step_too_fine_for_xnnpack_gets_a_wider_range_and
         return [row["op"] for row in tflite.reference_kernel_ops(bytes(quantized)) if row["op"] == "SUB"]
 
     assert left_to_reference_kernels(tiny) == ["SUB"] and left_to_reference_kernels(widened) == []
+
+
+def _prepares(calibrated: bytes, ranges: dict, path) -> bool:
+    """Whether XNNPACK prepares the full int8 file quantized from ``calibrated`` with ``ranges``."""
+    from tensorflow.lite.python import convert as lite_convert
+
+    from edge_demo.runtime.generator import TFLiteGenerator
+
+    path.write_bytes(bytes(lite_convert.mlir_quantize(activation_ranges.with_ranges(calibrated, ranges), False)))
+    try:
+        TFLiteGenerator(path, threads=1, probe=False)
+    except ValueError as err:
+        assert "cannot prepare" in str(err)
+        return False
+    return True
+
+
+def test_a_convolution_output_the_calibration_barely_moved_is_widened_until_xnnpack_can_requantize_it(calibrated, tmp_path):
+    *_, calibration = calibrated
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibration.calibrated))
+    graph = model.subgraphs[0]
+    ranged = set(activation_ranges._ranged_tensors(model))
+    names = {i: flatbuffer_utils.opcode_to_name(model, i) for i in range(len(model.operatorCodes))}
+    added = {i for op in graph.operators if names[op.opcodeIndex] in ("ADD", "SUB") for i in op.inputs}  # widened by their own rule
+    conv = next(
+        op
+        for op in graph.operators
+        if names[op.opcodeIndex] == "CONV_2D" and {op.inputs[0], op.outputs[0]} <= ranged and op.outputs[0] not in added
+    )
+    assert conv.outputs[0] not in activation_ranges.delegable(calibration.calibrated, {})  # as calibrated, nothing to do
+    dead = {conv.outputs[0]: (0.0, 2e-6)}  # what a ReLU that died in training comes to on the calibration photos
+    assert not _prepares(calibration.calibrated, dead, tmp_path / "dead.tflite")
+    low, high = activation_ranges.delegable(calibration.calibrated, dead)[conv.outputs[0]]
+    q = graph.tensors[conv.inputs[0]].quantization
+    weights = activation_ranges._constant(model, conv.inputs[1])
+    requantization = (float(q.max[0]) - float(q.min[0])) * np.abs(weights).max() / 127 / (high - low)
+    assert low == 0.0 and requantization == pytest.approx(activation_ranges.MAX_CONV_REQUANTIZATION)
+    assert _prepares(calibration.calibrated, activation_ranges.delegable(calibration.calibrated, dead), tmp_path / "widened.tflite")
+
+
+def test_an_addition_input_behind_a_reshape_is_widened_with_the_reshapes_input_whose_scale_it_shares(tmp_path):
+    from tensorflow.lite.python import convert as lite_convert
+
+    keras.utils.set_random_seed(0)
+    student = MobileStyleGenerator(alpha=0.25, n_blocks=1, global_context=True)
+    shift = student.get_layer("block1_context_shift")  # a trained context's shift: small beside the map it moves
+    shift.set_weights([np.random.default_rng(0).normal(0, 1e-6, w.shape).astype(np.float32) for w in shift.get_weights()])
+    photos = _photos()
+    calibration = activation_ranges.Calibration(save_savedmodel(student, tmp_path / "saved", SIZE, SIZE, batch=1), photos, "uint8")
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibration.calibrated))
+    graph = model.subgraphs[0]
+    codes = {i: flatbuffer_utils.opcode_to_name(model, i) for i in range(len(model.operatorCodes))}
+    reshape = next(op for op in graph.operators if codes[op.opcodeIndex] == "RESHAPE" and b"shifted" in graph.tensors[op.outputs[0]].name)
+    add = next(op for op in graph.operators if codes[op.opcodeIndex] == "ADD" and reshape.outputs[0] in op.inputs)
+    widened = activation_ranges.delegable(calibration.calibrated, {})
+    assert widened[reshape.outputs[0]] == widened[reshape.inputs[0]]  # the shift and its reshape on one scale
+    q = graph.tensors[add.outputs[0]].quantization
+    low, high = widened[reshape.inputs[0]]
+    assert high - low == pytest.approx((float(q.max[0]) - float(q.min[0])) / activation_ranges.MAX_ADD_SCALE_RATIO)
+
+    def left_to_reference_kernels(ranges):
+        quantized = lite_convert.mlir_quantize(activation_ranges.with_ranges(calibration.calibrated, ranges), False)
+        return [row["op"] for row in tflite.reference_kernel_ops(bytes(quantized)) if row["op"] == "ADD"]
+
+    only_reshape = {reshape.outputs[0]: widened[reshape.outputs[0]]}  # what the file got before: the reshape's range alone
+    assert left_to_reference_kernels(only_reshape) == ["ADD"] and left_to_reference_kernels(widened) == []
