@@ -27,7 +27,7 @@ from pathlib import Path
 from absl import app, flags
 
 from benchmarks.common import fingerprint
-from benchmarks.common.camera_demo import run_demo
+from benchmarks.common.camera_demo import row_name, run_demo
 from benchmarks.common.shared_data import clip_faces
 from edge_demo.runtime.progress import Progress
 
@@ -38,6 +38,8 @@ NETWORKS = {
     "student_half_res_conv": ("MobileStyleGenerator", {"alpha": 1.0, "full_res_conv": False}),
     # each block scaled and shifted by its image-wide mean (distill --global_context)
     "student_global_context": ("MobileStyleGenerator", {"alpha": 1.0, "global_context": True}),
+    # the teacher's instance norm instead of batch norm (distill --instance_norm)
+    "student_instance_norm": ("MobileStyleGenerator", {"alpha": 1.0, "instance_norm": True}),
     "paper_g": ("StyleGenerator", {}),
 }
 _NETWORKS = flags.DEFINE_list("networks", list(NETWORKS), f"Networks to build and export with seeded weights ({', '.join(NETWORKS)}).")
@@ -109,7 +111,7 @@ def main(argv):
         for model in models:
             stats = run_demo(model, clip, _THREADS.value, Path(tmp) / "stats.json")
             progress.update(note=model.name)
-            name = f"{model.parent.name}/{model.stem}"
+            name = row_name(model, rows)
             row = {
                 "size": stats["model_size"],
                 "fps": stats["fps"],

@@ -225,6 +225,7 @@ NETWORK_LABELS = {
     "student_half_res_conv": "student α 1, last conv at half resolution",
     "student_alpha2": "student α 2",
     "student_global_context": "student α 1 with global context",
+    "student_instance_norm": "student α 1 with instance norm",
     "paper_g": "paper's G",
 }
 

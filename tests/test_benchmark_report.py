@@ -81,3 +81,12 @@ def test_the_readme_names_each_training_steps_cpu_and_leaves_out_a_capped_onednn
     (line,) = [line for line in report.headline(tmp_path).splitlines() if line.startswith("One full training step")]
     assert "Intel Xeon, AMX: 14.6 s against 40.7 s, 2.78x" in line and "AMD EPYC, no AMX: 34.7 s against 59.2 s, 1.69x" in line
     assert "0.80x" not in line
+
+
+def test_two_exports_in_folders_of_one_name_get_rows_of_their_own():
+    from benchmarks.common.camera_demo import row_name
+
+    rows = {}
+    for model in (Path("exports/a/student_256px/drawing_int8.tflite"), Path("exports/b/student_256px/drawing_int8.tflite")):
+        rows[row_name(model, rows)] = model
+    assert list(rows) == ["student_256px/drawing_int8", "exports/b/student_256px/drawing_int8"]

@@ -154,6 +154,7 @@ NETWORKS = {
         lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, context_everywhere=True),
         STYLE_INPUT,
     ),
+    "MobileStyleGenerator, instance norm": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, instance_norm=True), STYLE_INPUT),
     "PhotoGenerator": (lambda: PhotoGenerator(ngf=4, n_blocks=1), rng.uniform(-1, 1, (1, 32, 32, 1)).astype(np.float32)),
     "StyleDiscriminator": (
         lambda: StyleDiscriminator(image_size=64, ndf=4, n_layers=2),
@@ -258,8 +259,12 @@ def test_the_style_reaches_gs_bottleneck_interior_only_as_a_per_channel_shift():
     assert interior.std(0).mean() < 0.5 * np.abs(interior.mean(0)).mean()  # within the interior: mostly one shift per channel
 
 
-@pytest.mark.parametrize("context", [{}, {"global_context": True}, {"context_everywhere": True}], ids=["plain", "blocks", "everywhere"])
-def test_a_student_draws_a_place_from_pixels_beyond_its_reach_only_with_global_context(context):
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"global_context": True}, {"context_everywhere": True}, {"instance_norm": True}],
+    ids=["plain", "blocks", "everywhere", "instance_norm"],
+)
+def test_a_student_draws_a_place_from_pixels_beyond_its_reach_only_with_global_context_or_instance_norm(context):
     photo = rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
     changed = photo.copy()
     changed[:, :, 96:] = 1.0  # columns 65+ px from the corner window below
@@ -302,3 +307,22 @@ def test_receptive_radius_counts_kernels_times_strides_along_the_layers():
     assert metrics.receptive_radius(StyleGenerator(ngf=4, n_blocks=9)) == 88  # 3 + 1 + 2 + 4 (style) + 18 x 4 + 2 + 1 + 3
     assert metrics.receptive_radius(StyleGenerator(ngf=4, n_blocks=2)) == 88 - 7 * 2 * 4
     assert metrics.receptive_radius(MobileStyleGenerator(alpha=0.25, n_blocks=1)) == 24  # stem 1 + 1 + 2 + 4 + 8 + 4 + 2 + 1 + head 1
+
+
+def test_an_instance_norm_student_normalises_each_image_yet_keeps_the_style():
+    student = MobileStyleGenerator(alpha=0.25, n_blocks=2, instance_norm=True)
+    norms = {layer.name for layer in student.layers if isinstance(layer, InstanceNormalization)}
+    expected = {f"{n}_in" for n in ("stem", "down1", "down2", "down3", "block1_expand", "block2_expand", "up1", "up2", "up3")}
+    assert norms == expected  # the style fusion keeps batch norm: an instance norm would remove the tiled style
+    assert student.get_config()["instance_norm"] is True
+    probe = keras.Model(student.inputs, student.get_layer("down2_in").output)
+    photo = rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    normalised = np.asarray(probe({"photo": photo, "style": np.eye(3, dtype=np.float32)[:2]}))
+    np.testing.assert_allclose(normalised.mean(axis=(1, 2)), 0, atol=1e-4)  # per image and channel, as the teacher's
+    np.testing.assert_allclose(normalised.std(axis=(1, 2)), 1, atol=2e-2)
+    for layer in student.layers:  # a trained student: batch norms that do not map every channel alike
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.set_weights([rng.uniform(0.5, 2, w.shape).astype(np.float32) for w in layer.get_weights()])
+    one = {"photo": photo[:1], "style": np.eye(3, dtype=np.float32)[:1]}
+    other = {"photo": photo[:1], "style": np.eye(3, dtype=np.float32)[1:2]}
+    assert np.abs(np.asarray(student(one)) - np.asarray(student(other))).max() > 1e-3

@@ -18,3 +18,10 @@ def run_demo(model: Path, clip: Path, threads: int, stats: Path) -> dict:
     if result.returncode != 0:
         raise RuntimeError(f"edge_demo failed on {model}:\n{result.stderr[-2000:]}")
     return json.loads(Path(stats).read_text())
+
+
+def row_name(model: Path, taken) -> str:
+    """A model's row in a results table: its folder and file name, or its whole path where that row is taken (two
+    exports of other networks both named ``student_256px``, as ``benchmarks.distill_report`` names its exports)."""
+    name = f"{model.parent.name}/{model.stem}"
+    return str(model.with_suffix("")) if name in taken else name

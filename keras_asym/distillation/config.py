@@ -40,6 +40,9 @@ class DistillConfig:
     context_everywhere: bool = option(
         False, "The same after every student convolution, from the features' mean and spread (implies --global_context)."
     )
+    instance_norm: bool = option(
+        False, "Instance norm, as the teacher's, instead of batch norm in the student's encoder, decoder and block expansions."
+    )
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
     epochs: int = option(10, "Epochs.")
@@ -89,4 +92,5 @@ PREDATED = {
     "backup_every": 0,
     "global_context": False,
     "context_everywhere": False,
+    "instance_norm": False,
 }

@@ -248,6 +248,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         full_res_conv=config.full_res_conv,
         global_context=config.global_context,
         context_everywhere=config.context_everywhere,
+        instance_norm=config.instance_norm,
     )
     model = DistillationModel(student, edge_weight=config.edge_weight, ssim_weight=config.ssim_weight)
     total = config.epochs * config.steps_per_epoch
@@ -318,6 +319,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             "full_res_conv": config.full_res_conv,
             "global_context": config.global_context,
             "context_everywhere": config.context_everywhere,
+            "instance_norm": config.instance_norm,
             "params": int(student.count_params()),
             "gflops": conv_gflops(student, size, size),
         },

@@ -14,14 +14,15 @@ Every op is int8- and GPU-delegate-friendly: zero "same" padding, batch norm
 (folded into the convolutions by the TFLite converter), ReLU, ADD,
 RESIZE_BILINEAR, CONCATENATION; ``global_context`` adds MEAN, LOGISTIC and MUL,
 ``context_everywhere`` SUB as well (their int8 exports keep no float op; GPU coverage not measured). No
-instance norm, whose rsqrt quantizes poorly, and no reflection padding.
+reflection padding. ``instance_norm`` replaces batch norm by the teacher's instance norm in the encoder, decoder and
+blocks' expansions (int8 through the exporter's balanced norms, as the paper's G).
 """
 
 from __future__ import annotations
 
 import keras
 
-from keras_asym.layers.basic import PACKAGE, ConcatenateStyle
+from keras_asym.layers.basic import PACKAGE, ConcatenateStyle, InstanceNormalization
 from keras_asym.models.networks import _check_size, _ConfiguredModel
 
 
@@ -29,10 +30,12 @@ def _scaled(channels: int, alpha: float) -> int:
     return max(8, int(round(channels * alpha / 8)) * 8)
 
 
-def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, context: bool = False):
-    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-    x = keras.layers.ReLU(name=f"{name}_relu")(x)
+def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, context: bool = False, instance: bool = False):
+    """Convolution, norm, ReLU. ``instance``: the teacher's instance norm (no affine) after a convolution with a bias,
+    the form the exporter balances for int8 (``export.balance``), instead of a batch norm the converter folds."""
+    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=instance, name=f"{name}_conv")(x)
+    norm = InstanceNormalization(name=f"{name}_in") if instance else keras.layers.BatchNormalization(name=f"{name}_bn")
+    x = keras.layers.ReLU(name=f"{name}_relu")(norm(x))
     return _global_context(x, f"{name}_context", moments=True) if context else x
 
 
@@ -57,8 +60,10 @@ def _global_context(y, name: str, moments: bool = False):
     return keras.layers.Add(name=f"{name}_shifted")([keras.layers.Multiply(name=f"{name}_scaled")([y, scale]), shift])
 
 
-def _inverted_residual(x, channels: int, expansion: int, name: str, global_context: bool = False, moments: bool = False):
-    y = _conv_bn_relu(x, channels * expansion, 1, 1, f"{name}_expand")
+def _inverted_residual(
+    x, channels: int, expansion: int, name: str, global_context: bool = False, moments: bool = False, instance: bool = False
+):
+    y = _conv_bn_relu(x, channels * expansion, 1, 1, f"{name}_expand", instance=instance)
     y = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(y)
     y = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(y)
     y = keras.layers.ReLU(name=f"{name}_dw_relu")(y)
@@ -69,13 +74,13 @@ def _inverted_residual(x, channels: int, expansion: int, name: str, global_conte
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _up(x, skip, filters: int, name: str, conv_first: bool = False, context: bool = False):
+def _up(x, skip, filters: int, name: str, conv_first: bool = False, context: bool = False, instance: bool = False):
     if conv_first:
-        x = _conv_bn_relu(x, filters, 3, 1, name, context)
+        x = _conv_bn_relu(x, filters, 3, 1, name, context, instance)
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
     else:
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
-        x = _conv_bn_relu(x, filters, 3, 1, name, context)
+        x = _conv_bn_relu(x, filters, 3, 1, name, context, instance)
     return x if skip is None else keras.layers.Add(name=f"{name}_skip")([x, skip])
 
 
@@ -96,6 +101,10 @@ class MobileStyleGenerator(_ConfiguredModel):
         context_everywhere: bool. The same after every convolution of the encoder and decoder and in every block
             (``global_context`` implied), each from its features' mean and spread, as the teacher normalises
             after each of its convolutions. Defaults to False.
+        instance_norm: bool. Instance norm (no affine, as the teacher's) instead of batch norm after the stem, the
+            strided and upsampling convolutions and each block's expansion, so every pixel depends on its image's
+            statistics as the teacher's do; the style fusion keeps batch norm (an instance norm would remove the
+            tiled style, a constant per channel) and so do the depthwise and projection convolutions. Defaults to False.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -113,6 +122,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         "full_res_conv",
         "global_context",
         "context_everywhere",
+        "instance_norm",
         "style_dim",
         "height",
         "width",
@@ -127,6 +137,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         full_res_conv: bool = True,
         global_context: bool = False,
         context_everywhere: bool = False,
+        instance_norm: bool = False,
         style_dim: int = 3,
         height: int | None = None,
         width: int | None = None,
@@ -138,23 +149,23 @@ class MobileStyleGenerator(_ConfiguredModel):
         # === Functional Model ===
         photo = keras.Input((height, width, 3), name="photo")
         style = keras.Input((style_dim,), name="style")
-        every = bool(context_everywhere)
-        e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem", every) if full_res_skip else None
-        e1 = _conv_bn_relu(photo, c1, 3, 2, "down1", every)
-        e2 = _conv_bn_relu(e1, c2, 3, 2, "down2", every)
-        x = _conv_bn_relu(e2, c3, 3, 2, "down3", every)
+        every, inorm = bool(context_everywhere), bool(instance_norm)
+        e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem", every, inorm) if full_res_skip else None
+        e1 = _conv_bn_relu(photo, c1, 3, 2, "down1", every, inorm)
+        e2 = _conv_bn_relu(e1, c2, 3, 2, "down2", every, inorm)
+        x = _conv_bn_relu(e2, c3, 3, 2, "down3", every, inorm)
         x = ConcatenateStyle(name="style_concat")(x, style)
         x = _conv_bn_relu(x, c3, 1, 1, "style", every)
         for i in range(n_blocks):
-            x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context or every, every)
-        x = _up(x, e2, c2, "up1", context=every)
-        x = _up(x, e1, c1, "up2", context=every)
-        x = _up(x, e0, max(8, c1 // 2), "up3", conv_first=not full_res_conv, context=every)
+            x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context or every, every, inorm)
+        x = _up(x, e2, c2, "up1", context=every, instance=inorm)
+        x = _up(x, e1, c1, "up2", context=every, instance=inorm)
+        x = _up(x, e0, max(8, c1 // 2), "up3", conv_first=not full_res_conv, context=every, instance=inorm)
         x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
         drawing = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
         super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
         # === Config ===
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
         self.full_res_skip, self.full_res_conv, self.global_context = bool(full_res_skip), bool(full_res_conv), bool(global_context)
-        self.context_everywhere = every
+        self.context_everywhere, self.instance_norm = every, inorm
         self.height, self.width = height, width
