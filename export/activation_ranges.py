@@ -125,9 +125,10 @@ def delegable(calibrated: bytes, ranges: dict[int, tuple]) -> dict[int, tuple]:
     scales lie too far apart, and the reference kernel then runs it on the whole map. A norm's mean, subtracted from
     its input, is one: its values are tiny where the input was balanced to zero offset (``export.balance``); a
     student's context shift, reshaped onto its map, another. An input made by a ``SAME_SCALE_OPS`` op is widened
-    with that op's input, whose scale the file gives it. Last, every convolution output on a step too fine for its input and weights is widened
-    to ``MAX_CONV_REQUANTIZATION`` (on a trained student with dead context ReLUs, XNNPACK otherwise failed to prepare
-    the whole file). Each widening keeps the calibration values as exact as before: the zero point keeps 0 exact."""
+    with that op's input, whose scale the file gives it. Last, every convolution output on a step too fine for its
+    input and weights is widened to ``MAX_CONV_REQUANTIZATION`` (on a trained student with dead context ReLUs, XNNPACK
+    otherwise failed to prepare the whole file). Each widening keeps the calibration values as exact as before: the
+    zero point keeps 0 exact."""
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
     graph = model.subgraphs[0]
     ranged = set(_ranged_tensors(model))
@@ -153,10 +154,8 @@ def delegable(calibrated: bytes, ranges: dict[int, tuple]) -> dict[int, tuple]:
         for index in op.inputs:
             if index not in ranged:
                 continue
-            low, high, _ = span(index)
-            low, high = min(low, 0.0), max(high, 0.0)  # the quantizer's range always holds 0
-            if high - low < need:
-                wider = (low * need / (high - low), high * need / (high - low)) if high > low else (-need / 2, need / 2)
+            wider = _spanning(*span(index)[:2], need, empty=(-need / 2, need / 2))
+            if wider is not None:
                 widened.update(dict.fromkeys(same_scale_chain(index), wider))
     for op in graph.operators:  # producers first: a widened output is the next convolution's input
         if codes[op.opcodeIndex] not in CONV_OPS:
@@ -166,11 +165,19 @@ def delegable(calibrated: bytes, ranges: dict[int, tuple]) -> dict[int, tuple]:
         if weights is None or source not in ranged or op.outputs[0] not in ranged:
             continue
         need = span(source)[2] * float(np.abs(weights).max()) / 127.0 / MAX_CONV_REQUANTIZATION  # the output span it takes
-        low, high, _ = span(op.outputs[0])
-        low, high = min(low, 0.0), max(high, 0.0)
-        if high - low < need:
-            widened[op.outputs[0]] = (low * need / (high - low), high * need / (high - low)) if high > low else (0.0, need)
+        wider = _spanning(*span(op.outputs[0])[:2], need, empty=(0.0, need))
+        if wider is not None:
+            widened[op.outputs[0]] = wider
     return widened
+
+
+def _spanning(low: float, high: float, need: float, empty: tuple) -> tuple | None:
+    """The range ``[low, high]`` (with 0, as the quantizer always holds it) scaled about 0 until it spans ``need``,
+    ``empty`` where it is a single point; None where it already spans ``need``."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    if high - low >= need:
+        return None
+    return (low * need / (high - low), high * need / (high - low)) if high > low else empty
 
 
 def _constant(model, index: int) -> np.ndarray | None:
