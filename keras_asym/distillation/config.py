@@ -45,6 +45,9 @@ class DistillConfig:
     )
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
+    feature_weight: float = option(
+        0.0, "Weight of the teacher's bottleneck features as a second target of the student's (0: the drawings alone)."
+    )
     epochs: int = option(10, "Epochs.")
     steps_per_epoch: int = option(200, "Batches per epoch.")
     batch_size: int = option(8, "Batch size.")
@@ -66,6 +69,8 @@ class DistillConfig:
             raise ValueError(f"--size {self.size} and --crop {self.crop} must be multiples of 8, the crop no larger.")
         if not 0.0 <= self.real_share <= 1.0 or self.augment < 0 or self.crop_grid < 1 or self.full_size_batch < 1:
             raise ValueError("--real_share must be in [0, 1], --augment >= 0, --crop_grid and --full_size_batch >= 1.")
+        if self.feature_weight < 0 or (self.feature_weight and self.crop_grid % 8):
+            raise ValueError("--feature_weight must be >= 0, and with features --crop_grid a multiple of 8 (the features' grid).")
         if not 0 <= self.full_size_epochs <= self.epochs:
             raise ValueError(f"--full_size_epochs {self.full_size_epochs} must be in [0, --epochs {self.epochs}].")
 
@@ -93,4 +98,5 @@ PREDATED = {
     "global_context": False,
     "context_everywhere": False,
     "instance_norm": False,
+    "feature_weight": 0.0,
 }

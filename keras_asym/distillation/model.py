@@ -5,7 +5,9 @@ Objective per batch of (photo, style, teacher drawing):
 against teacher. The edge term (multi-scale Sobel edges, L1 + SSIM) keeps
 thin lines sharp where plain L1 would accept a blur; the SSIM term (the
 standard 11x11 Gaussian one, as ``keras_asym.evaluation.metrics.ssim`` scores it) asks
-for the teacher's local contrast and structure, which L1 trades for gray haze.
+for the teacher's local contrast and structure, which L1 trades for gray haze. With
+``feature_weight``, ``+ feature_weight * MSE(head(student bottleneck), teacher bottleneck)``
+(``hints.py``): the teacher's features as a second, denser target.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_asym.distillation.hints import feature_model
 from keras_asym.layers.basic import PACKAGE
 from keras_asym.objective.distances import EdgeDistance
 
@@ -49,21 +52,47 @@ def ssim(prediction, target):
 class DistillationModel(keras.Model):
     """Trains ``student`` on teacher drawings with ``fit``.
 
-    Data: ``({"photo", "style"}, teacher_drawing)`` batches, images in [-1, 1].
+    Data: ``({"photo", "style"}, teacher_drawing)`` batches, images in [-1, 1]; with ``feature_weight``, the target
+    is ``{"drawing", "features"}``, the features the teacher's standardised bottleneck at the student's.
 
     Args:
         student: a style generator (``{"photo", "style"}`` -> drawing).
         edge_weight: weight of the edge term.
         ssim_weight: weight of the SSIM dissimilarity.
+        feature_weight: weight of the feature term (0: none).
+        feature_channels: the teacher features' channels, which a 1x1 convolution (trained, not part of the
+            student) maps the student's bottleneck to.
     """
 
-    def __init__(self, student: keras.Model, edge_weight: float = 1.0, ssim_weight: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        student: keras.Model,
+        edge_weight: float = 1.0,
+        ssim_weight: float = 1.0,
+        feature_weight: float = 0.0,
+        feature_channels: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.generator = student
         self.edge_weight = float(edge_weight)
         self.ssim_weight = float(ssim_weight)
+        self.feature_weight = float(feature_weight)
+        self.feature_channels = int(feature_channels)
         self.edge_distance = EdgeDistance(name="edge_distance")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "l1", "edge", "ssim")}
+        names = ("loss", "l1", "edge", "ssim") + (("feature",) if self.feature_weight else ())
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        if self.feature_weight:
+            if self.feature_channels < 1:
+                raise ValueError("feature_weight needs feature_channels, the teacher features' channel count.")
+            self.hinted = feature_model(student)  # the student's layers, with its bottleneck as a second output
+            self.feature_head = keras.layers.Conv2D(self.feature_channels, 1, dtype="float32", name="feature_head")
+            self.feature_head.build((None, None, None, self.hinted.output[1].shape[-1]))
+
+    @property
+    def trained_variables(self) -> list:
+        """The student's, then the feature head's: the optimizer's order (older backups hold the student's alone)."""
+        return self.generator.trainable_variables + (self.feature_head.trainable_variables if self.feature_weight else [])
 
     @property
     def metrics(self):
@@ -77,19 +106,29 @@ class DistillationModel(keras.Model):
         return self.generator(inputs, training=training)
 
     def losses_for(self, inputs, target, training: bool) -> dict:
-        drawing = self.generator(inputs, training=training)
+        features = target.get("features") if isinstance(target, dict) else None
+        target = target["drawing"] if isinstance(target, dict) else target
+        if self.feature_weight:
+            if features is None:
+                raise ValueError("a DistillationModel with feature_weight needs {'drawing', 'features'} targets.")
+            drawing, hidden = self.hinted(inputs, training=training)
+        else:
+            drawing = self.generator(inputs, training=training)
         target = ops.cast(target, drawing.dtype)
         l1 = ops.mean(ops.abs(drawing - target))
         edge = ops.mean(self.edge_distance([drawing], target)["distances"][0])
         similarity = ops.mean(ssim(drawing, target))
         loss = l1 + self.edge_weight * edge + self.ssim_weight * (1.0 - similarity)
-        return {"loss": loss, "l1": l1, "edge": edge, "ssim": similarity}
+        if not self.feature_weight:
+            return {"loss": loss, "l1": l1, "edge": edge, "ssim": similarity}
+        hint = ops.mean(ops.square(self.feature_head(ops.cast(hidden, "float32")) - ops.cast(features, "float32")))
+        return {"loss": loss + self.feature_weight * hint, "l1": l1, "edge": edge, "ssim": similarity, "feature": hint}
 
     def train_step(self, data):
         inputs, target = data
         with tf.GradientTape() as tape:
             losses = self.losses_for(inputs, target, training=True)
-        variables = self.generator.trainable_variables
+        variables = self.trained_variables
         self.optimizer.apply_gradients(zip(tape.gradient(losses["loss"], variables), variables))
         return self._record(losses)
 
@@ -108,6 +147,8 @@ class DistillationModel(keras.Model):
             "student": keras.saving.serialize_keras_object(self.generator),
             "edge_weight": self.edge_weight,
             "ssim_weight": self.ssim_weight,
+            "feature_weight": self.feature_weight,
+            "feature_channels": self.feature_channels,
         }
 
     @classmethod

@@ -23,6 +23,7 @@ from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.data.jitter import jitter_photo
 from keras_asym.data.procedural import render_photo, sample_face
 from keras_asym.distillation.config import DistillConfig
+from keras_asym.distillation.hints import teacher_features
 from keras_asym.distillation.model import DistillationModel
 from keras_asym.evaluation import metrics
 from keras_asym.evaluation.metrics import conv_gflops
@@ -121,7 +122,9 @@ def make_dataset(
     crop_grid: int = 1,
     start: int = 0,
 ):
-    """Batches ``({"photo", "style"}, teacher drawing)`` in [-1, 1] from ``(photo index, style, drawing)`` arrays.
+    """Batches ``({"photo", "style"}, teacher drawing)`` in [-1, 1] from ``(photo index, style, drawing)`` arrays;
+    from ``(photo index, style, drawing, features)`` arrays the target is ``{"drawing", "features"}``, the features
+    (at 1/8 of the photo's resolution) cropped with the photo.
 
     Training: each array triple in ``examples`` is shuffled and repeated, the triples are mixed by
     ``weights``, and every example gets its own seeded random crop (``crop`` > 0) whose corner lies on a
@@ -138,6 +141,10 @@ def make_dataset(
     """
     kept = [(tuple(e), w) for e, w in zip(examples, weights or [1.0] * len(examples)) if len(e[0])]
     photos = tf.constant(photos)
+
+    def with_features(drawing, row):  # the target: the drawing, and the teacher's features where the rows have them
+        return {"drawing": drawing, "features": tf.cast(row[3], tf.float32)} if len(row) == 4 else drawing
+
     parts = [tf.data.Dataset.from_tensor_slices(e) for e, _ in kept]
     if not training:
         dataset = parts[0]
@@ -145,9 +152,9 @@ def make_dataset(
             dataset = dataset.concatenate(part)
         return (
             dataset.map(
-                lambda i, style, drawing: (
-                    {"photo": to_model(tf.cast(tf.gather(photos, i), tf.float32)), "style": style},
-                    to_model(tf.cast(drawing[..., None], tf.float32)),
+                lambda *row: (
+                    {"photo": to_model(tf.cast(tf.gather(photos, row[0]), tf.float32)), "style": row[1]},
+                    with_features(to_model(tf.cast(row[2][..., None], tf.float32)), row),
                 )
             )
             .batch(batch_size)
@@ -155,14 +162,18 @@ def make_dataset(
         )
 
     def to_example(step, example):
-        i, style, drawing = example
+        i, style, drawing = example[:3]
         pair = to_model(tf.concat([tf.cast(tf.gather(photos, i), tf.float32), tf.cast(drawing[..., None], tf.float32)], axis=-1))
         if crop:
             corners = (tf.shape(pair)[:2] - crop) // crop_grid + 1
             draw = tf.random.stateless_uniform([2], seed=tf.stack([step, tf.cast(seed, tf.int64)]), minval=0, maxval=2**30, dtype=tf.int32)
             corner = draw % corners * crop_grid
             pair = tf.slice(pair, tf.concat([corner, [0]], 0), [crop, crop, 4])
-        return {"photo": pair[..., :3], "style": style}, pair[..., 3:]
+            if len(example) == 4:  # the features' crop: the same square at their resolution
+                stride = tf.shape(drawing)[0] // tf.shape(example[3])[0]
+                cell = crop // stride
+                example = (*example[:3], tf.slice(example[3], tf.concat([corner // stride, [0]], 0), [cell, cell, -1]))
+        return {"photo": pair[..., :3], "style": style}, with_features(pair[..., 3:], example)
 
     parts = [
         part.shuffle(len(e[0]), seed=seed + k, reshuffle_each_iteration=True).repeat() for k, (part, (e, _)) in enumerate(zip(parts, kept))
@@ -190,6 +201,13 @@ def training_phases(
     return [phase for phase in phases if phase[1] > phase[0]]
 
 
+def _save_cache(path: Path, cache: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **cache)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
 def evaluate_student(student, teacher_cache: dict, photos: np.ndarray, held_out: np.ndarray) -> dict:
     """SSIM and edge-F1 of the student against the teacher, per style, on held-out photos."""
     result = {}
@@ -212,6 +230,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
     run_dir = Path(config.output)
     keras.utils.set_random_seed(config.seed)
     cache_path = run_dir / "teacher_cache.npz"
+    teacher = None
     if resume and cache_path.is_file():
         with np.load(cache_path) as data:
             cache = dict(data)
@@ -227,17 +246,21 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             file=sys.stderr,
         )
         cache = {**loaded, "index": index, "styles": styles, "drawings": drawings}
-        run_dir.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.savez(buffer, **cache)
-        write_bytes_atomic(cache_path, buffer.getvalue())
+        _save_cache(cache_path, cache)
+    if config.feature_weight and "features" not in cache:  # a new run, or a cache made without them: added once
+        started = time.perf_counter()
+        teacher = teacher or load_generator(config.teacher)
+        cache["features"] = teacher_features(teacher, cache["photos"], cache["index"], cache["styles"])
+        print(f"distill: teacher features of {len(cache['index'])} examples in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        _save_cache(cache_path, cache)
     photos = cache["photos"]
     source = cache.get("source", np.arange(len(photos)))
     real = cache.get("real", np.zeros(len(photos), bool))
     held_out, train_rows, eval_rows = split_examples(source, cache["index"], config.holdout, config.seed)
 
     def examples(rows):
-        return (cache["index"][rows], cache["styles"][rows], cache["drawings"][rows])
+        features = (cache["features"][rows],) if config.feature_weight else ()
+        return (cache["index"][rows], cache["styles"][rows], cache["drawings"][rows], *features)
 
     from_real = real[cache["index"][train_rows]]
     share = config.real_share
@@ -250,12 +273,18 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         context_everywhere=config.context_everywhere,
         instance_norm=config.instance_norm,
     )
-    model = DistillationModel(student, edge_weight=config.edge_weight, ssim_weight=config.ssim_weight)
+    model = DistillationModel(
+        student,
+        edge_weight=config.edge_weight,
+        ssim_weight=config.ssim_weight,
+        feature_weight=config.feature_weight,
+        feature_channels=cache["features"].shape[-1] if config.feature_weight else 0,
+    )
     total = config.epochs * config.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(config.lr, total, alpha=0.01)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
     model({"photo": np.zeros((1, config.size, config.size, 3), np.float32), "style": ONE_HOTS[:1]})
-    model.optimizer.build(student.trainable_variables)  # so backups carry the optimizer state from the start
+    model.optimizer.build(model.trained_variables)  # so backups carry the optimizer state from the start
     val = make_dataset(photos, [examples(eval_rows)], config.batch_size, config.seed, False)
     steps = config.steps_per_epoch
     store = BackupStore(run_dir / "backup")
@@ -324,6 +353,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             "gflops": conv_gflops(student, size, size),
         },
         "teacher": config.teacher,
+        "feature_weight": config.feature_weight,
         "size": size,
         "held_out_photos": int(len(held_out)),
         "training_examples": {"photos": int(from_real.sum()), "procedural": int((~from_real).sum())},

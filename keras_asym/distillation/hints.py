@@ -1,0 +1,80 @@
+"""Feature hints: the teacher's bottleneck features as a second target for the student (FitNets, Romero et al. 2015).
+
+A drawing gives the student one number a pixel to learn the teacher from; the teacher's features where it decides
+what to draw (after its residual blocks, 256 channels at 1/4 resolution for the paper's G) give hundreds for every
+8x8 block. ``distill --feature_weight`` asks the student's own bottleneck, through a 1x1 convolution used only in
+training, for those features average-pooled to its 1/8 resolution and standardised per channel.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from edge_demo.runtime.pixels import to_model
+from edge_demo.runtime.progress import Progress
+
+STUDENT_STRIDE = 8  # MobileStyleGenerator's bottleneck: three stride-2 convolutions
+
+
+def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
+    """The name of the last layer at a functional generator's coarsest resolution (its residual blocks' output):
+    found by running ``probe`` and twice that, so maps pooled to a fixed size (a global context's) are not taken."""
+    candidates = []
+    for layer in model.layers:
+        try:
+            output = layer.output
+        except (AttributeError, ValueError):  # an input layer, or a layer called more than once
+            continue
+        if getattr(output, "shape", None) is not None and len(output.shape) == 4:
+            candidates.append(layer)
+    if not candidates:
+        raise ValueError(f"{model.name}: no image-shaped layer output to take features from.")
+    probe_model = keras.Model(model.inputs, [layer.output for layer in candidates])
+    heights = []
+    for size in (probe, 2 * probe):
+        style = np.full((1, model.input["style"].shape[-1]), 1 / 3, np.float32)
+        outputs = probe_model({"photo": np.zeros((1, size, size, 3), np.float32), "style": style})
+        heights.append([int(o.shape[1]) for o in outputs])
+    scaled = [(h1, k) for k, (h1, h2) in enumerate(zip(*heights)) if h2 == 2 * h1]
+    coarsest = min(h for h, _ in scaled)
+    return candidates[max(k for h, k in scaled if h == coarsest)].name
+
+
+def feature_model(model: keras.Model, layer: str | None = None) -> keras.Model:
+    """``model`` with a second output: the features of ``layer`` (default its bottleneck). Shares its weights."""
+    return keras.Model(model.inputs, [model.output, model.get_layer(layer or bottleneck_layer(model)).output])
+
+
+def pooled(features: np.ndarray, size: int, stride: int = STUDENT_STRIDE) -> np.ndarray:
+    """Features of a ``size``-pixel image average-pooled to the student's 1/``stride`` resolution."""
+    factor = features.shape[1] * stride // size
+    if factor < 1 or features.shape[1] * stride != size * factor or features.shape[1] % factor:
+        raise ValueError(
+            f"teacher features at {features.shape[1]}x{features.shape[2]} for a {size}-pixel image cannot be pooled to its "
+            f"1/{stride} resolution: --feature_weight needs a teacher whose bottleneck is at 1/{stride} or a finer power of 2."
+        )
+    n, h, w, c = features.shape
+    return features.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
+def standardised(features: np.ndarray) -> np.ndarray:
+    """Per-channel z-scores over all rows and positions (float16: the cache holds hundreds of them); a constant
+    channel becomes 0."""
+    mean = features.mean(axis=(0, 1, 2), dtype=np.float64)
+    std = features.std(axis=(0, 1, 2), dtype=np.float64)
+    return ((features - mean) / np.where(std > 1e-8, std, 1.0)).astype(np.float16)
+
+
+def teacher_features(teacher: keras.Model, photos: np.ndarray, index: np.ndarray, styles: np.ndarray, batch: int = 4) -> np.ndarray:
+    """The teacher's standardised bottleneck features of every cached (photo, style) row, pooled to the student's
+    resolution: ``[rows, size / 8, size / 8, channels]`` float16."""
+    trunk = keras.Model(teacher.inputs, teacher.get_layer(bottleneck_layer(teacher)).output)
+    run = tf.function(lambda p, s: trunk({"photo": p, "style": s}, training=False), jit_compile=True)
+    size, features = photos.shape[1], []
+    progress = Progress(len(index), "distill: teacher features", unit="rows", interval=30.0)
+    for i in range(0, len(index), batch):
+        features.append(pooled(np.asarray(run(to_model(photos[index[i : i + batch]]), styles[i : i + batch]), np.float32), size))
+        progress.update(min(i + batch, len(index)))
+    return standardised(np.concatenate(features))
