@@ -16,6 +16,9 @@ def test_the_bottleneck_is_the_last_layer_at_the_coarsest_resolution_not_a_poole
     assert bottleneck_layer(StyleGenerator(ngf=8, n_blocks=3)) == "block3_add"
     assert bottleneck_layer(MobileStyleGenerator(alpha=0.5, n_blocks=2, global_context=True)) == "block2_add"
     assert bottleneck_layer(MobileStyleGenerator(alpha=0.5, n_blocks=2, instance_norm=True)) == "block2_add"
+    fixed = MobileStyleGenerator(alpha=0.5, n_blocks=2, global_context=True, height=48, width=48)
+    assert bottleneck_layer(fixed) == "block2_add"  # a fixed input size is probed at that size
+    assert bottleneck_layer(StyleGenerator(ngf=8, n_blocks=2, height=40, width=40)) == "block2_add"
 
 
 def test_teacher_features_are_its_bottleneck_pooled_to_the_students_resolution_and_standardised():

@@ -20,7 +20,8 @@ STUDENT_STRIDE = 8  # MobileStyleGenerator's bottleneck: three stride-2 convolut
 
 def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
     """The name of the last layer at a functional generator's coarsest resolution (its residual blocks' output):
-    found by running ``probe`` and twice that, so maps pooled to a fixed size (a global context's) are not taken."""
+    found by running ``probe`` and twice that, so maps pooled to a fixed size (a global context's) are not taken; a
+    generator of fixed input size runs at that size once."""
     candidates = []
     for layer in model.layers:
         try:
@@ -32,12 +33,16 @@ def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
     if not candidates:
         raise ValueError(f"{model.name}: no image-shaped layer output to take features from.")
     probe_model = keras.Model(model.inputs, [layer.output for layer in candidates])
+    fixed = tuple(model.input["photo"].shape[1:3])
     heights = []
-    for size in (probe, 2 * probe):
+    for size in [fixed] if None not in fixed else [(probe, probe), (2 * probe, 2 * probe)]:
         style = np.full((1, model.input["style"].shape[-1]), 1 / 3, np.float32)
-        outputs = probe_model({"photo": np.zeros((1, size, size, 3), np.float32), "style": style})
+        outputs = probe_model({"photo": np.zeros((1, *size, 3), np.float32), "style": style})
         heights.append([int(o.shape[1]) for o in outputs])
-    scaled = [(h1, k) for k, (h1, h2) in enumerate(zip(*heights)) if h2 == 2 * h1]
+    if len(heights) == 1:  # a fixed input size: one probe, and a map pooled to one pixel is a context
+        scaled = [(h, k) for k, h in enumerate(heights[0]) if h > 1]
+    else:
+        scaled = [(h1, k) for k, (h1, h2) in enumerate(zip(*heights)) if h2 == 2 * h1]
     coarsest = min(h for h, _ in scaled)
     return candidates[max(k for h, k in scaled if h == coarsest)].name
 
