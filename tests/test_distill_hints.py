@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_asym.distillation.hints import bottleneck_layer, feature_model, pooled, standardised, teacher_features
+from keras_asym.distillation.hints import bottleneck_layer, feature_model, pooled, standardised
 from keras_asym.distillation.model import DistillationModel
+from keras_asym.distillation.teacher import targets, teacher_features
 from keras_asym.models.mobile import MobileStyleGenerator
 from keras_asym.models.networks import StyleGenerator
 
@@ -123,4 +124,55 @@ def test_a_run_adds_teacher_features_to_a_cache_made_without_them_and_trains_on_
         assert cache["features"].shape == (len(index), 8, 8, 32)
         np.testing.assert_array_equal(cache["drawings"], drawings)  # the drawings kept, not drawn again
     assert report["feature_weight"] == 0.5 and {"feature", "val_feature"} <= set(report["logs"])
+    assert np.isfinite(report["logs"]["feature"])
+
+
+def test_one_teacher_pass_gives_the_drawings_and_the_features_of_two_separate_passes():
+    keras.utils.set_random_seed(3)
+    teacher = StyleGenerator(ngf=8, n_blocks=2)
+    photos = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    index, styles = np.array([0, 1, 2, 1, 0]), np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 2]]
+    both = targets(teacher, photos, index, styles, features=True, batch=2)
+    alone = targets(teacher, photos, index, styles, batch=2)
+    assert set(both) == {"drawings", "features"} and set(alone) == {"drawings"}
+    assert both["drawings"].dtype == np.uint8 and both["drawings"].shape == (5, 32, 32)
+    assert np.abs(both["drawings"].astype(int) - alone["drawings"]).max() <= 1  # the same drawings, to XLA's rounding
+    np.testing.assert_allclose(both["features"].astype(np.float32), teacher_features(teacher, photos, index, styles), atol=0.02)
+    with pytest.raises(ValueError, match="drawings, features or both"):
+        targets(teacher, photos, index, styles, drawings=False)
+
+
+def test_a_new_run_with_hints_runs_the_teacher_once_for_drawings_and_features(tmp_path, monkeypatch):
+    from keras_asym.distillation import recipe
+    from keras_asym.distillation.config import DistillConfig
+
+    keras.utils.set_random_seed(4)
+    StyleGenerator(ngf=8, n_blocks=1).save(tmp_path / "teacher.keras")
+    passes = []
+
+    def counted(*args, **kwargs):
+        passes.append(kwargs.get("features", False))
+        return targets(*args, **kwargs)
+
+    monkeypatch.setattr(recipe, "targets", counted)
+    monkeypatch.setattr(recipe, "teacher_features", lambda *a, **k: pytest.fail("a second pass for the features"))
+    config = DistillConfig(
+        teacher=str(tmp_path / "teacher.keras"),
+        output=str(tmp_path / "run"),
+        procedural=6,
+        size=64,
+        crop=32,
+        alpha=0.5,
+        n_blocks=1,
+        epochs=1,
+        full_size_epochs=1,
+        full_size_batch=2,
+        steps_per_epoch=2,
+        batch_size=2,
+        feature_weight=0.5,
+    )
+    report = recipe.run(config, verbose=0)
+    assert passes == [True]
+    with np.load(tmp_path / "run" / "teacher_cache.npz") as cache:
+        assert cache["drawings"].shape == (24, 64, 64) and cache["features"].shape == (24, 8, 8, 32)
     assert np.isfinite(report["logs"]["feature"])

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
-
-from edge_demo.runtime.pixels import to_model
-from edge_demo.runtime.progress import Progress
 
 STUDENT_STRIDE = 8  # MobileStyleGenerator's bottleneck: three stride-2 convolutions
 
@@ -70,16 +66,3 @@ def standardised(features: np.ndarray) -> np.ndarray:
     mean = features.mean(axis=(0, 1, 2), dtype=np.float64)
     std = features.std(axis=(0, 1, 2), dtype=np.float64)
     return ((features - mean) / np.where(std > 1e-8, std, 1.0)).astype(np.float16)
-
-
-def teacher_features(teacher: keras.Model, photos: np.ndarray, index: np.ndarray, styles: np.ndarray, batch: int = 4) -> np.ndarray:
-    """The teacher's standardised bottleneck features of every cached (photo, style) row, pooled to the student's
-    resolution: ``[rows, size / 8, size / 8, channels]`` float16."""
-    trunk = keras.Model(teacher.inputs, teacher.get_layer(bottleneck_layer(teacher)).output)
-    run = tf.function(lambda p, s: trunk({"photo": p, "style": s}, training=False), jit_compile=True)
-    size, features = photos.shape[1], []
-    progress = Progress(len(index), "distill: teacher features", unit="rows", interval=30.0)
-    for i in range(0, len(index), batch):
-        features.append(pooled(np.asarray(run(to_model(photos[index[i : i + batch]]), styles[i : i + batch]), np.float32), size))
-        progress.update(min(i + batch, len(index)))
-    return standardised(np.concatenate(features))

@@ -18,13 +18,12 @@ import tensorflow as tf
 
 from edge_demo.runtime import cli
 from edge_demo.runtime.pixels import to_model, to_pixels
-from edge_demo.runtime.progress import Progress
 from edge_demo.runtime.styles import ONE_HOTS
 from keras_asym.data.jitter import jitter_photo
 from keras_asym.data.procedural import render_photo, sample_face
 from keras_asym.distillation.config import DistillConfig
-from keras_asym.distillation.hints import teacher_features
 from keras_asym.distillation.model import DistillationModel
+from keras_asym.distillation.teacher import targets, teacher_features
 from keras_asym.evaluation import metrics
 from keras_asym.evaluation.metrics import conv_gflops
 from keras_asym.inference.keras_generator import load_generator
@@ -74,11 +73,9 @@ def load_photos(folders: list[str], procedural: int, size: int, seed: int, augme
     return {"photos": np.stack(photos), "source": np.array(source), "real": real, "skipped": skipped}
 
 
-def teacher_drawings(
-    teacher, photos: np.ndarray, source: np.ndarray, seed: int, batch: int = 4
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(photo index, style, drawing) rows: every original photo in the 3 one-hot styles and one random
-    mixture; every jittered copy in one of those four, in turn (the copies add faces, not styles)."""
+def example_rows(source: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(photo index, style) rows: every original photo in the 3 one-hot styles and one random mixture; every
+    jittered copy in one of those four, in turn (the copies add faces, not styles)."""
     rng = np.random.default_rng(seed)
     index, styles = [], []
     for i, s in enumerate(source):
@@ -90,16 +87,15 @@ def teacher_drawings(
         else:
             index.append(i)
             styles.append(choices[(i - s) % 4])
-    index, styles = np.array(index), np.stack(styles)
-    run = tf.function(lambda p, s: teacher({"photo": p, "style": s}, training=False), jit_compile=True)
-    drawings = []
-    progress = Progress(len(index), "distill: teacher drawings", unit="drawings", interval=30.0)
-    for i in range(0, len(index), batch):
-        x = to_model(photos[index[i : i + batch]])
-        drawings.append(np.asarray(run(x, styles[i : i + batch])))
-        progress.update(min(i + batch, len(index)))
-    drawings = np.concatenate(drawings)
-    return index, styles, to_pixels(drawings[..., 0])
+    return np.array(index), np.stack(styles)
+
+
+def teacher_drawings(
+    teacher, photos: np.ndarray, source: np.ndarray, seed: int, batch: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo index, style, drawing) rows of ``example_rows``, drawn by the teacher."""
+    index, styles = example_rows(source, seed)
+    return index, styles, targets(teacher, photos, index, styles, batch=batch)["drawings"]
 
 
 def split_examples(source: np.ndarray, index: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,14 +236,15 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         for line in loaded.pop("skipped"):
             cli.skipped(line)
         started = time.perf_counter()
-        index, styles, drawings = teacher_drawings(teacher, loaded["photos"], loaded["source"], config.seed)
+        index, styles = example_rows(loaded["source"], config.seed)
+        drawn = targets(teacher, loaded["photos"], index, styles, features=bool(config.feature_weight))
         print(
             f"distill: teacher drew {len(index)} examples from {len(loaded['photos'])} photos in {time.perf_counter() - started:.0f} s",
             file=sys.stderr,
         )
-        cache = {**loaded, "index": index, "styles": styles, "drawings": drawings}
+        cache = {**loaded, "index": index, "styles": styles, **drawn}
         _save_cache(cache_path, cache)
-    if config.feature_weight and "features" not in cache:  # a new run, or a cache made without them: added once
+    if config.feature_weight and "features" not in cache:  # a cache made without them: added once
         started = time.perf_counter()
         teacher = teacher or load_generator(config.teacher)
         cache["features"] = teacher_features(teacher, cache["photos"], cache["index"], cache["styles"])
