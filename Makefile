@@ -80,6 +80,7 @@ bench: $(STAMP) assets
 	$(PY) -m benchmarks.float_parity
 	$(PY) -m benchmarks.hostile_inputs
 	$(PY) -m benchmarks.teacher_context
+	$(PY) -m benchmarks.pixel_phase
 	$(PY) -m benchmarks.edge_fps
 	$(PY) -m benchmarks.edge_fps --size 512 --networks student,student_half_res_conv,student_alpha2 --output docs/results/edge_fps_512.json \
 		$(if $(wildcard $(STUDENT_256)/drawing_int8.tflite),--export_dirs $(STUDENT_256))

@@ -40,6 +40,8 @@ NETWORKS = {
     "student_global_context": ("MobileStyleGenerator", {"alpha": 1.0, "global_context": True}),
     # the teacher's instance norm instead of batch norm (distill --instance_norm)
     "student_instance_norm": ("MobileStyleGenerator", {"alpha": 1.0, "instance_norm": True}),
+    # the recipe's network upsampling by transposed convolutions, as the teacher (distill --transposed_up)
+    "student_transposed_up": ("MobileStyleGenerator", {"alpha": 1.0, "global_context": True, "transposed_up": True}),
     "paper_g": ("StyleGenerator", {}),
 }
 _NETWORKS = flags.DEFINE_list("networks", list(NETWORKS), f"Networks to build and export with seeded weights ({', '.join(NETWORKS)}).")

@@ -226,6 +226,7 @@ NETWORK_LABELS = {
     "student_alpha2": "student α 2",
     "student_global_context": "student α 1 with global context",
     "student_instance_norm": "student α 1 with instance norm",
+    "student_transposed_up": "student α 1 with global context and transposed upsampling",
     "paper_g": "paper's G",
 }
 
@@ -387,6 +388,43 @@ def render_teacher_context(record: dict) -> str:
             lines.append(
                 f"| `{row['model']}` | {row['reach_px']:.0f} | {case['window']} | {case['margin']} | {case['white']:.3f} | "
                 f"{case['other_photo']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def render_pixel_phase(record: dict) -> str:
+    grid = record["grid"]
+    moves = list(record["rows"][0]["moved"])
+    lines = [
+        *preamble(record),
+        f"{record['photos']} drawn at {record['size']}² in style {record['style']}, each photo moved down and right by the pixels "
+        f"named, drawn and moved back, scored against the drawing of the photo (SSIM, {record['margin']} px from the borders "
+        f"left out); the phase mean is the mean of the drawings at all {grid * grid} moves of 0 to {grid - 1} pixels.",
+        "",
+        "| model | " + " | ".join(f"moved {m} px" for m in moves) + " | against its own phase mean |",
+        "|---|" + "---|" * (len(moves) + 1),
+    ]
+    for row in record["rows"]:
+        lines.append(
+            f"| `{row['model']}` | " + " | ".join(f"{row['moved'][m]:.3f}" for m in moves) + f" | {row['vs_own_phase_mean']:.3f} |"
+        )
+    students = [row for row in record["rows"] if "vs_teacher" in row]
+    if students:
+        lines += [
+            "",
+            f"Each student against the teacher (`{record['rows'][0]['model']}`): SSIM to its drawing, to its phase mean, and of the two "
+            "phase means; then how far the student's change under each move follows the teacher's (Pearson correlation of "
+            "the two differences, pixel by pixel; 1 if it drew the teacher's phase-dependent strokes).",
+            "",
+            "| student | SSIM to the teacher | to its phase mean | phase mean to phase mean | "
+            + " | ".join(f"follows, moved {m} px" for m in moves)
+            + " |",
+            "|---|---|---|---|" + "---|" * len(moves),
+        ]
+        for row in students:
+            lines.append(
+                f"| `{row['model']}` | {row['vs_teacher']:.3f} | {row['vs_teacher_phase_mean']:.3f} | "
+                f"{row['phase_mean_vs_teacher_phase_mean']:.3f} | " + " | ".join(f"{row['follows_teacher'][m]:.3f}" for m in moves) + " |"
             )
     return "\n".join(lines)
 
@@ -891,6 +929,12 @@ SECTIONS = (
         "teacher_context*.json",
         render_teacher_context,
         "python -m benchmarks.teacher_context",
+    ),
+    (
+        "How much of a drawing follows the pixel grid",
+        "pixel_phase*.json",
+        render_pixel_phase,
+        "python -m benchmarks.pixel_phase",
     ),
     ("The camera demo on an arm64 Debian userland (Raspberry Pi OS)", "pi_check.json", render_pi_check, "sudo make pi-check"),
     ("The camera demo in the browser", "web_fps.json", render_web_fps, "python -m benchmarks.web_fps --model exported/drawing_fp32.tflite"),

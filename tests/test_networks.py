@@ -155,6 +155,10 @@ NETWORKS = {
         STYLE_INPUT,
     ),
     "MobileStyleGenerator, instance norm": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, instance_norm=True), STYLE_INPUT),
+    "MobileStyleGenerator, transposed upsampling": (
+        lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, transposed_up=True),
+        STYLE_INPUT,
+    ),
     "PhotoGenerator": (lambda: PhotoGenerator(ngf=4, n_blocks=1), rng.uniform(-1, 1, (1, 32, 32, 1)).astype(np.float32)),
     "StyleDiscriminator": (
         lambda: StyleDiscriminator(image_size=64, ndf=4, n_layers=2),
@@ -326,3 +330,22 @@ def test_an_instance_norm_student_normalises_each_image_yet_keeps_the_style():
     one = {"photo": photo[:1], "style": np.eye(3, dtype=np.float32)[:1]}
     other = {"photo": photo[:1], "style": np.eye(3, dtype=np.float32)[1:2]}
     assert np.abs(np.asarray(student(one)) - np.asarray(student(other))).max() > 1e-3
+
+
+def test_transposed_upsampling_draws_on_the_pixel_grid_what_a_resize_cannot():
+    keras.utils.set_random_seed(5)
+    constant = {"photo": np.full((1, 128, 128, 3), 0.3, np.float32), "style": np.array([[1.0, 0.0, 0.0]], np.float32)}
+    for transposed in (False, True):
+        student = MobileStyleGenerator(alpha=0.25, n_blocks=1, transposed_up=transposed)
+        ups = [layer for layer in student.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+        assert len(ups) == (3 if transposed else 0)
+        assert any(isinstance(layer, keras.layers.UpSampling2D) for layer in student.layers) is not transposed
+        margin = int(np.ceil(metrics.receptive_radius(student))) + 8  # beyond the zero padding's reach
+        inner = np.asarray(student(constant))[0, margin:-margin, margin:-margin, 0]
+        if transposed:  # a kernel for each output phase: a constant photo gives a pattern of period 8, the student's stride
+            assert inner.std() > 1e-3
+            np.testing.assert_allclose(inner[8:], inner[:-8], atol=1e-5)
+            np.testing.assert_allclose(inner[:, 8:], inner[:, :-8], atol=1e-5)
+        else:  # a resize's phases share one kernel: a constant photo gives a constant drawing
+            assert inner.std() < 1e-5
+    assert metrics.conv_gflops(student, 256, 256) < metrics.conv_gflops(MobileStyleGenerator(alpha=0.25, n_blocks=1), 256, 256)

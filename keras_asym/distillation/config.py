@@ -43,6 +43,9 @@ class DistillConfig:
     instance_norm: bool = option(
         False, "Instance norm, as the teacher's, instead of batch norm in the student's encoder, decoder and block expansions."
     )
+    transposed_up: bool = option(
+        False, "Upsample the student by stride-2 transposed convolutions, as the teacher, instead of bilinear resize + convolution."
+    )
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
     feature_weight: float = option(
@@ -99,4 +102,5 @@ PREDATED = {
     "context_everywhere": False,
     "instance_norm": False,
     "feature_weight": 0.0,
+    "transposed_up": False,
 }

@@ -269,6 +269,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         global_context=config.global_context,
         context_everywhere=config.context_everywhere,
         instance_norm=config.instance_norm,
+        transposed_up=config.transposed_up,
     )
     model = DistillationModel(
         student,
@@ -346,6 +347,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             "global_context": config.global_context,
             "context_everywhere": config.context_everywhere,
             "instance_norm": config.instance_norm,
+            "transposed_up": config.transposed_up,
             "params": int(student.count_params()),
             "gflops": conv_gflops(student, size, size),
         },

@@ -12,7 +12,7 @@ which upsampled 1/2-resolution features can only draw blurred.
 
 Every op is int8- and GPU-delegate-friendly: zero "same" padding, batch norm
 (folded into the convolutions by the TFLite converter), ReLU, ADD,
-RESIZE_BILINEAR, CONCATENATION; ``global_context`` adds MEAN, LOGISTIC and MUL,
+RESIZE_BILINEAR (TRANSPOSE_CONV with ``transposed_up``), CONCATENATION; ``global_context`` adds MEAN, LOGISTIC and MUL,
 ``context_everywhere`` SUB as well (their int8 exports keep no float op; GPU coverage not measured). No
 reflection padding. ``instance_norm`` replaces batch norm by the teacher's instance norm in the encoder, decoder and
 blocks' expansions (int8 through the exporter's balanced norms, as the paper's G).
@@ -34,6 +34,10 @@ def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, context:
     """Convolution, norm, ReLU. ``instance``: the teacher's instance norm (no affine) after a convolution with a bias,
     the form the exporter balances for int8 (``export.balance``), instead of a batch norm the converter folds."""
     x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=instance, name=f"{name}_conv")(x)
+    return _norm_relu(x, name, context, instance)
+
+
+def _norm_relu(x, name: str, context: bool = False, instance: bool = False):
     norm = InstanceNormalization(name=f"{name}_in") if instance else keras.layers.BatchNormalization(name=f"{name}_bn")
     x = keras.layers.ReLU(name=f"{name}_relu")(norm(x))
     return _global_context(x, f"{name}_context", moments=True) if context else x
@@ -74,8 +78,13 @@ def _inverted_residual(
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _up(x, skip, filters: int, name: str, conv_first: bool = False, context: bool = False, instance: bool = False):
-    if conv_first:
+def _up(
+    x, skip, filters: int, name: str, conv_first: bool = False, context: bool = False, instance: bool = False, transposed: bool = False
+):
+    if transposed:  # the teacher's upsampling: a 3x3 kernel of its own for each output pixel phase
+        x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=instance, name=f"{name}_deconv")(x)
+        x = _norm_relu(x, name, context, instance)
+    elif conv_first:
         x = _conv_bn_relu(x, filters, 3, 1, name, context, instance)
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resize")(x)
     else:
@@ -105,6 +114,10 @@ class MobileStyleGenerator(_ConfiguredModel):
             strided and upsampling convolutions and each block's expansion, so every pixel depends on its image's
             statistics as the teacher's do; the style fusion keeps batch norm (an instance norm would remove the
             tiled style, a constant per channel) and so do the depthwise and projection convolutions. Defaults to False.
+        transposed_up: bool. Upsample by stride-2 3x3 transposed convolutions, as the teacher does, instead of bilinear
+            resize + 3x3 convolution: a kernel of its own for each output pixel phase, where a resize's phases differ
+            only by its fixed interpolation weights (the teacher's strokes follow its pixel phase), at a quarter of the
+            multiply-adds; ``full_res_conv`` does not apply. Defaults to False.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -123,6 +136,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         "global_context",
         "context_everywhere",
         "instance_norm",
+        "transposed_up",
         "style_dim",
         "height",
         "width",
@@ -138,6 +152,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         global_context: bool = False,
         context_everywhere: bool = False,
         instance_norm: bool = False,
+        transposed_up: bool = False,
         style_dim: int = 3,
         height: int | None = None,
         width: int | None = None,
@@ -149,7 +164,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         # === Functional Model ===
         photo = keras.Input((height, width, 3), name="photo")
         style = keras.Input((style_dim,), name="style")
-        every, inorm = bool(context_everywhere), bool(instance_norm)
+        every, inorm, transposed = bool(context_everywhere), bool(instance_norm), bool(transposed_up)
         e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem", every, inorm) if full_res_skip else None
         e1 = _conv_bn_relu(photo, c1, 3, 2, "down1", every, inorm)
         e2 = _conv_bn_relu(e1, c2, 3, 2, "down2", every, inorm)
@@ -158,14 +173,14 @@ class MobileStyleGenerator(_ConfiguredModel):
         x = _conv_bn_relu(x, c3, 1, 1, "style", every)
         for i in range(n_blocks):
             x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context or every, every, inorm)
-        x = _up(x, e2, c2, "up1", context=every, instance=inorm)
-        x = _up(x, e1, c1, "up2", context=every, instance=inorm)
-        x = _up(x, e0, max(8, c1 // 2), "up3", conv_first=not full_res_conv, context=every, instance=inorm)
+        x = _up(x, e2, c2, "up1", context=every, instance=inorm, transposed=transposed)
+        x = _up(x, e1, c1, "up2", context=every, instance=inorm, transposed=transposed)
+        x = _up(x, e0, max(8, c1 // 2), "up3", not full_res_conv, every, inorm, transposed)
         x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
         drawing = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
         super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
         # === Config ===
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
         self.full_res_skip, self.full_res_conv, self.global_context = bool(full_res_skip), bool(full_res_conv), bool(global_context)
-        self.context_everywhere, self.instance_norm = every, inorm
+        self.context_everywhere, self.instance_norm, self.transposed_up = every, inorm, transposed
         self.height, self.width = height, width
