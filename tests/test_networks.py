@@ -349,3 +349,5 @@ def test_transposed_upsampling_draws_on_the_pixel_grid_what_a_resize_cannot():
         else:  # a resize's phases share one kernel: a constant photo gives a constant drawing
             assert inner.std() < 1e-5
     assert metrics.conv_gflops(student, 256, 256) < metrics.conv_gflops(MobileStyleGenerator(alpha=0.25, n_blocks=1), 256, 256)
+    with pytest.raises(ValueError, match="transposed_up has no resize"):
+        MobileStyleGenerator(alpha=0.25, n_blocks=1, transposed_up=True, full_res_conv=False)

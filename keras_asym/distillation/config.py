@@ -74,6 +74,8 @@ class DistillConfig:
             raise ValueError("--real_share must be in [0, 1], --augment >= 0, --crop_grid and --full_size_batch >= 1.")
         if self.feature_weight < 0 or (self.feature_weight and self.crop_grid % 8):
             raise ValueError("--feature_weight must be >= 0, and with features --crop_grid a multiple of 8 (the features' grid).")
+        if self.transposed_up and not self.full_res_conv:
+            raise ValueError("--nofull_res_conv moves the convolution of a bilinear upsampling; --transposed_up has none.")
         if not 0 <= self.full_size_epochs <= self.epochs:
             raise ValueError(f"--full_size_epochs {self.full_size_epochs} must be in [0, --epochs {self.epochs}].")
 

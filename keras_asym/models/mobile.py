@@ -117,7 +117,8 @@ class MobileStyleGenerator(_ConfiguredModel):
         transposed_up: bool. Upsample by stride-2 3x3 transposed convolutions, as the teacher does, instead of bilinear
             resize + 3x3 convolution: a kernel of its own for each output pixel phase, where a resize's phases differ
             only by its fixed interpolation weights (the teacher's strokes follow its pixel phase), at a quarter of the
-            multiply-adds; ``full_res_conv`` does not apply. Defaults to False.
+            multiply-adds; refused with ``full_res_conv=False``, which has no resize to move its convolution before.
+            Defaults to False.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -160,6 +161,8 @@ class MobileStyleGenerator(_ConfiguredModel):
         **kwargs,
     ):
         _check_size(height, width, 8, "MobileStyleGenerator")
+        if transposed_up and not full_res_conv:
+            raise ValueError("MobileStyleGenerator: full_res_conv=False moves a resize's convolution; transposed_up has no resize.")
         c1, c2, c3 = (_scaled(c, alpha) for c in (16, 32, 64))
         # === Functional Model ===
         photo = keras.Input((height, width, 3), name="photo")
