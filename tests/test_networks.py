@@ -155,8 +155,8 @@ NETWORKS = {
         STYLE_INPUT,
     ),
     "MobileStyleGenerator, instance norm": (lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, instance_norm=True), STYLE_INPUT),
-    "MobileStyleGenerator, transposed upsampling": (
-        lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, transposed_up=True),
+    "MobileStyleGenerator, transposed upsampling on the teacher's grid": (
+        lambda: MobileStyleGenerator(alpha=0.25, n_blocks=1, transposed_up=True, teacher_grid=True),
         STYLE_INPUT,
     ),
     "PhotoGenerator": (lambda: PhotoGenerator(ngf=4, n_blocks=1), rng.uniform(-1, 1, (1, 32, 32, 1)).astype(np.float32)),
@@ -351,3 +351,29 @@ def test_transposed_upsampling_draws_on_the_pixel_grid_what_a_resize_cannot():
     assert metrics.conv_gflops(student, 256, 256) < metrics.conv_gflops(MobileStyleGenerator(alpha=0.25, n_blocks=1), 256, 256)
     with pytest.raises(ValueError, match="transposed_up has no resize"):
         MobileStyleGenerator(alpha=0.25, n_blocks=1, transposed_up=True, full_res_conv=False)
+
+
+def _layers(model, names, x):
+    for name in names:
+        x = model.get_layer(name)(x)
+    return np.asarray(x)
+
+
+def test_on_the_teachers_grid_the_students_strided_and_transposed_convolutions_sample_where_the_papers_g_does():
+    teacher = StyleGenerator(ngf=4, n_blocks=1, model0_res=0)
+    rng = np.random.default_rng(3)
+    fine, coarse = rng.uniform(-1, 1, (1, 32, 32, 8)), rng.uniform(-1, 1, (1, 8, 8, 16))
+    for grid in (True, False):
+        student = MobileStyleGenerator(alpha=0.5, n_blocks=1, transposed_up=True, teacher_grid=grid)
+        for ours, theirs, x in (("down2", "down2", fine), ("up2", "up1", coarse)):
+            kind = "conv" if ours.startswith("down") else "deconv"
+            mine, paper = student.get_layer(f"{ours}_{kind}"), teacher.get_layer(f"{theirs}_{kind}")
+            paper.set_weights([mine.get_weights()[0], np.zeros(paper.filters, np.float32)])  # the student's norm takes the bias
+            before, after = ("pad", kind) if kind == "conv" else (kind, "crop")
+            want = _layers(teacher, [f"{theirs}_{before}", f"{theirs}_{after}"], x)
+            got = _layers(student, [f"{ours}_{before}", f"{ours}_{after}"] if grid else [f"{ours}_{kind}"], x)
+            assert got.shape == want.shape
+            if grid:
+                np.testing.assert_allclose(got, want, atol=1e-5)
+            else:  # Keras' "same" samples one pixel later
+                assert np.abs(got - want).max() > 0.1

@@ -46,6 +46,9 @@ class DistillConfig:
     transposed_up: bool = option(
         False, "Upsample the student by stride-2 transposed convolutions, as the teacher, instead of bilinear resize + convolution."
     )
+    teacher_grid: bool = option(
+        False, "The student's strided and transposed convolutions sample on the teacher's pixel grid (PyTorch's padding=1)."
+    )
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
     feature_weight: float = option(
@@ -105,4 +108,5 @@ PREDATED = {
     "instance_norm": False,
     "feature_weight": 0.0,
     "transposed_up": False,
+    "teacher_grid": False,
 }

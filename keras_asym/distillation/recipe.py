@@ -270,6 +270,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         context_everywhere=config.context_everywhere,
         instance_norm=config.instance_norm,
         transposed_up=config.transposed_up,
+        teacher_grid=config.teacher_grid,
     )
     model = DistillationModel(
         student,
@@ -348,6 +349,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             "context_everywhere": config.context_everywhere,
             "instance_norm": config.instance_norm,
             "transposed_up": config.transposed_up,
+            "teacher_grid": config.teacher_grid,
             "params": int(student.count_params()),
             "gflops": conv_gflops(student, size, size),
         },

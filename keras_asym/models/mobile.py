@@ -12,7 +12,7 @@ which upsampled 1/2-resolution features can only draw blurred.
 
 Every op is int8- and GPU-delegate-friendly: zero "same" padding, batch norm
 (folded into the convolutions by the TFLite converter), ReLU, ADD,
-RESIZE_BILINEAR (TRANSPOSE_CONV with ``transposed_up``), CONCATENATION; ``global_context`` adds MEAN, LOGISTIC and MUL,
+RESIZE_BILINEAR (TRANSPOSE_CONV with ``transposed_up``), CONCATENATION (PAD and STRIDED_SLICE with ``teacher_grid``); ``global_context`` adds MEAN, LOGISTIC and MUL,
 ``context_everywhere`` SUB as well (their int8 exports keep no float op; GPU coverage not measured). No
 reflection padding. ``instance_norm`` replaces batch norm by the teacher's instance norm in the encoder, decoder and
 blocks' expansions (int8 through the exporter's balanced norms, as the paper's G).
@@ -30,10 +30,16 @@ def _scaled(channels: int, alpha: float) -> int:
     return max(8, int(round(channels * alpha / 8)) * 8)
 
 
-def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, context: bool = False, instance: bool = False):
+def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, context: bool = False, instance: bool = False, grid: bool = False):
     """Convolution, norm, ReLU. ``instance``: the teacher's instance norm (no affine) after a convolution with a bias,
-    the form the exporter balances for int8 (``export.balance``), instead of a batch norm the converter folds."""
-    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=instance, name=f"{name}_conv")(x)
+    the form the exporter balances for int8 (``export.balance``), instead of a batch norm the converter folds.
+    ``grid``: a strided convolution samples where PyTorch's ``padding=1`` does (output i centred on input
+    ``stride * i``); Keras' "same" pads only after the image, centring it one pixel later."""
+    padding = "same"
+    if grid and stride > 1:
+        x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=instance, name=f"{name}_conv")(x)
     return _norm_relu(x, name, context, instance)
 
 
@@ -79,10 +85,21 @@ def _inverted_residual(
 
 
 def _up(
-    x, skip, filters: int, name: str, conv_first: bool = False, context: bool = False, instance: bool = False, transposed: bool = False
+    x,
+    skip,
+    filters: int,
+    name: str,
+    conv_first: bool = False,
+    context: bool = False,
+    instance: bool = False,
+    transposed: bool = False,
+    grid: bool = False,
 ):
     if transposed:  # the teacher's upsampling: a 3x3 kernel of its own for each output pixel phase
-        x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", use_bias=instance, name=f"{name}_deconv")(x)
+        padding = "valid" if grid else "same"
+        x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding=padding, use_bias=instance, name=f"{name}_deconv")(x)
+        if grid:  # PyTorch's padding=1, output_padding=1: input i writes outputs 2i-1..2i+1 (Keras' "same": 2i..2i+2)
+            x = keras.layers.Cropping2D(((1, 0), (1, 0)), name=f"{name}_crop")(x)
         x = _norm_relu(x, name, context, instance)
     elif conv_first:
         x = _conv_bn_relu(x, filters, 3, 1, name, context, instance)
@@ -119,6 +136,10 @@ class MobileStyleGenerator(_ConfiguredModel):
             only by its fixed interpolation weights (the teacher's strokes follow its pixel phase), at a quarter of the
             multiply-adds; refused with ``full_res_conv=False``, which has no resize to move its convolution before.
             Defaults to False.
+        teacher_grid: bool. Strided and transposed convolutions sample on the teacher's pixel grid (PyTorch's
+            ``padding=1``: a stride-2 output centred on an even input pixel, a transposed convolution's single-tap
+            outputs on even pixels) instead of Keras' "same", which puts both one pixel later: the teacher's strokes
+            follow its grid, and a student on another grid must learn them shifted. Defaults to False.
         style_dim: int. Defaults to 3.
         height, width: optional fixed input size (multiples of 8).
 
@@ -138,6 +159,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         "context_everywhere",
         "instance_norm",
         "transposed_up",
+        "teacher_grid",
         "style_dim",
         "height",
         "width",
@@ -154,6 +176,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         context_everywhere: bool = False,
         instance_norm: bool = False,
         transposed_up: bool = False,
+        teacher_grid: bool = False,
         style_dim: int = 3,
         height: int | None = None,
         width: int | None = None,
@@ -167,23 +190,23 @@ class MobileStyleGenerator(_ConfiguredModel):
         # === Functional Model ===
         photo = keras.Input((height, width, 3), name="photo")
         style = keras.Input((style_dim,), name="style")
-        every, inorm, transposed = bool(context_everywhere), bool(instance_norm), bool(transposed_up)
+        every, inorm, transposed, grid = bool(context_everywhere), bool(instance_norm), bool(transposed_up), bool(teacher_grid)
         e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem", every, inorm) if full_res_skip else None
-        e1 = _conv_bn_relu(photo, c1, 3, 2, "down1", every, inorm)
-        e2 = _conv_bn_relu(e1, c2, 3, 2, "down2", every, inorm)
-        x = _conv_bn_relu(e2, c3, 3, 2, "down3", every, inorm)
+        e1 = _conv_bn_relu(photo, c1, 3, 2, "down1", every, inorm, grid)
+        e2 = _conv_bn_relu(e1, c2, 3, 2, "down2", every, inorm, grid)
+        x = _conv_bn_relu(e2, c3, 3, 2, "down3", every, inorm, grid)
         x = ConcatenateStyle(name="style_concat")(x, style)
         x = _conv_bn_relu(x, c3, 1, 1, "style", every)
         for i in range(n_blocks):
             x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context or every, every, inorm)
-        x = _up(x, e2, c2, "up1", context=every, instance=inorm, transposed=transposed)
-        x = _up(x, e1, c1, "up2", context=every, instance=inorm, transposed=transposed)
-        x = _up(x, e0, max(8, c1 // 2), "up3", not full_res_conv, every, inorm, transposed)
+        x = _up(x, e2, c2, "up1", context=every, instance=inorm, transposed=transposed, grid=grid)
+        x = _up(x, e1, c1, "up2", context=every, instance=inorm, transposed=transposed, grid=grid)
+        x = _up(x, e0, max(8, c1 // 2), "up3", not full_res_conv, every, inorm, transposed, grid)
         x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
         drawing = keras.layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
         super().__init__(inputs={"photo": photo, "style": style}, outputs=drawing, name=name, **kwargs)
         # === Config ===
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
         self.full_res_skip, self.full_res_conv, self.global_context = bool(full_res_skip), bool(full_res_conv), bool(global_context)
-        self.context_everywhere, self.instance_norm, self.transposed_up = every, inorm, transposed
+        self.context_everywhere, self.instance_norm, self.transposed_up, self.teacher_grid = every, inorm, transposed, grid
         self.height, self.width = height, width
