@@ -78,6 +78,7 @@ def test_a_recorded_distill_config_from_before_an_option_existed_resumes_as_it_s
         ({"real_share": 1.5}, "--real_share"),
         ({"epochs": 2, "full_size_epochs": 3}, "--full_size_epochs 3"),
         ({"transposed_up": True, "full_res_conv": False}, "--nofull_res_conv .* --transposed_up"),
+        ({"bottleneck_stride": 2}, "--bottleneck_stride 2"),
     ],
 )
 def test_a_distill_config_that_cannot_make_a_run_says_which_flags(changes, message):

@@ -75,6 +75,24 @@ def test_feature_hints_pull_the_students_bottleneck_toward_the_teachers_and_add_
         model.evaluate(x, drawings, verbose=0)
 
 
+def test_a_student_with_its_bottleneck_at_the_teachers_quarter_resolution_is_hinted_through_it_pooled_to_the_cached_eighth():
+    keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(1)
+    x = {"photo": rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32), "style": np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]}
+    target = {
+        "drawing": rng.uniform(-1, 1, (4, 32, 32, 1)).astype(np.float32),
+        "features": rng.normal(size=(4, 4, 4, 16)).astype(np.float32),
+    }
+    model = DistillationModel(MobileStyleGenerator(alpha=0.5, n_blocks=1, bottleneck_stride=4), feature_weight=1.0, feature_channels=16)
+    _, hidden = model.hinted(x)
+    assert hidden.shape[1:3] == (8, 8) and model.feature_pool == 2  # the blocks at 1/4, the features at 1/8
+    mapped = np.asarray(model.feature_head(hidden), np.float64).reshape(4, 4, 2, 4, 2, 16).mean(axis=(2, 4))
+    losses = model.losses_for(x, target, training=False)
+    assert float(losses["feature"]) == pytest.approx(np.mean((mapped - target["features"]) ** 2), rel=1e-5)
+    coarse = DistillationModel(MobileStyleGenerator(alpha=0.5, n_blocks=1), feature_weight=1.0, feature_channels=16)
+    assert coarse.feature_pool == 1 and coarse.hinted(x)[1].shape[1:3] == (4, 4)
+
+
 def test_training_crops_take_the_features_of_the_same_square():
     from keras_asym.distillation.recipe import make_dataset
 

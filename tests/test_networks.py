@@ -353,6 +353,22 @@ def test_transposed_upsampling_draws_on_the_pixel_grid_what_a_resize_cannot():
         MobileStyleGenerator(alpha=0.25, n_blocks=1, transposed_up=True, full_res_conv=False)
 
 
+def test_a_student_with_bottleneck_stride_4_runs_its_style_fusion_and_blocks_at_the_teachers_quarter_resolution():
+    x = {"photo": np.zeros((1, 64, 64, 3), np.float32), "style": np.array([[0.0, 1.0, 0.0]], np.float32)}
+    sizes = {}
+    for stride in (8, 4):
+        student = MobileStyleGenerator(alpha=0.25, n_blocks=2, transposed_up=True, bottleneck_stride=stride)
+        blocks = keras.Model(student.inputs, [student.get_layer("style_concat").output, student.get_layer("block2_add").output])
+        sizes[stride] = [int(out.shape[1]) for out in blocks(x)]
+        assert student(x).shape == (1, 64, 64, 1)
+        names = {layer.name for layer in student.layers}
+        assert ("down3_conv" in names, "up1_deconv" in names) == (stride == 8, stride == 8)
+        assert MobileStyleGenerator.from_config(student.get_config()).bottleneck_stride == stride
+    assert sizes == {8: [8, 8], 4: [16, 16]}
+    with pytest.raises(ValueError, match="bottleneck_stride must be 4 or 8"):
+        MobileStyleGenerator(alpha=0.25, n_blocks=1, bottleneck_stride=2)
+
+
 def _layers(model, names, x):
     for name in names:
         x = model.get_layer(name)(x)

@@ -49,6 +49,9 @@ class DistillConfig:
     teacher_grid: bool = option(
         False, "The student's strided and transposed convolutions sample on the teacher's pixel grid (PyTorch's padding=1)."
     )
+    bottleneck_stride: int = option(
+        8, "The student's style fusion and blocks at 1/8 resolution, or 1/4 (4) where the teacher's blocks run (4x their cost)."
+    )
     edge_weight: float = option(1.0, "Weight of the edge term.")
     ssim_weight: float = option(1.0, "Weight of the SSIM dissimilarity to the teacher's drawing.")
     feature_weight: float = option(
@@ -79,6 +82,8 @@ class DistillConfig:
             raise ValueError("--feature_weight must be >= 0, and with features --crop_grid a multiple of 8 (the features' grid).")
         if self.transposed_up and not self.full_res_conv:
             raise ValueError("--nofull_res_conv moves the convolution of a bilinear upsampling; --transposed_up has none.")
+        if self.bottleneck_stride not in (4, 8):
+            raise ValueError(f"--bottleneck_stride {self.bottleneck_stride} must be 4 or 8.")
         if not 0 <= self.full_size_epochs <= self.epochs:
             raise ValueError(f"--full_size_epochs {self.full_size_epochs} must be in [0, --epochs {self.epochs}].")
 
@@ -109,4 +114,5 @@ PREDATED = {
     "feature_weight": 0.0,
     "transposed_up": False,
     "teacher_grid": False,
+    "bottleneck_stride": 8,
 }

@@ -3,7 +3,8 @@
 A drawing gives the student one number a pixel to learn the teacher from; the teacher's features where it decides
 what to draw (after its residual blocks, 256 channels at 1/4 resolution for the paper's G) give hundreds for every
 8x8 block. ``distill --feature_weight`` asks the student's own bottleneck, through a 1x1 convolution used only in
-training, for those features average-pooled to its 1/8 resolution and standardised per channel.
+training, for those features average-pooled to 1/8 resolution and standardised per channel (a student whose
+bottleneck is finer, ``--bottleneck_stride 4``, is pooled to 1/8 alike: one cache serves both).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-STUDENT_STRIDE = 8  # MobileStyleGenerator's bottleneck: three stride-2 convolutions
+STUDENT_STRIDE = 8  # the cached features' grid: MobileStyleGenerator's default bottleneck, three stride-2 convolutions
 
 
 def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
@@ -41,6 +42,15 @@ def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
         scaled = [(h1, k) for k, (h1, h2) in enumerate(zip(*heights)) if h2 == 2 * h1]
     coarsest = min(h for h, _ in scaled)
     return candidates[max(k for h, k in scaled if h == coarsest)].name
+
+
+def feature_stride(model: keras.Model, layer: str, probe: int = 64) -> int:
+    """How many input pixels one pixel of ``layer``'s output spans (a generator of fixed size runs at that size)."""
+    fixed = tuple(model.input["photo"].shape[1:3])
+    size = fixed if None not in fixed else (probe, probe)
+    style = np.full((1, model.input["style"].shape[-1]), 1 / 3, np.float32)
+    probe_model = keras.Model(model.inputs, model.get_layer(layer).output)
+    return size[0] // int(probe_model({"photo": np.zeros((1, *size, 3), np.float32), "style": style}).shape[1])
 
 
 def feature_model(model: keras.Model, layer: str | None = None) -> keras.Model:

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_asym.distillation.hints import feature_model
+from keras_asym.distillation.hints import STUDENT_STRIDE, bottleneck_layer, feature_model, feature_stride
 from keras_asym.layers.basic import PACKAGE
 from keras_asym.objective.distances import EdgeDistance
 
@@ -61,7 +61,8 @@ class DistillationModel(keras.Model):
         ssim_weight: weight of the SSIM dissimilarity.
         feature_weight: weight of the feature term (0: none).
         feature_channels: the teacher features' channels, which a 1x1 convolution (trained, not part of the
-            student) maps the student's bottleneck to.
+            student) maps the student's bottleneck to; a bottleneck finer than the features' 1/8 is then
+            average-pooled to it.
     """
 
     def __init__(
@@ -85,7 +86,12 @@ class DistillationModel(keras.Model):
         if self.feature_weight:
             if self.feature_channels < 1:
                 raise ValueError("feature_weight needs feature_channels, the teacher features' channel count.")
-            self.hinted = feature_model(student)  # the student's layers, with its bottleneck as a second output
+            layer = bottleneck_layer(student)
+            self.hinted = feature_model(student, layer)  # the student's layers, with its bottleneck as a second output
+            stride = feature_stride(student, layer)
+            if STUDENT_STRIDE % stride:
+                raise ValueError(f"{student.name}: a bottleneck at 1/{stride} cannot be pooled to the features' 1/{STUDENT_STRIDE}.")
+            self.feature_pool = STUDENT_STRIDE // stride
             self.feature_head = keras.layers.Conv2D(self.feature_channels, 1, dtype="float32", name="feature_head")
             self.feature_head.build((None, None, None, self.hinted.output[1].shape[-1]))
 
@@ -121,7 +127,10 @@ class DistillationModel(keras.Model):
         loss = l1 + self.edge_weight * edge + self.ssim_weight * (1.0 - similarity)
         if not self.feature_weight:
             return {"loss": loss, "l1": l1, "edge": edge, "ssim": similarity}
-        hint = ops.mean(ops.square(self.feature_head(ops.cast(hidden, "float32")) - ops.cast(features, "float32")))
+        mapped = self.feature_head(ops.cast(hidden, "float32"))
+        if self.feature_pool > 1:  # linear head: pooling its output is pooling the bottleneck
+            mapped = ops.average_pool(mapped, self.feature_pool, self.feature_pool)
+        hint = ops.mean(ops.square(mapped - ops.cast(features, "float32")))
         return {"loss": loss + self.feature_weight * hint, "l1": l1, "edge": edge, "ssim": similarity, "feature": hint}
 
     def train_step(self, data):

@@ -271,6 +271,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
         instance_norm=config.instance_norm,
         transposed_up=config.transposed_up,
         teacher_grid=config.teacher_grid,
+        bottleneck_stride=config.bottleneck_stride,
     )
     model = DistillationModel(
         student,
@@ -350,6 +351,7 @@ def run(config: DistillConfig, resume: bool = False, verbose: int = 2) -> dict:
             "instance_norm": config.instance_norm,
             "transposed_up": config.transposed_up,
             "teacher_grid": config.teacher_grid,
+            "bottleneck_stride": config.bottleneck_stride,
             "params": int(student.count_params()),
             "gflops": conv_gflops(student, size, size),
         },

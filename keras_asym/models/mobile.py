@@ -2,7 +2,7 @@
 
 Same interface as the paper's G (``{"photo", "style"}`` -> drawing in [-1, 1])
 at about 1/100 of its cost: three stride-2 3x3 convolutions down to 1/8
-resolution, the style vector tiled and fused there by a 1x1 convolution (as
+resolution (two, to 1/4, with ``bottleneck_stride=4``), the style vector tiled and fused there by a 1x1 convolution (as
 the paper inserts it at the bottleneck), MobileNetV2 inverted-residual blocks
 (1x1 expand, 3x3 depthwise, 1x1 project), and bilinear-resize + 3x3
 convolution upsampling with U-Net skip additions from the encoder, then a
@@ -136,6 +136,10 @@ class MobileStyleGenerator(_ConfiguredModel):
             only by its fixed interpolation weights (the teacher's strokes follow its pixel phase), at a quarter of the
             multiply-adds; refused with ``full_res_conv=False``, which has no resize to move its convolution before.
             Defaults to False.
+        bottleneck_stride: int. 8: the style fusion and blocks at 1/8 resolution, behind three stride-2 convolutions; 4:
+            at 1/4 behind two, where the teacher's residual blocks run (its strokes follow its 4-pixel grid, which a
+            1/8 bottleneck only reaches through the skip from 1/4), at four times the blocks' multiply-adds.
+            Defaults to 8.
         teacher_grid: bool. Strided and transposed convolutions sample on the teacher's pixel grid (PyTorch's
             ``padding=1``: a stride-2 output centred on an even input pixel, a transposed convolution's single-tap
             outputs on even pixels) instead of Keras' "same", which puts both one pixel later: the teacher's strokes
@@ -160,6 +164,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         "instance_norm",
         "transposed_up",
         "teacher_grid",
+        "bottleneck_stride",
         "style_dim",
         "height",
         "width",
@@ -177,6 +182,7 @@ class MobileStyleGenerator(_ConfiguredModel):
         instance_norm: bool = False,
         transposed_up: bool = False,
         teacher_grid: bool = False,
+        bottleneck_stride: int = 8,
         style_dim: int = 3,
         height: int | None = None,
         width: int | None = None,
@@ -186,6 +192,8 @@ class MobileStyleGenerator(_ConfiguredModel):
         _check_size(height, width, 8, "MobileStyleGenerator")
         if transposed_up and not full_res_conv:
             raise ValueError("MobileStyleGenerator: full_res_conv=False moves a resize's convolution; transposed_up has no resize.")
+        if bottleneck_stride not in (4, 8):
+            raise ValueError(f"MobileStyleGenerator: bottleneck_stride must be 4 or 8, not {bottleneck_stride}.")
         c1, c2, c3 = (_scaled(c, alpha) for c in (16, 32, 64))
         # === Functional Model ===
         photo = keras.Input((height, width, 3), name="photo")
@@ -194,12 +202,13 @@ class MobileStyleGenerator(_ConfiguredModel):
         e0 = _conv_bn_relu(photo, max(8, c1 // 2), 3, 1, "stem", every, inorm) if full_res_skip else None
         e1 = _conv_bn_relu(photo, c1, 3, 2, "down1", every, inorm, grid)
         e2 = _conv_bn_relu(e1, c2, 3, 2, "down2", every, inorm, grid)
-        x = _conv_bn_relu(e2, c3, 3, 2, "down3", every, inorm, grid)
+        x = _conv_bn_relu(e2, c3, 3, 2, "down3", every, inorm, grid) if bottleneck_stride == 8 else e2
         x = ConcatenateStyle(name="style_concat")(x, style)
         x = _conv_bn_relu(x, c3, 1, 1, "style", every)
         for i in range(n_blocks):
             x = _inverted_residual(x, c3, expansion, f"block{i + 1}", global_context or every, every, inorm)
-        x = _up(x, e2, c2, "up1", context=every, instance=inorm, transposed=transposed, grid=grid)
+        if bottleneck_stride == 8:
+            x = _up(x, e2, c2, "up1", context=every, instance=inorm, transposed=transposed, grid=grid)
         x = _up(x, e1, c1, "up2", context=every, instance=inorm, transposed=transposed, grid=grid)
         x = _up(x, e0, max(8, c1 // 2), "up3", not full_res_conv, every, inorm, transposed, grid)
         x = keras.layers.Conv2D(1, 3, padding="same", name="head_conv")(x)
@@ -209,4 +218,5 @@ class MobileStyleGenerator(_ConfiguredModel):
         self.alpha, self.n_blocks, self.expansion, self.style_dim = alpha, n_blocks, expansion, style_dim
         self.full_res_skip, self.full_res_conv, self.global_context = bool(full_res_skip), bool(full_res_conv), bool(global_context)
         self.context_everywhere, self.instance_norm, self.transposed_up, self.teacher_grid = every, inorm, transposed, grid
+        self.bottleneck_stride = int(bottleneck_stride)
         self.height, self.width = height, width
