@@ -42,6 +42,11 @@ NETWORKS = {
     "student_instance_norm": ("MobileStyleGenerator", {"alpha": 1.0, "instance_norm": True}),
     # the recipe's network upsampling by transposed convolutions, as the teacher (distill --transposed_up)
     "student_transposed_up": ("MobileStyleGenerator", {"alpha": 1.0, "global_context": True, "transposed_up": True}),
+    # the same with its blocks at 1/4 resolution, where the teacher's run (distill --bottleneck_stride 4)
+    "student_bottleneck4": (
+        "MobileStyleGenerator",
+        {"alpha": 1.0, "global_context": True, "transposed_up": True, "bottleneck_stride": 4},
+    ),
     "paper_g": ("StyleGenerator", {}),
 }
 _NETWORKS = flags.DEFINE_list("networks", list(NETWORKS), f"Networks to build and export with seeded weights ({', '.join(NETWORKS)}).")

@@ -227,6 +227,7 @@ NETWORK_LABELS = {
     "student_global_context": "student α 1 with global context",
     "student_instance_norm": "student α 1 with instance norm",
     "student_transposed_up": "student α 1 with global context and transposed upsampling",
+    "student_bottleneck4": "student α 1 with global context, transposed upsampling and blocks at 1/4 resolution",
     "paper_g": "paper's G",
 }
 
