@@ -15,6 +15,19 @@ import numpy as np
 STUDENT_STRIDE = 8  # the cached features' grid: MobileStyleGenerator's default bottleneck, three stride-2 convolutions
 
 
+def _probe_sizes(model: keras.Model, probe: int) -> list[tuple]:
+    """The input sizes to probe a generator at: its fixed size, or ``probe`` and twice that."""
+    fixed = tuple(model.input["photo"].shape[1:3])
+    return [fixed] if None not in fixed else [(probe, probe), (2 * probe, 2 * probe)]
+
+
+def _heights(model: keras.Model, outputs: list, size: tuple) -> list[int]:
+    """The heights of ``outputs`` (tensors of ``model``'s graph) for a blank photo of ``size``."""
+    style = np.full((1, model.input["style"].shape[-1]), 1 / 3, np.float32)
+    maps = keras.Model(model.inputs, outputs)({"photo": np.zeros((1, *size, 3), np.float32), "style": style})
+    return [int(m.shape[1]) for m in maps]
+
+
 def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
     """The name of the last layer at a functional generator's coarsest resolution (its residual blocks' output):
     found by running ``probe`` and twice that, so maps pooled to a fixed size (a global context's) are not taken; a
@@ -29,13 +42,7 @@ def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
             candidates.append(layer)
     if not candidates:
         raise ValueError(f"{model.name}: no image-shaped layer output to take features from.")
-    probe_model = keras.Model(model.inputs, [layer.output for layer in candidates])
-    fixed = tuple(model.input["photo"].shape[1:3])
-    heights = []
-    for size in [fixed] if None not in fixed else [(probe, probe), (2 * probe, 2 * probe)]:
-        style = np.full((1, model.input["style"].shape[-1]), 1 / 3, np.float32)
-        outputs = probe_model({"photo": np.zeros((1, *size, 3), np.float32), "style": style})
-        heights.append([int(o.shape[1]) for o in outputs])
+    heights = [_heights(model, [layer.output for layer in candidates], size) for size in _probe_sizes(model, probe)]
     if len(heights) == 1:  # a fixed input size: one probe, and a map pooled to one pixel is a context
         scaled = [(h, k) for k, h in enumerate(heights[0]) if h > 1]
     else:
@@ -46,11 +53,8 @@ def bottleneck_layer(model: keras.Model, probe: int = 64) -> str:
 
 def feature_stride(model: keras.Model, layer: str, probe: int = 64) -> int:
     """How many input pixels one pixel of ``layer``'s output spans (a generator of fixed size runs at that size)."""
-    fixed = tuple(model.input["photo"].shape[1:3])
-    size = fixed if None not in fixed else (probe, probe)
-    style = np.full((1, model.input["style"].shape[-1]), 1 / 3, np.float32)
-    probe_model = keras.Model(model.inputs, model.get_layer(layer).output)
-    return size[0] // int(probe_model({"photo": np.zeros((1, *size, 3), np.float32), "style": style}).shape[1])
+    size = _probe_sizes(model, probe)[0]
+    return size[0] // _heights(model, [model.get_layer(layer).output], size)[0]
 
 
 def feature_model(model: keras.Model, layer: str | None = None) -> keras.Model:
